@@ -1,0 +1,224 @@
+//! 2-D convolution as im2col + GEMM, parallel over the images of a batch.
+//!
+//! For image `b`: `cols = im2col(x[b])` is `(C_in·K_h·K_w) × (H_out·W_out)`, and
+//! `y[b] = W · cols` with `W` viewed as `C_out × (C_in·K_h·K_w)`. The backward passes reuse the
+//! same two matrices: `dcols = Wᵀ · dy[b]` (then col2im), `dW += dy[b] · colsᵀ`.
+
+use super::matmul::{gemm_into, MatRef, Threads};
+use crate::backend::ops::Conv2dParams;
+use crate::Element;
+use rayon::prelude::*;
+
+fn is_pointwise(p: &Conv2dParams) -> bool {
+    p.k_h == 1 && p.k_w == 1 && p.stride == 1 && p.padding == 0
+}
+
+/// Unfolds one image `[C_in, H, W]` into `cols` (`(C_in·K_h·K_w) × (H_out·W_out)`).
+pub fn im2col<T: Element>(x: &[T], p: &Conv2dParams, cols: &mut [T]) {
+    let (h_out, w_out) = (p.h_out(), p.w_out());
+    let plane = h_out * w_out;
+    let mut row = 0;
+    for c in 0..p.c_in {
+        let channel = &x[c * p.h_in * p.w_in..(c + 1) * p.h_in * p.w_in];
+        for ki in 0..p.k_h {
+            for kj in 0..p.k_w {
+                let dst = &mut cols[row * plane..(row + 1) * plane];
+                for oy in 0..h_out {
+                    let iy = (oy * p.stride + ki) as isize - p.padding as isize;
+                    let out_row = &mut dst[oy * w_out..(oy + 1) * w_out];
+                    if iy < 0 || iy >= p.h_in as isize {
+                        out_row.iter_mut().for_each(|v| *v = T::zero());
+                        continue;
+                    }
+                    let src = &channel[iy as usize * p.w_in..(iy as usize + 1) * p.w_in];
+                    fill_row(out_row, src, kj, p);
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// One output row of im2col: `out[ox] = src[ox·stride + kj − padding]` or 0 outside.
+#[inline]
+fn fill_row<T: Element>(out: &mut [T], src: &[T], kj: usize, p: &Conv2dParams) {
+    let w_out = out.len();
+    let pad = p.padding as isize;
+    if p.stride == 1 {
+        // Valid output columns: 0 <= ox + kj - pad < w_in.
+        let lo = (pad - kj as isize).clamp(0, w_out as isize) as usize;
+        let hi = ((p.w_in as isize + pad - kj as isize).clamp(0, w_out as isize)) as usize;
+        out[..lo].iter_mut().for_each(|v| *v = T::zero());
+        if hi > lo {
+            let start = (lo as isize + kj as isize - pad) as usize;
+            out[lo..hi].copy_from_slice(&src[start..start + hi - lo]);
+        }
+        out[hi.max(lo)..].iter_mut().for_each(|v| *v = T::zero());
+    } else {
+        for (ox, v) in out.iter_mut().enumerate() {
+            let ix = (ox * p.stride + kj) as isize - pad;
+            *v = if ix < 0 || ix >= p.w_in as isize {
+                T::zero()
+            } else {
+                src[ix as usize]
+            };
+        }
+    }
+}
+
+/// Folds `cols` back into one image, adding overlapping contributions (adjoint of im2col).
+pub fn col2im<T: Element>(cols: &[T], p: &Conv2dParams, x: &mut [T]) {
+    let (h_out, w_out) = (p.h_out(), p.w_out());
+    let plane = h_out * w_out;
+    x.iter_mut().for_each(|v| *v = T::zero());
+    let mut row = 0;
+    for c in 0..p.c_in {
+        let channel = &mut x[c * p.h_in * p.w_in..(c + 1) * p.h_in * p.w_in];
+        for ki in 0..p.k_h {
+            for kj in 0..p.k_w {
+                let src = &cols[row * plane..(row + 1) * plane];
+                for oy in 0..h_out {
+                    let iy = (oy * p.stride + ki) as isize - p.padding as isize;
+                    if iy < 0 || iy >= p.h_in as isize {
+                        continue;
+                    }
+                    let dst = &mut channel[iy as usize * p.w_in..(iy as usize + 1) * p.w_in];
+                    for ox in 0..w_out {
+                        let ix = (ox * p.stride + kj) as isize - p.padding as isize;
+                        if ix >= 0 && ix < p.w_in as isize {
+                            dst[ix as usize] += src[oy * w_out + ox];
+                        }
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+fn threads_for(p: &Conv2dParams) -> Threads {
+    if p.batch == 1 {
+        Threads::All
+    } else {
+        Threads::One
+    }
+}
+
+/// Forward convolution: `x` is `[B, C_in, H, W]`, `w` is `[C_out, C_in, K_h, K_w]`.
+pub fn conv2d<T: Element>(x: &[T], w: &[T], p: Conv2dParams) -> Vec<T> {
+    let ckk = p.c_in * p.k_h * p.k_w;
+    let plane = p.h_out() * p.w_out();
+    let in_size = p.c_in * p.h_in * p.w_in;
+    let mut out = vec![T::zero(); p.batch * p.c_out * plane];
+    if out.is_empty() {
+        return out;
+    }
+    let threads = threads_for(&p);
+    out.par_chunks_mut(p.c_out * plane)
+        .enumerate()
+        .for_each_init(
+            || vec![T::zero(); if is_pointwise(&p) { 0 } else { ckk * plane }],
+            |cols, (b, dst)| {
+                let image = &x[b * in_size..(b + 1) * in_size];
+                let cols: &[T] = if is_pointwise(&p) {
+                    image
+                } else {
+                    im2col(image, &p, cols);
+                    cols
+                };
+                gemm_into(
+                    p.c_out,
+                    plane,
+                    ckk,
+                    dst,
+                    false,
+                    MatRef::new(w, p.c_out, ckk, false),
+                    MatRef::new(cols, ckk, plane, false),
+                    threads,
+                );
+            },
+        );
+    out
+}
+
+/// Gradient with respect to the input: `dy` is `[B, C_out, H_out, W_out]`.
+pub fn conv2d_backward_input<T: Element>(dy: &[T], w: &[T], p: Conv2dParams) -> Vec<T> {
+    let ckk = p.c_in * p.k_h * p.k_w;
+    let plane = p.h_out() * p.w_out();
+    let in_size = p.c_in * p.h_in * p.w_in;
+    let mut dx = vec![T::zero(); p.batch * in_size];
+    if dx.is_empty() {
+        return dx;
+    }
+    let threads = threads_for(&p);
+    dx.par_chunks_mut(in_size).enumerate().for_each_init(
+        || vec![T::zero(); ckk * plane],
+        |dcols, (b, dst)| {
+            let g = &dy[b * p.c_out * plane..(b + 1) * p.c_out * plane];
+            let target: &mut [T] = if is_pointwise(&p) { dst } else { dcols };
+            gemm_into(
+                ckk,
+                plane,
+                p.c_out,
+                target,
+                false,
+                MatRef::new(w, ckk, p.c_out, true),
+                MatRef::new(g, p.c_out, plane, false),
+                threads,
+            );
+            if !is_pointwise(&p) {
+                col2im(dcols, &p, dst);
+            }
+        },
+    );
+    dx
+}
+
+/// Gradient with respect to the weight: `x` is the input, `dy` the output gradient.
+pub fn conv2d_backward_weight<T: Element>(x: &[T], dy: &[T], p: Conv2dParams) -> Vec<T> {
+    let ckk = p.c_in * p.k_h * p.k_w;
+    let plane = p.h_out() * p.w_out();
+    let in_size = p.c_in * p.h_in * p.w_in;
+    let w_size = p.c_out * ckk;
+    if p.batch == 0 {
+        return vec![T::zero(); w_size];
+    }
+    let threads = threads_for(&p);
+    let workers = rayon::current_num_threads().max(1);
+    let per = p.batch.div_ceil(workers);
+    let partials: Vec<Vec<T>> = (0..p.batch.div_ceil(per))
+        .into_par_iter()
+        .map(|chunk| {
+            let mut dw = vec![T::zero(); w_size];
+            let mut cols = vec![T::zero(); if is_pointwise(&p) { 0 } else { ckk * plane }];
+            for b in chunk * per..((chunk + 1) * per).min(p.batch) {
+                let image = &x[b * in_size..(b + 1) * in_size];
+                let g = &dy[b * p.c_out * plane..(b + 1) * p.c_out * plane];
+                let c: &[T] = if is_pointwise(&p) {
+                    image
+                } else {
+                    im2col(image, &p, &mut cols);
+                    &cols
+                };
+                gemm_into(
+                    p.c_out,
+                    ckk,
+                    plane,
+                    &mut dw,
+                    true,
+                    MatRef::new(g, p.c_out, plane, false),
+                    MatRef::new(c, plane, ckk, true),
+                    threads,
+                );
+            }
+            dw
+        })
+        .collect();
+    let mut total = vec![T::zero(); w_size];
+    for part in partials {
+        for (t, v) in total.iter_mut().zip(part) {
+            *t += v;
+        }
+    }
+    total
+}

@@ -1,0 +1,292 @@
+//! Elementwise kernels: unary maps, broadcast binary ops, `where`, broadcast materialisation.
+
+use crate::backend::ops::{BinaryOp, UnaryOp};
+use crate::{Element, Shape};
+use ndarray::{ArrayViewD, ArrayViewMutD, IxDyn, Zip};
+use rayon::prelude::*;
+
+/// Below this many elements, kernels stay on one thread.
+pub const PAR_THRESHOLD: usize = 1 << 15;
+
+fn c<T: Element>(v: f64) -> T {
+    T::from_f64_lossy(v)
+}
+
+/// Numerically stable logistic sigmoid.
+pub fn sigmoid<T: Element>(x: T) -> T {
+    if x >= T::zero() {
+        T::one() / (T::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::one() + e)
+    }
+}
+
+/// Numerically stable `log(1 + e^x)`.
+pub fn softplus<T: Element>(x: T) -> T {
+    if x > T::zero() {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+/// The scalar function of a unary op.
+pub fn unary_fn<T: Element>(op: UnaryOp) -> impl Fn(T) -> T + Sync + Send {
+    move |x: T| match op {
+        UnaryOp::Neg => -x,
+        UnaryOp::Exp => x.exp(),
+        UnaryOp::Log => x.ln(),
+        UnaryOp::Log1p => x.ln_1p(),
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Abs => x.abs(),
+        UnaryOp::Sign => {
+            if x > T::zero() {
+                T::one()
+            } else if x < T::zero() {
+                -T::one()
+            } else {
+                T::zero()
+            }
+        }
+        UnaryOp::Square => x * x,
+        UnaryOp::Recip => T::one() / x,
+        UnaryOp::Sigmoid => sigmoid(x),
+        UnaryOp::Tanh => x.tanh(),
+        UnaryOp::Relu => {
+            if x > T::zero() {
+                x
+            } else {
+                T::zero()
+            }
+        }
+        UnaryOp::Step => {
+            if x > T::zero() {
+                T::one()
+            } else {
+                T::zero()
+            }
+        }
+        UnaryOp::LeakyRelu(a) => {
+            if x > T::zero() {
+                x
+            } else {
+                x * c(a)
+            }
+        }
+        UnaryOp::LeakyStep(a) => {
+            if x > T::zero() {
+                T::one()
+            } else {
+                c(a)
+            }
+        }
+        UnaryOp::Softplus => softplus(x),
+        UnaryOp::LogSigmoid => -softplus(-x),
+        UnaryOp::Powf(p) => x.powf(c(p)),
+        UnaryOp::Clamp(lo, hi) => x.max(c(lo)).min(c(hi)),
+        UnaryOp::InRange(lo, hi) => {
+            if x >= c(lo) && x <= c(hi) {
+                T::one()
+            } else {
+                T::zero()
+            }
+        }
+        UnaryOp::Affine(m, a) => x * c(m) + c(a),
+        UnaryOp::CmpScalar(cmp, v) => {
+            if cmp.holds(x, c(v)) {
+                T::one()
+            } else {
+                T::zero()
+            }
+        }
+    }
+}
+
+/// The scalar function of a binary op.
+pub fn binary_fn<T: Element>(op: BinaryOp) -> impl Fn(T, T) -> T + Sync + Send {
+    move |a: T, b: T| match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Maximum => {
+            if a >= b {
+                a
+            } else {
+                b
+            }
+        }
+        BinaryOp::Minimum => {
+            if a <= b {
+                a
+            } else {
+                b
+            }
+        }
+        BinaryOp::Pow => a.powf(b),
+        BinaryOp::Cmp(cmp) => {
+            if cmp.holds(a, b) {
+                T::one()
+            } else {
+                T::zero()
+            }
+        }
+    }
+}
+
+/// Applies `f` to every element, in parallel for large inputs.
+pub fn map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
+    if x.len() >= PAR_THRESHOLD {
+        x.par_iter().map(|&v| f(v)).collect()
+    } else {
+        x.iter().map(|&v| f(v)).collect()
+    }
+}
+
+/// Elementwise unary op.
+pub fn unary<T: Element>(x: &[T], op: UnaryOp) -> Vec<T> {
+    map(x, unary_fn::<T>(op))
+}
+
+fn view<'a, T>(data: &'a [T], shape: &Shape) -> ArrayViewD<'a, T> {
+    ArrayViewD::from_shape(IxDyn(shape.dims()), data).expect("storage matches its shape")
+}
+
+/// Elementwise binary op with NumPy broadcasting to `out`.
+pub fn binary<T: Element>(
+    a: &[T],
+    a_shape: &Shape,
+    b: &[T],
+    b_shape: &Shape,
+    out: &Shape,
+    op: BinaryOp,
+) -> Vec<T> {
+    let f = binary_fn::<T>(op);
+    let n = out.elem_count();
+    if a.len() == n && b.len() == n {
+        if n >= PAR_THRESHOLD {
+            return a
+                .par_iter()
+                .zip(b.par_iter())
+                .map(|(&x, &y)| f(x, y))
+                .collect();
+        }
+        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+    }
+    if b.len() == 1 && a.len() == n {
+        let y = b[0];
+        return map(a, |x| f(x, y));
+    }
+    if a.len() == 1 && b.len() == n {
+        let x = a[0];
+        return map(b, |y| f(x, y));
+    }
+    if let Some(result) = binary_rowwise(a, a_shape, b, b_shape, out, &f) {
+        return result;
+    }
+    let av = view(a, a_shape);
+    let bv = view(b, b_shape);
+    let dims = IxDyn(out.dims());
+    let av = av.broadcast(dims.clone()).expect("shapes checked");
+    let bv = bv.broadcast(dims.clone()).expect("shapes checked");
+    let mut result = vec![T::zero(); n];
+    let ov = ArrayViewMutD::from_shape(dims, &mut result).expect("sized above");
+    Zip::from(ov)
+        .and(&av)
+        .and(&bv)
+        .for_each(|o, &x, &y| *o = f(x, y));
+    result
+}
+
+/// Fast path for the common per-channel case: one operand full-size, the other constant over
+/// a contiguous trailing block (e.g. `[N, C, H, W]` with `[1, C, 1, 1]`).
+fn binary_rowwise<T: Element>(
+    a: &[T],
+    a_shape: &Shape,
+    b: &[T],
+    b_shape: &Shape,
+    out: &Shape,
+    f: &(impl Fn(T, T) -> T + Sync),
+) -> Option<Vec<T>> {
+    let n = out.elem_count();
+    let (full, small, small_shape, swapped) = if a.len() == n && a_shape == out {
+        (a, b, b_shape, false)
+    } else if b.len() == n && b_shape == out {
+        (b, a, a_shape, true)
+    } else {
+        return None;
+    };
+    // Pad the small shape to the output rank, then find its last non-unit axis.
+    let offset = out.rank() - small_shape.rank();
+    let padded: Vec<usize> = std::iter::repeat_n(1, offset)
+        .chain(small_shape.dims().iter().copied())
+        .collect();
+    let last = padded.iter().rposition(|&d| d != 1)?;
+    // The small operand must equal the output on axes up to `last` (after leading 1s), so each
+    // of its elements covers one contiguous block of `block` output elements.
+    let first = padded.iter().position(|&d| d != 1)?;
+    if (first..=last).any(|i| padded[i] != out.dims()[i]) {
+        return None;
+    }
+    let block: usize = out.dims()[last + 1..].iter().product();
+    let period = small.len();
+    let apply = |(chunk_index, (dst, src)): (usize, (&mut [T], &[T]))| {
+        let s = small[chunk_index % period];
+        if swapped {
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d = f(s, x);
+            }
+        } else {
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d = f(x, s);
+            }
+        }
+    };
+    let mut result = vec![T::zero(); n];
+    if n >= PAR_THRESHOLD {
+        result
+            .par_chunks_mut(block)
+            .zip(full.par_chunks(block))
+            .enumerate()
+            .for_each(apply);
+    } else {
+        result
+            .chunks_mut(block)
+            .zip(full.chunks(block))
+            .enumerate()
+            .for_each(apply);
+    }
+    Some(result)
+}
+
+/// `cond ≠ 0 ? t : f` with broadcasting.
+pub fn where_cond<T: Element>(
+    cond: (&[T], &Shape),
+    on_true: (&[T], &Shape),
+    on_false: (&[T], &Shape),
+    out: &Shape,
+) -> Vec<T> {
+    let dims = IxDyn(out.dims());
+    let cv = view(cond.0, cond.1);
+    let tv = view(on_true.0, on_true.1);
+    let fv = view(on_false.0, on_false.1);
+    let cv = cv.broadcast(dims.clone()).expect("shapes checked");
+    let tv = tv.broadcast(dims.clone()).expect("shapes checked");
+    let fv = fv.broadcast(dims.clone()).expect("shapes checked");
+    let mut result = vec![T::zero(); out.elem_count()];
+    let ov = ArrayViewMutD::from_shape(dims, &mut result).expect("sized above");
+    Zip::from(ov)
+        .and(&cv)
+        .and(&tv)
+        .and(&fv)
+        .for_each(|o, &c, &t, &f| *o = if c != T::zero() { t } else { f });
+    result
+}
+
+/// Materialises `x` broadcast to `target`.
+pub fn broadcast_to<T: Element>(x: &[T], shape: &Shape, target: &Shape) -> Vec<T> {
+    let v = view(x, shape);
+    let b = v.broadcast(IxDyn(target.dims())).expect("shapes checked");
+    b.iter().copied().collect()
+}

@@ -1,0 +1,367 @@
+//! The [`Tensor`] type: an n-dimensional array on a device that records the operations that
+//! made it, so that gradients can flow back through them.
+//!
+//! Tensors are immutable and cheap to clone (reference counted). Every op returns a
+//! `Result`: shape, dtype and device mismatches are errors, never panics. The op set is split
+//! by kind: [`elementwise`], [`reduce`], [`layout`], [`linalg`], [`nn_ops`], [`random`].
+
+pub mod elementwise;
+pub mod layout;
+pub mod linalg;
+pub mod nn_ops;
+pub mod random;
+pub mod reduce;
+
+use crate::autodiff::{self, Op};
+use crate::backend::Storage;
+use crate::{DType, Device, Error, Result, Shape};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A unique identity for every tensor node, used to key gradients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(u64);
+
+impl TensorId {
+    fn fresh() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TensorId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+pub(crate) struct Inner {
+    id: TensorId,
+    storage: Arc<Storage>,
+    shape: Shape,
+    op: Option<Op>,
+    is_variable: bool,
+}
+
+/// An n-dimensional array of `f32` or `f64` on a [`Device`], with reverse-mode autodiff.
+///
+/// ```
+/// use pact::{DType, Device, Tensor};
+/// let a = Tensor::from_f64_slice(&[1.0, 2.0, 3.0, 4.0], [2, 2], DType::F32, Device::Cpu)?;
+/// let b = a.mul(&a)?.sum(1)?;
+/// assert_eq!(b.to_f64_vec(), vec![5.0, 25.0]);
+/// # Ok::<(), pact::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<Inner>);
+
+impl Tensor {
+    /// Builds a tensor from computed storage, recording `op` if gradients are enabled and
+    /// any of its inputs is tracked.
+    pub(crate) fn from_op(storage: Storage, shape: Shape, op: Op) -> Tensor {
+        let op = if autodiff::is_grad_enabled() && op.inputs().iter().any(|t| t.tracks()) {
+            Some(op)
+        } else {
+            None
+        };
+        Tensor::build(storage, shape, op, false)
+    }
+
+    pub(crate) fn build(
+        storage: Storage,
+        shape: Shape,
+        op: Option<Op>,
+        is_variable: bool,
+    ) -> Tensor {
+        debug_assert_eq!(storage.elem_count(), shape.elem_count());
+        Tensor(Arc::new(Inner {
+            id: TensorId::fresh(),
+            storage: Arc::new(storage),
+            shape,
+            op,
+            is_variable,
+        }))
+    }
+
+    /// A tensor with new shape sharing this one's storage (no copy).
+    pub(crate) fn share_storage(&self, shape: Shape, op: Option<Op>, is_variable: bool) -> Tensor {
+        Tensor(Arc::new(Inner {
+            id: TensorId::fresh(),
+            storage: self.0.storage.clone(),
+            shape,
+            op,
+            is_variable,
+        }))
+    }
+
+    fn check_len(len: usize, shape: &Shape, op: &'static str) -> Result<()> {
+        if len == shape.elem_count() {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                op,
+                format!(
+                    "{len} values do not fill shape {shape} ({} elements)",
+                    shape.elem_count()
+                ),
+            ))
+        }
+    }
+
+    /// A constant `f32` tensor from host data in row-major order.
+    pub fn from_f32_vec(data: Vec<f32>, shape: impl Into<Shape>, device: Device) -> Result<Tensor> {
+        let shape = shape.into();
+        Self::check_len(data.len(), &shape, "from_f32_vec")?;
+        Ok(Tensor::build(
+            Storage::from_f32_vec_on(data, device),
+            shape,
+            None,
+            false,
+        ))
+    }
+
+    /// A constant `f64` tensor from host data in row-major order.
+    pub fn from_f64_vec(data: Vec<f64>, shape: impl Into<Shape>, device: Device) -> Result<Tensor> {
+        let shape = shape.into();
+        Self::check_len(data.len(), &shape, "from_f64_vec")?;
+        Ok(Tensor::build(
+            Storage::from_f64_vec_on(data, device),
+            shape,
+            None,
+            false,
+        ))
+    }
+
+    /// A constant tensor of `dtype` from host `f64` data.
+    pub fn from_f64_slice(
+        data: &[f64],
+        shape: impl Into<Shape>,
+        dtype: DType,
+        device: Device,
+    ) -> Result<Tensor> {
+        let shape = shape.into();
+        Self::check_len(data.len(), &shape, "from_f64_slice")?;
+        Ok(Tensor::build(
+            Storage::from_f64_slice_on(data, dtype, device),
+            shape,
+            None,
+            false,
+        ))
+    }
+
+    /// A variable (a leaf that gradients are computed for) of dtype `f64` from host data.
+    pub fn var_from_f64(data: &[f64], shape: impl Into<Shape>, device: Device) -> Result<Tensor> {
+        Ok(Tensor::from_f64_slice(data, shape, DType::F64, device)?.to_var())
+    }
+
+    /// A tensor filled with `value`.
+    pub fn full(value: f64, shape: impl Into<Shape>, dtype: DType, device: Device) -> Tensor {
+        let shape = shape.into();
+        Tensor::build(
+            Storage::full_on(value, shape.elem_count(), dtype, device),
+            shape,
+            None,
+            false,
+        )
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(shape: impl Into<Shape>, dtype: DType, device: Device) -> Tensor {
+        Tensor::full(0.0, shape, dtype, device)
+    }
+
+    /// A tensor of ones.
+    pub fn ones(shape: impl Into<Shape>, dtype: DType, device: Device) -> Tensor {
+        Tensor::full(1.0, shape, dtype, device)
+    }
+
+    /// A rank-0 tensor holding `value`.
+    pub fn scalar(value: f64, dtype: DType, device: Device) -> Tensor {
+        Tensor::full(value, Shape::scalar(), dtype, device)
+    }
+
+    /// `0, 1, …, n − 1`.
+    pub fn arange(n: usize, dtype: DType, device: Device) -> Tensor {
+        let data: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        Tensor::build(
+            Storage::from_f64_slice_on(&data, dtype, device),
+            Shape::new([n]),
+            None,
+            false,
+        )
+    }
+
+    /// A tensor like this one (shape, dtype, device) filled with `value`.
+    pub fn full_like(&self, value: f64) -> Tensor {
+        Tensor::full(value, self.shape().clone(), self.dtype(), self.device())
+    }
+
+    /// Zeros like this tensor.
+    pub fn zeros_like(&self) -> Tensor {
+        self.full_like(0.0)
+    }
+
+    /// Ones like this tensor.
+    pub fn ones_like(&self) -> Tensor {
+        self.full_like(1.0)
+    }
+
+    /// A scalar of this tensor's dtype and device.
+    pub fn scalar_like(&self, value: f64) -> Tensor {
+        Tensor::scalar(value, self.dtype(), self.device())
+    }
+
+    /// This tensor's values as a new variable: a leaf that gradients are computed for.
+    pub fn to_var(&self) -> Tensor {
+        self.share_storage(self.shape().clone(), None, true)
+    }
+
+    /// The same values cut from the graph: no gradient flows through the result.
+    pub fn detach(&self) -> Tensor {
+        if !self.tracks() {
+            return self.clone();
+        }
+        self.share_storage(self.shape().clone(), None, false)
+    }
+
+    /// The tensor's identity.
+    pub fn id(&self) -> TensorId {
+        self.0.id
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &Shape {
+        &self.0.shape
+    }
+
+    /// The dimensions.
+    pub fn dims(&self) -> &[usize] {
+        self.0.shape.dims()
+    }
+
+    /// Size of dimension `axis`.
+    pub fn dim(&self, axis: usize) -> Result<usize> {
+        self.0.shape.dim(axis, "dim")
+    }
+
+    /// The number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.0.shape.rank()
+    }
+
+    /// The number of elements.
+    pub fn elem_count(&self) -> usize {
+        self.0.shape.elem_count()
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.0.storage.dtype()
+    }
+
+    /// The device.
+    pub fn device(&self) -> Device {
+        self.0.storage.device()
+    }
+
+    /// The storage (backend data).
+    pub fn storage(&self) -> &Storage {
+        &self.0.storage
+    }
+
+    pub(crate) fn op(&self) -> Option<&Op> {
+        self.0.op.as_ref()
+    }
+
+    /// Whether this is a variable (a leaf that gradients are computed for).
+    pub fn is_variable(&self) -> bool {
+        self.0.is_variable
+    }
+
+    /// Whether gradients can flow to a variable through this tensor.
+    pub fn tracks(&self) -> bool {
+        self.0.is_variable || self.0.op.is_some()
+    }
+
+    /// The elements as `f64`, row-major.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        self.0.storage.to_f64_vec()
+    }
+
+    /// The elements as `f32`, row-major.
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        self.0.storage.to_f32_vec()
+    }
+
+    /// The single value of a one-element tensor.
+    pub fn to_scalar(&self) -> Result<f64> {
+        if self.elem_count() != 1 {
+            return Err(Error::invalid(
+                "to_scalar",
+                format!(
+                    "tensor of shape {} has {} elements",
+                    self.shape(),
+                    self.elem_count()
+                ),
+            ));
+        }
+        Ok(self.to_f64_vec()[0])
+    }
+
+    /// Converts to another element type (differentiable).
+    pub fn to_dtype(&self, dtype: DType) -> Tensor {
+        if dtype == self.dtype() {
+            return self.clone();
+        }
+        Tensor::from_op(
+            self.storage().cast(dtype),
+            self.shape().clone(),
+            Op::Cast(self.clone()),
+        )
+    }
+
+    /// Checks that `other` has this tensor's dtype and device.
+    pub(crate) fn check_compatible(&self, other: &Tensor, op: &'static str) -> Result<()> {
+        if self.dtype() != other.dtype() {
+            return Err(Error::DTypeMismatch {
+                op,
+                lhs: self.dtype(),
+                rhs: other.dtype(),
+            });
+        }
+        self.storage().same_device(other.storage(), op)
+    }
+
+    /// Checks that the tensor has exactly `shape`.
+    pub fn expect_shape(&self, shape: &[usize], op: &'static str) -> Result<()> {
+        if self.dims() == shape {
+            Ok(())
+        } else {
+            Err(Error::ShapeMismatch {
+                op,
+                lhs: self.shape().clone(),
+                rhs: Shape::new(shape),
+            })
+        }
+    }
+
+    /// Checks that every element is finite; the error names `what`.
+    pub fn check_finite(&self, what: &str) -> Result<()> {
+        if self.to_f64_vec().iter().all(|v| v.is_finite()) {
+            Ok(())
+        } else {
+            Err(Error::NonFinite(what.to_string()))
+        }
+    }
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let values = self.to_f64_vec();
+        let shown: Vec<f64> = values.iter().take(8).copied().collect();
+        write!(
+            f,
+            "Tensor[{}; {:?}; {}] {:?}{}",
+            self.shape(),
+            self.dtype(),
+            self.device(),
+            shown,
+            if values.len() > 8 { " …" } else { "" }
+        )
+    }
+}

@@ -1,0 +1,134 @@
+//! Reductions along axes and scans.
+
+use crate::autodiff::Op;
+use crate::backend::ops::{ReduceOp, ScanOp};
+use crate::{Result, Tensor};
+
+impl Tensor {
+    fn reduce_keepdim(&self, axis: usize, op: ReduceOp, name: &'static str) -> Result<Tensor> {
+        self.shape().check_axis(axis, name)?;
+        let storage = self.storage().reduce(self.shape(), axis, op);
+        Ok(Tensor::from_op(
+            storage,
+            self.shape().with_dim(axis, 1),
+            Op::Reduce(self.clone(), axis, op),
+        ))
+    }
+
+    fn drop_axis(&self, axis: usize) -> Result<Tensor> {
+        let mut dims = self.dims().to_vec();
+        dims.remove(axis);
+        self.reshape(dims)
+    }
+
+    /// Sum along `axis`, keeping it with size 1.
+    pub fn sum_keepdim(&self, axis: usize) -> Result<Tensor> {
+        self.reduce_keepdim(axis, ReduceOp::Sum, "sum")
+    }
+
+    /// Sum along `axis`, removing it.
+    pub fn sum(&self, axis: usize) -> Result<Tensor> {
+        self.sum_keepdim(axis)?.drop_axis(axis)
+    }
+
+    /// Mean along `axis`, keeping it with size 1.
+    pub fn mean_keepdim(&self, axis: usize) -> Result<Tensor> {
+        let n = self.shape().dim(axis, "mean")?;
+        self.sum_keepdim(axis)?.mul_scalar(1.0 / n as f64)
+    }
+
+    /// Mean along `axis`, removing it.
+    pub fn mean(&self, axis: usize) -> Result<Tensor> {
+        self.mean_keepdim(axis)?.drop_axis(axis)
+    }
+
+    /// Maximum along `axis`, keeping it with size 1 (gradient shared among ties).
+    pub fn max_keepdim(&self, axis: usize) -> Result<Tensor> {
+        self.reduce_keepdim(axis, ReduceOp::Max, "max")
+    }
+
+    /// Maximum along `axis`, removing it.
+    pub fn max(&self, axis: usize) -> Result<Tensor> {
+        self.max_keepdim(axis)?.drop_axis(axis)
+    }
+
+    /// Minimum along `axis`, keeping it with size 1.
+    pub fn min_keepdim(&self, axis: usize) -> Result<Tensor> {
+        self.reduce_keepdim(axis, ReduceOp::Min, "min")
+    }
+
+    /// Minimum along `axis`, removing it.
+    pub fn min(&self, axis: usize) -> Result<Tensor> {
+        self.min_keepdim(axis)?.drop_axis(axis)
+    }
+
+    /// Sum of all elements, as a rank-0 tensor.
+    pub fn sum_all(&self) -> Result<Tensor> {
+        self.flatten_all()?.sum(0)
+    }
+
+    /// Mean of all elements, as a rank-0 tensor.
+    pub fn mean_all(&self) -> Result<Tensor> {
+        let n = self.elem_count().max(1);
+        self.sum_all()?.mul_scalar(1.0 / n as f64)
+    }
+
+    /// Sums over several axes, keeping them with size 1.
+    pub fn sum_axes_keepdim(&self, axes: &[usize]) -> Result<Tensor> {
+        let mut t = self.clone();
+        for &a in axes {
+            t = t.sum_keepdim(a)?;
+        }
+        Ok(t)
+    }
+
+    /// Sums a broadcast result back to `shape` (the adjoint of broadcasting).
+    pub fn sum_to(&self, shape: &crate::Shape) -> Result<Tensor> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let axes = shape.broadcast_axes(self.shape());
+        self.sum_axes_keepdim(&axes)?.reshape(shape.clone())
+    }
+
+    /// `log Σ exp(x)` along `axis`, keeping it with size 1, computed stably.
+    pub fn logsumexp_keepdim(&self, axis: usize) -> Result<Tensor> {
+        let m = self.max_keepdim(axis)?.detach();
+        // Rows that are entirely −∞ keep −∞ without producing NaN.
+        let finite_m = Tensor::where_cond(&m.gt_scalar(f64::NEG_INFINITY)?, &m, &m.zeros_like())?;
+        let s = self.sub(&finite_m)?.exp()?.sum_keepdim(axis)?;
+        s.log()?.add(&finite_m)
+    }
+
+    /// `log Σ exp(x)` along `axis`, removing it.
+    pub fn logsumexp(&self, axis: usize) -> Result<Tensor> {
+        self.logsumexp_keepdim(axis)?.drop_axis(axis)
+    }
+
+    /// Index of the largest element along `axis` (first on ties), as host indices in
+    /// row-major order over the remaining axes.
+    pub fn argmax(&self, axis: usize) -> Result<Vec<usize>> {
+        self.shape().check_axis(axis, "argmax")?;
+        Ok(self.storage().argmax(self.shape(), axis))
+    }
+
+    fn scan(&self, axis: usize, op: ScanOp, name: &'static str) -> Result<Tensor> {
+        self.shape().check_axis(axis, name)?;
+        let storage = self.storage().scan(self.shape(), axis, op);
+        Ok(Tensor::from_op(
+            storage,
+            self.shape().clone(),
+            Op::Scan(self.clone(), axis, op),
+        ))
+    }
+
+    /// Inclusive cumulative sum along `axis`.
+    pub fn cumsum(&self, axis: usize) -> Result<Tensor> {
+        self.scan(axis, ScanOp::Sum, "cumsum")
+    }
+
+    /// Inclusive cumulative product along `axis` (gradient exact even with zero factors).
+    pub fn cumprod(&self, axis: usize) -> Result<Tensor> {
+        self.scan(axis, ScanOp::Prod, "cumprod")
+    }
+}
