@@ -1,1 +1,35 @@
-fn main() {}
+//! The `pact` command-line tool.
+
+mod commands;
+mod error;
+
+use clap::{Parser, Subcommand};
+pub use error::{CliError, Result};
+
+/// Probabilistic adaptive computation: train, evaluate and compare ACT and PACT models.
+#[derive(Parser)]
+#[command(name = "pact", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train small models on built-in data and report what they learned (no download).
+    Demo(commands::demo::DemoArgs),
+    /// Compare ACT and PACT analytically for given halting probabilities.
+    Compare(commands::compare::CompareArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Compare(args) => commands::compare::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,1 +1,1 @@
-//! stub
+//! Objectives over `pact` models and the training loop.

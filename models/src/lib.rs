@@ -1,1 +1,12 @@
-//! stub
+//! # pact-models
+//!
+//! Adaptive computation expressed on the `pact` core: data sets and tasks, the analytic
+//! ACT-vs-PACT comparison, plots, and (as they land) the halting block, ResNets and
+//! recurrent cells.
+
+pub mod analysis;
+pub mod data;
+mod error;
+pub mod plot;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! The analytic ACT-vs-PACT comparison.
