@@ -1,0 +1,83 @@
+//! Batch normalisation with running statistics.
+
+use super::{Param, ParamStore};
+use crate::{Result, Tensor};
+
+/// Batch normalisation over every axis but 1 (`[N, C]` or `[N, C, H, W]`), with learned
+/// `weight` (γ) and `bias` (β) and running averages `running_mean`, `running_var` (PyTorch
+/// names and semantics: the running variance uses the unbiased batch variance).
+#[derive(Clone)]
+pub struct BatchNorm {
+    weight: Param,
+    bias: Param,
+    running_mean: Param,
+    running_var: Param,
+    eps: f64,
+    momentum: f64,
+}
+
+impl BatchNorm {
+    /// A batch norm over `channels` channels, with γ = 1, β = 0, running mean 0, running
+    /// variance 1.
+    pub fn new(store: &ParamStore, channels: usize, eps: f64, momentum: f64) -> Result<Self> {
+        let (dt, dev) = (store.dtype(), store.device());
+        Ok(BatchNorm {
+            weight: store.create("weight", Tensor::ones([channels], dt, dev))?,
+            bias: store.create("bias", Tensor::zeros([channels], dt, dev))?,
+            running_mean: store
+                .create_buffer("running_mean", Tensor::zeros([channels], dt, dev))?,
+            running_var: store.create_buffer("running_var", Tensor::ones([channels], dt, dev))?,
+            eps,
+            momentum,
+        })
+    }
+
+    /// Normalises with batch statistics (and updates the running averages) when `training`,
+    /// else with the running averages.
+    pub fn forward(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        if training {
+            let (y, mean, var) =
+                x.batch_norm_train(&self.weight.tensor(), &self.bias.tensor(), self.eps)?;
+            let count = (x.elem_count() / x.dim(1)?) as f64;
+            let unbiased = var.mul_scalar(count / (count - 1.0).max(1.0))?;
+            let m = self.momentum;
+            crate::no_grad(|| -> Result<()> {
+                let rm = self
+                    .running_mean
+                    .tensor()
+                    .mul_scalar(1.0 - m)?
+                    .add(&mean.mul_scalar(m)?)?;
+                let rv = self
+                    .running_var
+                    .tensor()
+                    .mul_scalar(1.0 - m)?
+                    .add(&unbiased.mul_scalar(m)?)?;
+                self.running_mean.set(rm)?;
+                self.running_var.set(rv)
+            })?;
+            Ok(y)
+        } else {
+            self.forward_eval(x)
+        }
+    }
+
+    /// Normalises with the running averages: one fused scale and shift per channel.
+    pub fn forward_eval(&self, x: &Tensor) -> Result<Tensor> {
+        let channels = x.dim(1)?;
+        let scale = self
+            .running_var
+            .tensor()
+            .add_scalar(self.eps)?
+            .sqrt()?
+            .recip()?
+            .mul(&self.weight.tensor())?;
+        let shift = self
+            .bias
+            .tensor()
+            .sub(&self.running_mean.tensor().mul(&scale)?)?;
+        let mut shape = vec![1; x.rank()];
+        shape[1] = channels;
+        x.mul(&scale.reshape(shape.clone())?)?
+            .add(&shift.reshape(shape)?)
+    }
+}
