@@ -20,6 +20,8 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Compare ACT and PACT analytically for given halting probabilities.
     Compare(commands::compare::CompareArgs),
+    /// Time training and evaluation steps (same JSON keys as the PyTorch peer).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() {
@@ -27,6 +29,7 @@ fn main() {
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args),
         Command::Compare(args) => commands::compare::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -8,5 +8,6 @@ pub mod analysis;
 pub mod data;
 mod error;
 pub mod plot;
+pub mod resnet;
 
 pub use error::{Error, Result};

@@ -1,0 +1,144 @@
+//! CIFAR-style pre-activation ResNets (as in the SACT reference code): a 3×3 stem, three
+//! stages of `n` residual units (widths 16/32/64, stride 2 at the first unit of stages 2 and
+//! 3), batch norm and leaky ReLU, global average pooling, a linear classifier.
+//! `n = 5` is ResNet-32, `n = 18` is ResNet-110.
+
+mod unit;
+
+pub use unit::{ResidualUnit, BN_EPS, BN_MOMENTUM, LEAKY_SLOPE};
+
+use pact::nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, ParamStore};
+use pact::{Result, Rng, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Shape of a ResNet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResNetConfig {
+    /// Residual units per stage (5 for ResNet-32, 18 for ResNet-110).
+    pub units_per_stage: usize,
+    /// Channels of the three stages.
+    pub widths: [usize; 3],
+    /// Input channels (3 for colour images).
+    pub in_channels: usize,
+    /// Number of classes.
+    pub num_classes: usize,
+}
+
+impl ResNetConfig {
+    /// ResNet with `n` units per stage, 3 input channels, 10 classes.
+    pub fn cifar(n: usize) -> Self {
+        ResNetConfig {
+            units_per_stage: n,
+            widths: [16, 32, 64],
+            in_channels: 3,
+            num_classes: 10,
+        }
+    }
+
+    /// Depth in the usual naming (6n + 2).
+    pub fn depth(&self) -> usize {
+        6 * self.units_per_stage + 2
+    }
+}
+
+/// One stage: its residual units in order.
+#[derive(Clone)]
+pub struct Stage {
+    /// The units.
+    pub units: Vec<ResidualUnit>,
+}
+
+/// The stem, the stages and the head of a ResNet, with parameters in a [`ParamStore`] under
+/// the names `conv`, `stages.{s}.units.{u}.{b1,c1,b2,c2}`, `bn`, `fc` (those of the PyTorch
+/// peer's `state_dict`).
+#[derive(Clone)]
+pub struct ResNet {
+    config: ResNetConfig,
+    stem: Conv2d,
+    stages: Vec<Stage>,
+    final_bn: BatchNorm,
+    fc: Linear,
+}
+
+impl ResNet {
+    /// Builds and initialises a ResNet.
+    pub fn new(store: &ParamStore, config: ResNetConfig, rng: &mut Rng) -> Result<Self> {
+        let w = config.widths;
+        let stem = Conv2d::new(
+            &store.pp("conv"),
+            Conv2dConfig {
+                c_in: config.in_channels,
+                c_out: w[0],
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+                bias: false,
+            },
+            LEAKY_SLOPE,
+            rng,
+        )?;
+        let mut stages = Vec::with_capacity(3);
+        let mut c_in = w[0];
+        for (s, &c_out) in w.iter().enumerate() {
+            let store_s = store.pp(format!("stages.{s}.units"));
+            let mut units = Vec::with_capacity(config.units_per_stage);
+            for u in 0..config.units_per_stage {
+                let stride = if s > 0 && u == 0 { 2 } else { 1 };
+                let cin = if u == 0 { c_in } else { c_out };
+                units.push(ResidualUnit::new(
+                    &store_s.pp(u.to_string()),
+                    cin,
+                    c_out,
+                    stride,
+                    rng,
+                )?);
+            }
+            stages.push(Stage { units });
+            c_in = c_out;
+        }
+        let final_bn = BatchNorm::new(&store.pp("bn"), w[2], BN_EPS, BN_MOMENTUM)?;
+        let fc = Linear::new(&store.pp("fc"), w[2], config.num_classes, rng)?;
+        Ok(ResNet {
+            config,
+            stem,
+            stages,
+            final_bn,
+            fc,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ResNetConfig {
+        &self.config
+    }
+
+    /// The stages.
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    /// The stem convolution.
+    pub fn stem(&self, x: &Tensor) -> Result<Tensor> {
+        self.stem.forward(x)
+    }
+
+    /// Final batch norm, leaky ReLU, global average pooling and the classifier.
+    pub fn head(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        let h = self
+            .final_bn
+            .forward(x, training)?
+            .leaky_relu(LEAKY_SLOPE)?;
+        self.fc.forward(&h.global_avg_pool2d()?)
+    }
+
+    /// Logits of the plain (non-adaptive) network: every unit runs.
+    pub fn forward(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        let mut h = self.stem(x)?;
+        for stage in &self.stages {
+            for unit in &stage.units {
+                h = unit.forward(&h, training)?;
+            }
+        }
+        self.head(&h, training)
+    }
+}

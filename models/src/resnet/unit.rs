@@ -1,0 +1,93 @@
+//! The pre-activation residual unit of the SACT reference CIFAR model.
+
+use pact::nn::{BatchNorm, Conv2d, Conv2dConfig, ParamStore};
+use pact::{Result, Rng, Tensor};
+
+/// Slope of the leaky ReLUs throughout the ResNets (as in the SACT reference code).
+pub const LEAKY_SLOPE: f64 = 0.1;
+/// Batch-norm epsilon of the reference code.
+pub const BN_EPS: f64 = 1e-3;
+/// Batch-norm momentum (PyTorch convention: weight of the new batch statistic).
+pub const BN_MOMENTUM: f64 = 0.1;
+
+/// BN + leaky ReLU → 3×3 conv (stride) → BN + leaky ReLU → 3×3 conv, plus a shortcut that is
+/// the identity, or average pooling and zero channel padding where stride or width changes.
+#[derive(Clone)]
+pub struct ResidualUnit {
+    bn1: BatchNorm,
+    conv1: Conv2d,
+    bn2: BatchNorm,
+    conv2: Conv2d,
+    stride: usize,
+    c_in: usize,
+    c_out: usize,
+}
+
+impl ResidualUnit {
+    /// A unit from `c_in` to `c_out` channels; `stride` 2 halves the resolution.
+    pub fn new(
+        store: &ParamStore,
+        c_in: usize,
+        c_out: usize,
+        stride: usize,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        let conv = |c_in, stride| Conv2dConfig {
+            c_in,
+            c_out,
+            kernel: 3,
+            stride,
+            padding: 1,
+            bias: false,
+        };
+        Ok(ResidualUnit {
+            bn1: BatchNorm::new(&store.pp("b1"), c_in, BN_EPS, BN_MOMENTUM)?,
+            conv1: Conv2d::new(&store.pp("c1"), conv(c_in, stride), LEAKY_SLOPE, rng)?,
+            bn2: BatchNorm::new(&store.pp("b2"), c_out, BN_EPS, BN_MOMENTUM)?,
+            conv2: Conv2d::new(&store.pp("c2"), conv(c_out, 1), LEAKY_SLOPE, rng)?,
+            stride,
+            c_in,
+            c_out,
+        })
+    }
+
+    /// Output channels.
+    pub fn channels_out(&self) -> usize {
+        self.c_out
+    }
+
+    /// Stride of the first convolution.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Floating-point operations per example for an input of `h × w` (pact-math §9: the two
+    /// convolutions; the shortcut and normalisations are not counted).
+    pub fn flops(&self, h: usize, w: usize) -> u64 {
+        let (ho, wo) = (h.div_ceil(self.stride), w.div_ceil(self.stride));
+        let conv = |c_in: usize| 2 * 9 * (c_in * self.c_out * ho * wo) as u64;
+        conv(self.c_in) + conv(self.c_out)
+    }
+
+    /// The shortcut branch.
+    pub fn shortcut(&self, x: &Tensor) -> Result<Tensor> {
+        let mut s = x.clone();
+        if self.stride != 1 {
+            s = s.avg_pool2d(self.stride, self.stride)?;
+        }
+        let pad = self.c_out - self.c_in;
+        if pad > 0 {
+            s = s.pad_zeros(1, pad / 2, pad - pad / 2)?;
+        }
+        Ok(s)
+    }
+
+    /// Applies the unit; `training` selects batch statistics in the batch norms.
+    pub fn forward(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        let y = self.bn1.forward(x, training)?.leaky_relu(LEAKY_SLOPE)?;
+        let y = self.conv1.forward(&y)?;
+        let y = self.bn2.forward(&y, training)?.leaky_relu(LEAKY_SLOPE)?;
+        let y = self.conv2.forward(&y)?;
+        y.add(&self.shortcut(x)?)
+    }
+}
