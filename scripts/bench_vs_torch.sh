@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the PyTorch peer and `pact bench` on the same configuration, one after the other in one
+# invocation, on the same thread count, and prints both JSON lines and the ratios.
+#
+#   scripts/bench_vs_torch.sh [MODE] [UNITS] [BATCH] [STEPS] [THREADS]
+#   defaults: plain 5 128 10 2
+#
+# Needs the peer's environment: python3 -m venv .venv-peer && .venv-peer/bin/pip install torch numpy
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-plain}; units=${2:-5}; batch=${3:-128}; steps=${4:-10}; threads=${5:-2}
+peer=../shared/reference/torch_adaptive_resnet.py
+py=${PYTHON:-.venv-peer/bin/python}
+case $units in 5) model=resnet32 ;; 18) model=resnet110 ;; *) echo "units must be 5 or 18" >&2; exit 2 ;; esac
+
+cargo build --release -q -p pact-cli
+export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads RAYON_NUM_THREADS=$threads
+torch_json=$("$py" "$peer" --mode "$mode" --units "$units" --batch "$batch" --steps "$steps" --threads "$threads" 2>/dev/null | tail -n 1)
+pact_json=$(./target/release/pact bench --model "$model" --mode "$mode" --batch "$batch" --steps "$steps" --threads "$threads" --json)
+echo "$torch_json"
+echo "$pact_json"
+python3 - "$torch_json" "$pact_json" <<'PY'
+import json, sys
+t, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+for k in ("train_img_per_s", "eval_img_per_s"):
+    print(f"{k}: pact {p[k]} / pytorch {t[k]} = {p[k] / t[k]:.2f}x")
+print(f"peak_rss_mb: pact {p['peak_rss_mb']} / pytorch {t['peak_rss_mb']} = {p['peak_rss_mb'] / t['peak_rss_mb']:.2f}x")
+PY
