@@ -58,11 +58,20 @@ pub fn files(split: Split) -> &'static [&'static str] {
 /// Missing files give [`Error::MissingData`] naming every expected file and the directory;
 /// malformed ones give [`Error::Data`] naming the file and the offending record.
 ///
-/// ```no_run
+/// ```
 /// use pact_models::data::{cifar10, Split};
-/// let test = cifar10::load("data/cifar10", Split::Test)?;
-/// assert_eq!((test.len(), test.shape()), (10_000, [3, 32, 32]));
-/// # Ok::<(), pact_models::Error>(())
+/// let dir = tempfile::tempdir()?;
+/// // A one-record test file: label 3, then 3072 pixel bytes (all 255).
+/// let mut record = vec![3u8];
+/// record.resize(cifar10::RECORD_BYTES, 255);
+/// std::fs::write(dir.path().join("test_batch.bin"), &record)?;
+/// let test = cifar10::load(dir.path(), Split::Test)?;
+/// assert_eq!((test.len(), test.shape(), test.labels[0]), (1, [3, 32, 32], 3));
+/// assert_eq!(test.image(0)[0], 1.0);
+/// // The training files are not there: the error says what to put where.
+/// let err = cifar10::load(dir.path(), Split::Train).unwrap_err();
+/// assert!(err.to_string().contains("data_batch_1.bin"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn load(dir: impl AsRef<Path>, split: Split) -> Result<ImageSet> {
     let dir = dir.as_ref();

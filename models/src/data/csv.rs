@@ -39,6 +39,9 @@ pub fn parse_chw(spec: &str) -> Result<[usize; 3]> {
             Err(_) => return bad(&format!("has a part {p:?} that is not a positive integer")),
         }
     }
+    if pixel_count(dims).is_none() {
+        return bad("is too large");
+    }
     Ok(dims)
 }
 
@@ -77,7 +80,12 @@ pub fn load(path: impl AsRef<Path>, shape: [usize; 3]) -> Result<ImageSet> {
 
 /// Parses CSV text (`path` is only used in messages) into pixels and labels.
 pub fn parse(path: &Path, text: &str, shape: [usize; 3]) -> Result<(Vec<f32>, Vec<usize>)> {
-    let pixels_per_row = shape[0] * shape[1] * shape[2];
+    let pixels_per_row = pixel_count(shape).ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "image shape {}x{}x{} is too large",
+            shape[0], shape[1], shape[2]
+        ))
+    })?;
     let columns = pixels_per_row + 1;
     let mut images = Vec::new();
     let mut labels = Vec::new();
@@ -117,6 +125,11 @@ pub fn parse(path: &Path, text: &str, shape: [usize; 3]) -> Result<(Vec<f32>, Ve
     Ok((images, labels))
 }
 
+/// `C·H·W`, or `None` on overflow.
+fn pixel_count(shape: [usize; 3]) -> Option<usize> {
+    shape[0].checked_mul(shape[1])?.checked_mul(shape[2])
+}
+
 fn parse_label(cell: &str) -> std::result::Result<usize, String> {
     if let Ok(v) = cell.parse::<usize>() {
         return Ok(v);
@@ -146,8 +159,9 @@ mod tests {
     fn parse_chw_accepts_and_rejects() {
         assert_eq!(parse_chw("1x8x8").unwrap(), [1, 8, 8]);
         assert_eq!(parse_chw(" 3X4x5 ").unwrap(), [3, 4, 5]);
+        let huge = format!("{0}x{0}x{0}", usize::MAX / 2);
         for bad in [
-            "", "8x8", "1x8x8x1", "0x8x8", "1x-8x8", "ax8x8", "1x8x", "1.5x8x8",
+            "", "8x8", "1x8x8x1", "0x8x8", "1x-8x8", "ax8x8", "1x8x", "1.5x8x8", &huge,
         ] {
             let err = parse_chw(bad).unwrap_err();
             assert!(err.to_string().contains("CxHxW"), "{bad}: {err}");

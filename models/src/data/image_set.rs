@@ -92,7 +92,7 @@ impl ImageSet {
                 self.channels, self.height, self.width
             ));
         }
-        let expected = self.labels.len().checked_mul(self.image_len());
+        let expected = self.labels.len().checked_mul(self.image_len_checked()?);
         if expected != Some(self.images.len()) {
             return bad(format!(
                 "{} labels need {} pixels of shape {}x{}x{}, but there are {}",
@@ -172,7 +172,33 @@ impl ImageSet {
         counts
     }
 
+    /// The O(1) part of [`ImageSet::validate`]: the array lengths agree.
+    fn check_layout(&self) -> Result<()> {
+        let pixels = self.labels.len().checked_mul(self.image_len_checked()?);
+        let difficulty_ok = self
+            .difficulty
+            .as_ref()
+            .is_none_or(|d| d.len() == self.labels.len());
+        if pixels != Some(self.images.len()) || !difficulty_ok {
+            return self.validate();
+        }
+        Ok(())
+    }
+
+    fn image_len_checked(&self) -> Result<usize> {
+        self.channels
+            .checked_mul(self.height)
+            .and_then(|v| v.checked_mul(self.width))
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "image set {}: image shape {}x{}x{} is too large",
+                    self.name, self.channels, self.height, self.width
+                ))
+            })
+    }
+
     fn check_indices(&self, indices: &[usize]) -> Result<()> {
+        self.check_layout()?;
         match indices.iter().find(|&&i| i >= self.len()) {
             Some(i) => Err(Error::InvalidInput(format!(
                 "image set {}: index {i} is out of range for {} images",
@@ -332,6 +358,14 @@ mod tests {
         assert!(ImageSet::new("x", vec![0.0; 4], vec![0, 2], [1, 1, 2], 2).is_err());
         assert!(ImageSet::new("x", vec![], vec![], [0, 1, 2], 2).is_err());
         assert!(tiny().with_difficulty(vec![0, 1]).is_err());
+        // A set built by hand with inconsistent fields gives errors, not panics.
+        let mut broken = tiny();
+        broken.images.pop();
+        assert!(broken.to_batch(&[3]).is_err());
+        assert!(broken.subset(&[0]).is_err());
+        let mut broken = tiny();
+        broken.difficulty = Some(vec![1]);
+        assert!(broken.subset(&[2]).is_err());
     }
 
     #[test]

@@ -48,11 +48,21 @@ pub struct IdxImages {
 /// Missing files give [`Error::MissingData`] naming the expected files and the directory;
 /// malformed ones give [`Error::Data`] naming the file and the problem.
 ///
-/// ```no_run
+/// ```
 /// use pact_models::data::{mnist, Split};
-/// let train = mnist::load("data/mnist", Split::Train)?;
-/// assert_eq!((train.len(), train.shape()), (60_000, [1, 28, 28]));
-/// # Ok::<(), pact_models::Error>(())
+/// let dir = tempfile::tempdir()?;
+/// // One 2x2 image and its label, as IDX files: big-endian u32 header, then bytes.
+/// let header = |words: &[u32]| words.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>();
+/// let mut images = header(&[mnist::IMAGES_MAGIC, 1, 2, 2]);
+/// images.extend([0, 51, 102, 255]);
+/// let mut labels = header(&[mnist::LABELS_MAGIC, 1]);
+/// labels.push(7);
+/// std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), images)?;
+/// std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), labels)?;
+/// let test = mnist::load(dir.path(), Split::Test)?;
+/// assert_eq!((test.shape(), test.labels.clone()), ([1, 2, 2], vec![7]));
+/// assert_eq!(test.image(0), &[0.0, 0.2, 0.4, 1.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn load(dir: impl AsRef<Path>, split: Split) -> Result<ImageSet> {
     let dir = dir.as_ref();

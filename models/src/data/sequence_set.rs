@@ -120,28 +120,48 @@ impl SequenceSet {
         self.lengths.is_empty()
     }
 
-    /// Checks that every array has the size its layout implies, that lengths are at most `T`,
-    /// that masked steps lie within the length, and that targets are below `num_classes`.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::InvalidInput(format!("{}: {msg}", self.name)));
+    /// The O(1) part of [`SequenceSet::validate`]: every array has the size its layout implies.
+    fn check_sizes(&self) -> Result<()> {
         let (n, t, d, k) = (
             self.len(),
             self.steps,
             self.input_size,
             self.outputs_per_step,
         );
+        let nt = n.checked_mul(t);
         let sizes = [
-            ("inputs", self.inputs.len(), n * t * d),
-            ("targets", self.targets.len(), n * t * k),
-            ("mask", self.mask.len(), n * t),
-            ("difficulty", self.difficulty.len(), n),
-            ("step_difficulty", self.step_difficulty.len(), n * t),
+            (
+                "inputs",
+                self.inputs.len(),
+                nt.and_then(|v| v.checked_mul(d)),
+            ),
+            (
+                "targets",
+                self.targets.len(),
+                nt.and_then(|v| v.checked_mul(k)),
+            ),
+            ("mask", self.mask.len(), nt),
+            ("difficulty", self.difficulty.len(), Some(n)),
+            ("step_difficulty", self.step_difficulty.len(), nt),
         ];
         for (what, got, want) in sizes {
-            if got != want {
-                return bad(format!("{what} has {got} values, expected {want}"));
+            if Some(got) != want {
+                return Err(Error::InvalidInput(format!(
+                    "{}: {what} has {got} values, expected {}",
+                    self.name,
+                    want.map_or_else(|| "too many".to_string(), |w| w.to_string())
+                )));
             }
         }
+        Ok(())
+    }
+
+    /// Checks that every array has the size its layout implies, that lengths are at most `T`,
+    /// that masked steps lie within the length, and that targets are below `num_classes`.
+    pub fn validate(&self) -> Result<()> {
+        self.check_sizes()?;
+        let bad = |msg: String| Err(Error::InvalidInput(format!("{}: {msg}", self.name)));
+        let t = self.steps;
         for (i, &len) in self.lengths.iter().enumerate() {
             if len > t {
                 return bad(format!("example {i} has length {len} > {t} steps"));
@@ -226,6 +246,7 @@ impl SequenceSet {
 
     /// The inputs, targets, mask and lengths of the examples at `indices`, in that order.
     pub fn to_batch(&self, indices: &[usize]) -> Result<SequenceBatch> {
+        self.check_sizes()?;
         if let Some(i) = indices.iter().find(|&&i| i >= self.len()) {
             return Err(Error::InvalidInput(format!(
                 "{}: index {i} is out of range for {} examples",
@@ -302,5 +323,6 @@ mod tests {
         let mut s = small();
         s.inputs.pop();
         assert!(s.validate().is_err());
+        assert!(s.to_batch(&[1]).is_err());
     }
 }

@@ -6,11 +6,11 @@
 //! | level | half-size (× side) | contrast | noise σ | distractor strokes |
 //! |---|---|---|---|---|
 //! | 0 | 0.40 | 1.00 | 0.00 | 0 |
-//! | 1 | 0.34 | 0.75 | 0.06 | 1 |
-//! | 2 | 0.28 | 0.55 | 0.12 | 2 |
-//! | 3 | 0.22 | 0.40 | 0.20 | 3 |
+//! | 1 | 0.34 | 0.75 | 0.05 | 1 |
+//! | 2 | 0.29 | 0.60 | 0.10 | 2 |
+//! | 3 | 0.24 | 0.45 | 0.15 | 3 |
 //!
-//! (noise σ is multiplied by [`ShapesConfig::noise_scale`]; half-sizes are at least 2 pixels).
+//! (noise σ is multiplied by [`ShapesConfig::noise_scale`]; half-sizes are at least 2.5 pixels).
 //! Level 0 images are large, clean and high-contrast, so they are near-trivial to classify;
 //! level 3 images are small, faint, noisy and cluttered with thin strokes, so telling a plus
 //! from a stroke crossing or a disc from a square needs more computation: exactly what an
@@ -32,9 +32,9 @@ pub const CLASS_NAMES: [&str; 8] = [
 /// The number of difficulty levels (`0..=3`).
 pub const LEVELS: usize = 4;
 
-const HALF_SIZE: [f32; LEVELS] = [0.40, 0.34, 0.28, 0.22];
-const CONTRAST: [f32; LEVELS] = [1.0, 0.75, 0.55, 0.40];
-const NOISE: [f32; LEVELS] = [0.0, 0.06, 0.12, 0.20];
+const HALF_SIZE: [f32; LEVELS] = [0.40, 0.34, 0.29, 0.24];
+const CONTRAST: [f32; LEVELS] = [1.0, 0.75, 0.60, 0.45];
+const NOISE: [f32; LEVELS] = [0.0, 0.05, 0.10, 0.15];
 const STROKES: [usize; LEVELS] = [0, 1, 2, 3];
 /// Subsamples per pixel side for anti-aliased coverage.
 const SUB: usize = 3;
@@ -159,7 +159,7 @@ pub fn render(
     }
     let s = config.size;
     let sf = s as f32;
-    let r = (HALF_SIZE[level] * sf).max(2.0);
+    let r = (HALF_SIZE[level] * sf).max(2.5);
     let stroke = (sf / 16.0).max(1.0);
     // Centre, keeping the shape one pixel inside the border.
     let span = (sf - 2.0 * (r + 1.0)).max(0.0);

@@ -46,7 +46,11 @@ impl Default for AdditionConfig {
 impl AdditionConfig {
     /// K: the digits of the largest possible sum, `max_len · (10^digit_slots − 1)`.
     pub fn output_digits(&self) -> usize {
-        let largest = self.max_len as u128 * (10u128.pow(self.digit_slots as u32) - 1);
+        let largest = u32::try_from(self.digit_slots)
+            .ok()
+            .and_then(|d| 10u128.checked_pow(d))
+            .and_then(|p| (self.max_len as u128).checked_mul(p - 1))
+            .unwrap_or(u128::MAX);
         largest.max(1).to_string().len()
     }
 
