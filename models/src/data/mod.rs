@@ -12,7 +12,8 @@
 //!   [`ImageSet::to_batch`] the pixels and labels of a batch.
 //! - [`SequenceSet`]: `N` input sequences `[N, T, D]` with `K` classification targets per step
 //!   `[N, T, K]`, a per-step target mask, lengths, and difficulty per example and per step.
-//! - [`DataSpec`]: a data set named by a string such as `cifar10:DIR` or `parity:16`.
+//! - [`DataSpec`]: a data set named by a string such as `cifar10:DIR` or `parity:16`, which
+//!   loads or generates it.
 //!
 //! # Sources
 //!

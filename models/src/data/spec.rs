@@ -12,10 +12,16 @@
 //! | `sort`, `sort:L` | sorting at most L numbers (default 15) |
 //!
 //! [`DataSpec`]'s `Display` writes the shortest spec that parses back to the same value
-//! (parameters equal to their defaults are left out).
+//! (parameters equal to their defaults are left out). [`DataSpec::load_images`] and
+//! [`DataSpec::generate_sequences`] turn a spec into data.
 
 use crate::data::csv::parse_chw;
+use crate::data::{
+    cifar10, csv, mnist, shapes, tasks, AdditionConfig, ImageSet, LogicConfig, ParityConfig,
+    SequenceSet, ShapesConfig, SortConfig, Split,
+};
 use crate::{Error, Result};
+use pact::Rng;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -212,6 +218,79 @@ impl DataSpec {
             _ => DataKind::Sequences,
         }
     }
+
+    /// The images an image spec names. `split` picks the CIFAR-10 or MNIST files; a CSV file
+    /// has no split and is loaded whole; `shapes` draws `n` fresh 3-channel images from `rng`
+    /// (so use different generators, or one generator in turn, for training and test sets).
+    /// Sequence specs are an error.
+    ///
+    /// ```
+    /// use pact_models::data::{DataSpec, Split};
+    /// let set = DataSpec::parse("shapes:12:8")?.load_images(Split::Train, &mut pact::Rng::seed(0))?;
+    /// assert_eq!((set.len(), set.shape()), (12, [3, 8, 8]));
+    /// # Ok::<(), pact_models::Error>(())
+    /// ```
+    pub fn load_images(&self, split: Split, rng: &mut Rng) -> Result<ImageSet> {
+        match self {
+            DataSpec::Cifar10 { dir } => cifar10::load(dir, split),
+            DataSpec::Mnist { dir } => mnist::load(dir, split),
+            DataSpec::Csv { file, shape } => csv::load(file, *shape),
+            DataSpec::Shapes { n, size } => {
+                let config = ShapesConfig {
+                    size: *size,
+                    ..ShapesConfig::default()
+                };
+                shapes::generate(*n, &config, rng)
+            }
+            _ => Err(Error::InvalidInput(format!(
+                "data spec {self} names a sequence task, not images"
+            ))),
+        }
+    }
+
+    /// `n` examples of the sequence task a spec names, with the task's default settings apart
+    /// from the spec's parameter (the input layout widens when the parameter needs it: `logic:12`
+    /// has 12 gate chunks, `addition:7` 7 digit slots). Image specs are an error.
+    ///
+    /// ```
+    /// use pact_models::data::DataSpec;
+    /// let set = DataSpec::parse("parity:8")?.generate_sequences(5, &mut pact::Rng::seed(0))?;
+    /// assert_eq!((set.len(), set.input_size), (5, 8));
+    /// # Ok::<(), pact_models::Error>(())
+    /// ```
+    pub fn generate_sequences(&self, n: usize, rng: &mut Rng) -> Result<SequenceSet> {
+        match *self {
+            DataSpec::Parity { size } => tasks::parity::generate(n, &ParityConfig::new(size), rng),
+            DataSpec::Logic { max_gates } => {
+                let base = LogicConfig::default();
+                let config = LogicConfig {
+                    gate_slots: base.gate_slots.max(max_gates),
+                    max_gates,
+                    ..base
+                };
+                tasks::logic::generate(n, &config, rng)
+            }
+            DataSpec::Addition { max_digits } => {
+                let base = AdditionConfig::default();
+                let config = AdditionConfig {
+                    digit_slots: base.digit_slots.max(max_digits),
+                    max_digits,
+                    ..base
+                };
+                tasks::addition::generate(n, &config, rng)
+            }
+            DataSpec::Sort { max_len } => {
+                let config = SortConfig {
+                    max_len,
+                    ..SortConfig::default()
+                };
+                tasks::sort::generate(n, &config, rng)
+            }
+            _ => Err(Error::InvalidInput(format!(
+                "data spec {self} names images, not a sequence task"
+            ))),
+        }
+    }
 }
 
 impl FromStr for DataSpec {
@@ -308,6 +387,36 @@ mod tests {
         assert_eq!(p.to_string(), "parity"); // defaults are left out
         assert_eq!(DataSpec::parse("sort").unwrap().kind(), DataKind::Sequences);
         assert_eq!(DataSpec::parse("mnist:x").unwrap().kind(), DataKind::Images);
+    }
+
+    #[test]
+    fn specs_load_and_generate() {
+        let mut rng = Rng::seed(0);
+        let spec = DataSpec::parse("logic:12").unwrap();
+        let set = spec.generate_sequences(4, &mut rng).unwrap();
+        assert_eq!(set.input_size, 2 + 120);
+        let set = DataSpec::parse("addition:2")
+            .unwrap()
+            .generate_sequences(4, &mut rng)
+            .unwrap();
+        assert_eq!((set.input_size, set.outputs_per_step), (50, 6));
+        assert!(set.step_difficulty.iter().all(|&d| d <= 2));
+        let set = DataSpec::parse("sort:3")
+            .unwrap()
+            .generate_sequences(4, &mut rng)
+            .unwrap();
+        assert_eq!(set.num_classes, 3);
+        assert!(spec.load_images(Split::Test, &mut rng).is_err());
+        let shapes = DataSpec::parse("shapes:3:8").unwrap();
+        assert!(shapes.generate_sequences(1, &mut rng).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let missing = DataSpec::Mnist {
+            dir: dir.path().into(),
+        };
+        assert!(matches!(
+            missing.load_images(Split::Train, &mut rng),
+            Err(Error::MissingData(_))
+        ));
     }
 
     #[test]
