@@ -1,0 +1,454 @@
+//! [`DataSpec`]: a data set named by a short string, as given on a command line.
+//!
+//! | spec | meaning |
+//! |---|---|
+//! | `cifar10:DIR` | CIFAR-10 binary files in DIR ([`crate::data::cifar10`]) |
+//! | `mnist:DIR` | MNIST IDX files in DIR ([`crate::data::mnist`]) |
+//! | `csv:FILE:CxHxW` | images in a CSV file, of the given shape ([`crate::data::csv`]) |
+//! | `shapes`, `shapes:N`, `shapes:N:SIZE` | N synthetic SIZE×SIZE shape images (default 10000, 32) |
+//! | `parity`, `parity:B` | parity of vectors of B elements (default 64) |
+//! | `logic`, `logic:G` | logic with at most G gates per step (default 10) |
+//! | `addition`, `addition:D` | addition of numbers of at most D digits (default 5) |
+//! | `sort`, `sort:L` | sorting at most L numbers (default 15) |
+//!
+//! [`DataSpec`]'s `Display` writes the shortest spec that parses back to the same value
+//! (parameters equal to their defaults are left out). [`DataSpec::load_images`] and
+//! [`DataSpec::generate_sequences`] turn a spec into data.
+
+use crate::data::csv::parse_chw;
+use crate::data::{
+    cifar10, csv, mnist, shapes, tasks, AdditionConfig, ImageSet, LogicConfig, ParityConfig,
+    SequenceSet, ShapesConfig, SortConfig, Split,
+};
+use crate::{Error, Result};
+use pact::Rng;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// The default number of images of `shapes`.
+pub const DEFAULT_SHAPES_N: usize = 10_000;
+/// The default image side of `shapes`.
+pub const DEFAULT_SHAPES_SIZE: usize = 32;
+/// The default vector size of `parity` (Graves' B = 64).
+pub const DEFAULT_PARITY_SIZE: usize = 64;
+/// The default most gates per step of `logic`.
+pub const DEFAULT_LOGIC_GATES: usize = 10;
+/// The default most digits per number of `addition`.
+pub const DEFAULT_ADDITION_DIGITS: usize = 5;
+/// The default most numbers of `sort`.
+pub const DEFAULT_SORT_LEN: usize = 15;
+
+/// The accepted forms, for error messages.
+pub const VALID_SPECS: &str = "cifar10:DIR, mnist:DIR, csv:FILE:CxHxW, shapes[:N[:SIZE]], \
+                               parity[:B], logic[:GATES], addition[:DIGITS], sort[:LEN]";
+
+/// A data set or task, as named by a spec string.
+///
+/// ```
+/// use pact_models::data::DataSpec;
+/// let spec = DataSpec::parse("csv:digits.csv:1x8x8")?;
+/// assert_eq!(spec, DataSpec::Csv { file: "digits.csv".into(), shape: [1, 8, 8] });
+/// assert_eq!(spec.to_string(), "csv:digits.csv:1x8x8");
+/// assert_eq!(DataSpec::parse("parity:16")?, DataSpec::Parity { size: 16 });
+/// assert!(DataSpec::parse("imagenet").unwrap_err().to_string().contains("cifar10:DIR"));
+/// # Ok::<(), pact_models::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataSpec {
+    /// CIFAR-10 from the binary files in `dir`.
+    Cifar10 {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// MNIST from the IDX files in `dir`.
+    Mnist {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// Images from a CSV file.
+    Csv {
+        /// The file.
+        file: PathBuf,
+        /// The image shape `[C, H, W]`.
+        shape: [usize; 3],
+    },
+    /// Synthetic shapes.
+    Shapes {
+        /// The number of images.
+        n: usize,
+        /// The image side.
+        size: usize,
+    },
+    /// Graves' parity task.
+    Parity {
+        /// The vector size B.
+        size: usize,
+    },
+    /// Graves' logic task.
+    Logic {
+        /// The most gates per step.
+        max_gates: usize,
+    },
+    /// Graves' addition task.
+    Addition {
+        /// The most digits per number.
+        max_digits: usize,
+    },
+    /// Graves' sort task.
+    Sort {
+        /// The most numbers per sequence.
+        max_len: usize,
+    },
+}
+
+/// Whether a data set is made of images or of sequences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataKind {
+    /// An [`crate::data::ImageSet`].
+    Images,
+    /// A [`crate::data::SequenceSet`].
+    Sequences,
+}
+
+fn bad(spec: &str, why: impl fmt::Display) -> Error {
+    Error::InvalidInput(format!("data spec {spec:?}: {why}"))
+}
+
+fn number(spec: &str, what: &str, text: &str, min: usize, max: usize) -> Result<usize> {
+    match text.trim().parse::<usize>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(bad(
+            spec,
+            format!("{what} {text:?} is not an integer in {min}..={max}"),
+        )),
+    }
+}
+
+impl DataSpec {
+    /// Parses a spec (forms in the module docs); unknown names give an error listing the valid
+    /// forms.
+    pub fn parse(spec: &str) -> Result<DataSpec> {
+        let (name, rest) = match spec.split_once(':') {
+            Some((n, r)) => (n, Some(r)),
+            None => (spec, None),
+        };
+        let path = |what: &str, form: &str| -> Result<PathBuf> {
+            match rest {
+                Some(r) if !r.is_empty() => Ok(PathBuf::from(r)),
+                _ => Err(bad(spec, format!("{name} needs a {what}: {form}"))),
+            }
+        };
+        let param = |what: &str, default: usize, min: usize, max: usize| -> Result<usize> {
+            match rest {
+                None => Ok(default),
+                Some(r) => number(spec, what, r, min, max),
+            }
+        };
+        Ok(match name.trim() {
+            "cifar10" => DataSpec::Cifar10 {
+                dir: path("directory", "cifar10:DIR")?,
+            },
+            "mnist" => DataSpec::Mnist {
+                dir: path("directory", "mnist:DIR")?,
+            },
+            "csv" => {
+                let form = "csv:FILE:CxHxW, e.g. csv:digits.csv:1x8x8";
+                match rest.and_then(|r| r.rsplit_once(':')) {
+                    Some((file, shape)) if !file.is_empty() => DataSpec::Csv {
+                        file: PathBuf::from(file),
+                        shape: parse_chw(shape).map_err(|e| bad(spec, e))?,
+                    },
+                    _ => return Err(bad(spec, format!("csv needs a file and a shape: {form}"))),
+                }
+            }
+            "shapes" => {
+                let (n, size) = match rest.map(|r| r.split_once(':').unwrap_or((r, ""))) {
+                    None => (DEFAULT_SHAPES_N, DEFAULT_SHAPES_SIZE),
+                    Some((n, "")) => (number(spec, "N", n, 1, usize::MAX)?, DEFAULT_SHAPES_SIZE),
+                    Some((n, s)) => (
+                        number(spec, "N", n, 1, usize::MAX)?,
+                        number(spec, "SIZE", s, 8, 4096)?,
+                    ),
+                };
+                DataSpec::Shapes { n, size }
+            }
+            "parity" => DataSpec::Parity {
+                size: param("B", DEFAULT_PARITY_SIZE, 1, 1 << 20)?,
+            },
+            "logic" => DataSpec::Logic {
+                max_gates: param("GATES", DEFAULT_LOGIC_GATES, 1, 1000)?,
+            },
+            "addition" => DataSpec::Addition {
+                max_digits: param("DIGITS", DEFAULT_ADDITION_DIGITS, 1, 18)?,
+            },
+            "sort" => DataSpec::Sort {
+                max_len: param("LEN", DEFAULT_SORT_LEN, 2, 10_000)?,
+            },
+            other => {
+                return Err(bad(
+                    spec,
+                    format!("unknown data set {other:?}; valid specs: {VALID_SPECS}"),
+                ))
+            }
+        })
+    }
+
+    /// The data set's name (`"cifar10"`, `"parity"`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            DataSpec::Cifar10 { .. } => "cifar10",
+            DataSpec::Mnist { .. } => "mnist",
+            DataSpec::Csv { .. } => "csv",
+            DataSpec::Shapes { .. } => "shapes",
+            DataSpec::Parity { .. } => "parity",
+            DataSpec::Logic { .. } => "logic",
+            DataSpec::Addition { .. } => "addition",
+            DataSpec::Sort { .. } => "sort",
+        }
+    }
+
+    /// Whether the spec names images or sequences.
+    pub fn kind(&self) -> DataKind {
+        match self {
+            DataSpec::Cifar10 { .. }
+            | DataSpec::Mnist { .. }
+            | DataSpec::Csv { .. }
+            | DataSpec::Shapes { .. } => DataKind::Images,
+            _ => DataKind::Sequences,
+        }
+    }
+
+    /// The images an image spec names. `split` picks the CIFAR-10 or MNIST files; a CSV file
+    /// has no split and is loaded whole; `shapes` draws `n` fresh 3-channel images from `rng`
+    /// (so use different generators, or one generator in turn, for training and test sets).
+    /// Sequence specs are an error.
+    ///
+    /// ```
+    /// use pact_models::data::{DataSpec, Split};
+    /// let set = DataSpec::parse("shapes:12:8")?.load_images(Split::Train, &mut pact::Rng::seed(0))?;
+    /// assert_eq!((set.len(), set.shape()), (12, [3, 8, 8]));
+    /// # Ok::<(), pact_models::Error>(())
+    /// ```
+    pub fn load_images(&self, split: Split, rng: &mut Rng) -> Result<ImageSet> {
+        match self {
+            DataSpec::Cifar10 { dir } => cifar10::load(dir, split),
+            DataSpec::Mnist { dir } => mnist::load(dir, split),
+            DataSpec::Csv { file, shape } => csv::load(file, *shape),
+            DataSpec::Shapes { n, size } => {
+                let config = ShapesConfig {
+                    size: *size,
+                    ..ShapesConfig::default()
+                };
+                shapes::generate(*n, &config, rng)
+            }
+            _ => Err(Error::InvalidInput(format!(
+                "data spec {self} names a sequence task, not images"
+            ))),
+        }
+    }
+
+    /// `n` examples of the sequence task a spec names, with the task's default settings apart
+    /// from the spec's parameter (the input layout widens when the parameter needs it: `logic:12`
+    /// has 12 gate chunks, `addition:7` 7 digit slots). Image specs are an error.
+    ///
+    /// ```
+    /// use pact_models::data::DataSpec;
+    /// let set = DataSpec::parse("parity:8")?.generate_sequences(5, &mut pact::Rng::seed(0))?;
+    /// assert_eq!((set.len(), set.input_size), (5, 8));
+    /// # Ok::<(), pact_models::Error>(())
+    /// ```
+    pub fn generate_sequences(&self, n: usize, rng: &mut Rng) -> Result<SequenceSet> {
+        match *self {
+            DataSpec::Parity { size } => tasks::parity::generate(n, &ParityConfig::new(size), rng),
+            DataSpec::Logic { max_gates } => {
+                let base = LogicConfig::default();
+                let config = LogicConfig {
+                    gate_slots: base.gate_slots.max(max_gates),
+                    max_gates,
+                    ..base
+                };
+                tasks::logic::generate(n, &config, rng)
+            }
+            DataSpec::Addition { max_digits } => {
+                let base = AdditionConfig::default();
+                let config = AdditionConfig {
+                    digit_slots: base.digit_slots.max(max_digits),
+                    max_digits,
+                    ..base
+                };
+                tasks::addition::generate(n, &config, rng)
+            }
+            DataSpec::Sort { max_len } => {
+                let config = SortConfig {
+                    max_len,
+                    ..SortConfig::default()
+                };
+                tasks::sort::generate(n, &config, rng)
+            }
+            _ => Err(Error::InvalidInput(format!(
+                "data spec {self} names images, not a sequence task"
+            ))),
+        }
+    }
+}
+
+impl FromStr for DataSpec {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        DataSpec::parse(s)
+    }
+}
+
+impl fmt::Display for DataSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |f: &mut fmt::Formatter<'_>, v: usize, default: usize| {
+            if v == default {
+                Ok(())
+            } else {
+                write!(f, ":{v}")
+            }
+        };
+        write!(f, "{}", self.name())?;
+        match self {
+            DataSpec::Cifar10 { dir } | DataSpec::Mnist { dir } => write!(f, ":{}", dir.display()),
+            DataSpec::Csv { file, shape } => write!(
+                f,
+                ":{}:{}x{}x{}",
+                file.display(),
+                shape[0],
+                shape[1],
+                shape[2]
+            ),
+            DataSpec::Shapes { n, size } => {
+                if *size != DEFAULT_SHAPES_SIZE {
+                    write!(f, ":{n}:{size}")
+                } else {
+                    opt(f, *n, DEFAULT_SHAPES_N)
+                }
+            }
+            DataSpec::Parity { size } => opt(f, *size, DEFAULT_PARITY_SIZE),
+            DataSpec::Logic { max_gates } => opt(f, *max_gates, DEFAULT_LOGIC_GATES),
+            DataSpec::Addition { max_digits } => opt(f, *max_digits, DEFAULT_ADDITION_DIGITS),
+            DataSpec::Sort { max_len } => opt(f, *max_len, DEFAULT_SORT_LEN),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_specs_round_trip() {
+        for s in [
+            "cifar10:/data/cifar-10-batches-bin",
+            "mnist:data/mnist",
+            "csv:digits.csv:1x8x8",
+            "csv:C:\\data\\x.csv:3x4x5",
+            "shapes",
+            "shapes:500",
+            "shapes:500:28",
+            "shapes:10000:8",
+            "parity",
+            "parity:16",
+            "logic",
+            "logic:3",
+            "addition",
+            "addition:2",
+            "sort",
+            "sort:4",
+        ] {
+            let spec = DataSpec::parse(s).unwrap();
+            assert_eq!(spec.to_string(), s);
+            assert_eq!(s.parse::<DataSpec>().unwrap(), spec);
+        }
+    }
+
+    #[test]
+    fn values_and_defaults() {
+        assert_eq!(
+            DataSpec::parse("csv:a:b.csv:1x2x3").unwrap(),
+            DataSpec::Csv {
+                file: "a:b.csv".into(),
+                shape: [1, 2, 3]
+            }
+        );
+        assert_eq!(
+            DataSpec::parse("shapes").unwrap(),
+            DataSpec::Shapes {
+                n: DEFAULT_SHAPES_N,
+                size: 32
+            }
+        );
+        let p = DataSpec::parse("parity:64").unwrap();
+        assert_eq!(p, DataSpec::Parity { size: 64 });
+        assert_eq!(p.to_string(), "parity"); // defaults are left out
+        assert_eq!(DataSpec::parse("sort").unwrap().kind(), DataKind::Sequences);
+        assert_eq!(DataSpec::parse("mnist:x").unwrap().kind(), DataKind::Images);
+    }
+
+    #[test]
+    fn specs_load_and_generate() {
+        let mut rng = Rng::seed(0);
+        let spec = DataSpec::parse("logic:12").unwrap();
+        let set = spec.generate_sequences(4, &mut rng).unwrap();
+        assert_eq!(set.input_size, 2 + 120);
+        let set = DataSpec::parse("addition:2")
+            .unwrap()
+            .generate_sequences(4, &mut rng)
+            .unwrap();
+        assert_eq!((set.input_size, set.outputs_per_step), (50, 6));
+        assert!(set.step_difficulty.iter().all(|&d| d <= 2));
+        let set = DataSpec::parse("sort:3")
+            .unwrap()
+            .generate_sequences(4, &mut rng)
+            .unwrap();
+        assert_eq!(set.num_classes, 3);
+        assert!(spec.load_images(Split::Test, &mut rng).is_err());
+        let shapes = DataSpec::parse("shapes:3:8").unwrap();
+        assert!(shapes.generate_sequences(1, &mut rng).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let missing = DataSpec::Mnist {
+            dir: dir.path().into(),
+        };
+        assert!(matches!(
+            missing.load_images(Split::Train, &mut rng),
+            Err(Error::MissingData(_))
+        ));
+    }
+
+    #[test]
+    fn bad_specs_are_explained() {
+        let msg = DataSpec::parse("imagenet:/x").unwrap_err().to_string();
+        assert!(msg.contains("unknown data set \"imagenet\""), "{msg}");
+        for form in [
+            "cifar10:DIR",
+            "mnist:DIR",
+            "csv:FILE:CxHxW",
+            "parity",
+            "sort",
+        ] {
+            assert!(msg.contains(form), "{msg}");
+        }
+        for (spec, needle) in [
+            ("cifar10", "needs a directory"),
+            ("mnist:", "needs a directory"),
+            ("csv:file.csv", "needs a file and a shape"),
+            ("csv::1x8x8", "needs a file and a shape"),
+            ("csv:f.csv:8x8", "CxHxW"),
+            ("shapes:0", "N \"0\""),
+            ("shapes:10:4", "SIZE"),
+            ("shapes:ten", "N \"ten\""),
+            ("parity:", "B \"\""),
+            ("parity:-3", "B"),
+            ("addition:19", "DIGITS"),
+            ("sort:1", "LEN"),
+            ("", "unknown"),
+        ] {
+            let msg = DataSpec::parse(spec).unwrap_err().to_string();
+            assert!(msg.contains(needle), "{spec}: {msg}");
+        }
+    }
+}
