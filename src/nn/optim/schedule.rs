@@ -68,11 +68,8 @@ impl LrSchedule {
                 min,
                 total_steps,
             } => {
-                if !(*base > 0.0 && base.is_finite())
-                    || !(*min >= 0.0)
-                    || min > base
-                    || *total_steps == 0
-                {
+                let valid = *base > 0.0 && base.is_finite() && *min >= 0.0 && min <= base;
+                if !valid || *total_steps == 0 {
                     bad(format!("cosine schedule needs 0 ≤ min ≤ base, base > 0 and total_steps > 0 (got base {base}, min {min}, total_steps {total_steps})"))
                 } else {
                     Ok(())
