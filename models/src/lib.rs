@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod data;
 mod error;
+pub mod halting;
 pub mod plot;
 pub mod resnet;
 

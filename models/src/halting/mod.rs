@@ -1,0 +1,24 @@
+//! Halting arithmetic on batches: from the halting logits of a block's units to ACT's
+//! weights and ponder cost (pact-math §2), PACT's stick-breaking posterior `q(N | x)` (§3),
+//! its Concrete relaxation (§5) and the deterministic rule (§6).
+//!
+//! Every function takes the logits `a` of units `1..L−1` as a `[B, L−1]` tensor (the last unit
+//! always halts) and works in the logit domain where that is the stable choice: `log h =
+//! log σ(a)` and `log(1 − h) = log σ(−a)` are never recomputed from a rounded `h`.
+
+mod act;
+mod stick_breaking;
+
+pub use act::{act_from_probs, act_halting, ActHalting, ACT_EPSILON};
+pub use stick_breaking::{
+    concrete_weights, deterministic_n, expected_n, log_stick_breaking, stick_breaking,
+    stick_breaking_weights,
+};
+
+use pact::{Result, Tensor};
+
+/// Appends the always-halting last unit: `[B, L−1]` halting probabilities → `[B, L]`.
+pub fn with_last_unit(h: &Tensor) -> Result<Tensor> {
+    let ones = Tensor::ones([h.dims()[0], 1], h.dtype(), h.device());
+    Tensor::concat(&[h.clone(), ones], 1)
+}
