@@ -42,7 +42,8 @@ fn dual_grad(h: &[f64], f: impl Fn(&[F1]) -> F1) -> Vec<f64> {
 #[test]
 fn act_golden_values_section_2() {
     // (h, ρ, N, p, ∂ρ/∂h), ε = 0.01, L = 5.
-    let rows: [([f64; 4], f64, usize, [f64; 5], [f64; 4]); 3] = [
+    type Row = ([f64; 4], f64, usize, [f64; 5], [f64; 4]);
+    let rows: [Row; 3] = [
         (
             [0.999; 4],
             2.0,

@@ -31,7 +31,7 @@ pub struct Act<T> {
 /// ```
 /// use pact_models::analysis::act;
 ///
-/// let a = act(&[0.01, 0.5, 0.6, 0.7], 0.01)?;
+/// let a = act(&[0.01f64, 0.5, 0.6, 0.7], 0.01)?;
 /// assert_eq!(a.n, 3);
 /// assert!((a.remainder - 0.49).abs() < 1e-12);
 /// assert!((a.ponder - 3.49).abs() < 1e-12);

@@ -23,7 +23,7 @@
 //! use pact_models::analysis::{act, pact};
 //!
 //! // §3 worked example: h = (.01, .5, .6, .7), the fifth unit halts.
-//! let h = [0.01, 0.5, 0.6, 0.7];
+//! let h = [0.01f64, 0.5, 0.6, 0.7];
 //! let a = act(&h, 0.01)?;
 //! assert_eq!(a.n, 3);
 //! assert!((a.ponder - 3.49).abs() < 1e-12);

@@ -59,7 +59,7 @@ pub fn pact<T: Float>(halting: &[T], penalty: T) -> Result<Pact<T>> {
 /// ```
 /// use pact_models::analysis::halting_distribution;
 ///
-/// let q = halting_distribution(&[0.01, 0.5, 0.6, 0.7])?;
+/// let q = halting_distribution(&[0.01f64, 0.5, 0.6, 0.7])?;
 /// let golden = [0.01, 0.495, 0.297, 0.1386, 0.0594];
 /// for (a, b) in q.iter().zip(golden) {
 ///     assert!((a - b).abs() < 1e-12);
@@ -75,7 +75,7 @@ pub fn halting_distribution<T: Float>(halting: &[T]) -> Result<Vec<T>> {
 ///
 /// ```
 /// use pact_models::analysis::expected_n;
-/// assert!((expected_n(&[0.01, 0.5, 0.6, 0.7])? - 2.7424).abs() < 1e-12);
+/// assert!((expected_n(&[0.01f64, 0.5, 0.6, 0.7])? - 2.7424).abs() < 1e-12);
 /// # Ok::<(), pact_models::Error>(())
 /// ```
 pub fn expected_n<T: Float>(halting: &[T]) -> Result<T> {

@@ -63,7 +63,7 @@ pub fn geometric_prior<T: Float>(penalty: T, units: usize) -> Result<Vec<T>> {
 ///
 /// ```
 /// use pact_models::analysis::log_geometric_prior;
-/// let lp = log_geometric_prior(0.5, 4)?;
+/// let lp = log_geometric_prior(0.5f64, 4)?;
 /// assert!((lp[3] - lp[2] + 0.5).abs() < 1e-12);
 /// # Ok::<(), pact_models::Error>(())
 /// ```

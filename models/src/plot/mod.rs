@@ -28,6 +28,11 @@
 //!   displays the SVG, with its own sans-serif font; the embedded font is used only to measure
 //!   text while laying out the chart (label areas, legend boxes).
 //!
+//! A known quirk of `plotters` 0.3.7's `ab_glyph` renderer: it places each glyph at the pen
+//! position without its left side bearing, so in PNGs a space after a glyph that fills its
+//! advance (notably `T`) looks narrow ("ACT N" reads almost as "ACTN"). Where it matters,
+//! write labels that avoid a space after `T`, e.g. "ACT: N = 3". SVGs are not affected.
+//!
 //! # Example
 //!
 //! ```

@@ -1,6 +1,6 @@
 //! Speed/accuracy trade-off charts: accuracy against FLOPs, one series per method.
 
-use super::line::{draw_lines, PointLabel};
+use super::line::{draw_lines, LineSeries, PointLabel};
 use super::{Chart, Labels, LegendPosition};
 use crate::Result;
 use plotters::coord::Shift;
@@ -132,14 +132,18 @@ impl Chart for TradeoffChart {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let curves: Vec<(String, Vec<(f64, f64)>, bool)> = self
+        let curves: Vec<LineSeries> = self
             .series
             .iter()
             .map(|s| {
                 let mut points: Vec<(f64, f64)> =
                     s.points.iter().map(|p| (p.flops, p.accuracy)).collect();
                 points.sort_by(|a, b| a.0.total_cmp(&b.0));
-                (s.name.clone(), points, true)
+                LineSeries {
+                    name: s.name.clone(),
+                    points,
+                    dots: true,
+                }
             })
             .collect();
         let labels: Vec<PointLabel> = self
@@ -155,7 +159,7 @@ impl Chart for TradeoffChart {
             None,
             None,
             self.legend,
-            &|x| format_si(*x),
+            Some(&|x| format_si(*x)),
             &labels,
         )
     }
