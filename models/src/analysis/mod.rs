@@ -14,6 +14,31 @@
 //!   independent-Bernoulli prior ([`bernoulli_prior`], [`expected_log_bernoulli_prior`]).
 //! - [`compare`] and [`sweep`] put both together for `pact compare`.
 //!
+//! # Priors over N
+//!
+//! Two priors are supported; both are truncated geometric laws on `N ∈ {1 … L}`, but they are
+//! truncated differently:
+//!
+//! - **Truncated geometric with penalty `λ ≥ 0`** (the prior of §3):
+//!   `p(N = n) = e^{−λn} / Z`, `Z = Σ_{m=1..L} e^{−λm}`. The geometric law is *renormalised* over
+//!   `1 … L`, so `log p(N) = −λN − log Z` is linear in `N` everywhere, including at `N = L`: it
+//!   is exactly ACT's `τN` term with `λ = τ` (§7). `λ = 0` gives the uniform prior.
+//! - **Independent `Bernoulli(φ)` halting variables**, `φ ∈ (0, 1)`: `z_l ~ Bernoulli(φ)` for
+//!   `l < L` and `z_L ≡ 1`, so `p(N = n) = φ (1 − φ)^{n−1}` for `n < L` and
+//!   `p(N = L) = (1 − φ)^{L−1}`. This is the geometric law *censored* at `L`: the tail mass
+//!   beyond `L` is piled onto the last unit instead of being renormalised away. Its log is
+//!   `log φ + (n − 1) log(1 − φ)` for `n < L`, linear with slope `log(1 − φ)`, but at `n = L`
+//!   the `log φ` term is missing, so the last unit gets a bonus of `−log φ` over the line. The
+//!   slopes match for `φ = 1 − e^{−λ}` ([`bernoulli_phi_for_penalty`]); the two priors then
+//!   agree on ratios `p(n+1)/p(n)` for `n + 1 < L` and differ only in the mass of `N = L`. The
+//!   uniform prior (`λ = 0`) has no Bernoulli counterpart.
+//!
+//! Under the variational `q(N)` the expected log-priors have closed forms:
+//! `E_q[log p(N)] = −λ E_q[N] − log Z` (geometric) and
+//! `E_q[log p(N)] = (E_q[N] − 1) log(1 − φ) + (1 − q(N = L)) log φ` (Bernoulli).
+//!
+//! # Generic numbers
+//!
 //! The formulas are generic over [`num_traits::Float`], so the same code runs on `f64` and on
 //! forward-mode dual numbers (the tests check the closed-form gradients against the `autodiff`
 //! crate this way). Every function validates its input and reports a bad value as

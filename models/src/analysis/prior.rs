@@ -1,25 +1,6 @@
 //! Priors over the number of executed units (pact-math.md §3, §4).
 //!
-//! Two priors are supported; both are truncated geometric laws on `N ∈ {1 … L}`, but they are
-//! truncated differently:
-//!
-//! - **Truncated geometric with penalty `λ ≥ 0`** (the prior of §3):
-//!   `p(N = n) = e^{−λn} / Z`, `Z = Σ_{m=1..L} e^{−λm}`. The geometric law is *renormalised* over
-//!   `1 … L`, so `log p(N) = −λN − log Z` is linear in `N` everywhere, including at `N = L`: it
-//!   is exactly ACT's `τN` term with `λ = τ` (§7). `λ = 0` gives the uniform prior.
-//! - **Independent `Bernoulli(φ)` halting variables**, `φ ∈ (0, 1)`: `z_l ~ Bernoulli(φ)` for
-//!   `l < L` and `z_L ≡ 1`, so `p(N = n) = φ (1 − φ)^{n−1}` for `n < L` and
-//!   `p(N = L) = (1 − φ)^{L−1}`. This is the geometric law *censored* at `L`: the tail mass
-//!   beyond `L` is piled onto the last unit instead of being renormalised away. Its log is
-//!   `log φ + (n − 1) log(1 − φ)` for `n < L`, linear with slope `log(1 − φ)`, but at `n = L`
-//!   the `log φ` term is missing, so the last unit gets a bonus of `−log φ` over the line. The
-//!   slopes match for `φ = 1 − e^{−λ}` ([`bernoulli_phi_for_penalty`]); the two priors then
-//!   agree on ratios `p(n+1)/p(n)` for `n + 1 < L` and differ only in the mass of `N = L`. The
-//!   uniform prior (`λ = 0`) has no Bernoulli counterpart.
-//!
-//! Under the variational `q(N)` the expected log-priors have closed forms:
-//! `E_q[log p(N)] = −λ E_q[N] − log Z` (geometric) and
-//! `E_q[log p(N)] = (E_q[N] − 1) log(1 − φ) + (1 − q(N = L)) log φ` (Bernoulli).
+//! The priors are described in the docs of the parent module (`analysis`, "Priors over N").
 
 use super::pact::expected_n_grad;
 use super::pact::{count, mean, stick_breaking};
@@ -113,7 +94,8 @@ pub fn expected_log_prior_grad<T: Float>(halting: &[T], penalty: T) -> Result<Ve
 }
 
 /// The independent-Bernoulli prior on `N`: `φ (1 − φ)^{n−1}` for `n < L`, `(1 − φ)^{L−1}` at
-/// `n = L` (see the module docs for how it differs from [`geometric_prior`]).
+/// `n = L` (see [Priors over N](super#priors-over-n) for how it differs from
+/// [`geometric_prior`]).
 ///
 /// ```
 /// use pact_models::analysis::bernoulli_prior;
