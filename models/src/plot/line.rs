@@ -1,0 +1,261 @@
+//! Line charts: several series of (x, y) points with a legend.
+
+use super::{
+    builder, check_finite, draw_legend, padded_range, plot_err, series_color, style, Chart, Labels,
+    LegendPosition,
+};
+use crate::{Error, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// One line of a [`LineChart`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineSeries {
+    /// The name shown in the legend.
+    pub name: String,
+    /// The points, joined in order. A point whose `y` is not finite (e.g. `f64::NAN`) is not
+    /// drawn and breaks the line there: use it to show a jump without a vertical segment.
+    pub points: Vec<(f64, f64)>,
+    /// Whether to draw a dot at every point as well.
+    pub dots: bool,
+}
+
+/// Several lines on common axes, with a legend.
+///
+/// Each drawn piece of a line is one `<polyline>` in an SVG, in the series' colour
+/// ([`series_color`] of its index).
+///
+/// ```
+/// use pact_models::plot::{render_svg, LineChart};
+///
+/// let chart = LineChart::new("Training loss")
+///     .x_label("step")
+///     .y_label("loss")
+///     .series("ACT", [(0.0, 2.3), (1.0, 1.1), (2.0, 0.7)])
+///     .series("PACT", [(0.0, 2.3), (1.0, 1.0), (2.0, 0.6)]);
+/// let svg = render_svg(&chart)?;
+/// assert!(svg.contains("Training loss") && svg.contains("PACT"));
+/// # Ok::<(), pact_models::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineChart {
+    /// Title, axis labels and size.
+    pub labels: Labels,
+    /// The lines.
+    pub series: Vec<LineSeries>,
+    /// The x range; by default the data's, padded by 2%.
+    pub x_range: Option<(f64, f64)>,
+    /// The y range; by default the data's, padded by 5%.
+    pub y_range: Option<(f64, f64)>,
+    /// Where the legend goes.
+    pub legend: LegendPosition,
+}
+
+impl LineChart {
+    /// A chart with a title and no series yet.
+    pub fn new(title: impl Into<String>) -> Self {
+        LineChart {
+            labels: Labels::titled(title),
+            series: Vec::new(),
+            x_range: None,
+            y_range: None,
+            legend: LegendPosition::default(),
+        }
+    }
+
+    /// Sets the x-axis description.
+    pub fn x_label(mut self, label: impl Into<String>) -> Self {
+        self.labels.x_label = label.into();
+        self
+    }
+
+    /// Sets the y-axis description.
+    pub fn y_label(mut self, label: impl Into<String>) -> Self {
+        self.labels.y_label = label.into();
+        self
+    }
+
+    /// Sets the picture size in pixels.
+    pub fn size(mut self, width: u32, height: u32) -> Self {
+        self.labels.size = (width, height);
+        self
+    }
+
+    /// Adds a line through `points` (no dots).
+    pub fn series(
+        mut self,
+        name: impl Into<String>,
+        points: impl IntoIterator<Item = (f64, f64)>,
+    ) -> Self {
+        self.series.push(LineSeries {
+            name: name.into(),
+            points: points.into_iter().collect(),
+            dots: false,
+        });
+        self
+    }
+
+    /// Adds a line through `points` with a dot at each point.
+    pub fn series_with_dots(
+        mut self,
+        name: impl Into<String>,
+        points: impl IntoIterator<Item = (f64, f64)>,
+    ) -> Self {
+        self = self.series(name, points);
+        if let Some(last) = self.series.last_mut() {
+            last.dots = true;
+        }
+        self
+    }
+
+    /// Fixes the x range.
+    pub fn x_range(mut self, lo: f64, hi: f64) -> Self {
+        self.x_range = Some((lo, hi));
+        self
+    }
+
+    /// Fixes the y range.
+    pub fn y_range(mut self, lo: f64, hi: f64) -> Self {
+        self.y_range = Some((lo, hi));
+        self
+    }
+
+    /// Sets where the legend goes.
+    pub fn legend(mut self, position: LegendPosition) -> Self {
+        self.legend = position;
+        self
+    }
+}
+
+impl Chart for LineChart {
+    fn size(&self) -> (u32, u32) {
+        self.labels.size
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        draw_lines(
+            root,
+            &self.labels,
+            &self.series,
+            self.x_range,
+            self.y_range,
+            self.legend,
+            None,
+            &[],
+        )
+    }
+}
+
+/// A text label placed next to a data point.
+pub(crate) type PointLabel = ((f64, f64), String);
+
+/// Draws lines with breaks at non-finite y, and optional point labels.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn draw_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    labels: &Labels,
+    curves: &[LineSeries],
+    x_range: Option<(f64, f64)>,
+    y_range: Option<(f64, f64)>,
+    legend: LegendPosition,
+    x_format: Option<&dyn Fn(&f64) -> String>,
+    point_labels: &[PointLabel],
+) -> Result<()> {
+    if curves
+        .iter()
+        .all(|c| c.points.iter().all(|q| !q.1.is_finite()))
+    {
+        return Err(Error::InvalidInput(format!(
+            "chart '{}': no points to draw",
+            labels.title
+        )));
+    }
+    for LineSeries { name, points, .. } in curves {
+        check_finite(name, points.iter().map(|p| p.0))?;
+        if points.iter().any(|p| p.1.is_infinite()) {
+            return Err(Error::InvalidInput(format!(
+                "chart '{}': series '{name}' has an infinite value",
+                labels.title
+            )));
+        }
+    }
+    for (range, what) in [(x_range, "x"), (y_range, "y")] {
+        if let Some((lo, hi)) = range {
+            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                return Err(Error::InvalidInput(format!(
+                    "chart '{}': {what} range {lo}..{hi} is empty or not finite",
+                    labels.title
+                )));
+            }
+        }
+    }
+    let finite = || {
+        curves
+            .iter()
+            .flat_map(|c| c.points.iter().copied())
+            .filter(|p| p.1.is_finite())
+    };
+    let (x0, x1) = x_range.unwrap_or_else(|| padded_range(finite().map(|p| p.0), 0.02));
+    let (y0, y1) = y_range.unwrap_or_else(|| padded_range(finite().map(|p| p.1), 0.05));
+
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut chart = builder(root, labels)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(plot_err)?;
+    let mut mesh = chart.configure_mesh();
+    if let Some(format) = x_format {
+        mesh.x_label_formatter(format);
+    }
+    mesh.x_desc(labels.x_label.as_str())
+        .y_desc(labels.y_label.as_str())
+        .label_style(("sans-serif", style::TICK))
+        .axis_desc_style(("sans-serif", style::AXIS))
+        .light_line_style(BLACK.mix(0.05))
+        .draw()
+        .map_err(plot_err)?;
+
+    for (j, LineSeries { name, points, dots }) in curves.iter().enumerate() {
+        let color = series_color(j);
+        let line = color.stroke_width(3);
+        let mut labelled = false;
+        for piece in points.split(|p| !p.1.is_finite()) {
+            if piece.is_empty() {
+                continue;
+            }
+            let anno = chart
+                .draw_series(plotters::series::LineSeries::new(
+                    piece.iter().copied(),
+                    line,
+                ))
+                .map_err(plot_err)?;
+            if !labelled {
+                anno.label(name.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], line));
+                labelled = true;
+            }
+        }
+        if *dots {
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .filter(|p| p.1.is_finite())
+                        .map(|&p| Circle::new(p, 4, color.filled())),
+                )
+                .map_err(plot_err)?;
+        }
+    }
+    chart
+        .draw_series(point_labels.iter().map(|(p, text)| {
+            Text::new(
+                text.clone(),
+                *p,
+                ("sans-serif", style::TICK)
+                    .into_font()
+                    .color(&BLACK.mix(0.8)),
+            )
+        }))
+        .map_err(plot_err)?;
+
+    draw_legend(&mut chart, legend)
+}
