@@ -4,6 +4,7 @@
 //! ACT-vs-PACT comparison, plots, and (as they land) the halting block, ResNets and
 //! recurrent cells.
 
+pub mod adaptive;
 pub mod analysis;
 pub mod data;
 mod error;

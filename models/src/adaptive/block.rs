@@ -1,0 +1,270 @@
+//! Running one adaptive block in each halting mode.
+
+use super::HaltingMode;
+use crate::halting::{concrete_weights, expected_n};
+use crate::{Error, Result};
+use pact::{Rng, Tensor};
+
+/// What a block computed, per example.
+#[derive(Clone, Debug)]
+pub struct BlockOutput {
+    /// The block's output state `[B, ..]`.
+    pub output: Tensor,
+    /// Units executed per example.
+    pub units: Vec<usize>,
+    /// Halting logits `[B, L−1]` of the dense modes (ACT runs heads until every example has
+    /// halted; missing columns are not reported, so this is `None` for ACT and
+    /// deterministic PACT).
+    pub logits: Option<Tensor>,
+    /// ACT's ponder cost `N + R`, `[B]`.
+    pub ponder: Option<Tensor>,
+    /// PACT's `E_q[N]`, `[B]` (relaxed mode).
+    pub expected_n: Option<Tensor>,
+}
+
+/// Per-example scale `[B]` broadcast over a state `[B, ..]`.
+fn per_example(w: &Tensor, like: &Tensor) -> Result<Tensor> {
+    let mut shape = vec![1; like.rank()];
+    shape[0] = w.dims()[0];
+    Ok(w.reshape(shape)?)
+}
+
+fn check_logits(logits: &Tensor, batch: usize, unit: usize) -> Result<()> {
+    if logits.dims() != [batch] {
+        return Err(Error::InvalidInput(format!(
+            "halting head {unit} returned shape {} for a batch of {batch}",
+            logits.shape()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs a block of `units` units on `input` in `mode` (see the module docs).
+pub fn run_block(
+    units: usize,
+    input: &Tensor,
+    mut unit: impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
+    mut head: impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
+    mode: &HaltingMode,
+    rng: &mut Rng,
+) -> Result<BlockOutput> {
+    if units == 0 {
+        return Err(Error::InvalidInput(
+            "an adaptive block needs at least one unit".into(),
+        ));
+    }
+    match *mode {
+        HaltingMode::Plain => {
+            let mut s = input.clone();
+            for l in 0..units {
+                s = unit(l, &s)?;
+            }
+            Ok(BlockOutput {
+                output: s,
+                units: vec![units; input.dims()[0]],
+                logits: None,
+                ponder: None,
+                expected_n: None,
+            })
+        }
+        HaltingMode::Act { eps } => run_act(units, input, &mut unit, &mut head, eps),
+        HaltingMode::PactRelaxed {
+            temperature,
+            straight_through,
+        } => {
+            if !(temperature > 0.0 && temperature.is_finite()) {
+                return Err(Error::InvalidInput(format!(
+                    "temperature must be positive, got {temperature}"
+                )));
+            }
+            let b = input.dims()[0];
+            let mut states = Vec::with_capacity(units);
+            let mut logits = Vec::with_capacity(units.saturating_sub(1));
+            let mut s = input.clone();
+            for l in 0..units {
+                s = unit(l, &s)?;
+                if l + 1 < units {
+                    let a = head(l, &s)?;
+                    check_logits(&a, b, l)?;
+                    logits.push(a);
+                }
+                states.push(s.clone());
+            }
+            if logits.is_empty() {
+                return Ok(BlockOutput {
+                    output: s,
+                    units: vec![1; b],
+                    logits: None,
+                    ponder: None,
+                    expected_n: Some(Tensor::ones([b], input.dtype(), input.device())),
+                });
+            }
+            let logits = Tensor::stack(&logits, 1)?;
+            let w = concrete_weights(&logits, temperature, straight_through, rng)?;
+            let mut output: Option<Tensor> = None;
+            for (l, s) in states.iter().enumerate() {
+                let term = s.mul(&per_example(&w.narrow(1, l, 1)?, s)?)?;
+                output = Some(match output {
+                    Some(o) => o.add(&term)?,
+                    None => term,
+                });
+            }
+            let output = output.ok_or_else(|| Error::InvalidInput("empty block".into()))?;
+            Ok(BlockOutput {
+                output,
+                units: vec![units; b],
+                expected_n: Some(expected_n(&logits)?),
+                logits: Some(logits),
+                ponder: None,
+            })
+        }
+        HaltingMode::PactDeterministic => run_deterministic(units, input, &mut unit, &mut head),
+    }
+}
+
+/// ACT with the weighted sum accumulated as units run: `p_l = h_l` while the cumulative
+/// halting probability stays below `1 − ε`, then the remainder `R` at the halting unit.
+fn run_act(
+    units: usize,
+    input: &Tensor,
+    unit: &mut impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
+    head: &mut impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
+    eps: f64,
+) -> Result<BlockOutput> {
+    if !(eps > 0.0 && eps < 1.0) {
+        return Err(Error::InvalidInput(format!(
+            "ACT's eps must be in (0, 1), got {eps}"
+        )));
+    }
+    let b = input.dims()[0];
+    let (dt, dev) = (input.dtype(), input.device());
+    // Cumulative halting probability of the units before the current one (differentiable).
+    let mut cum = Tensor::zeros([b], dt, dev);
+    let mut n = vec![0usize; b];
+    let mut remainder: Option<Tensor> = None;
+    let mut output: Option<Tensor> = None;
+    let mut s = input.clone();
+    for l in 0..units {
+        s = unit(l, &s)?;
+        let running: Vec<bool> = n.iter().map(|&v| v == 0).collect();
+        let h = if l + 1 < units {
+            let a = head(l, &s)?;
+            check_logits(&a, b, l)?;
+            a.sigmoid()?
+        } else {
+            Tensor::ones([b], dt, dev)
+        };
+        let cum_values = cum.to_f64_vec();
+        let h_values = h.to_f64_vec();
+        // Masks (constants): still running and continuing, or halting at this unit.
+        let mut cont = vec![0.0; b];
+        let mut stop = vec![0.0; b];
+        for i in 0..b {
+            if !running[i] {
+                continue;
+            }
+            if l + 1 == units || cum_values[i] + h_values[i] >= 1.0 - eps {
+                stop[i] = 1.0;
+                n[i] = l + 1;
+            } else {
+                cont[i] = 1.0;
+            }
+        }
+        let cont = Tensor::from_f64_slice(&cont, [b], dt, dev)?;
+        let stop = Tensor::from_f64_slice(&stop, [b], dt, dev)?;
+        let r = cum.affine(-1.0, 1.0)?.mul(&stop)?;
+        let w = h.mul(&cont)?.add(&r)?;
+        remainder = Some(match remainder {
+            Some(acc) => acc.add(&r)?,
+            None => r,
+        });
+        let term = s.mul(&per_example(&w, &s)?)?;
+        output = Some(match output {
+            Some(o) => o.add(&term)?,
+            None => term,
+        });
+        cum = cum.add(&h.mul(&cont)?)?;
+        if n.iter().all(|&v| v > 0) {
+            break;
+        }
+    }
+    let remainder = remainder.ok_or_else(|| Error::InvalidInput("empty block".into()))?;
+    let n_tensor = Tensor::from_f64_slice(
+        &n.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+        [b],
+        dt,
+        dev,
+    )?;
+    Ok(BlockOutput {
+        output: output.ok_or_else(|| Error::InvalidInput("empty block".into()))?,
+        units: n,
+        logits: None,
+        ponder: Some(n_tensor.add(&remainder)?),
+        expected_n: None,
+    })
+}
+
+/// Deterministic PACT evaluation with batch compaction.
+fn run_deterministic(
+    units: usize,
+    input: &Tensor,
+    unit: &mut impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
+    head: &mut impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
+) -> Result<BlockOutput> {
+    let b = input.dims()[0];
+    let mut active: Vec<usize> = (0..b).collect();
+    let mut n = vec![units; b];
+    let mut finished: Vec<Tensor> = Vec::new();
+    let mut order: Vec<usize> = Vec::with_capacity(b);
+    let mut s = input.clone();
+    for l in 0..units {
+        if active.is_empty() {
+            break;
+        }
+        s = unit(l, &s)?;
+        if l + 1 == units {
+            finished.push(s.clone());
+            order.extend(&active);
+            break;
+        }
+        let a = head(l, &s)?;
+        check_logits(&a, active.len(), l)?;
+        let (mut halt, mut keep) = (Vec::new(), Vec::new());
+        for (local, &logit) in a.to_f64_vec().iter().enumerate() {
+            if logit >= 0.0 {
+                halt.push(local);
+            } else {
+                keep.push(local);
+            }
+        }
+        if !halt.is_empty() {
+            finished.push(s.index_select(0, &halt)?);
+            for &local in &halt {
+                order.push(active[local]);
+                n[active[local]] = l + 1;
+            }
+        }
+        if keep.len() < active.len() {
+            s = s.index_select(0, &keep)?;
+            active = keep.iter().map(|&local| active[local]).collect();
+        }
+    }
+    let stacked = Tensor::concat(&finished, 0)?;
+    let mut position = vec![0; b];
+    for (pos, &orig) in order.iter().enumerate() {
+        position[orig] = pos;
+    }
+    let identity = position.iter().enumerate().all(|(i, &p)| i == p);
+    let output = if identity {
+        stacked
+    } else {
+        stacked.index_select(0, &position)?
+    };
+    Ok(BlockOutput {
+        output,
+        units: n,
+        logits: None,
+        ponder: None,
+        expected_n: None,
+    })
+}

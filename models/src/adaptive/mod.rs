@@ -1,0 +1,59 @@
+//! The adaptive block: a sequence of units with halting heads, run in one of the halting
+//! modes of the literature on the same parameters.
+//!
+//! A block is described by two closures, so the same code serves a ResNet stage (units are
+//! residual units, heads pool and classify the state) and a pondering recurrent cell (every
+//! unit is the same cell with a first-step flag):
+//!
+//! - `unit(l, state) → state` runs unit `l` (0-based);
+//! - `head(l, state) → logits [B]` gives the halting logit after unit `l` (`l < L − 1`).
+//!
+//! Modes ([`HaltingMode`]):
+//! - `Plain`: every unit, no halting;
+//! - `Act`: Graves' ACT (pact-math §2), weights accumulated as the units run, so only the
+//!   current state and the weighted sum are held;
+//! - `PactRelaxed`: Concrete-relaxed stick-breaking weights at temperature `t` (§5), optionally
+//!   straight-through; every unit runs (training);
+//! - `PactDeterministic`: the test-time rule of §6: an example stops at the first unit with
+//!   `h ≥ 0.5`; halted examples leave the batch, so later units run on fewer examples, and
+//!   only the current state of each example is held.
+
+mod block;
+
+pub use block::{run_block, BlockOutput};
+
+use serde::{Deserialize, Serialize};
+
+/// How an adaptive block decides how many units to run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum HaltingMode {
+    /// Every unit runs; no halting heads are evaluated.
+    Plain,
+    /// Graves' ACT with threshold slack `eps`.
+    Act {
+        /// ε of pact-math §2 (0.01 in the papers).
+        eps: f64,
+    },
+    /// PACT training: Concrete-relaxed halting variables.
+    PactRelaxed {
+        /// Concrete temperature `t > 0`.
+        temperature: f64,
+        /// Hard one-hot weights forward, relaxed gradient backward.
+        straight_through: bool,
+    },
+    /// PACT evaluation: halt at the first `h ≥ 0.5`, compacting the batch.
+    PactDeterministic,
+}
+
+impl HaltingMode {
+    /// A short name for reports: `plain`, `act`, `pact-relaxed`, `pact-deterministic`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HaltingMode::Plain => "plain",
+            HaltingMode::Act { .. } => "act",
+            HaltingMode::PactRelaxed { .. } => "pact-relaxed",
+            HaltingMode::PactDeterministic => "pact-deterministic",
+        }
+    }
+}
