@@ -5,7 +5,9 @@
 use crate::{CliError, Result};
 use pact::nn::{Optimizer, ParamStore, Sgd, SgdConfig};
 use pact::{DType, Device, Rng, Tensor};
-use pact_models::resnet::{ResNet, ResNetConfig};
+use pact_models::adaptive::HaltingMode;
+use pact_models::halting::ACT_EPSILON;
+use pact_models::resnet::{NetOutput, ResNet, ResNetConfig};
 use std::time::Instant;
 
 /// Which network to time.
@@ -18,11 +20,40 @@ pub enum BenchModel {
 }
 
 /// How the network computes.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
 pub enum BenchMode {
     /// Every unit runs (no halting).
     Plain,
+    /// Graves' ACT per stage (ε = 0.01, ponder cost weight τ = 0.01) in training and
+    /// evaluation.
+    Act,
+    /// PACT: Concrete-relaxed halting (temperature 0.5, λ = 0.01) in training, the
+    /// deterministic rule with batch compaction in evaluation.
+    Pact,
 }
+
+impl BenchMode {
+    fn training(self) -> HaltingMode {
+        match self {
+            BenchMode::Plain => HaltingMode::Plain,
+            BenchMode::Act => HaltingMode::Act { eps: ACT_EPSILON },
+            BenchMode::Pact => HaltingMode::PactRelaxed {
+                temperature: 0.5,
+                straight_through: false,
+            },
+        }
+    }
+
+    fn evaluation(self) -> HaltingMode {
+        match self {
+            BenchMode::Pact => HaltingMode::PactDeterministic,
+            other => other.training(),
+        }
+    }
+}
+
+/// Weight of the ponder cost (ACT's τ, PACT's λ) in the benchmark's loss, as in the peer.
+const PENALTY: f64 = 0.01;
 
 /// Arguments of `pact bench`.
 #[derive(clap::Args, Debug)]
@@ -72,6 +103,18 @@ pub fn set_threads(threads: usize) -> Result<()> {
         .map_err(|e| CliError::Usage(format!("--threads {threads}: {e}")))
 }
 
+/// Cross-entropy plus the penalty times the per-stage mean ponder cost (ACT) or expected
+/// number of units (PACT), as in the peer script.
+fn training_loss(out: &NetOutput, labels: &[usize]) -> Result<Tensor> {
+    let mut loss = out.logits.cross_entropy(labels)?;
+    for block in &out.blocks {
+        if let Some(cost) = block.ponder.as_ref().or(block.expected_n.as_ref()) {
+            loss = loss.add(&cost.mean_all()?.mul_scalar(PENALTY)?)?;
+        }
+    }
+    Ok(loss)
+}
+
 /// Runs `pact bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
     if args.batch == 0 || args.steps == 0 {
@@ -86,7 +129,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let mut rng = Rng::seed(0);
     let store = ParamStore::new(DType::F32, Device::Cpu);
-    let net = ResNet::new(&store, ResNetConfig::cifar(units), &mut rng)?;
+    let config = match args.mode {
+        BenchMode::Plain => ResNetConfig::cifar(units).plain(),
+        _ => ResNetConfig::cifar(units),
+    };
+    let net = ResNet::new(&store, config, &mut rng)?;
+    let (train_mode, eval_mode) = (args.mode.training(), args.mode.evaluation());
     let x = Tensor::randn([args.batch, 3, 32, 32], DType::F32, Device::Cpu, &mut rng)?;
     let labels: Vec<usize> = (0..args.batch).map(|_| rng.below(10)).collect();
     let config = SgdConfig {
@@ -102,7 +150,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         if i == 2 {
             start = Instant::now();
         }
-        let loss = net.forward(&x, true)?.cross_entropy(&labels)?;
+        let out = net.forward_adaptive(&x, &train_mode, true, &mut rng)?;
+        let loss = training_loss(&out, &labels)?;
         opt.step(&loss.backward()?)?;
     }
     let train = (args.batch * args.steps) as f64 / start.elapsed().as_secs_f64();
@@ -113,7 +162,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             if i == 2 {
                 start = Instant::now();
             }
-            net.forward(&x, false)?;
+            net.forward_adaptive(&x, &eval_mode, false, &mut rng)?;
         }
         Ok((args.batch * args.steps) as f64 / start.elapsed().as_secs_f64())
     })?;

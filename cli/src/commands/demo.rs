@@ -73,6 +73,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         widths: [16, 32, 64],
         in_channels: data.channels,
         num_classes: data.classes,
+        halting_bias: None,
     };
     let net = ResNet::new(&store, config, &mut rng)?;
     let batch = 64;

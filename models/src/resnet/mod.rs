@@ -3,10 +3,13 @@
 //! 3), batch norm and leaky ReLU, global average pooling, a linear classifier.
 //! `n = 5` is ResNet-32, `n = 18` is ResNet-110.
 
+mod head;
 mod unit;
 
+pub use head::{HaltingHead, HALTING_BIAS};
 pub use unit::{ResidualUnit, BN_EPS, BN_MOMENTUM, LEAKY_SLOPE};
 
+use crate::adaptive::{run_block, BlockOutput, HaltingMode};
 use pact::nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, ParamStore};
 use pact::{Result, Rng, Tensor};
 use serde::{Deserialize, Serialize};
@@ -22,6 +25,8 @@ pub struct ResNetConfig {
     pub in_channels: usize,
     /// Number of classes.
     pub num_classes: usize,
+    /// Initial bias of the halting heads; `None` builds a plain network without heads.
+    pub halting_bias: Option<f64>,
 }
 
 impl ResNetConfig {
@@ -32,7 +37,14 @@ impl ResNetConfig {
             widths: [16, 32, 64],
             in_channels: 3,
             num_classes: 10,
+            halting_bias: Some(HALTING_BIAS),
         }
+    }
+
+    /// The same network without halting heads.
+    pub fn plain(mut self) -> Self {
+        self.halting_bias = None;
+        self
     }
 
     /// Depth in the usual naming (6n + 2).
@@ -41,11 +53,23 @@ impl ResNetConfig {
     }
 }
 
-/// One stage: its residual units in order.
+/// One stage: its residual units in order and the halting heads after every unit but the
+/// last (none in a plain network).
 #[derive(Clone)]
 pub struct Stage {
     /// The units.
     pub units: Vec<ResidualUnit>,
+    /// The halting heads (`units − 1` of them, or none).
+    pub heads: Vec<HaltingHead>,
+}
+
+/// Logits and per-stage halting information of one forward pass.
+#[derive(Clone, Debug)]
+pub struct NetOutput {
+    /// Class logits `[B, K]`.
+    pub logits: Tensor,
+    /// One entry per stage.
+    pub blocks: Vec<BlockOutput>,
 }
 
 /// The stem, the stages and the head of a ResNet, with parameters in a [`ParamStore`] under
@@ -80,20 +104,23 @@ impl ResNet {
         let mut stages = Vec::with_capacity(3);
         let mut c_in = w[0];
         for (s, &c_out) in w.iter().enumerate() {
-            let store_s = store.pp(format!("stages.{s}.units"));
+            let store_s = store.pp(format!("stages.{s}"));
             let mut units = Vec::with_capacity(config.units_per_stage);
+            let mut heads = Vec::new();
             for u in 0..config.units_per_stage {
                 let stride = if s > 0 && u == 0 { 2 } else { 1 };
                 let cin = if u == 0 { c_in } else { c_out };
-                units.push(ResidualUnit::new(
-                    &store_s.pp(u.to_string()),
-                    cin,
-                    c_out,
-                    stride,
-                    rng,
-                )?);
+                let unit_store = store_s.pp(format!("units.{u}"));
+                units.push(ResidualUnit::new(&unit_store, cin, c_out, stride, rng)?);
+                if let Some(bias) = config.halting_bias {
+                    if u + 1 < config.units_per_stage {
+                        let bn = store_s.pp(format!("halt_bn.{u}"));
+                        let fc = store_s.pp(format!("halt.{u}"));
+                        heads.push(HaltingHead::new(&bn, &fc, c_out, bias, rng)?);
+                    }
+                }
             }
-            stages.push(Stage { units });
+            stages.push(Stage { units, heads });
             c_in = c_out;
         }
         let final_bn = BatchNorm::new(&store.pp("bn"), w[2], BN_EPS, BN_MOMENTUM)?;
@@ -129,6 +156,62 @@ impl ResNet {
             .forward(x, training)?
             .leaky_relu(LEAKY_SLOPE)?;
         self.fc.forward(&h.global_avg_pool2d()?)
+    }
+
+    /// One forward pass with every stage run as an adaptive block in `mode`.
+    pub fn forward_adaptive(
+        &self,
+        x: &Tensor,
+        mode: &HaltingMode,
+        training: bool,
+        rng: &mut Rng,
+    ) -> crate::Result<NetOutput> {
+        if !matches!(mode, HaltingMode::Plain) && self.config.halting_bias.is_none() {
+            return Err(crate::Error::InvalidInput(format!(
+                "halting mode {} needs a network with halting heads",
+                mode.name()
+            )));
+        }
+        let mut h = self.stem(x)?;
+        let mut blocks = Vec::with_capacity(self.stages.len());
+        for stage in &self.stages {
+            let out = run_block(
+                stage.units.len(),
+                &h,
+                |l, s| stage.units[l].forward(s, training),
+                |l, s| stage.heads[l].logit(s, training),
+                mode,
+                rng,
+            )?;
+            h = out.output.clone();
+            blocks.push(out);
+        }
+        Ok(NetOutput {
+            logits: self.head(&h, training)?,
+            blocks,
+        })
+    }
+
+    /// Floating-point operations per example (pact-math §9) given the units executed per
+    /// stage: the stem, the classifier, and each executed unit with its halting head.
+    pub fn flops(&self, height: usize, width: usize, units_per_stage: &[usize]) -> u64 {
+        let c = &self.config;
+        let mut total = 2 * 9 * (c.in_channels * c.widths[0] * height * width) as u64;
+        let (mut h, mut w) = (height, width);
+        for (stage, &executed) in self.stages.iter().zip(units_per_stage) {
+            for (l, unit) in stage.units.iter().enumerate().take(executed) {
+                total += unit.flops(h, w);
+                if let Some(head) = stage.heads.get(l) {
+                    total += head.flops();
+                }
+                (h, w) = (h.div_ceil(unit.stride()), w.div_ceil(unit.stride()));
+            }
+            // Units not executed still set the resolution of the next stage.
+            for unit in stage.units.iter().skip(executed) {
+                (h, w) = (h.div_ceil(unit.stride()), w.div_ceil(unit.stride()));
+            }
+        }
+        total + 2 * (c.widths[2] * c.num_classes) as u64
     }
 
     /// Logits of the plain (non-adaptive) network: every unit runs.
