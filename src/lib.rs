@@ -23,6 +23,7 @@ pub mod autodiff;
 pub mod backend;
 mod dtype;
 mod error;
+pub mod memory;
 pub mod nn;
 mod rng;
 mod shape;

@@ -38,6 +38,15 @@ pub(crate) struct Inner {
     is_variable: bool,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last tensor sharing this storage releases it.
+        if Arc::strong_count(&self.storage) == 1 {
+            crate::memory::freed(self.storage.elem_count() * self.storage.dtype().size_in_bytes());
+        }
+    }
+}
+
 /// An n-dimensional array of `f32` or `f64` on a [`Device`], with reverse-mode autodiff.
 ///
 /// ```
@@ -69,6 +78,7 @@ impl Tensor {
         is_variable: bool,
     ) -> Tensor {
         debug_assert_eq!(storage.elem_count(), shape.elem_count());
+        crate::memory::allocated(storage.elem_count() * storage.dtype().size_in_bytes());
         Tensor(Arc::new(Inner {
             id: TensorId::fresh(),
             storage: Arc::new(storage),

@@ -156,6 +156,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let train = (args.batch * args.steps) as f64 / start.elapsed().as_secs_f64();
 
+    let base = pact::memory::reset_peak();
     let eval = pact::no_grad(|| -> Result<f64> {
         let mut start = Instant::now();
         for i in 0..args.steps + 2 {
@@ -167,6 +168,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Ok((args.batch * args.steps) as f64 / start.elapsed().as_secs_f64())
     })?;
 
+    let activation_mb = (pact::memory::peak_bytes() - base) as f64 / (1 << 20) as f64;
     let mode = format!("{:?}", args.mode).to_lowercase();
     let report = serde_json::json!({
         "peer": "pact",
@@ -177,6 +179,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "train_img_per_s": (train * 10.0).round() / 10.0,
         "eval_img_per_s": (eval * 10.0).round() / 10.0,
         "peak_rss_mb": peak_rss_mb(),
+        "eval_peak_activation_mb": (activation_mb * 10.0).round() / 10.0,
     });
     if args.json {
         println!("{report}");
@@ -190,6 +193,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!("train      {train:.1} images/s");
         println!("eval       {eval:.1} images/s");
         println!("peak RSS   {} MiB", peak_rss_mb());
+        println!("evaluation activations at peak: {activation_mb:.1} MiB");
     }
     Ok(())
 }
