@@ -46,6 +46,7 @@ pub enum Threads {
 }
 
 /// `dst (m × n, row-major) = [dst +] a (m × k) · b (k × n)`.
+#[allow(clippy::too_many_arguments)]
 pub fn gemm_into<T: Element>(
     m: usize,
     n: usize,
