@@ -45,6 +45,7 @@ macro_rules! conformance_suite {
             no_grad_builds_no_graph,
             detach_stops_gradients,
             gradient_accumulation,
+            deep_graphs,
             backward_errors,
             shape_and_dtype_errors,
             axis_errors,
@@ -1571,6 +1572,9 @@ mod checks {
             conv_params(1, 2, 4, 6, 3, 2, 3, 1, 2),
             conv_params(5, 2, 5, 5, 3, 3, 3, 2, 2),
             conv_params(1, 1, 3, 3, 1, 3, 3, 3, 0),
+            // Padding wider than the image: whole kernel rows and columns fall outside.
+            conv_params(1, 1, 1, 2, 2, 3, 3, 1, 2),
+            conv_params(2, 1, 2, 1, 1, 2, 3, 2, 2),
         ]
     }
 
@@ -2060,6 +2064,9 @@ mod checks {
                 dev,
                 "max_pool2d batch 0",
             );
+            // No largest element along an empty axis.
+            assert!(e.argmax(0).is_err());
+            assert_eq!(e.argmax(1).unwrap(), Vec::<usize>::new());
             // Batch norm has no statistics over an empty batch: an error, not NaN.
             let g = Tensor::ones([2], dtype, dev);
             assert!(x.batch_norm_train(&g, &g, 1e-5).is_err());
@@ -2181,6 +2188,32 @@ mod checks {
                 vec![4.0, 6.0]
             );
         }
+    }
+
+    pub fn deep_graphs(dev: Device) {
+        // A graph far deeper than the test thread's stack would allow a recursive walk or a
+        // recursive drop to go (an RNN unrolled over a long sequence).
+        let depth = 150_000;
+        let x = Tensor::from_f64_slice(&[0.5], [1], DType::F64, dev)
+            .unwrap()
+            .to_var();
+        let mut y = x.clone();
+        for i in 0..depth {
+            y = if i % 2 == 0 {
+                y.add(&x)
+            } else {
+                y.mul_scalar(1.0)
+            }
+            .unwrap();
+        }
+        let g = y.sum_all().unwrap().backward().unwrap();
+        assert_eq!(
+            g.get(&x).unwrap().to_f64_vec(),
+            vec![(depth / 2 + 1) as f64]
+        );
+        drop(g);
+        drop(y); // must not overflow the stack
+        assert_eq!(x.to_f64_vec(), vec![0.5]);
     }
 
     struct BadArity;
@@ -2364,6 +2397,7 @@ mod checks {
         };
         oob(a.narrow(1, 2, 2), "narrow past the end");
         oob(a.narrow(0, 3, 0), "narrow starting past the end");
+        oob(a.narrow(1, usize::MAX, 2), "narrow with an overflowing end");
         oob(a.index_select(1, &[0, 3]), "index_select");
         oob(a.index_add(1, &[0, 1, 5], 4), "index_add");
         oob(

@@ -150,6 +150,34 @@ fn piecewise_constant_ops_have_zero_derivative_and_no_gradient() {
 }
 
 #[test]
+fn derivative_kernels_are_the_dual_derivatives() {
+    // The helper kernels that the gradient rules use (Step for relu, LeakyStep for leaky
+    // relu, InRange for clamp, Sign for abs) equal the dual-number derivative of the op they
+    // differentiate, including the convention at the kink itself (except |x| at 0, where the
+    // rule takes the subgradient 0).
+    let (lo, hi) = (-0.5, 1.25);
+    let mut xs: Vec<f64> = POINTS.to_vec();
+    xs.extend([0.0, -0.0, lo, hi, 1.0, -1.0]);
+    for &x in &xs {
+        let pairs = [
+            (UnaryOp::Relu, UnaryOp::Step),
+            (UnaryOp::LeakyRelu(0.2), UnaryOp::LeakyStep(0.2)),
+            (UnaryOp::Clamp(lo, hi), UnaryOp::InRange(lo, hi)),
+            (UnaryOp::Abs, UnaryOp::Sign),
+        ];
+        for (op, derivative) in pairs {
+            if op == UnaryOp::Abs && x == 0.0 {
+                assert_eq!(unary_fn::<f64>(derivative)(x), 0.0);
+                continue;
+            }
+            let dual = unary_fn::<F1>(op)(F1::var(x)).deriv();
+            let kernel = unary_fn::<f64>(derivative)(x);
+            assert_eq!(kernel, dual, "{derivative:?}({x}) vs d/dx {op:?}");
+        }
+    }
+}
+
+#[test]
 fn sigmoid_family_is_accurate_in_the_tails() {
     // The scalar functions themselves: values against closed forms that are exact in the
     // tails, and derivatives σ' = σ(x)σ(−x), softplus' = σ, (log σ)' = σ(−x).

@@ -722,3 +722,45 @@ fn tolerances_would_catch_a_wrong_rule() {
     )
     .is_err());
 }
+
+#[test]
+fn conventions_at_kinks_and_ties() {
+    // Where finite differences are undefined, the documented conventions hold.
+    let grad = |f: &dyn Fn(&Tensor) -> Result<Tensor>, x: &[f64]| -> Vec<f64> {
+        let v = Tensor::var_from_f64(x, [x.len()], DEV).unwrap();
+        let g = f(&v).unwrap().sum_all().unwrap().backward().unwrap();
+        g.get(&v).map_or(vec![0.0; x.len()], |g| g.to_f64_vec())
+    };
+    assert_eq!(grad(&|x| x.relu(), &[0.0, -1.0, 1.0]), vec![0.0, 0.0, 1.0]);
+    assert_eq!(grad(&|x| x.abs(), &[0.0, -1.0, 1.0]), vec![0.0, -1.0, 1.0]);
+    assert_eq!(grad(&|x| x.leaky_relu(0.1), &[0.0]), vec![0.1]);
+    assert_eq!(
+        grad(&|x| x.clamp(-1.0, 1.0), &[-1.0, 1.0, 2.0]),
+        vec![1.0, 1.0, 0.0]
+    );
+    // max/min reductions share the gradient among ties.
+    assert_eq!(grad(&|x| x.max(0), &[1.0, 3.0, 3.0]), vec![0.0, 0.5, 0.5]);
+    assert_eq!(
+        grad(&|x| x.min(0), &[2.0, 2.0, 2.0, 5.0]),
+        vec![1.0 / 3.0; 3]
+            .into_iter()
+            .chain([0.0])
+            .collect::<Vec<_>>()
+    );
+    // maximum/minimum send a tie to the left operand.
+    let a = Tensor::var_from_f64(&[1.0, 2.0], [2], DEV).unwrap();
+    let b = Tensor::var_from_f64(&[1.0, 2.0], [2], DEV).unwrap();
+    for y in [a.maximum(&b).unwrap(), a.minimum(&b).unwrap()] {
+        let g = y.sum_all().unwrap().backward().unwrap();
+        assert_eq!(g.get(&a).unwrap().to_f64_vec(), vec![1.0, 1.0]);
+        assert_eq!(g.get(&b).unwrap().to_f64_vec(), vec![0.0, 0.0]);
+    }
+    // Max pooling sends a tie to the first maximum of the window.
+    assert_eq!(
+        grad(
+            &|x| x.reshape([1, 1, 2, 2])?.max_pool2d(2, 2),
+            &[0.5, 2.0, 2.0, 2.0]
+        ),
+        vec![0.0, 1.0, 0.0, 0.0]
+    );
+}

@@ -38,6 +38,24 @@ pub(crate) struct Inner {
     is_variable: bool,
 }
 
+impl Drop for Inner {
+    /// Dismantles the graph behind this node iteratively: the default recursive drop of a
+    /// long chain of ops (a recurrent net unrolled over many steps) overflows the stack.
+    fn drop(&mut self) {
+        let Some(op) = self.op.take() else { return };
+        let mut pending = vec![op];
+        while let Some(op) = pending.pop() {
+            for t in op.into_tensors() {
+                // Only nodes this graph owns alone are taken apart here; shared ones are
+                // dropped (the same way) by their last owner.
+                if let Ok(mut inner) = Arc::try_unwrap(t.0) {
+                    pending.extend(inner.op.take());
+                }
+            }
+        }
+    }
+}
+
 /// An n-dimensional array of `f32` or `f64` on a [`Device`], with reverse-mode autodiff.
 ///
 /// ```

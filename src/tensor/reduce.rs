@@ -2,7 +2,7 @@
 
 use crate::autodiff::Op;
 use crate::backend::ops::{ReduceOp, ScanOp};
-use crate::{Result, Tensor};
+use crate::{Error, Result, Tensor};
 
 impl Tensor {
     fn reduce_keepdim(&self, axis: usize, op: ReduceOp, name: &'static str) -> Result<Tensor> {
@@ -89,7 +89,7 @@ impl Tensor {
             return Ok(self.clone());
         }
         if shape.rank() > self.rank() || &shape.broadcast(self.shape(), "sum_to")? != self.shape() {
-            return Err(crate::Error::Broadcast {
+            return Err(Error::Broadcast {
                 op: "sum_to",
                 lhs: shape.clone(),
                 rhs: self.shape().clone(),
@@ -116,9 +116,15 @@ impl Tensor {
     }
 
     /// Index of the largest element along `axis` (first on ties), as host indices in
-    /// row-major order over the remaining axes.
+    /// row-major order over the remaining axes. An empty `axis` has no largest element: an
+    /// error.
     pub fn argmax(&self, axis: usize) -> Result<Vec<usize>> {
-        self.shape().check_axis(axis, "argmax")?;
+        if self.shape().dim(axis, "argmax")? == 0 {
+            return Err(Error::invalid(
+                "argmax",
+                format!("axis {axis} of {} is empty", self.shape()),
+            ));
+        }
         Ok(self.storage().argmax(self.shape(), axis))
     }
 
