@@ -30,7 +30,7 @@ impl Tensor {
         rng: &mut Rng,
     ) -> Result<Tensor> {
         let shape = shape.into();
-        if lo >= hi || !lo.is_finite() || !hi.is_finite() {
+        if lo >= hi || lo.is_nan() || hi.is_nan() || !lo.is_finite() || !hi.is_finite() {
             return Err(Error::invalid(
                 "rand_uniform",
                 format!("empty interval [{lo}, {hi})"),

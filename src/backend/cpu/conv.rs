@@ -127,9 +127,6 @@ pub fn conv2d<T: Element>(x: &[T], w: &[T], p: Conv2dParams) -> Vec<T> {
                     cols
                 };
                 gemm_into(
-                    p.c_out,
-                    plane,
-                    ckk,
                     dst,
                     false,
                     MatRef::new(w, p.c_out, ckk, false),
@@ -157,9 +154,6 @@ pub fn conv2d_backward_input<T: Element>(dy: &[T], w: &[T], p: Conv2dParams) -> 
             let g = &dy[b * p.c_out * plane..(b + 1) * p.c_out * plane];
             let target: &mut [T] = if is_pointwise(&p) { dst } else { dcols };
             gemm_into(
-                ckk,
-                plane,
-                p.c_out,
                 target,
                 false,
                 MatRef::new(w, ckk, p.c_out, true),
@@ -201,9 +195,6 @@ pub fn conv2d_backward_weight<T: Element>(x: &[T], dy: &[T], p: Conv2dParams) ->
                     &cols
                 };
                 gemm_into(
-                    p.c_out,
-                    ckk,
-                    plane,
                     &mut dw,
                     true,
                     MatRef::new(g, p.c_out, plane, false),

@@ -5,11 +5,15 @@ use crate::Element;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-/// A row-major matrix operand: data with row and column strides (in elements).
+/// A matrix operand: its size, data, and row and column strides (in elements).
 #[derive(Clone, Copy)]
 pub struct MatRef<'a, T> {
     /// The elements.
     pub data: &'a [T],
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
     /// Stride between rows.
     pub row_stride: usize,
     /// Stride between columns.
@@ -20,18 +24,13 @@ impl<'a, T> MatRef<'a, T> {
     /// A contiguous row-major `rows × cols` matrix, or its transpose when `transposed`
     /// (then the data is stored `cols × rows`).
     pub fn new(data: &'a [T], rows: usize, cols: usize, transposed: bool) -> Self {
-        if transposed {
-            MatRef {
-                data,
-                row_stride: 1,
-                col_stride: rows,
-            }
-        } else {
-            MatRef {
-                data,
-                row_stride: cols,
-                col_stride: 1,
-            }
+        let (row_stride, col_stride) = if transposed { (1, rows) } else { (cols, 1) };
+        MatRef {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
         }
     }
 }
@@ -46,17 +45,15 @@ pub enum Threads {
 }
 
 /// `dst (m × n, row-major) = [dst +] a (m × k) · b (k × n)`.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm_into<T: Element>(
-    m: usize,
-    n: usize,
-    k: usize,
     dst: &mut [T],
     accumulate: bool,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     threads: Threads,
 ) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "gemm inner dimensions differ");
     assert!(dst.len() >= m * n, "gemm destination too small");
     assert!(m == 0 || k == 0 || a.data.len() > (m - 1) * a.row_stride + (k - 1) * a.col_stride);
     assert!(k == 0 || n == 0 || b.data.len() > (k - 1) * b.row_stride + (n - 1) * b.col_stride);
@@ -122,9 +119,6 @@ pub fn matmul<T: Element>(a: &[T], b: &[T], d: MatmulDims) -> Vec<T> {
             b
         };
         gemm_into(
-            m,
-            n,
-            k,
             dst,
             false,
             MatRef::new(a_i, m, k, d.lhs_transposed),
