@@ -4,7 +4,7 @@
 //!
 //! The suite is parameterised by device: each backend adds one line,
 //!
-//! ```ignore
+//! ```text
 //! conformance_suite!(cpu, Device::Cpu);
 //! #[cfg(feature = "arrayfire")]
 //! conformance_suite!(arrayfire, Device::ArrayFire);
@@ -16,6 +16,8 @@
 //! terms), except where a test states otherwise.
 
 mod common;
+
+use pact::Device;
 
 /// Instantiates every conformance check for one device.
 macro_rules! conformance_suite {
@@ -54,6 +56,8 @@ macro_rules! conformance_suite {
     };
     (@tests $name:ident, $device:expr, [$($test:ident),* $(,)?]) => {
         mod $name {
+            #[allow(unused_imports)]
+            use super::*;
             $(
                 #[test]
                 fn $test() {
@@ -64,7 +68,7 @@ macro_rules! conformance_suite {
     };
 }
 
-conformance_suite!(cpu, pact::Device::Cpu);
+conformance_suite!(cpu, Device::Cpu);
 
 /// The checks, each a function of the device.
 mod checks {
