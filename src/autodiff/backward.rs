@@ -250,7 +250,8 @@ fn unary_derivative(op: UnaryOp, x: &Tensor, out: &Tensor) -> Result<Option<Tens
         UnaryOp::Abs => x.unary(UnaryOp::Sign)?,
         UnaryOp::Square => x.affine(2.0, 0.0)?,
         UnaryOp::Recip => out.square()?.neg()?,
-        UnaryOp::Sigmoid => out.mul(&out.affine(-1.0, 1.0)?)?,
+        // σ'(x) = σ(x)·σ(−x): accurate in both tails, where 1 − σ(x) would cancel to 0.
+        UnaryOp::Sigmoid => out.mul(&x.neg()?.sigmoid()?)?,
         UnaryOp::Tanh => out.square()?.affine(-1.0, 1.0)?,
         UnaryOp::Relu => x.unary(UnaryOp::Step)?,
         UnaryOp::LeakyRelu(a) => x.unary(UnaryOp::LeakyStep(a))?,

@@ -42,6 +42,37 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// Consumes the node, returning every tensor it holds.
+    pub(crate) fn into_tensors(self) -> Vec<Tensor> {
+        match self {
+            Op::Unary(x, _)
+            | Op::Reduce(x, _, _)
+            | Op::Scan(x, _, _)
+            | Op::Reshape(x)
+            | Op::Permute(x, _)
+            | Op::BroadcastTo(x)
+            | Op::Narrow(x, _, _)
+            | Op::IndexSelect(x, _, _)
+            | Op::IndexAdd(x, _, _)
+            | Op::Gather(x, _, _)
+            | Op::ScatterAdd(x, _, _)
+            | Op::AvgPool2d(x, _)
+            | Op::MaxPool2d(x, _)
+            | Op::Cast(x) => vec![x],
+            Op::Binary(a, b, _) | Op::Matmul(a, b, _) | Op::Conv2d(a, b, _) => vec![a, b],
+            Op::Where(c, a, b) => vec![c, a, b],
+            Op::Concat(xs, _) | Op::Custom(xs, _) => xs,
+            Op::BatchNorm {
+                x,
+                gamma,
+                beta,
+                mean,
+                invstd,
+                ..
+            } => vec![x, gamma, beta, mean, invstd],
+        }
+    }
+
     /// The tensors this node was computed from.
     pub(crate) fn inputs(&self) -> Vec<&Tensor> {
         match self {

@@ -128,10 +128,11 @@ impl Tensor {
     /// Entries `start..start + len` along `axis`.
     pub fn narrow(&self, axis: usize, start: usize, len: usize) -> Result<Tensor> {
         let size = self.shape().dim(axis, "narrow")?;
-        if start + len > size {
+        let end = start.saturating_add(len);
+        if end > size {
             return Err(Error::IndexOutOfRange {
                 op: "narrow",
-                index: start + len,
+                index: end,
                 size,
             });
         }

@@ -39,10 +39,23 @@ pub(crate) struct Inner {
 }
 
 impl Drop for Inner {
+    /// Releases the storage from the memory accounting when this is its last owner, and
+    /// dismantles the graph behind this node iteratively: the default recursive drop of a
+    /// long chain of ops (a recurrent net unrolled over many steps) overflows the stack.
     fn drop(&mut self) {
-        // The last tensor sharing this storage releases it.
         if Arc::strong_count(&self.storage) == 1 {
             crate::memory::freed(self.storage.elem_count() * self.storage.dtype().size_in_bytes());
+        }
+        let Some(op) = self.op.take() else { return };
+        let mut pending = vec![op];
+        while let Some(op) = pending.pop() {
+            for t in op.into_tensors() {
+                // Only nodes this graph owns alone are taken apart here; shared ones are
+                // dropped (the same way) by their last owner.
+                if let Ok(mut inner) = Arc::try_unwrap(t.0) {
+                    pending.extend(inner.op.take());
+                }
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::autodiff::Op;
 use crate::backend::ops::{ReduceOp, ScanOp};
-use crate::{Result, Tensor};
+use crate::{Error, Result, Tensor};
 
 impl Tensor {
     fn reduce_keepdim(&self, axis: usize, op: ReduceOp, name: &'static str) -> Result<Tensor> {
@@ -82,10 +82,18 @@ impl Tensor {
         Ok(t)
     }
 
-    /// Sums a broadcast result back to `shape` (the adjoint of broadcasting).
+    /// Sums a broadcast result back to `shape` (the adjoint of broadcasting); `shape` must
+    /// broadcast to this tensor's shape.
     pub fn sum_to(&self, shape: &crate::Shape) -> Result<Tensor> {
         if self.shape() == shape {
             return Ok(self.clone());
+        }
+        if shape.rank() > self.rank() || &shape.broadcast(self.shape(), "sum_to")? != self.shape() {
+            return Err(Error::Broadcast {
+                op: "sum_to",
+                lhs: shape.clone(),
+                rhs: self.shape().clone(),
+            });
         }
         let axes = shape.broadcast_axes(self.shape());
         self.sum_axes_keepdim(&axes)?.reshape(shape.clone())
@@ -94,8 +102,10 @@ impl Tensor {
     /// `log Σ exp(x)` along `axis`, keeping it with size 1, computed stably.
     pub fn logsumexp_keepdim(&self, axis: usize) -> Result<Tensor> {
         let m = self.max_keepdim(axis)?.detach();
-        // Rows that are entirely −∞ keep −∞ without producing NaN.
-        let finite_m = Tensor::where_cond(&m.gt_scalar(f64::NEG_INFINITY)?, &m, &m.zeros_like())?;
+        // Shift by the maximum only where it is finite: rows that are entirely −∞ keep −∞, and
+        // rows holding +∞ give +∞, without producing NaN from ∞ − ∞.
+        let finite_m =
+            Tensor::where_cond(&m.abs()?.lt_scalar(f64::INFINITY)?, &m, &m.zeros_like())?;
         let s = self.sub(&finite_m)?.exp()?.sum_keepdim(axis)?;
         s.log()?.add(&finite_m)
     }
@@ -106,9 +116,15 @@ impl Tensor {
     }
 
     /// Index of the largest element along `axis` (first on ties), as host indices in
-    /// row-major order over the remaining axes.
+    /// row-major order over the remaining axes. An empty `axis` has no largest element: an
+    /// error.
     pub fn argmax(&self, axis: usize) -> Result<Vec<usize>> {
-        self.shape().check_axis(axis, "argmax")?;
+        if self.shape().dim(axis, "argmax")? == 0 {
+            return Err(Error::invalid(
+                "argmax",
+                format!("axis {axis} of {} is empty", self.shape()),
+            ));
+        }
         Ok(self.storage().argmax(self.shape(), axis))
     }
 

@@ -3,17 +3,22 @@
 use crate::backend::ops::{BinaryOp, UnaryOp};
 use crate::{Element, Shape};
 use ndarray::{ArrayViewD, ArrayViewMutD, IxDyn, Zip};
+use num_traits::Float;
 use rayon::prelude::*;
 
 /// Below this many elements, kernels stay on one thread.
 pub const PAR_THRESHOLD: usize = 1 << 15;
 
-fn c<T: Element>(v: f64) -> T {
-    T::from_f64_lossy(v)
+/// An `f64` parameter of an op as a scalar of type `T` (rounded for `f32`).
+fn c<T: Float>(v: f64) -> T {
+    T::from(v).expect("every float type converts from f64")
 }
 
+// The scalar functions below are generic over `num_traits::Float` rather than `Element`, so
+// that they can also be evaluated on dual numbers (see `tests/dual_numbers.rs`).
+
 /// Numerically stable logistic sigmoid.
-pub fn sigmoid<T: Element>(x: T) -> T {
+pub fn sigmoid<T: Float>(x: T) -> T {
     if x >= T::zero() {
         T::one() / (T::one() + (-x).exp())
     } else {
@@ -23,7 +28,7 @@ pub fn sigmoid<T: Element>(x: T) -> T {
 }
 
 /// Numerically stable `log(1 + e^x)`.
-pub fn softplus<T: Element>(x: T) -> T {
+pub fn softplus<T: Float>(x: T) -> T {
     if x > T::zero() {
         x + (-x).exp().ln_1p()
     } else {
@@ -32,7 +37,7 @@ pub fn softplus<T: Element>(x: T) -> T {
 }
 
 /// The scalar function of a unary op.
-pub fn unary_fn<T: Element>(op: UnaryOp) -> impl Fn(T) -> T + Sync + Send {
+pub fn unary_fn<T: Float>(op: UnaryOp) -> impl Fn(T) -> T + Sync + Send {
     move |x: T| match op {
         UnaryOp::Neg => -x,
         UnaryOp::Exp => x.exp(),
@@ -53,11 +58,12 @@ pub fn unary_fn<T: Element>(op: UnaryOp) -> impl Fn(T) -> T + Sync + Send {
         UnaryOp::Recip => T::one() / x,
         UnaryOp::Sigmoid => sigmoid(x),
         UnaryOp::Tanh => x.tanh(),
+        // `x ≤ 0` is false for NaN, which passes through (as in every max-like op).
         UnaryOp::Relu => {
-            if x > T::zero() {
-                x
-            } else {
+            if x <= T::zero() {
                 T::zero()
+            } else {
+                x
             }
         }
         UnaryOp::Step => {
@@ -84,7 +90,14 @@ pub fn unary_fn<T: Element>(op: UnaryOp) -> impl Fn(T) -> T + Sync + Send {
         UnaryOp::Softplus => softplus(x),
         UnaryOp::LogSigmoid => -softplus(-x),
         UnaryOp::Powf(p) => x.powf(c(p)),
-        UnaryOp::Clamp(lo, hi) => x.max(c(lo)).min(c(hi)),
+        // `Float::max` would replace a NaN by the bound; NaN passes through instead.
+        UnaryOp::Clamp(lo, hi) => {
+            if x.is_nan() {
+                x
+            } else {
+                x.max(c(lo)).min(c(hi))
+            }
+        }
         UnaryOp::InRange(lo, hi) => {
             if x >= c(lo) && x <= c(hi) {
                 T::one()
@@ -104,21 +117,22 @@ pub fn unary_fn<T: Element>(op: UnaryOp) -> impl Fn(T) -> T + Sync + Send {
 }
 
 /// The scalar function of a binary op.
-pub fn binary_fn<T: Element>(op: BinaryOp) -> impl Fn(T, T) -> T + Sync + Send {
+pub fn binary_fn<T: Float>(op: BinaryOp) -> impl Fn(T, T) -> T + Sync + Send {
     move |a: T, b: T| match op {
         BinaryOp::Add => a + b,
         BinaryOp::Sub => a - b,
         BinaryOp::Mul => a * b,
         BinaryOp::Div => a / b,
+        // A NaN in either operand propagates.
         BinaryOp::Maximum => {
-            if a >= b {
+            if a >= b || a.is_nan() {
                 a
             } else {
                 b
             }
         }
         BinaryOp::Minimum => {
-            if a <= b {
+            if a <= b || a.is_nan() {
                 a
             } else {
                 b
@@ -164,6 +178,9 @@ pub fn binary<T: Element>(
 ) -> Vec<T> {
     let f = binary_fn::<T>(op);
     let n = out.elem_count();
+    if n == 0 {
+        return Vec::new();
+    }
     if a.len() == n && b.len() == n {
         if n >= PAR_THRESHOLD {
             return a

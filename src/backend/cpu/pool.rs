@@ -59,13 +59,14 @@ pub fn avg_pool2d_backward<T: Element>(dy: &[T], p: Pool2dParams) -> Vec<T> {
     dx
 }
 
-/// Position (within the plane) of the first maximum of each window.
+/// Position (within the plane) of the first maximum of each window; a NaN counts as the
+/// largest value, so it propagates (as in the max reduction).
 fn window_argmax<T: Element>(src: &[T], p: &Pool2dParams, oy: usize, ox: usize) -> usize {
     let mut best = (oy * p.stride) * p.w_in + ox * p.stride;
     for ky in 0..p.kernel {
         for kx in 0..p.kernel {
             let pos = (oy * p.stride + ky) * p.w_in + ox * p.stride + kx;
-            if src[pos] > src[best] {
+            if src[pos] > src[best] || (src[pos].is_nan() && !src[best].is_nan()) {
                 best = pos;
             }
         }

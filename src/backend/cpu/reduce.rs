@@ -47,6 +47,9 @@ pub fn reduce<T: Element>(x: &[T], shape: &Shape, axis: usize, op: ReduceOp) -> 
         }
     };
     let mut result = vec![T::zero(); outer * inner];
+    if result.is_empty() {
+        return result;
+    }
     if x.len() >= PAR_THRESHOLD && outer > 1 {
         result
             .par_chunks_mut(inner)
