@@ -15,10 +15,10 @@ const CPU: Device = Device::Cpu;
 /// - stage 3 likewise (32→64 to 8×8, then 64→64 at 8×8): 7,077,888 then 9,437,184 each;
 /// - classifier 64→10: 1,280.
 ///
-/// ResNet-32 (n = 5): 884,736 + 5·9,437,184 + 2·(7,077,888 + 4·9,437,184) + 1,280
-/// = 137,725,184. ResNet-110 (n = 18): 884,736 + 18·9,437,184 + 2·(7,077,888 + 17·9,437,184)
-/// + 1,280 = 505,775,360. Halting heads add 2·C per executed head: 4 heads per stage of
-/// ResNet-32 add 4·(32 + 64 + 128) = 896.
+/// ResNet-32 (n = 5): 884,736 + 5·9,437,184 + 2·(7,077,888 + 4·9,437,184) + 1,280 =
+/// 137,725,184. ResNet-110 (n = 18): 884,736 + 18·9,437,184 + 2·(7,077,888 +
+/// 17·9,437,184) + 1,280 = 505,775,360. Halting heads add 2·C per executed head: 4 heads per
+/// stage of ResNet-32 add 4·(32 + 64 + 128) = 896.
 #[test]
 fn flops_of_plain_resnet32_and_resnet110_section_9() {
     let mut rng = Rng::seed(0);
