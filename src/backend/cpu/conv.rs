@@ -83,14 +83,33 @@ pub fn col2im<T: Element>(cols: &[T], p: &Conv2dParams, x: &mut [T]) {
                         continue;
                     }
                     let dst = &mut channel[iy as usize * p.w_in..(iy as usize + 1) * p.w_in];
-                    for ox in 0..w_out {
-                        let ix = (ox * p.stride + kj) as isize - p.padding as isize;
-                        if ix >= 0 && ix < p.w_in as isize {
-                            dst[ix as usize] += src[oy * w_out + ox];
-                        }
-                    }
+                    add_row(dst, &src[oy * w_out..(oy + 1) * w_out], kj, p);
                 }
                 row += 1;
+            }
+        }
+    }
+}
+
+/// One row of col2im: `dst[ox·stride + kj − padding] += src[ox]` where that is inside.
+#[inline]
+fn add_row<T: Element>(dst: &mut [T], src: &[T], kj: usize, p: &Conv2dParams) {
+    let pad = p.padding as isize;
+    if p.stride == 1 {
+        let w_out = src.len() as isize;
+        let lo = (pad - kj as isize).clamp(0, w_out) as usize;
+        let hi = (p.w_in as isize + pad - kj as isize).clamp(0, w_out) as usize;
+        if hi > lo {
+            let start = (lo as isize + kj as isize - pad) as usize;
+            for (d, &v) in dst[start..start + hi - lo].iter_mut().zip(&src[lo..hi]) {
+                *d += v;
+            }
+        }
+    } else {
+        for (ox, &v) in src.iter().enumerate() {
+            let ix = (ox * p.stride + kj) as isize - pad;
+            if ix >= 0 && ix < p.w_in as isize {
+                dst[ix as usize] += v;
             }
         }
     }
@@ -183,7 +202,8 @@ pub fn conv2d_backward_weight<T: Element>(x: &[T], dy: &[T], p: Conv2dParams) ->
     let partials: Vec<Vec<T>> = (0..p.batch.div_ceil(per))
         .into_par_iter()
         .map(|chunk| {
-            let mut dw = vec![T::zero(); w_size];
+            // dWᵀ (C_in·K_h·K_w × C_out): the long image dimension is the shared one.
+            let mut dw_t = vec![T::zero(); w_size];
             let mut cols = vec![T::zero(); if is_pointwise(&p) { 0 } else { ckk * plane }];
             for b in chunk * per..((chunk + 1) * per).min(p.batch) {
                 let image = &x[b * in_size..(b + 1) * in_size];
@@ -195,20 +215,27 @@ pub fn conv2d_backward_weight<T: Element>(x: &[T], dy: &[T], p: Conv2dParams) ->
                     &cols
                 };
                 gemm_into(
-                    &mut dw,
+                    &mut dw_t,
                     true,
-                    MatRef::new(g, p.c_out, plane, false),
-                    MatRef::new(c, plane, ckk, true),
+                    MatRef::new(c, ckk, plane, false),
+                    MatRef::new(g, plane, p.c_out, true),
                     threads,
                 );
             }
-            dw
+            dw_t
         })
         .collect();
-    let mut total = vec![T::zero(); w_size];
+    let mut total_t = vec![T::zero(); w_size];
     for part in partials {
-        for (t, v) in total.iter_mut().zip(part) {
+        for (t, v) in total_t.iter_mut().zip(part) {
             *t += v;
+        }
+    }
+    // Back to C_out × (C_in·K_h·K_w).
+    let mut total = vec![T::zero(); w_size];
+    for (r, row) in total_t.chunks(p.c_out).enumerate() {
+        for (o, &v) in row.iter().enumerate() {
+            total[o * ckk + r] = v;
         }
     }
     total

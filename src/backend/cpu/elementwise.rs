@@ -158,16 +158,39 @@ pub fn map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
     }
 }
 
-/// Elementwise unary op.
+/// Elementwise unary op. The hot ops get a loop of their own (the `match` is outside the
+/// loop, so the compiler can vectorise it); the rest share the scalar [`unary_fn`].
 pub fn unary<T: Element>(x: &[T], op: UnaryOp) -> Vec<T> {
-    map(x, unary_fn::<T>(op))
+    let zero = T::zero();
+    match op {
+        UnaryOp::Neg => map(x, |v| -v),
+        UnaryOp::Square => map(x, |v| v * v),
+        UnaryOp::Exp => map(x, |v| v.exp()),
+        UnaryOp::Sigmoid => map(x, sigmoid::<T>),
+        UnaryOp::Relu => map(x, move |v| if v <= zero { zero } else { v }),
+        UnaryOp::Step => map(x, move |v| if v > zero { T::one() } else { zero }),
+        UnaryOp::LeakyRelu(a) => {
+            let a = c::<T>(a);
+            map(x, move |v| if v > zero { v } else { v * a })
+        }
+        UnaryOp::LeakyStep(a) => {
+            let a = c::<T>(a);
+            map(x, move |v| if v > zero { T::one() } else { a })
+        }
+        UnaryOp::Affine(m, b) => {
+            let (m, b) = (c::<T>(m), c::<T>(b));
+            map(x, move |v| v * m + b)
+        }
+        other => map(x, unary_fn::<T>(other)),
+    }
 }
 
 fn view<'a, T>(data: &'a [T], shape: &Shape) -> ArrayViewD<'a, T> {
     ArrayViewD::from_shape(IxDyn(shape.dims()), data).expect("storage matches its shape")
 }
 
-/// Elementwise binary op with NumPy broadcasting to `out`.
+/// Elementwise binary op with NumPy broadcasting to `out`. Arithmetic gets loops of its own
+/// (the `match` outside the loop); the rest share the scalar [`binary_fn`].
 pub fn binary<T: Element>(
     a: &[T],
     a_shape: &Shape,
@@ -176,7 +199,23 @@ pub fn binary<T: Element>(
     out: &Shape,
     op: BinaryOp,
 ) -> Vec<T> {
-    let f = binary_fn::<T>(op);
+    let args = (a, a_shape, b, b_shape, out);
+    match op {
+        BinaryOp::Add => binary_with(args, |x, y| x + y),
+        BinaryOp::Sub => binary_with(args, |x, y| x - y),
+        BinaryOp::Mul => binary_with(args, |x, y| x * y),
+        BinaryOp::Div => binary_with(args, |x, y| x / y),
+        other => binary_with(args, binary_fn::<T>(other)),
+    }
+}
+
+type BinaryArgs<'a, T> = (&'a [T], &'a Shape, &'a [T], &'a Shape, &'a Shape);
+
+/// Elementwise `f(a, b)` with NumPy broadcasting to `out`.
+fn binary_with<T: Element>(
+    (a, a_shape, b, b_shape, out): BinaryArgs<'_, T>,
+    f: impl Fn(T, T) -> T + Sync + Send,
+) -> Vec<T> {
     let n = out.elem_count();
     if n == 0 {
         return Vec::new();
