@@ -167,6 +167,13 @@ pub fn conv2d_backward_input<T: Element>(dy: &[T], w: &[T], p: Conv2dParams) -> 
         return dx;
     }
     let threads = threads_for(&p);
+    // Wᵀ once, contiguous, so every image's product reads a row-major left operand.
+    let mut w_t = vec![T::zero(); w.len()];
+    for (o, row) in w.chunks(ckk).enumerate() {
+        for (r, &v) in row.iter().enumerate() {
+            w_t[r * p.c_out + o] = v;
+        }
+    }
     dx.par_chunks_mut(in_size).enumerate().for_each_init(
         || vec![T::zero(); ckk * plane],
         |dcols, (b, dst)| {
@@ -175,7 +182,7 @@ pub fn conv2d_backward_input<T: Element>(dy: &[T], w: &[T], p: Conv2dParams) -> 
             gemm_into(
                 target,
                 false,
-                MatRef::new(w, ckk, p.c_out, true),
+                MatRef::new(&w_t, ckk, p.c_out, false),
                 MatRef::new(g, p.c_out, plane, false),
                 threads,
             );
