@@ -10,6 +10,7 @@ pub mod data;
 mod error;
 pub mod halting;
 pub mod plot;
+pub mod recurrent;
 pub mod resnet;
 
 pub use error::{Error, Result};

@@ -60,7 +60,7 @@ fn streaming_act_equals_the_dense_reference_in_value_and_gradient() {
         let out = run_block(
             units,
             &x,
-            |l, s| toy.unit(l, s),
+            |l, s, _| toy.unit(l, s),
             |l, s| toy.head(l, s),
             &mode,
             &mut rng,
@@ -146,7 +146,7 @@ fn deterministic_mode_returns_the_state_of_unit_n_and_compacts_the_batch() {
         run_block(
             units,
             &x,
-            |l, s| {
+            |l, s, _| {
                 rows_per_unit[l] += s.dims()[0];
                 toy.unit(l, s)
             },
@@ -196,7 +196,7 @@ fn deterministic_rule_agrees_with_the_dense_logits() {
     let out = run_block(
         4,
         &x,
-        |l, s| toy.unit(l, s),
+        |l, s, _| toy.unit(l, s),
         |l, s| toy.head(l, s),
         &HaltingMode::PactDeterministic,
         &mut rng,
@@ -209,7 +209,7 @@ fn deterministic_rule_agrees_with_the_dense_logits() {
     let dense = run_block(
         4,
         &x,
-        |l, s| toy.unit(l, s),
+        |l, s, _| toy.unit(l, s),
         |l, s| toy.head(l, s),
         &relaxed,
         &mut rng,
@@ -231,7 +231,7 @@ fn relaxed_weights_sum_to_one_and_approach_a_sampled_unit_at_low_temperature() {
     let out = run_block(
         units,
         &x,
-        |l, _| Ok(Tensor::full((l + 1) as f64, [b, 1], DType::F64, CPU)),
+        |l, _, _| Ok(Tensor::full((l + 1) as f64, [b, 1], DType::F64, CPU)),
         |_, s| s.zeros_like().squeeze(1),
         &relaxed,
         &mut rng,
@@ -253,7 +253,7 @@ fn relaxed_weights_sum_to_one_and_approach_a_sampled_unit_at_low_temperature() {
     let same = run_block(
         units,
         &x,
-        |_, _| Ok(Tensor::full(7.0, [b, 1], DType::F64, CPU)),
+        |_, _, _| Ok(Tensor::full(7.0, [b, 1], DType::F64, CPU)),
         |_, s| s.zeros_like().squeeze(1),
         &relaxed,
         &mut rng,
@@ -268,7 +268,7 @@ fn relaxed_weights_sum_to_one_and_approach_a_sampled_unit_at_low_temperature() {
 fn invalid_settings_are_errors() {
     let mut rng = Rng::seed(0);
     let x = Tensor::zeros([2, 1], DType::F64, CPU);
-    let ok_unit = |_: usize, s: &Tensor| Ok(s.clone());
+    let ok_unit = |_: usize, s: &Tensor, _: &[usize]| Ok(s.clone());
     let ok_head = |_: usize, s: &Tensor| s.squeeze(1);
     let bad_t = HaltingMode::PactRelaxed {
         temperature: 0.0,

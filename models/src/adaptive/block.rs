@@ -1,7 +1,7 @@
 //! Running one adaptive block in each halting mode.
 
 use super::HaltingMode;
-use crate::halting::{concrete_weights, expected_n};
+use crate::halting::{concrete_weights, expected_n, log_stick_breaking};
 use crate::{Error, Result};
 use pact::{Rng, Tensor};
 
@@ -18,8 +18,12 @@ pub struct BlockOutput {
     pub logits: Option<Tensor>,
     /// ACT's ponder cost `N + R`, `[B]`.
     pub ponder: Option<Tensor>,
-    /// PACT's `E_q[N]`, `[B]` (relaxed mode).
+    /// PACT's `E_q[N]`, `[B]` (relaxed and PonderNet modes).
     pub expected_n: Option<Tensor>,
+    /// Every unit's state (PonderNet mode).
+    pub states: Option<Vec<Tensor>>,
+    /// `log q(N = n | x)`, `[B, L]` (PonderNet mode).
+    pub log_q: Option<Tensor>,
 }
 
 /// Per-example scale `[B]` broadcast over a state `[B, ..]`.
@@ -40,10 +44,14 @@ fn check_logits(logits: &Tensor, batch: usize, unit: usize) -> Result<()> {
 }
 
 /// Runs a block of `units` units on `input` in `mode` (see the module docs).
+///
+/// `unit(l, state, rows)` also receives the original batch indices of the rows of `state`:
+/// all of them, except in deterministic mode, where halted examples have left the batch (a
+/// recurrent cell uses this to pick the matching input rows).
 pub fn run_block(
     units: usize,
     input: &Tensor,
-    mut unit: impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
+    mut unit: impl FnMut(usize, &Tensor, &[usize]) -> pact::Result<Tensor>,
     mut head: impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
     mode: &HaltingMode,
     rng: &mut Rng,
@@ -53,11 +61,12 @@ pub fn run_block(
             "an adaptive block needs at least one unit".into(),
         ));
     }
+    let all: Vec<usize> = (0..input.dims()[0]).collect();
     match *mode {
         HaltingMode::Plain => {
             let mut s = input.clone();
             for l in 0..units {
-                s = unit(l, &s)?;
+                s = unit(l, &s, &all)?;
             }
             Ok(BlockOutput {
                 output: s,
@@ -65,9 +74,11 @@ pub fn run_block(
                 logits: None,
                 ponder: None,
                 expected_n: None,
+                states: None,
+                log_q: None,
             })
         }
-        HaltingMode::Act { eps } => run_act(units, input, &mut unit, &mut head, eps),
+        HaltingMode::Act { eps } => run_act(units, input, &mut unit, &mut head, eps, &all),
         HaltingMode::PactRelaxed {
             temperature,
             straight_through,
@@ -82,7 +93,7 @@ pub fn run_block(
             let mut logits = Vec::with_capacity(units.saturating_sub(1));
             let mut s = input.clone();
             for l in 0..units {
-                s = unit(l, &s)?;
+                s = unit(l, &s, &all)?;
                 if l + 1 < units {
                     let a = head(l, &s)?;
                     check_logits(&a, b, l)?;
@@ -97,6 +108,8 @@ pub fn run_block(
                     logits: None,
                     ponder: None,
                     expected_n: Some(Tensor::ones([b], input.dtype(), input.device())),
+                    states: None,
+                    log_q: None,
                 });
             }
             let logits = Tensor::stack(&logits, 1)?;
@@ -116,9 +129,12 @@ pub fn run_block(
                 expected_n: Some(expected_n(&logits)?),
                 logits: Some(logits),
                 ponder: None,
+                states: None,
+                log_q: None,
             })
         }
         HaltingMode::PactDeterministic => run_deterministic(units, input, &mut unit, &mut head),
+        HaltingMode::PonderNet => run_ponder_net(units, input, &mut unit, &mut head, &all),
     }
 }
 
@@ -127,9 +143,10 @@ pub fn run_block(
 fn run_act(
     units: usize,
     input: &Tensor,
-    unit: &mut impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
+    unit: &mut impl FnMut(usize, &Tensor, &[usize]) -> pact::Result<Tensor>,
     head: &mut impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
     eps: f64,
+    all: &[usize],
 ) -> Result<BlockOutput> {
     if !(eps > 0.0 && eps < 1.0) {
         return Err(Error::InvalidInput(format!(
@@ -145,7 +162,7 @@ fn run_act(
     let mut output: Option<Tensor> = None;
     let mut s = input.clone();
     for l in 0..units {
-        s = unit(l, &s)?;
+        s = unit(l, &s, all)?;
         let running: Vec<bool> = n.iter().map(|&v| v == 0).collect();
         let h = if l + 1 < units {
             let a = head(l, &s)?;
@@ -201,6 +218,8 @@ fn run_act(
         logits: None,
         ponder: Some(n_tensor.add(&remainder)?),
         expected_n: None,
+        states: None,
+        log_q: None,
     })
 }
 
@@ -208,7 +227,7 @@ fn run_act(
 fn run_deterministic(
     units: usize,
     input: &Tensor,
-    unit: &mut impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
+    unit: &mut impl FnMut(usize, &Tensor, &[usize]) -> pact::Result<Tensor>,
     head: &mut impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
 ) -> Result<BlockOutput> {
     let b = input.dims()[0];
@@ -221,7 +240,7 @@ fn run_deterministic(
         if active.is_empty() {
             break;
         }
-        s = unit(l, &s)?;
+        s = unit(l, &s, &active)?;
         if l + 1 == units {
             finished.push(s.clone());
             order.extend(&active);
@@ -266,5 +285,61 @@ fn run_deterministic(
         logits: None,
         ponder: None,
         expected_n: None,
+        states: None,
+        log_q: None,
+    })
+}
+
+/// PonderNet: every unit and head, every state kept, `log q(N | x)` by stick-breaking. The
+/// block's `output` is the expected state `Σ_n q(n) s_n` (for reporting; the PonderNet loss
+/// uses the states one by one).
+fn run_ponder_net(
+    units: usize,
+    input: &Tensor,
+    unit: &mut impl FnMut(usize, &Tensor, &[usize]) -> pact::Result<Tensor>,
+    head: &mut impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
+    all: &[usize],
+) -> Result<BlockOutput> {
+    let b = input.dims()[0];
+    let mut states = Vec::with_capacity(units);
+    let mut logits = Vec::with_capacity(units.saturating_sub(1));
+    let mut s = input.clone();
+    for l in 0..units {
+        s = unit(l, &s, all)?;
+        if l + 1 < units {
+            let a = head(l, &s)?;
+            check_logits(&a, b, l)?;
+            logits.push(a);
+        }
+        states.push(s.clone());
+    }
+    let logits = if logits.is_empty() {
+        Tensor::zeros([b, 0], input.dtype(), input.device())
+    } else {
+        Tensor::stack(&logits, 1)?
+    };
+    let log_q = if units == 1 {
+        Tensor::zeros([b, 1], input.dtype(), input.device())
+    } else {
+        log_stick_breaking(&logits)?
+    };
+    let q = log_q.exp()?;
+    let mut output: Option<Tensor> = None;
+    for (l, s) in states.iter().enumerate() {
+        let term = s.mul(&per_example(&q.narrow(1, l, 1)?, s)?)?;
+        output = Some(match output {
+            Some(o) => o.add(&term)?,
+            None => term,
+        });
+    }
+    let n = Tensor::arange(units, input.dtype(), input.device()).add_scalar(1.0)?;
+    Ok(BlockOutput {
+        output: output.ok_or_else(|| Error::InvalidInput("empty block".into()))?,
+        units: vec![units; b],
+        logits: (units > 1).then_some(logits),
+        ponder: None,
+        expected_n: Some(q.mul(&n)?.sum(1)?),
+        states: Some(states),
+        log_q: Some(log_q),
     })
 }

@@ -16,7 +16,8 @@
 //!   straight-through; every unit runs (training);
 //! - `PactDeterministic`: the test-time rule of §6: an example stops at the first unit with
 //!   `h ≥ 0.5`; halted examples leave the batch, so later units run on fewer examples, and
-//!   only the current state of each example is held.
+//!   only the current state of each example is held;
+//! - `PonderNet`: every unit runs; every state is returned with `log q(N | x)` (§10).
 
 mod block;
 
@@ -44,6 +45,9 @@ pub enum HaltingMode {
     },
     /// PACT evaluation: halt at the first `h ≥ 0.5`, compacting the batch.
     PactDeterministic,
+    /// PonderNet (pact-math §10): every unit runs and every state is returned with
+    /// `log q(N = n | x)`, so the caller can form `Σ_n q(n) · loss(y, ŷ_n) + β KL(q ‖ prior)`.
+    PonderNet,
 }
 
 impl HaltingMode {
@@ -54,6 +58,7 @@ impl HaltingMode {
             HaltingMode::Act { .. } => "act",
             HaltingMode::PactRelaxed { .. } => "pact-relaxed",
             HaltingMode::PactDeterministic => "pact-deterministic",
+            HaltingMode::PonderNet => "ponder-net",
         }
     }
 }

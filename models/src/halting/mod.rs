@@ -11,8 +11,8 @@ mod stick_breaking;
 
 pub use act::{act_from_probs, act_halting, ActHalting, ACT_EPSILON};
 pub use stick_breaking::{
-    concrete_weights, deterministic_n, expected_n, log_stick_breaking, stick_breaking,
-    stick_breaking_weights,
+    concrete_weights, deterministic_n, expected_n, kl_to_truncated_geometric, log_stick_breaking,
+    stick_breaking, stick_breaking_weights,
 };
 
 use pact::{Result, Tensor};

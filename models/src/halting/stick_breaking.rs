@@ -73,6 +73,19 @@ pub fn concrete_weights(
     Tensor::straight_through(&hard, &soft)
 }
 
+/// `KL(q ‖ p)` per example, `[B]`, between `q(N | x)` given as `log q` (`[B, L]`) and the
+/// truncated geometric prior `p(N = n) ∝ e^{−λn}` on `1..=L` (pact-math §3, §10):
+/// `Σ_n q(n) (log q(n) + λn + log Z)`.
+pub fn kl_to_truncated_geometric(log_q: &Tensor, lambda: f64) -> Result<Tensor> {
+    let l = log_q.dims()[1];
+    let n = Tensor::arange(l, log_q.dtype(), log_q.device()).add_scalar(1.0)?;
+    let log_z = crate::analysis::log_normaliser(lambda, l)
+        .map_err(|e| pact::Error::invalid("kl_to_truncated_geometric", e.to_string()))?;
+    let log_p = n.mul_scalar(-lambda)?.add_scalar(-log_z)?;
+    let q = log_q.exp()?;
+    q.mul(&log_q.sub(&log_p)?)?.sum(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +143,35 @@ mod tests {
             // Four binomial standard deviations at most ≈ 0.014.
             assert!((freq - p).abs() < 0.015, "{counts:?} vs {q:?}");
         }
+    }
+
+    /// pact-math §10: KL to the prior is zero when q equals it, positive otherwise.
+    #[test]
+    fn kl_to_truncated_geometric_section_10() {
+        let lambda = 0.7f64;
+        let z: f64 = (1..=4).map(|m| (-lambda * m as f64).exp()).sum();
+        let prior: Vec<f64> = (1..=4).map(|m| (-lambda * m as f64).exp() / z).collect();
+        let log_q = Tensor::from_f64_slice(
+            &prior.iter().map(|p| p.ln()).collect::<Vec<_>>(),
+            [1, 4],
+            DType::F64,
+            Device::Cpu,
+        )
+        .unwrap();
+        let kl = kl_to_truncated_geometric(&log_q, lambda)
+            .unwrap()
+            .to_f64_vec()[0];
+        assert!(kl.abs() < 1e-12, "{kl}");
+        let a = logits_of(&[0.01, 0.5, 0.6]);
+        let lq = log_stick_breaking(&a).unwrap();
+        let q = lq.exp().unwrap().to_f64_vec();
+        let direct: f64 = q
+            .iter()
+            .zip(&prior)
+            .map(|(qi, pi)| qi * (qi / pi).ln())
+            .sum();
+        let kl = kl_to_truncated_geometric(&lq, lambda).unwrap().to_f64_vec()[0];
+        assert!((kl - direct).abs() < 1e-12 && kl > 0.0, "{kl} vs {direct}");
     }
 
     #[test]

@@ -178,7 +178,7 @@ impl ResNet {
             let out = run_block(
                 stage.units.len(),
                 &h,
-                |l, s| stage.units[l].forward(s, training),
+                |l, s, _| stage.units[l].forward(s, training),
                 |l, s| stage.heads[l].logit(s, training),
                 mode,
                 rng,

@@ -1,0 +1,181 @@
+//! Recurrent cells that ponder at every input step (pact-math §10): at step `t` the cell runs
+//! up to `M` times on the same input, with a first-step flag appended,
+//! `s_t^1 = S(s_{t−1}, x_t ⊕ 1)`, `s_t^n = S(s_t^{n−1}, x_t ⊕ 0)`, and a halting head
+//! `h_t^n = σ(W_h s_t^n + b_h)` decides how many times, in any [`HaltingMode`].
+//!
+//! The ponder steps of one input step form an [`adaptive block`](crate::adaptive) whose
+//! units are the repeated cell, so ACT, PACT and PonderNet work here exactly as in the
+//! ResNets. An LSTM's state is carried as `[h, c]` concatenated, so that both are weighted
+//! alike (§2).
+
+use crate::adaptive::{run_block, BlockOutput, HaltingMode};
+use crate::{Error, Result};
+use pact::nn::{Linear, LstmCell, LstmState, ParamStore, RnnCell};
+use pact::{Rng, Tensor};
+
+/// Which recurrent cell ponders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellKind {
+    /// Elman RNN with tanh.
+    Rnn,
+    /// LSTM.
+    Lstm,
+}
+
+/// Shape of a [`PonderingRnn`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PonderingConfig {
+    /// The cell.
+    pub cell: CellKind,
+    /// Input features per step (the flag is added to these).
+    pub inputs: usize,
+    /// Hidden units.
+    pub hidden: usize,
+    /// Output classes per step.
+    pub outputs: usize,
+    /// Step cap `M` (100 in Graves' experiments).
+    pub max_ponder: usize,
+    /// Initial halting bias (Graves used +1).
+    pub halting_bias: f64,
+}
+
+enum Cell {
+    Rnn(RnnCell),
+    Lstm(LstmCell),
+}
+
+/// A pondering recurrent network: cell, halting head and a linear output layer.
+pub struct PonderingRnn {
+    config: PonderingConfig,
+    cell: Cell,
+    halt: Linear,
+    out: Linear,
+}
+
+/// Outputs of a run over a sequence.
+pub struct PonderingOutput {
+    /// Output logits per step, `[B, T, outputs]`.
+    pub logits: Tensor,
+    /// One block per input step.
+    pub steps: Vec<BlockOutput>,
+}
+
+impl PonderingRnn {
+    /// Builds the network under `store` (`cell`, `halt`, `out`).
+    pub fn new(store: &ParamStore, config: PonderingConfig, rng: &mut Rng) -> Result<Self> {
+        if config.max_ponder == 0 || config.hidden == 0 || config.outputs == 0 {
+            return Err(Error::InvalidInput(format!(
+                "max_ponder, hidden and outputs must be positive (got {}, {}, {})",
+                config.max_ponder, config.hidden, config.outputs
+            )));
+        }
+        let inputs = config.inputs + 1;
+        let cell = match config.cell {
+            CellKind::Rnn => {
+                Cell::Rnn(RnnCell::new(&store.pp("cell"), inputs, config.hidden, rng)?)
+            }
+            CellKind::Lstm => Cell::Lstm(LstmCell::new(
+                &store.pp("cell"),
+                inputs,
+                config.hidden,
+                rng,
+            )?),
+        };
+        let halt = Linear::new(&store.pp("halt"), config.hidden, 1, rng)?;
+        if let Some(b) = halt.bias() {
+            b.set(b.tensor().full_like(config.halting_bias))?;
+        }
+        let out = Linear::new(&store.pp("out"), config.hidden, config.outputs, rng)?;
+        Ok(PonderingRnn {
+            config,
+            cell,
+            halt,
+            out,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PonderingConfig {
+        &self.config
+    }
+
+    fn hidden_of(&self, state: &Tensor) -> pact::Result<Tensor> {
+        match self.cell {
+            Cell::Rnn(_) => Ok(state.clone()),
+            Cell::Lstm(_) => state.narrow(1, 0, self.config.hidden),
+        }
+    }
+
+    fn step(&self, x: &Tensor, state: &Tensor) -> pact::Result<Tensor> {
+        match &self.cell {
+            Cell::Rnn(c) => c.forward(x, state),
+            Cell::Lstm(c) => {
+                let h = self.config.hidden;
+                let s = LstmState {
+                    h: state.narrow(1, 0, h)?,
+                    c: state.narrow(1, h, h)?,
+                };
+                let next = c.forward(x, &s)?;
+                Tensor::concat(&[next.h, next.c], 1)
+            }
+        }
+    }
+
+    /// Runs the network over `inputs` (`[B, T, inputs]`), pondering at every step in `mode`.
+    pub fn forward(
+        &self,
+        inputs: &Tensor,
+        mode: &HaltingMode,
+        rng: &mut Rng,
+    ) -> Result<PonderingOutput> {
+        let d = inputs.dims();
+        if d.len() != 3 || d[2] != self.config.inputs {
+            return Err(Error::InvalidInput(format!(
+                "inputs of shape {} do not match [B, T, {}]",
+                inputs.shape(),
+                self.config.inputs
+            )));
+        }
+        let (b, t) = (d[0], d[1]);
+        let (dt, dev) = (inputs.dtype(), inputs.device());
+        let width = match self.cell {
+            Cell::Rnn(_) => self.config.hidden,
+            Cell::Lstm(_) => 2 * self.config.hidden,
+        };
+        let mut state = Tensor::zeros([b, width], dt, dev);
+        let first = Tensor::ones([b, 1], dt, dev);
+        let rest = Tensor::zeros([b, 1], dt, dev);
+        let mut steps = Vec::with_capacity(t);
+        let mut logits = Vec::with_capacity(t);
+        for step in 0..t {
+            let x = inputs.narrow(1, step, 1)?.squeeze(1)?;
+            let with_first = Tensor::concat(&[x.clone(), first.clone()], 1)?;
+            let with_rest = Tensor::concat(&[x, rest.clone()], 1)?;
+            let block = run_block(
+                self.config.max_ponder,
+                &state,
+                |n, s, rows| {
+                    let x = if n == 0 { &with_first } else { &with_rest };
+                    // Deterministic mode compacts the batch: take the surviving rows.
+                    let x = if rows.len() == b {
+                        x.clone()
+                    } else {
+                        x.index_select(0, rows)?
+                    };
+                    self.step(&x, s)
+                },
+                |_, s| self.halt.forward(&self.hidden_of(s)?)?.squeeze(1),
+                mode,
+                rng,
+            )?;
+            state = block.output.clone();
+            logits.push(self.out.forward(&self.hidden_of(&state)?)?);
+            steps.push(block);
+        }
+        Ok(PonderingOutput {
+            logits: Tensor::stack(&logits, 1)?,
+            steps,
+        })
+    }
+}
