@@ -22,6 +22,8 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// Time training and evaluation steps (same JSON keys as the PyTorch peer).
     Bench(commands::bench::BenchArgs),
+    /// Evaluate a trained checkpoint: accuracy, FLOPs, units per block, memory, speed.
+    Eval(commands::eval::EvalArgs),
 }
 
 fn main() {
@@ -30,6 +32,7 @@ fn main() {
         Command::Demo(args) => commands::demo::run(args),
         Command::Compare(args) => commands::compare::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Eval(args) => commands::eval::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

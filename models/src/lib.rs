@@ -8,9 +8,11 @@ pub mod adaptive;
 pub mod analysis;
 pub mod data;
 mod error;
+pub mod evaluate;
 pub mod halting;
 pub mod plot;
 pub mod recurrent;
 pub mod resnet;
+pub mod spec;
 
 pub use error::{Error, Result};

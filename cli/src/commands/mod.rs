@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod common;
 pub mod compare;
 pub mod demo;
+pub mod eval;

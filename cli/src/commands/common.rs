@@ -1,0 +1,40 @@
+//! Pieces shared by the commands: data loading with split-specific seeds, checkpoint loading.
+
+use crate::{CliError, Result};
+use pact::nn::{checkpoint, ParamStore};
+use pact::{DType, Device, Rng};
+use pact_models::data::{DataSpec, ImageSet, Split};
+use pact_models::resnet::ResNet;
+use pact_models::spec::ModelSpec;
+use std::path::Path;
+
+/// Seed offset of the test split of generated data sets, so train and test never coincide.
+const TEST_SEED_OFFSET: u64 = 0x7e57_0000;
+
+/// Loads the `split` of the image data set `spec`; generated sets draw from a seed that
+/// depends on the split.
+pub fn load_images(spec: &str, split: Split, seed: u64) -> Result<(DataSpec, ImageSet)> {
+    let data = DataSpec::parse(spec)?;
+    let seed = match split {
+        Split::Train => seed,
+        Split::Test => seed.wrapping_add(TEST_SEED_OFFSET),
+    };
+    let set = data.load_images(split, &mut Rng::seed(seed))?;
+    Ok((data, set))
+}
+
+/// Rebuilds the network a checkpoint describes and loads its weights.
+pub fn load_resnet(path: &Path) -> Result<(ModelSpec, ResNet, ParamStore)> {
+    let shown = path.display().to_string();
+    if !path.exists() {
+        return Err(CliError::Usage(format!(
+            "checkpoint {shown} does not exist"
+        )));
+    }
+    let ckpt = checkpoint::load(path, Device::Cpu)?;
+    let spec = ModelSpec::from_metadata(&ckpt.metadata, &shown)?;
+    let store = ParamStore::new(DType::F32, Device::Cpu);
+    let net = ResNet::new(&store, spec.resnet.clone(), &mut Rng::seed(0))?;
+    checkpoint::load_into_store(&store, path)?;
+    Ok((spec, net, store))
+}

@@ -1,0 +1,126 @@
+//! `pact eval`: accuracy, FLOPs, units per block, activation memory and speed of a trained
+//! model, in its test-time procedure or another halting mode.
+
+use super::common::{load_images, load_resnet};
+use crate::{CliError, Result};
+use pact_models::adaptive::HaltingMode;
+use pact_models::data::Split;
+use pact_models::evaluate::evaluate_images;
+use pact_models::halting::ACT_EPSILON;
+use std::path::PathBuf;
+
+/// How to run the halting blocks in evaluation.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum EvalMode {
+    /// PACT's test-time rule: halt at the first h ≥ 0.5, halted examples leave the batch.
+    Deterministic,
+    /// Graves' ACT (ε = 0.01).
+    Act,
+    /// Concrete-relaxed PACT weights at --temperature.
+    Relaxed,
+    /// Every unit runs.
+    Plain,
+}
+
+/// Arguments of `pact eval`.
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Checkpoint written by `pact train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Data spec (e.g. `shapes`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:1x8x8`); the test split
+    /// is used.
+    #[arg(long)]
+    pub data: String,
+    /// Halting mode [default: the model's test-time procedure].
+    #[arg(long, value_enum)]
+    pub mode: Option<EvalMode>,
+    /// Temperature of `--mode relaxed`.
+    #[arg(long, default_value_t = 0.5)]
+    pub temperature: f64,
+    /// Batch size.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Seed of generated test data (the same as training's `--seed` gives the matching test
+    /// set).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `pact eval`.
+pub fn run(args: EvalArgs) -> Result<()> {
+    if args.batch_size == 0 {
+        return Err(CliError::Usage("--batch-size must be at least 1".into()));
+    }
+    if !(args.temperature > 0.0 && args.temperature.is_finite()) {
+        return Err(CliError::Usage(format!(
+            "--temperature must be positive, got {}",
+            args.temperature
+        )));
+    }
+    let (spec, net, _store) = load_resnet(&args.checkpoint)?;
+    let mode = match args.mode {
+        None => spec.name.default_eval_mode(),
+        Some(EvalMode::Deterministic) => HaltingMode::PactDeterministic,
+        Some(EvalMode::Act) => HaltingMode::Act { eps: ACT_EPSILON },
+        Some(EvalMode::Relaxed) => HaltingMode::PactRelaxed {
+            temperature: args.temperature,
+            straight_through: false,
+        },
+        Some(EvalMode::Plain) => HaltingMode::Plain,
+    };
+    let (_, set) = load_images(&args.data, Split::Test, args.seed)?;
+    if set.shape()
+        != [
+            spec.resnet.in_channels,
+            spec.input_size[0],
+            spec.input_size[1],
+        ]
+    {
+        return Err(CliError::Usage(format!(
+            "data {} has images of shape {:?} but the model was trained on {}x{}x{}",
+            args.data,
+            set.shape(),
+            spec.resnet.in_channels,
+            spec.input_size[0],
+            spec.input_size[1]
+        )));
+    }
+    let mut report = evaluate_images(&net, &set, &mode, args.batch_size)?;
+    if args.json {
+        report.units_per_example.clear();
+        let mut value =
+            serde_json::to_value(&report).map_err(|e| CliError::Usage(e.to_string()))?;
+        value["mode"] = mode.name().into();
+        value["model"] = spec.name.as_str().into();
+        println!("{value}");
+    } else {
+        println!(
+            "model        {} ({} units per stage), mode {}",
+            spec.name.as_str(),
+            spec.resnet.units_per_stage,
+            mode.name()
+        );
+        println!("examples     {}", set.len());
+        println!("accuracy     {:.2}%", 100.0 * report.accuracy);
+        println!(
+            "FLOPs        {:.3e} ± {:.3e} per example",
+            report.flops_mean, report.flops_std
+        );
+        let units: Vec<String> = report
+            .units_mean
+            .iter()
+            .map(|u| format!("{u:.2}"))
+            .collect();
+        println!("units        {} (mean per block)", units.join(" / "));
+        println!(
+            "activations  {:.2} MiB at peak",
+            report.peak_activation_bytes as f64 / (1 << 20) as f64
+        );
+        println!("speed        {:.0} examples/s", report.examples_per_s);
+    }
+    Ok(())
+}

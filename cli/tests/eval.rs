@@ -1,0 +1,139 @@
+//! `pact eval` on a checkpoint written the way `pact train` writes them.
+
+use pact::nn::{checkpoint, ParamStore};
+use pact::{DType, Device, Rng};
+use pact_models::resnet::{ResNet, ResNetConfig};
+use pact_models::spec::{ModelName, ModelSpec};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+fn write_checkpoint(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = ResNetConfig {
+        units_per_stage: 2,
+        widths: [4, 8, 8],
+        in_channels: 3,
+        num_classes: 6,
+        halting_bias: Some(0.0),
+    };
+    let store = ParamStore::new(DType::F32, Device::Cpu);
+    ResNet::new(&store, config.clone(), &mut Rng::seed(0)).unwrap();
+    let spec = ModelSpec {
+        name: ModelName::PactResnet,
+        resnet: config,
+        input_size: [8, 8],
+        data: "shapes:60:8".into(),
+    };
+    let meta: BTreeMap<String, String> = [spec.to_metadata().unwrap()].into_iter().collect();
+    let path = dir.join("model.safetensors");
+    checkpoint::save_store(&store, &path, &meta).unwrap();
+    path
+}
+
+fn pact(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pact"))
+        .args(args)
+        .output()
+        .expect("run pact")
+}
+
+#[test]
+fn eval_prints_the_documented_json_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = write_checkpoint(dir.path());
+    let out = pact(&[
+        "eval",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--data",
+        "shapes:60:8",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "accuracy",
+        "flops_mean",
+        "flops_std",
+        "units_mean",
+        "peak_activation_bytes",
+        "examples_per_s",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["units_mean"].as_array().unwrap().len(), 3);
+    assert_eq!(v["mode"], "pact-deterministic");
+    let act = pact(&[
+        "eval",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--data",
+        "shapes:60:8",
+        "--mode",
+        "act",
+        "--json",
+    ]);
+    let va: serde_json::Value = serde_json::from_slice(&act.stdout).unwrap();
+    assert_eq!(va["mode"], "act");
+}
+
+#[test]
+fn eval_errors_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = write_checkpoint(dir.path());
+    let c = ckpt.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "eval",
+                "--checkpoint",
+                "/nonexistent/x.safetensors",
+                "--data",
+                "shapes",
+            ],
+            "does not exist",
+        ),
+        (
+            &["eval", "--checkpoint", c, "--data", "nosuchdata"],
+            "nosuchdata",
+        ),
+        (
+            &["eval", "--checkpoint", c, "--data", "shapes:10:16"],
+            "trained on 3x8x8",
+        ),
+        (
+            &[
+                "eval",
+                "--checkpoint",
+                c,
+                "--data",
+                "shapes:10:8",
+                "--batch-size",
+                "0",
+            ],
+            "--batch-size",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = pact(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    // A file that is not a checkpoint.
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"garbage").unwrap();
+    let out = pact(&[
+        "eval",
+        "--checkpoint",
+        bad.to_str().unwrap(),
+        "--data",
+        "shapes",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.safetensors"));
+}

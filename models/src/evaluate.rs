@@ -1,0 +1,110 @@
+//! Evaluation of adaptive image classifiers: accuracy, FLOPs per example (pact-math §9),
+//! units executed per block, peak activation memory and speed.
+
+use crate::adaptive::HaltingMode;
+use crate::data::ImageSet;
+use crate::resnet::ResNet;
+use crate::Result;
+use pact::{Device, Rng, Tensor};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// What `pact eval` reports (its JSON keys).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// Fraction of correctly classified examples.
+    pub accuracy: f64,
+    /// Mean FLOPs per example.
+    pub flops_mean: f64,
+    /// Standard deviation of FLOPs per example.
+    pub flops_std: f64,
+    /// Mean units executed, one entry per adaptive block.
+    pub units_mean: Vec<f64>,
+    /// Most bytes of activations held at once (tensor storage beyond the parameters and the
+    /// input batch), over the whole evaluation.
+    pub peak_activation_bytes: usize,
+    /// Examples per second.
+    pub examples_per_s: f64,
+    /// Accuracy per difficulty level, where the data set knows difficulties.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accuracy_by_difficulty: Vec<f64>,
+    /// Units executed per example, one vector per block (for histograms).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units_per_example: Vec<Vec<usize>>,
+}
+
+/// Evaluates `net` on `set` in `mode` (no graph, batch norm in evaluation mode), in batches of
+/// `batch_size`.
+pub fn evaluate_images(
+    net: &ResNet,
+    set: &ImageSet,
+    mode: &HaltingMode,
+    batch_size: usize,
+) -> Result<EvalReport> {
+    if set.is_empty() || batch_size == 0 {
+        return Err(crate::Error::InvalidInput(
+            "evaluation needs at least one example and a batch size of at least 1".into(),
+        ));
+    }
+    let blocks = net.stages().len();
+    let mut units: Vec<Vec<usize>> = vec![Vec::with_capacity(set.len()); blocks];
+    let mut correct = 0usize;
+    let levels = set
+        .difficulty
+        .as_ref()
+        .map_or(0, |d| d.iter().max().map_or(0, |m| m + 1));
+    let mut level_hits = vec![0usize; levels];
+    let mut level_counts = vec![0usize; levels];
+    let mut rng = Rng::seed(0);
+    let mut peak = 0usize;
+    let start = Instant::now();
+    let indices: Vec<usize> = (0..set.len()).collect();
+    for chunk in indices.chunks(batch_size) {
+        let (images, labels) = set.to_batch(chunk)?;
+        let shape = [chunk.len(), set.channels, set.height, set.width];
+        let x = Tensor::from_f32_vec(images, shape, Device::Cpu)?;
+        let base = pact::memory::reset_peak();
+        let out = pact::no_grad(|| net.forward_adaptive(&x, mode, false, &mut rng))?;
+        let predicted = out.logits.argmax(1)?;
+        drop(out.logits);
+        peak = peak.max(pact::memory::peak_bytes().saturating_sub(base));
+        for (b, block) in out.blocks.iter().enumerate() {
+            units[b].extend(&block.units);
+        }
+        for (k, (&p, &y)) in predicted.iter().zip(&labels).enumerate() {
+            let hit = usize::from(p == y);
+            correct += hit;
+            if let Some(d) = &set.difficulty {
+                level_hits[d[chunk[k]]] += hit;
+                level_counts[d[chunk[k]]] += 1;
+            }
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let n = set.len() as f64;
+    let flops: Vec<f64> = (0..set.len())
+        .map(|i| {
+            let per_block: Vec<usize> = units.iter().map(|u| u[i]).collect();
+            net.flops(set.height, set.width, &per_block) as f64
+        })
+        .collect();
+    let flops_mean = flops.iter().sum::<f64>() / n;
+    let flops_std = (flops.iter().map(|f| (f - flops_mean).powi(2)).sum::<f64>() / n).sqrt();
+    Ok(EvalReport {
+        accuracy: correct as f64 / n,
+        flops_mean,
+        flops_std,
+        units_mean: units
+            .iter()
+            .map(|u| u.iter().sum::<usize>() as f64 / n)
+            .collect(),
+        peak_activation_bytes: peak,
+        examples_per_s: n / seconds.max(1e-9),
+        accuracy_by_difficulty: level_hits
+            .iter()
+            .zip(&level_counts)
+            .map(|(&h, &c)| h as f64 / c.max(1) as f64)
+            .collect(),
+        units_per_example: units,
+    })
+}

@@ -1,0 +1,143 @@
+//! Named model families and the description stored in every checkpoint, so that `pact eval`
+//! and `pact plot` rebuild exactly the network that was trained.
+
+use crate::adaptive::HaltingMode;
+use crate::resnet::ResNetConfig;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Checkpoint metadata key holding the [`ModelSpec`] as JSON.
+pub const MODEL_KEY: &str = "pact.model";
+
+/// The model families `pact train --model` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelName {
+    /// Plain pre-activation ResNet (every unit runs).
+    Resnet,
+    /// ResNet whose stages are ACT blocks.
+    ActResnet,
+    /// ResNet whose stages are PACT blocks (Concrete-relaxed in training, deterministic in
+    /// evaluation).
+    PactResnet,
+    /// ResNet trained with the PonderNet objective.
+    PonderResnet,
+}
+
+impl ModelName {
+    /// Every name with a one-line description, for `--help` and error messages.
+    pub const ALL: [(&'static str, &'static str); 4] = [
+        ("resnet", "plain pre-activation ResNet, every unit runs"),
+        ("act-resnet", "ResNet with Graves' ACT in every stage"),
+        ("pact-resnet", "ResNet with PACT halting in every stage"),
+        (
+            "ponder-resnet",
+            "ResNet trained with the PonderNet objective",
+        ),
+    ];
+
+    /// Parses a name; the error lists the valid ones.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "resnet" => Ok(ModelName::Resnet),
+            "act-resnet" => Ok(ModelName::ActResnet),
+            "pact-resnet" => Ok(ModelName::PactResnet),
+            "ponder-resnet" => Ok(ModelName::PonderResnet),
+            other => Err(Error::InvalidInput(format!(
+                "unknown model '{other}'; valid models: {}",
+                Self::ALL.map(|(n, _)| n).join(", ")
+            ))),
+        }
+    }
+
+    /// The name as written on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelName::Resnet => "resnet",
+            ModelName::ActResnet => "act-resnet",
+            ModelName::PactResnet => "pact-resnet",
+            ModelName::PonderResnet => "ponder-resnet",
+        }
+    }
+
+    /// The halting mode a trained model of this family is evaluated in by default.
+    pub fn default_eval_mode(self) -> HaltingMode {
+        match self {
+            ModelName::Resnet => HaltingMode::Plain,
+            ModelName::ActResnet => HaltingMode::Act {
+                eps: crate::halting::ACT_EPSILON,
+            },
+            ModelName::PactResnet | ModelName::PonderResnet => HaltingMode::PactDeterministic,
+        }
+    }
+}
+
+/// What a checkpoint says about the network it holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// The family.
+    pub name: ModelName,
+    /// The ResNet's shape.
+    pub resnet: ResNetConfig,
+    /// Input height and width.
+    pub input_size: [usize; 2],
+    /// The data spec the model was trained on (for messages).
+    pub data: String,
+}
+
+impl ModelSpec {
+    /// The metadata entry to store in a checkpoint.
+    pub fn to_metadata(&self) -> Result<(String, String)> {
+        let json = serde_json::to_string(self).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        Ok((MODEL_KEY.to_string(), json))
+    }
+
+    /// Reads the spec from checkpoint metadata; `path` names the file in errors.
+    pub fn from_metadata(metadata: &BTreeMap<String, String>, path: &str) -> Result<Self> {
+        let json = metadata.get(MODEL_KEY).ok_or_else(|| {
+            Error::data(
+                path,
+                format!("no '{MODEL_KEY}' entry: not a checkpoint written by pact train"),
+            )
+        })?;
+        serde_json::from_str(json)
+            .map_err(|e| Error::data(path, format!("invalid '{MODEL_KEY}' entry: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_list_the_valid_ones() {
+        for (n, _) in ModelName::ALL {
+            assert_eq!(ModelName::parse(n).unwrap().as_str(), n);
+        }
+        let err = ModelName::parse("vgg").unwrap_err().to_string();
+        assert!(
+            err.contains("unknown model 'vgg'") && err.contains("pact-resnet"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn spec_round_trips_through_metadata() {
+        let spec = ModelSpec {
+            name: ModelName::PactResnet,
+            resnet: ResNetConfig::cifar(2),
+            input_size: [32, 32],
+            data: "shapes".into(),
+        };
+        let (k, v) = spec.to_metadata().unwrap();
+        let meta: BTreeMap<String, String> = [(k, v)].into_iter().collect();
+        assert_eq!(ModelSpec::from_metadata(&meta, "x").unwrap(), spec);
+        let err = ModelSpec::from_metadata(&BTreeMap::new(), "x.safetensors")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x.safetensors") && err.contains("not a checkpoint written by pact train")
+        );
+    }
+}

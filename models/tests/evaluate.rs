@@ -1,0 +1,87 @@
+//! Evaluation reports: accuracy, FLOPs from the units executed, memory, per-difficulty
+//! accuracy.
+
+use pact::nn::ParamStore;
+use pact::{DType, Device, Rng};
+use pact_models::adaptive::HaltingMode;
+use pact_models::data::shapes::{self, ShapesConfig};
+use pact_models::evaluate::evaluate_images;
+use pact_models::resnet::{ResNet, ResNetConfig};
+
+#[test]
+fn reports_are_consistent_with_the_units_executed() {
+    let mut rng = Rng::seed(0);
+    let data = ShapesConfig {
+        size: 8,
+        classes: 4,
+        ..Default::default()
+    };
+    let set = shapes::generate(24, &data, &mut rng).unwrap();
+    let config = ResNetConfig {
+        units_per_stage: 3,
+        widths: [4, 8, 8],
+        in_channels: 3,
+        num_classes: 4,
+        halting_bias: Some(0.0),
+    };
+    let net = ResNet::new(&ParamStore::new(DType::F32, Device::Cpu), config, &mut rng).unwrap();
+    let plain = evaluate_images(&net, &set, &HaltingMode::Plain, 10).unwrap();
+    assert_eq!(plain.units_mean, vec![3.0, 3.0, 3.0]);
+    assert_eq!(plain.flops_std, 0.0);
+    assert_eq!(plain.flops_mean, net.flops(8, 8, &[3, 3, 3]) as f64);
+    assert_eq!(plain.accuracy_by_difficulty.len(), 4);
+    let det = evaluate_images(&net, &set, &HaltingMode::PactDeterministic, 10).unwrap();
+    assert!(det.units_mean.iter().all(|&u| (1.0..=3.0).contains(&u)));
+    // Mean FLOPs follow the per-example units.
+    let per_example: f64 = (0..24)
+        .map(|i| {
+            let u: Vec<usize> = det.units_per_example.iter().map(|b| b[i]).collect();
+            net.flops(8, 8, &u) as f64
+        })
+        .sum::<f64>()
+        / 24.0;
+    assert!((det.flops_mean - per_example).abs() < 1e-6);
+    assert!(det.flops_mean <= plain.flops_mean);
+    assert!(det.peak_activation_bytes > 0 && det.examples_per_s > 0.0);
+    assert!((0.0..=1.0).contains(&det.accuracy));
+    let json = serde_json::to_value(&det).unwrap();
+    for key in [
+        "accuracy",
+        "flops_mean",
+        "flops_std",
+        "units_mean",
+        "peak_activation_bytes",
+        "examples_per_s",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key}");
+    }
+}
+
+#[test]
+fn deterministic_pact_holds_less_activation_memory_than_act() {
+    // Same network, same data; ACT keeps a weighted sum beside the current state, PACT only
+    // the current state (and halted examples leave the batch).
+    let mut rng = Rng::seed(1);
+    let data = ShapesConfig {
+        size: 16,
+        classes: 4,
+        ..Default::default()
+    };
+    let set = shapes::generate(32, &data, &mut rng).unwrap();
+    let config = ResNetConfig {
+        units_per_stage: 4,
+        widths: [8, 16, 16],
+        in_channels: 3,
+        num_classes: 4,
+        halting_bias: Some(-3.0),
+    };
+    let net = ResNet::new(&ParamStore::new(DType::F32, Device::Cpu), config, &mut rng).unwrap();
+    let act = evaluate_images(&net, &set, &HaltingMode::Act { eps: 0.01 }, 32).unwrap();
+    let pact = evaluate_images(&net, &set, &HaltingMode::PactDeterministic, 32).unwrap();
+    assert!(
+        pact.peak_activation_bytes < act.peak_activation_bytes,
+        "{} vs {}",
+        pact.peak_activation_bytes,
+        act.peak_activation_bytes
+    );
+}
