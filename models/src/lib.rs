@@ -10,6 +10,7 @@ pub mod data;
 mod error;
 pub mod evaluate;
 pub mod halting;
+pub mod objective;
 pub mod plot;
 pub mod recurrent;
 pub mod resnet;

@@ -21,8 +21,6 @@ pub enum ModelName {
     /// ResNet whose stages are PACT blocks (Concrete-relaxed in training, deterministic in
     /// evaluation).
     PactResnet,
-    /// ResNet trained with the PonderNet objective.
-    PonderResnet,
 }
 
 impl ModelName {
@@ -43,7 +41,6 @@ impl ModelName {
             "resnet" => Ok(ModelName::Resnet),
             "act-resnet" => Ok(ModelName::ActResnet),
             "pact-resnet" => Ok(ModelName::PactResnet),
-            "ponder-resnet" => Ok(ModelName::PonderResnet),
             other => Err(Error::InvalidInput(format!(
                 "unknown model '{other}'; valid models: {}",
                 Self::ALL.map(|(n, _)| n).join(", ")
@@ -57,7 +54,6 @@ impl ModelName {
             ModelName::Resnet => "resnet",
             ModelName::ActResnet => "act-resnet",
             ModelName::PactResnet => "pact-resnet",
-            ModelName::PonderResnet => "ponder-resnet",
         }
     }
 
@@ -68,7 +64,7 @@ impl ModelName {
             ModelName::ActResnet => HaltingMode::Act {
                 eps: crate::halting::ACT_EPSILON,
             },
-            ModelName::PactResnet | ModelName::PonderResnet => HaltingMode::PactDeterministic,
+            ModelName::PactResnet => HaltingMode::PactDeterministic,
         }
     }
 }
