@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use pact::dist::{
-    Bernoulli, Categorical, Delta, Distribution, Geometric, Normal, OneHotCategorical,
+    Bernoulli, Categorical, Delta, Distribution, Geometric, Independent, Normal, OneHotCategorical,
     RelaxedBernoulli, Support, TruncatedGeometric,
 };
 use pact::{DType, Error, Rng, Tensor};
@@ -406,4 +406,109 @@ fn expand_broadcasts_parameters() {
     // A batch shape the parameters cannot broadcast to is an error.
     let b3 = Bernoulli::new(t64(&[0.0; 3], &[3])).unwrap();
     assert!(b3.expand(&pact::Shape::new([4])).is_err());
+}
+
+#[test]
+fn independent_makes_batch_axes_event_axes() {
+    let loc = t64(&[0.0, 1.0, -1.0, 2.0, 0.5, 0.0], &[3, 2]);
+    let base = Normal::new(loc.clone(), s64(0.5)).unwrap();
+    let d = Independent::new(base.clone(), 1).unwrap();
+    assert_eq!(d.batch_shape().dims(), &[3]);
+    assert_eq!(d.event_shape().dims(), &[2]);
+    let x = t64(&[0.1, 0.9, -1.2, 2.0, 0.0, 0.3], &[3, 2]);
+    let want = base.log_prob(&x).unwrap().sum(1).unwrap();
+    close(
+        &d.log_prob(&x).unwrap().to_f64_vec(),
+        &want.to_f64_vec(),
+        1e-12,
+    );
+    close(
+        &d.entropy().unwrap().to_f64_vec(),
+        &base.entropy().unwrap().sum(1).unwrap().to_f64_vec(),
+        1e-12,
+    );
+    let e = d.expand(&pact::Shape::new([4, 3])).unwrap();
+    assert_eq!(e.batch_shape().dims(), &[4, 3]);
+    assert_eq!(e.event_shape().dims(), &[2]);
+    assert!(Independent::new(base, 3).is_err());
+    // A vector of Bernoulli gates: relaxable, not enumerable as one event.
+    let gates = Independent::new(Bernoulli::new(t64(&[0.0; 4], &[4])).unwrap(), 1).unwrap();
+    assert!(gates.is_discrete() && !gates.has_enumerate_support());
+    assert!(gates.enumerate_support().is_err());
+    let relaxed = gates.relaxed(0.5).unwrap();
+    let draw = relaxed.rsample(&[], &mut Rng::seed(0)).unwrap();
+    assert_eq!(
+        relaxed.log_prob_draw(&draw).unwrap().dims(),
+        &[] as &[usize]
+    );
+}
+
+#[test]
+fn kl_divergences_match_closed_forms() {
+    use pact::dist::kl_divergence;
+    let q = Categorical::from_probs(t64(&[0.2, 0.0, 0.8], &[3])).unwrap();
+    let p = Categorical::from_probs(t64(&[0.5, 0.25, 0.25], &[3])).unwrap();
+    let want = 0.2 * (0.2f64 / 0.5).ln() + 0.8 * (0.8f64 / 0.25).ln();
+    close(
+        &[kl_divergence(&q, &p).unwrap().to_scalar().unwrap()],
+        &[want],
+        1e-12,
+    );
+    // q puts mass where p has none: +∞; the reverse is finite.
+    assert_eq!(
+        kl_divergence(&p, &q).unwrap().to_scalar().unwrap(),
+        f64::INFINITY
+    );
+    let oq = OneHotCategorical::from_probs(t64(&[0.2, 0.0, 0.8], &[3])).unwrap();
+    let op = OneHotCategorical::from_probs(t64(&[0.5, 0.25, 0.25], &[3])).unwrap();
+    close(
+        &[kl_divergence(&oq, &op).unwrap().to_scalar().unwrap()],
+        &[want],
+        1e-12,
+    );
+    // Batched Bernoulli, including certain outcomes.
+    let q = Bernoulli::from_probs(t64(&[0.3, 1.0, 0.0], &[3])).unwrap();
+    let p = Bernoulli::from_probs(t64(&[0.6, 0.5, 0.5], &[3])).unwrap();
+    let b = |a: f64, c: f64| {
+        let t = |x: f64, y: f64| if x == 0.0 { 0.0 } else { x * (x / y).ln() };
+        t(a, c) + t(1.0 - a, 1.0 - c)
+    };
+    close(
+        &kl_divergence(&q, &p).unwrap().to_f64_vec(),
+        &[b(0.3, 0.6), b(1.0, 0.5), b(0.0, 0.5)],
+        1e-12,
+    );
+    // Truncated geometric priors: E_q[log q − log p] by hand.
+    let q = TruncatedGeometric::scalar(0.5, 4, DType::F64, CPU).unwrap();
+    let p = TruncatedGeometric::scalar(-0.2, 4, DType::F64, CPU).unwrap();
+    let (lq, lp) = (
+        truncated_geometric_reference(0.5, 4),
+        truncated_geometric_reference(-0.2, 4),
+    );
+    let want: f64 = lq.iter().zip(&lp).map(|(a, b)| a.exp() * (a - b)).sum();
+    close(
+        &[kl_divergence(&q, &p).unwrap().to_scalar().unwrap()],
+        &[want],
+        1e-12,
+    );
+    // Normals.
+    let q = Normal::new(s64(1.0), s64(0.5)).unwrap();
+    let p = Normal::new(s64(-1.0), s64(2.0)).unwrap();
+    let want = (2.0f64 / 0.5).ln() + (0.25 + 4.0) / 8.0 - 0.5;
+    close(
+        &[kl_divergence(&q, &p).unwrap().to_scalar().unwrap()],
+        &[want],
+        1e-12,
+    );
+    // No closed form between different families or supports.
+    let tg5 = TruncatedGeometric::scalar(0.5, 5, DType::F64, CPU).unwrap();
+    assert!(matches!(
+        kl_divergence(&q, &tg5),
+        Err(Error::Unsupported { .. })
+    ));
+    assert!(kl_divergence(
+        &tg5,
+        &TruncatedGeometric::scalar(0.5, 4, DType::F64, CPU).unwrap()
+    )
+    .is_err());
 }

@@ -19,6 +19,7 @@
 //! | [`TruncatedGeometric`] | {1, …, L} | `[]` | none |
 //! | [`Normal`] | ℝ | `[]` | reparameterised |
 //! | [`Delta`] | one point | any | reparameterised |
+//! | [`Independent`] | that of its base law | base batch axes made event axes | those of its base |
 //!
 //! ## Relaxed draws and their densities
 //! A relaxed sample is a [`Draw`] that carries, beside the value the model sees, its *raw*
@@ -46,6 +47,8 @@ mod categorical;
 mod delta;
 mod draw;
 mod geometric;
+mod independent;
+mod kl;
 mod normal;
 mod one_hot_categorical;
 mod relaxed_bernoulli;
@@ -60,6 +63,8 @@ pub use categorical::Categorical;
 pub use delta::Delta;
 pub use draw::Draw;
 pub use geometric::Geometric;
+pub use independent::Independent;
+pub use kl::kl_divergence;
 pub use normal::Normal;
 pub use one_hot_categorical::OneHotCategorical;
 pub use relaxed_bernoulli::RelaxedBernoulli;
@@ -101,6 +106,12 @@ pub trait Distribution: fmt::Debug + Send + Sync {
     /// Relaxed and straight-through laws are continuous in their raw space and answer `false`.
     fn is_discrete(&self) -> bool {
         self.support().is_discrete()
+    }
+
+    /// Whether [`Distribution::enumerate_support`] is available: a discrete law with a
+    /// finite support of [`Support::size`] values per batch element.
+    fn has_enumerate_support(&self) -> bool {
+        self.is_discrete() && self.support().size().is_some()
     }
 
     /// Whether [`Distribution::rsample`] is available.

@@ -122,12 +122,12 @@ impl Enumerate {
         let dist = &msg.dist;
         let named = self.select.names(&msg.name);
         let size = match dist.support().size() {
-            Some(k) if dist.is_discrete() => k,
+            Some(k) if dist.has_enumerate_support() => k,
             _ if named => {
                 return Err(Error::site(
                     &msg.name,
                     format!(
-                        "cannot enumerate a {} site with support {}: it is not finite and discrete",
+                        "cannot enumerate a {} site with support {}: it has no finite support to enumerate",
                         dist.name(),
                         dist.support()
                     ),
