@@ -135,6 +135,19 @@ fn closed_form_entropies_and_means_gradients() {
         &[2],
         "Geometric entropy",
     );
+    let prior = Categorical::new(t64(&[0.0, 1.0, -1.0], &[3])).unwrap();
+    check_grad(
+        |a| pact::dist::kl_divergence(&Categorical::new(a.clone())?, &prior),
+        &[0.4, -0.2, 1.1],
+        &[3],
+        "KL(q ‖ p) in q",
+    );
+    check_grad(
+        |a| pact::dist::kl_divergence(&prior, &Categorical::new(a.clone())?),
+        &[0.4, -0.2, 1.1],
+        &[3],
+        "KL(q ‖ p) in p",
+    );
     check_grad(
         |s| Normal::new(t64(&[0.0], &[1]), s.clone())?.entropy(),
         &[0.7],
