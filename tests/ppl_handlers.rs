@@ -639,3 +639,17 @@ fn amortised_guides_are_written_in_the_same_language() {
     let gp = p.log_joint().unwrap().backward().unwrap();
     assert!(gp.get(&params.get("q.weight").unwrap().tensor()).is_some());
 }
+
+#[test]
+fn enumerate_inside_a_plate_is_an_error() {
+    let inner = |ctx: &mut Ctx| -> Result<()> {
+        ctx.sample("z", Bernoulli::new(s64(0.0))?)?;
+        Ok(())
+    };
+    let fit = enumerate(Select::All, inner);
+    let outer = |ctx: &mut Ctx| -> Result<()> { ctx.plate("data", 3, |ctx| fit(ctx).map(|_| ())) };
+    assert!(matches!(
+        run(&outer, &store(), &mut Rng::seed(0)),
+        Err(Error::InvalidArgument { .. })
+    ));
+}

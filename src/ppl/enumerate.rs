@@ -265,7 +265,7 @@ impl Handler for Enumerate {
 /// The model with the selected discrete latent sites summed out exactly.
 ///
 /// Running it runs `model` once per configuration (see the [module docs](self) for the
-/// plate rules) and returns an [`Enumeration`]: every run with its trace, and the log
+/// plate rules; `enumerate` itself must not run inside a plate) and returns an [`Enumeration`]: every run with its trace, and the log
 /// marginal, which is also added to the surrounding trace as the factor
 /// [`ENUMERATED_SITE`]. With [`Select::All`] every finite discrete latent site is
 /// enumerated; naming a continuous site in [`Select::Only`] is an error. Observed,
@@ -295,6 +295,15 @@ pub fn enumerate<T>(
     model: impl Fn(&mut Ctx) -> Result<T>,
 ) -> impl Fn(&mut Ctx) -> Result<Enumeration<T>> {
     move |ctx: &mut Ctx| {
+        if let Some(plate) = ctx.plates().first() {
+            return Err(Error::invalid(
+                "enumerate",
+                format!(
+                    "enumerate wraps a whole model; it was run inside plate {:?}",
+                    plate.name
+                ),
+            ));
+        }
         let state = Rc::new(RefCell::new(State::default()));
         let mut pending: Vec<Vec<(String, usize)>> = vec![Vec::new()];
         let mut runs = Vec::new();

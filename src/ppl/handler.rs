@@ -7,10 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 /// An effect handler: sees every `sample` and `observe` site before it is drawn and scored
 /// (innermost handler first) and every recorded site after (outermost first).
 ///
-/// The built-in handlers ([`condition`](super::condition), [`replay`](super::replay),
-/// [`relax`](super::relax), [`enumerate`](super::enumerate), [`decode`](super::decode)) follow
-/// one rule: a handler leaves alone a site whose value an inner handler already fixed, so the
-/// handler closest to the model decides.
+/// The built-in handlers follow one rule, so the handler closest to the model decides:
+/// those that fix values ([`condition`](super::condition), [`replay`](super::replay),
+/// [`enumerate`](fn@super::enumerate), [`decode`](super::decode)) leave alone a site whose
+/// value an inner handler already fixed; [`relax`](super::relax) leaves alone observed,
+/// enumerated and decoded sites and those an inner `relax` decided, but does relax replayed
+/// sites, so that a relaxed draw from a guide is scored by the model's relaxed law.
 pub trait Handler {
     /// Inspects or changes a site before the context draws and scores it.
     fn process(&mut self, msg: &mut Message) -> Result<()>;

@@ -17,7 +17,7 @@
 //! - [`replay`]: reuse the latent values of another trace (a guide's);
 //! - [`relax`]: per site, the exact law, Concrete, straight-through, the expectation, or a
 //!   [`CustomRelaxation`];
-//! - [`enumerate`]: the exact sum over finite supports;
+//! - [`enumerate()`]: the exact sum over finite supports;
 //! - [`decode`]: each discrete latent at its mode or a threshold.
 //!
 //! Variational distributions are models too: a guide samples the same latent names, and
