@@ -1,7 +1,7 @@
 //! Categorical: an index in `0..K` with probabilities `softmax(logits)`.
 
 use super::util::{
-    argmax_last, check_not_nan, check_range, drop_last, extended, last_axis, one_hot, safe_log,
+    argmax_last, check_range, drop_last, extended, normalized_category_logits, one_hot, safe_log,
     with_last, xmul,
 };
 use super::{Distribution, Draw, Support};
@@ -34,17 +34,9 @@ pub struct Categorical {
 impl Categorical {
     /// From unnormalised logits of shape `batch_shape ++ [K]`.
     pub fn new(logits: Tensor) -> Result<Self> {
-        last_axis(&logits, "Categorical")?;
-        check_not_nan(&logits, "Categorical", "logits")?;
-        if logits.to_f64_vec().contains(&f64::INFINITY) {
-            return Err(Error::invalid(
-                "Categorical",
-                "logits must be < +∞ (give probabilities for certain outcomes)",
-            ));
-        }
-        let logits = logits.log_softmax(logits.rank() - 1)?;
-        check_not_nan(&logits, "Categorical", "logits (a row with every logit −∞)")?;
-        Ok(Categorical { logits })
+        Ok(Categorical {
+            logits: normalized_category_logits(&logits, "Categorical")?,
+        })
     }
 
     /// From non-negative (unnormalised) probabilities of shape `batch_shape ++ [K]`.

@@ -1,6 +1,6 @@
 //! Geometric: the number of failures before the first success.
 
-use super::util::{check_not_nan, check_range, constant, extended, logit_from_prob, xmul};
+use super::util::{check_not_nan, check_range, extended, logit_from_prob, xmul};
 use super::{Bernoulli, Distribution, Draw, Support};
 use crate::{DType, Device, Error, Result, Rng, Shape, Tensor};
 use std::sync::Arc;
@@ -108,7 +108,7 @@ impl Distribution for Geometric {
             .map(|&lf| (1.0 - rng.uniform()).ln() / lf)
             .map(|x| x.floor() + 0.0)
             .collect();
-        Ok(Draw::Exact(constant(
+        Ok(Draw::Exact(Tensor::from_f64_slice(
             &k,
             shape,
             self.dtype(),

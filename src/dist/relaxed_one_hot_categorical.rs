@@ -1,8 +1,8 @@
 //! RelaxedOneHotCategorical: the Concrete / Gumbel-softmax distribution on the simplex.
 
 use super::util::{
-    check_not_nan, check_range, check_temperature, extended, last_axis, log_factorial_minus_one,
-    safe_log, unit_interval_bounds, with_last, LOGIT_BOUND,
+    check_range, check_temperature, drop_last, extended, log_factorial_minus_one,
+    normalized_category_logits, safe_log, unit_interval_bounds, with_last, LOGIT_BOUND,
 };
 use super::{Distribution, Draw, Support};
 use crate::{DType, Device, Error, Result, Rng, Shape, Tensor};
@@ -47,20 +47,7 @@ impl RelaxedOneHotCategorical {
     /// From unnormalised logits `batch_shape ++ [K]` (`−∞` allowed) and a temperature.
     pub fn new(logits: Tensor, temperature: f64) -> Result<Self> {
         check_temperature(temperature, "RelaxedOneHotCategorical")?;
-        last_axis(&logits, "RelaxedOneHotCategorical")?;
-        check_not_nan(&logits, "RelaxedOneHotCategorical", "logits")?;
-        if logits.to_f64_vec().contains(&f64::INFINITY) {
-            return Err(Error::invalid(
-                "RelaxedOneHotCategorical",
-                "logits must be < +∞ (give probabilities for certain outcomes)",
-            ));
-        }
-        let normalised = logits.log_softmax(logits.rank() - 1)?;
-        check_not_nan(
-            &normalised,
-            "RelaxedOneHotCategorical",
-            "logits (a row with every logit −∞)",
-        )?;
+        let normalised = normalized_category_logits(&logits, "RelaxedOneHotCategorical")?;
         Ok(RelaxedOneHotCategorical {
             logits: normalised.clamp(-LOGIT_BOUND, 0.0)?,
             temperature,
@@ -132,7 +119,7 @@ impl Distribution for RelaxedOneHotCategorical {
     }
 
     fn batch_shape(&self) -> Shape {
-        super::util::drop_last(self.logits.shape())
+        drop_last(self.logits.shape())
     }
 
     fn event_shape(&self) -> Shape {

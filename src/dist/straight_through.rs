@@ -1,6 +1,6 @@
 //! Straight-through relaxations: hard values forward, Concrete gradients backward.
 
-use super::util::{argmax_last, one_hot};
+use super::util::{argmax_last, one_hot, with_last};
 use super::{Distribution, Draw, RelaxedBernoulli, RelaxedOneHotCategorical, Support};
 use crate::{DType, Device, Result, Rng, Shape, Tensor};
 use std::sync::Arc;
@@ -146,10 +146,9 @@ impl Distribution for StraightThroughOneHotCategorical {
     delegate_relaxed!("StraightThroughOneHotCategorical");
 
     fn expand(&self, batch_shape: &Shape) -> Result<Arc<dyn Distribution>> {
-        let mut dims = batch_shape.dims().to_vec();
-        dims.push(self.relaxed.num_categories());
+        let shape = with_last(batch_shape, self.relaxed.num_categories());
         let relaxed = RelaxedOneHotCategorical::new(
-            self.relaxed.logits().broadcast_as(&Shape::new(dims))?,
+            self.relaxed.logits().broadcast_as(&shape)?,
             self.relaxed.temperature(),
         )?;
         Ok(Arc::new(StraightThroughOneHotCategorical { relaxed }))

@@ -1,6 +1,6 @@
 //! TruncatedGeometric: the PACT prior on the number of executed units, `1..=L`.
 
-use super::util::{check_not_nan, constant, with_last, xmul};
+use super::util::{check_not_nan, with_last, xmul};
 use super::{Categorical, Distribution, Draw, Support};
 use crate::{DType, Device, Error, Result, Rng, Shape, Tensor};
 use std::sync::Arc;
@@ -51,8 +51,7 @@ impl TruncatedGeometric {
                 "lambda must be finite",
             ));
         }
-        let n = units(max_units, lambda.dtype(), lambda.device())?;
-        let scores = lambda.unsqueeze(lambda.rank())?.mul(&n)?.neg()?;
+        let scores = penalty_scores(&lambda, max_units)?;
         let table = scores.log_softmax(scores.rank() - 1)?;
         Ok(TruncatedGeometric {
             cat: Categorical::from_normalized(table),
@@ -76,8 +75,8 @@ impl TruncatedGeometric {
             .map(|n| if n < max_units { 1.0 } else { 0.0 })
             .collect();
         let continues: Vec<f64> = (0..max_units).map(|m| m as f64).collect();
-        let halts = constant(&halts, [max_units], dt, dev)?;
-        let continues = constant(&continues, [max_units], dt, dev)?;
+        let halts = Tensor::from_f64_slice(&halts, [max_units], dt, dev)?;
+        let continues = Tensor::from_f64_slice(&continues, [max_units], dt, dev)?;
         let phi = phi_logits.unsqueeze(phi_logits.rank())?;
         let table = xmul(&halts, &phi.log_sigmoid()?)?
             .add(&xmul(&continues, &phi.neg()?.log_sigmoid()?)?)?;
@@ -111,8 +110,7 @@ impl TruncatedGeometric {
                 "built from halting Bernoullis, which have no λ",
             )
         })?;
-        let n = units(self.max_units(), lambda.dtype(), lambda.device())?;
-        let scores = lambda.unsqueeze(lambda.rank())?.mul(&n)?.neg()?;
+        let scores = penalty_scores(lambda, self.max_units())?;
         scores.logsumexp(scores.rank() - 1)
     }
 }
@@ -127,9 +125,10 @@ fn check_units(max_units: usize) -> Result<()> {
     Ok(())
 }
 
-/// `[1, 2, …, L]`.
-fn units(max_units: usize, dtype: DType, device: Device) -> Result<Tensor> {
-    Tensor::arange(max_units, dtype, device).add_scalar(1.0)
+/// `−λ n` for `n = 1..=L`, shape `λ.shape ++ [L]`.
+fn penalty_scores(lambda: &Tensor, max_units: usize) -> Result<Tensor> {
+    let n = Tensor::arange(max_units, lambda.dtype(), lambda.device()).add_scalar(1.0)?;
+    lambda.unsqueeze(lambda.rank())?.mul(&n)?.neg()
 }
 
 impl Distribution for TruncatedGeometric {

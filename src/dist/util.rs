@@ -1,7 +1,7 @@
 //! Shared numerics of the distributions: safe products with infinities, probability to
 //! logit conversions, shape helpers.
 
-use crate::{DType, Device, Error, Result, Shape, Tensor};
+use crate::{DType, Error, Result, Shape, Tensor};
 
 /// Logits of relaxed distributions are clamped into `[−LOGIT_BOUND, LOGIT_BOUND]`.
 ///
@@ -78,18 +78,33 @@ pub(crate) fn check_temperature(t: f64, op: &'static str) -> Result<()> {
     }
 }
 
-/// Errors unless the tensor has rank ≥ 1 with a non-empty last axis; returns its size.
-pub(crate) fn last_axis(t: &Tensor, op: &'static str) -> Result<usize> {
-    match t.dims().last() {
-        Some(&k) if k > 0 => Ok(k),
-        _ => Err(Error::invalid(
-            op,
-            format!(
-                "expected [.., K] with K ≥ 1 categories, got shape {}",
-                t.shape()
-            ),
-        )),
+/// Checks category logits of shape `[.., K]` (`K ≥ 1`; no NaN, no `+∞`, not every logit of
+/// a row `−∞`) and returns them normalised by `log_softmax`.
+pub(crate) fn normalized_category_logits(logits: &Tensor, op: &'static str) -> Result<Tensor> {
+    let k = match logits.dims().last() {
+        Some(&k) if k > 0 => k,
+        _ => {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "expected [.., K] with K ≥ 1 categories, got shape {}",
+                    logits.shape()
+                ),
+            ))
+        }
+    };
+    for row in logits.to_f64_vec().chunks(k) {
+        if row.iter().any(|v| v.is_nan() || *v == f64::INFINITY) {
+            return Err(Error::invalid(
+                op,
+                "logits must not be NaN or +∞ (give probabilities for certain outcomes)",
+            ));
+        }
+        if row.iter().all(|v| *v == f64::NEG_INFINITY) {
+            return Err(Error::invalid(op, "a row of logits is −∞ everywhere"));
+        }
     }
+    logits.log_softmax(logits.rank() - 1)
 }
 
 /// `sample_shape ++ batch ++ event`.
@@ -113,16 +128,6 @@ pub(crate) fn with_last(shape: &Shape, k: usize) -> Shape {
     Shape::new(d)
 }
 
-/// A constant tensor from host values.
-pub(crate) fn constant(
-    values: &[f64],
-    shape: impl Into<Shape>,
-    dtype: DType,
-    device: Device,
-) -> Result<Tensor> {
-    Tensor::from_f64_slice(values, shape, dtype, device)
-}
-
 /// The index of the largest entry along the last axis, as a float tensor of the leading shape.
 pub(crate) fn argmax_last(t: &Tensor) -> Result<Tensor> {
     let axis = t
@@ -130,7 +135,7 @@ pub(crate) fn argmax_last(t: &Tensor) -> Result<Tensor> {
         .checked_sub(1)
         .ok_or_else(|| Error::invalid("argmax", "a scalar has no category axis".to_string()))?;
     let idx: Vec<f64> = t.argmax(axis)?.into_iter().map(|i| i as f64).collect();
-    constant(&idx, drop_last(t.shape()), t.dtype(), t.device())
+    Tensor::from_f64_slice(&idx, drop_last(t.shape()), t.dtype(), t.device())
 }
 
 /// One-hot encoding along a new last axis of size `k` (1 where `index == j`).
