@@ -347,6 +347,15 @@ fn certain_outcomes_give_no_nan_in_f32() {
     all_finite(&d.entropy().unwrap(), "categorical entropy");
     let g = lp.sum_all().unwrap().backward().unwrap();
     all_finite(g.get(&pv).unwrap(), "categorical gradient");
+    let g = d.entropy().unwrap().sum_all().unwrap().backward().unwrap();
+    all_finite(g.get(&pv).unwrap(), "categorical entropy gradient");
+    let pv = t32(&[0.0, 1.0, 0.3], &[3]).to_var();
+    let h = Bernoulli::from_probs(pv.clone())
+        .unwrap()
+        .entropy()
+        .unwrap();
+    let g = h.sum_all().unwrap().backward().unwrap();
+    all_finite(g.get(&pv).unwrap(), "Bernoulli entropy gradient");
 }
 
 #[test]

@@ -118,7 +118,9 @@ struct Enumerate {
 }
 
 impl Enumerate {
-    fn configurations(&self, msg: &Message) -> Result<Option<(usize, bool)>> {
+    /// `(support size, number of configurations, local)` of a site to enumerate, or `None`
+    /// for a site that is not enumerated.
+    fn configurations(&self, msg: &Message) -> Result<Option<(usize, usize, bool)>> {
         let dist = &msg.dist;
         let named = self.select.names(&msg.name);
         let size = match dist.support().size() {
@@ -150,7 +152,7 @@ impl Enumerate {
                         ),
                     )
                 })?;
-            return Ok(Some((configs, false)));
+            return Ok(Some((size, configs, false)));
         }
         let plate_axes: Vec<Option<usize>> =
             msg.plates.iter().map(|p| p.axis(batch.rank())).collect();
@@ -162,7 +164,7 @@ impl Enumerate {
                 ));
             }
         }
-        Ok(Some((size, true)))
+        Ok(Some((size, size, true)))
     }
 }
 
@@ -173,9 +175,15 @@ fn config_value(support: &Tensor, index: usize, local: bool, event: usize) -> Re
     if local {
         return support.narrow(0, index, 1)?.squeeze(0);
     }
-    let dims = support.dims();
-    let k = dims[0];
-    let inner = Shape::new(&dims[1..]);
+    let (k, inner) = match support.dims().split_first() {
+        Some((&k, rest)) => (k, Shape::new(rest)),
+        None => {
+            return Err(Error::invalid(
+                "enumerate",
+                "a support without a leading axis",
+            ))
+        }
+    };
     let per_choice = inner.elem_count();
     let elements = per_choice / event.max(1);
     let data = support.to_f64_vec();
@@ -206,7 +214,7 @@ impl Handler for Enumerate {
             None
         };
         let mut state = self.state.borrow_mut();
-        let Some((configs, local)) = plan else {
+        let Some((size, configs, local)) = plan else {
             if let Some(d) = state.fixed.get(&msg.name) {
                 msg.value = Some(d.clone());
             }
@@ -236,6 +244,16 @@ impl Handler for Enumerate {
             }
         };
         let support = msg.dist.enumerate_support()?;
+        if support.dims().first() != Some(&size) {
+            return Err(Error::site(
+                &msg.name,
+                format!(
+                    "{} enumerates a support of shape {} for {size} values",
+                    msg.dist.name(),
+                    support.shape()
+                ),
+            ));
+        }
         let event = msg.dist.event_shape().elem_count();
         let value = config_value(&support, index, local, event)?;
         let plates = local.then(|| msg.plates.iter().map(|p| p.name.clone()).collect());
