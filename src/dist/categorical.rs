@@ -69,11 +69,33 @@ impl Categorical {
         self.logits.rank() - 1
     }
 
-    /// Indices drawn by the Gumbel-max trick, shape `sample_shape ++ batch_shape`.
+    /// Indices drawn by inversion of the cumulative probabilities (exact, also for very
+    /// improbable categories), shape `sample_shape ++ batch_shape`.
     pub(crate) fn sample_indices(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Tensor> {
-        let shape = extended(sample_shape, self.logits.shape(), &Shape::scalar());
-        let g = Tensor::rand_gumbel(shape, self.dtype(), self.device(), rng)?;
-        argmax_last(&self.logits.detach().add(&g)?)
+        let k = self.num_categories();
+        let shape = extended(sample_shape, &self.batch_shape(), &Shape::scalar());
+        let probs = self
+            .probs()?
+            .detach()
+            .broadcast_as(&with_last(&shape, k))?
+            .to_f64_vec();
+        let indices: Vec<f64> = probs
+            .chunks(k)
+            .map(|row| {
+                let target = rng.uniform() * row.iter().sum::<f64>();
+                let mut acc = 0.0;
+                let last = row.iter().rposition(|p| *p > 0.0).unwrap_or(0);
+                let pick = row
+                    .iter()
+                    .position(|p| {
+                        acc += p;
+                        acc > target
+                    })
+                    .unwrap_or(last);
+                pick as f64
+            })
+            .collect();
+        Tensor::from_f64_slice(&indices, shape, self.dtype(), self.device())
     }
 
     /// `Σ_k k · w_k` along the last axis, for weights `w` shaped like the logits.
