@@ -9,6 +9,8 @@
 //!
 //! Shapes follow PyTorch: a value has shape `sample_shape ++ batch_shape ++ event_shape`;
 //! `log_prob` sums over the event axes and returns `sample_shape ++ batch_shape`.
+//! [`kl_divergence`] gives `KL(q ‖ p)` in closed form for laws with the same finite support
+//! and for normals.
 //!
 //! | family | support | event | relaxations |
 //! |---|---|---|---|
