@@ -1,6 +1,6 @@
 //! The context a model runs in: its statements and the handler stack.
 
-use super::{Handler, Message, PlateFrame, Relaxation, Site, SiteKind, Trace};
+use super::{Handler, Message, PlateFrame, Site, SiteKind, Trace};
 use crate::dist::{Distribution, Draw, IntoDistribution};
 use crate::nn::ParamStore;
 use crate::{Error, Result, Rng, Shape, Tensor};
@@ -97,20 +97,10 @@ impl Ctx {
     /// Adds `log_weight` (any shape; summed) to the log joint.
     pub fn factor(&mut self, name: &str, log_weight: &Tensor) -> Result<()> {
         self.check_new(name)?;
-        let site = Site {
-            name: name.to_string(),
-            kind: SiteKind::Factor,
-            dist: None,
-            relaxed: None,
-            draw: Draw::Exact(log_weight.clone()),
-            log_prob: Some(log_weight.clone()),
-            scale: self.scale(),
-            plates: self.plates.clone(),
-            relaxation: Relaxation::Exact,
-            enumerated: false,
-            decoded: false,
-            replayed: false,
-        };
+        let mut site = Site::without_law(name, SiteKind::Factor, log_weight.clone());
+        site.log_prob = Some(log_weight.clone());
+        site.scale = self.scale();
+        site.plates = self.plates.clone();
         self.record(site)
     }
 
@@ -125,21 +115,7 @@ impl Ctx {
             };
         }
         let value = self.params.get_or_create(name, init)?.tensor();
-        let site = Site {
-            name: name.to_string(),
-            kind: SiteKind::Param,
-            dist: None,
-            relaxed: None,
-            draw: Draw::Exact(value.clone()),
-            log_prob: None,
-            scale: 1.0,
-            plates: Vec::new(),
-            relaxation: Relaxation::Exact,
-            enumerated: false,
-            decoded: false,
-            replayed: false,
-        };
-        self.record(site)?;
+        self.record(Site::without_law(name, SiteKind::Param, value.clone()))?;
         Ok(value)
     }
 

@@ -78,6 +78,25 @@ pub struct Site {
 }
 
 impl Site {
+    /// A site without a distribution (a factor or a parameter): no log-probability, scale 1,
+    /// no plates.
+    pub(crate) fn without_law(name: &str, kind: SiteKind, value: Tensor) -> Self {
+        Site {
+            name: name.to_string(),
+            kind,
+            dist: None,
+            relaxed: None,
+            draw: Draw::Exact(value),
+            log_prob: None,
+            scale: 1.0,
+            plates: Vec::new(),
+            relaxation: Relaxation::Exact,
+            enumerated: false,
+            decoded: false,
+            replayed: false,
+        }
+    }
+
     /// The value the model saw.
     pub fn value(&self) -> &Tensor {
         self.draw.value()
