@@ -1,14 +1,14 @@
 //! Gradients of `log_prob`, `entropy`, `mean` and `rsample` against central finite
 //! differences in f64 (rsample with a fixed seed, so the noise is the same at every point).
 
-mod common;
+mod prob_common;
 
-use common::*;
 use pact::dist::{
     Bernoulli, Categorical, Distribution, Geometric, Normal, OneHotCategorical, RelaxedBernoulli,
     RelaxedOneHotCategorical, StraightThroughBernoulli, TruncatedGeometric,
 };
 use pact::{Result, Rng, Tensor};
+use prob_common::*;
 
 /// Compares the gradient of the scalar `f(θ)` from autodiff with finite differences.
 fn check_grad(f: impl Fn(&Tensor) -> Result<Tensor>, x0: &[f64], shape: &[usize], what: &str) {

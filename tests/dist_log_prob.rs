@@ -1,14 +1,14 @@
 //! Log-probabilities, moments, modes, entropies and supports of the exact laws, against
 //! statrs and closed forms in f64; errors where an operation does not apply.
 
-mod common;
+mod prob_common;
 
-use common::*;
 use pact::dist::{
     Bernoulli, Categorical, Delta, Distribution, Geometric, Independent, Normal, OneHotCategorical,
     RelaxedBernoulli, Support, TruncatedGeometric,
 };
 use pact::{DType, Error, Rng, Tensor};
+use prob_common::*;
 use statrs::distribution::{Continuous, Discrete};
 use statrs::statistics::Distribution as _;
 

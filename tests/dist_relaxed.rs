@@ -2,14 +2,14 @@
 //! K = 2 against the binary case, and stability in f32 at low temperature with certain
 //! outcomes.
 
-mod common;
+mod prob_common;
 
-use common::*;
 use pact::dist::{
     Distribution, Draw, RelaxedBernoulli, RelaxedOneHotCategorical, StraightThroughBernoulli,
     StraightThroughOneHotCategorical,
 };
 use pact::{Rng, Tensor};
+use prob_common::*;
 
 /// Trapezoid rule for samples `f` on a uniform grid of step `h`.
 fn trapezoid(f: &[f64], h: f64) -> f64 {

@@ -7,14 +7,14 @@
 //! these checks for a random seed with probability below 1e−4 over the whole file; with the
 //! fixed seeds here the outcome is deterministic.
 
-mod common;
+mod prob_common;
 
-use common::*;
 use pact::dist::{
     Bernoulli, Categorical, Distribution, Geometric, Normal, OneHotCategorical, RelaxedBernoulli,
     RelaxedOneHotCategorical, TruncatedGeometric,
 };
 use pact::{DType, Rng};
+use prob_common::*;
 
 const N: usize = 100_000;
 const ALPHA: f64 = 1e-6;

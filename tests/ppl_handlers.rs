@@ -1,9 +1,8 @@
 //! Handlers: condition, replay, relax, enumerate (against brute force) and decode (against
 //! a known MAP), and how they compose.
 
-mod common;
+mod prob_common;
 
-use common::*;
 use pact::dist::{
     Bernoulli, Categorical, Distribution, Draw, Geometric, Normal, OneHotCategorical,
     RelaxedBernoulli, TruncatedGeometric,
@@ -14,6 +13,7 @@ use pact::ppl::{
     RelaxPolicy, Relaxation, Select, SiteKind, Values,
 };
 use pact::{DType, Error, Result, Rng, Tensor};
+use prob_common::*;
 use std::f64::consts::PI;
 use std::sync::Arc;
 

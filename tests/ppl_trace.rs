@@ -1,12 +1,12 @@
 //! The modelling language: what a run records, plates, parameters and errors.
 
-mod common;
+mod prob_common;
 
-use common::*;
 use pact::dist::{Bernoulli, Categorical, Normal};
 use pact::nn::ParamStore;
 use pact::ppl::{condition, run, Ctx, SiteKind, Values};
 use pact::{DType, Error, Result, Rng, Tensor};
+use prob_common::*;
 
 fn store() -> ParamStore {
     ParamStore::new(DType::F64, CPU)

@@ -1,4 +1,4 @@
-//! Helpers shared by the distribution and ppl tests.
+//! Helpers shared by the distribution and ppl suites (`dist_*`, `ppl_*`).
 #![allow(dead_code)]
 
 use pact::{DType, Device, Tensor};
