@@ -110,6 +110,29 @@ pub enum Error {
     /// Gradients were asked of a tensor that does not depend on any variable.
     #[error("{0}")]
     Autodiff(String),
+    /// An operation that a distribution does not offer: no closed form, not
+    /// reparameterisable, no finite support, no relaxation.
+    #[error("{dist}: {op} is not available: {reason}")]
+    Unsupported {
+        /// The distribution asked.
+        dist: &'static str,
+        /// The operation that was asked for.
+        op: &'static str,
+        /// Why, and what to use instead.
+        reason: String,
+    },
+    /// A site name used twice in one run of a model.
+    #[error("duplicate site name {0:?} in one run of the model")]
+    DuplicateSite(String),
+    /// A model site that a handler or query cannot work with (wrong kind, wrong shape,
+    /// continuous where a finite support is needed, …).
+    #[error("site {site:?}: {message}")]
+    Site {
+        /// The site's name.
+        site: String,
+        /// What was wrong.
+        message: String,
+    },
 }
 
 /// The result type of the core library.
@@ -121,6 +144,23 @@ impl Error {
         Error::Io {
             path: path.as_ref().display().to_string(),
             source,
+        }
+    }
+
+    /// An [`Error::Unsupported`] for distribution `dist` and operation `op`.
+    pub fn unsupported(dist: &'static str, op: &'static str, reason: impl Into<String>) -> Self {
+        Error::Unsupported {
+            dist,
+            op,
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::Site`] for the site `site`.
+    pub fn site(site: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Site {
+            site: site.into(),
+            message: message.into(),
         }
     }
 

@@ -8,7 +8,10 @@
 //! - [`backend`]: where data lives and the primitive kernels (CPU by default);
 //! - [`Tensor`]: shapes, broadcasting and the op set, each op recorded for
 //! - [`autodiff`]: reverse-mode differentiation;
-//! - [`nn`]: named parameters, layers, initialisers, optimisers, schedules, checkpoints.
+//! - [`nn`]: named parameters, layers, initialisers, optimisers, schedules, checkpoints;
+//! - [`dist`]: distributions, with relaxations of discrete laws as first-class citizens;
+//! - [`ppl`]: the modelling language (sample, observe, factor, param, plate) and its
+//!   handlers (condition, replay, relax, enumerate, decode).
 //!
 //! ```
 //! use pact::{Device, Tensor};
@@ -21,10 +24,12 @@
 
 pub mod autodiff;
 pub mod backend;
+pub mod dist;
 mod dtype;
 mod error;
 pub mod memory;
 pub mod nn;
+pub mod ppl;
 mod rng;
 mod shape;
 pub mod tensor;

@@ -1,0 +1,57 @@
+//! Kullback–Leibler divergences with closed forms.
+
+use super::util::xmul;
+use super::Distribution;
+use crate::{Error, Result, Tensor};
+
+/// `KL(q ‖ p) = E_q[log q − log p]`, shape = the batch shape.
+///
+/// - Two laws with the same finite support (Bernoulli, Categorical, OneHotCategorical,
+///   TruncatedGeometric, in any combination with equal supports): the exact sum over the
+///   support, `Σ_v q(v) (log q(v) − log p(v))`, with `0 · log 0 = 0`, so it is `+∞` only
+///   where `q` puts mass on a value `p` excludes.
+/// - Two [`Normal`](super::Normal) laws: the closed form.
+///
+/// Other pairs are [`Error::Unsupported`]. This is the divergence that relaxed objectives
+/// often use in place of the (unbounded) divergence between the relaxed laws, as in the
+/// Gumbel-softmax VAE of Jang et al. (2017).
+///
+/// ```
+/// use pact::dist::{kl_divergence, Bernoulli};
+/// use pact::{DType, Device, Tensor};
+/// let q = Bernoulli::from_probs(Tensor::scalar(0.5, DType::F64, Device::Cpu))?;
+/// let p = Bernoulli::from_probs(Tensor::scalar(0.25, DType::F64, Device::Cpu))?;
+/// let kl = kl_divergence(&q, &p)?.to_scalar()?;
+/// assert!((kl - (0.5 * (0.5f64 / 0.25).ln() + 0.5 * (0.5f64 / 0.75).ln())).abs() < 1e-12);
+/// # Ok::<(), pact::Error>(())
+/// ```
+pub fn kl_divergence(q: &dyn Distribution, p: &dyn Distribution) -> Result<Tensor> {
+    if q.has_enumerate_support() && p.has_enumerate_support() && q.support() == p.support() {
+        let values = q.enumerate_support()?;
+        let (lq, lp) = (q.log_prob(&values)?, p.log_prob(&values)?);
+        return xmul(&lq.exp()?, &lq.sub(&lp)?)?.sum(0);
+    }
+    if q.name() == "Normal" && p.name() == "Normal" {
+        let (qm, qs) = normal_parameters(q)?;
+        let (pm, ps) = normal_parameters(p)?;
+        // log(σp/σq) + (σq² + (μq − μp)²) / (2σp²) − ½
+        let ratio = qs.div(&ps)?;
+        let shift = qm.sub(&pm)?.div(&ps)?;
+        return ratio
+            .square()?
+            .add(&shift.square()?)?
+            .mul_scalar(0.5)?
+            .sub(&ratio.log()?)?
+            .add_scalar(-0.5);
+    }
+    Err(Error::unsupported(
+        q.name(),
+        "kl_divergence",
+        format!("no closed form against {}", p.name()),
+    ))
+}
+
+/// The mean and standard deviation of a [`Normal`].
+fn normal_parameters(d: &dyn Distribution) -> Result<(Tensor, Tensor)> {
+    Ok((d.mean()?, d.variance()?.sqrt()?))
+}

@@ -1,0 +1,317 @@
+//! The context a model runs in: its statements and the handler stack.
+
+use super::{Handler, Message, PlateFrame, Site, SiteKind, Trace};
+use crate::dist::{Distribution, Draw, IntoDistribution};
+use crate::nn::ParamStore;
+use crate::{Error, Result, Rng, Shape, Tensor};
+use std::sync::Arc;
+
+/// What a model receives: the statements `sample`, `observe`, `factor`, `param` and `plate`,
+/// the parameter store, the random-number generator, and the handlers wrapped around the
+/// model. Every statement is recorded in the run's [`Trace`].
+pub struct Ctx {
+    params: ParamStore,
+    rng: Rng,
+    trace: Trace,
+    handlers: Vec<Box<dyn Handler>>,
+    plates: Vec<PlateFrame>,
+}
+
+/// Runs `model` once with parameters from `params` and randomness from `rng` (which is
+/// advanced), returning its output and the trace of the run.
+///
+/// ```
+/// use pact::dist::{Bernoulli, Normal};
+/// use pact::nn::ParamStore;
+/// use pact::ppl::{run, Ctx};
+/// use pact::{DType, Device, Result, Rng, Tensor};
+///
+/// fn model(ctx: &mut Ctx) -> Result<Tensor> {
+///     let s = |v: f64| Tensor::scalar(v, DType::F64, Device::Cpu);
+///     let z = ctx.sample("z", Bernoulli::new(s(0.0))?)?;
+///     let loc = z.mul_scalar(3.0)?;
+///     ctx.observe("x", Normal::new(loc, s(1.0))?, &s(2.5))?;
+///     Ok(z)
+/// }
+/// let params = ParamStore::new(DType::F64, Device::Cpu);
+/// let (z, trace) = run(&model, &params, &mut Rng::seed(0))?;
+/// assert_eq!(trace.names(), vec!["z", "x"]);
+/// assert!(trace.log_joint()?.to_scalar()?.is_finite());
+/// assert!(z.to_scalar()? == 0.0 || z.to_scalar()? == 1.0);
+/// # Ok::<(), pact::Error>(())
+/// ```
+pub fn run<T>(
+    model: &impl Fn(&mut Ctx) -> Result<T>,
+    params: &ParamStore,
+    rng: &mut Rng,
+) -> Result<(T, Trace)> {
+    let mut ctx = Ctx {
+        params: params.clone(),
+        rng: rng.clone(),
+        trace: Trace::new(),
+        handlers: Vec::new(),
+        plates: Vec::new(),
+    };
+    let out = model(&mut ctx);
+    *rng = ctx.rng;
+    Ok((out?, ctx.trace))
+}
+
+impl Ctx {
+    /// Draws (or takes from a handler) the value of the latent variable `name` and records
+    /// it; returns the value the model sees (for a straight-through site, hard forward and
+    /// soft backward).
+    pub fn sample(&mut self, name: &str, dist: impl IntoDistribution) -> Result<Tensor> {
+        Ok(self.sample_draw(name, dist)?.value().clone())
+    }
+
+    /// Like [`Ctx::sample`], returning the whole [`Draw`] (raw, hard and soft values of
+    /// relaxed sites).
+    pub fn sample_draw(&mut self, name: &str, dist: impl IntoDistribution) -> Result<Draw> {
+        self.check_new(name)?;
+        let dist = self.expand_for_plates(name, dist.into_distribution())?;
+        let msg = Message::new(name, SiteKind::Sample, dist, self.plates.clone(), None);
+        self.process(msg)
+    }
+
+    /// Records the observation `value` of `name` under `dist`; returns the value.
+    pub fn observe(
+        &mut self,
+        name: &str,
+        dist: impl IntoDistribution,
+        value: &Tensor,
+    ) -> Result<Tensor> {
+        self.check_new(name)?;
+        let dist = self.expand_for_plates(name, dist.into_distribution())?;
+        let draw = Draw::Exact(value.clone());
+        let msg = Message::new(
+            name,
+            SiteKind::Observe,
+            dist,
+            self.plates.clone(),
+            Some(draw),
+        );
+        Ok(self.process(msg)?.value().clone())
+    }
+
+    /// Adds `log_weight` (any shape; summed) to the log joint.
+    pub fn factor(&mut self, name: &str, log_weight: &Tensor) -> Result<()> {
+        self.check_new(name)?;
+        let mut site = Site::without_law(name, SiteKind::Factor, log_weight.clone());
+        site.log_prob = Some(log_weight.clone());
+        site.scale = self.scale();
+        site.plates = self.plates.clone();
+        self.record(site)
+    }
+
+    /// The learnable parameter `name` of the store, created by `init` on first use.
+    /// Asking for the same parameter twice in one run is allowed and records it once; a
+    /// parameter named like another kind of site is a duplicate.
+    pub fn param(&mut self, name: &str, init: impl FnOnce() -> Result<Tensor>) -> Result<Tensor> {
+        if let Some(site) = self.trace.get(name) {
+            return match site.kind {
+                SiteKind::Param => Ok(site.value().clone()),
+                _ => Err(Error::DuplicateSite(name.to_string())),
+            };
+        }
+        let value = self.params.get_or_create(name, init)?.tensor();
+        self.record(Site::without_law(name, SiteKind::Param, value.clone()))?;
+        Ok(value)
+    }
+
+    /// Runs `body` inside the plate `name` of `size` conditionally independent elements.
+    ///
+    /// The first plate entered takes the last batch axis (dim −1), a plate nested inside it
+    /// the one before (dim −2), and so on. Distributions at sites inside are expanded to
+    /// have that axis; a batch shape with another size there is an error.
+    pub fn plate<T>(
+        &mut self,
+        name: &str,
+        size: usize,
+        body: impl FnOnce(&mut Ctx) -> Result<T>,
+    ) -> Result<T> {
+        self.subsample_plate(name, size, size, body)
+    }
+
+    /// A plate of `size` elements of which only `subsample_size` are present in this run;
+    /// their log-probabilities count `size / subsample_size` times.
+    pub fn subsample_plate<T>(
+        &mut self,
+        name: &str,
+        size: usize,
+        subsample_size: usize,
+        body: impl FnOnce(&mut Ctx) -> Result<T>,
+    ) -> Result<T> {
+        if self.plates.iter().any(|p| p.name == name) {
+            return Err(Error::invalid(
+                "plate",
+                format!("plate {name:?} is already open"),
+            ));
+        }
+        if subsample_size == 0 || subsample_size > size {
+            return Err(Error::invalid(
+                "plate",
+                format!("plate {name:?}: subsample of {subsample_size} from {size} elements"),
+            ));
+        }
+        self.plates.push(PlateFrame {
+            name: name.to_string(),
+            size,
+            subsample_size,
+            dim: -(self.plates.len() as isize) - 1,
+        });
+        let out = body(self);
+        self.plates.pop();
+        out
+    }
+
+    /// Runs `body` with `handler` pushed on the handler stack (innermost), popping it after.
+    pub fn with_handler<T>(
+        &mut self,
+        handler: Box<dyn Handler>,
+        body: impl FnOnce(&mut Ctx) -> Result<T>,
+    ) -> Result<T> {
+        self.handlers.push(handler);
+        let out = body(self);
+        self.handlers.pop();
+        out
+    }
+
+    /// Runs `body` recording into a fresh trace, and returns its output with that trace
+    /// (for handlers that run a model several times).
+    pub fn with_fresh_trace<T>(
+        &mut self,
+        body: impl FnOnce(&mut Ctx) -> Result<T>,
+    ) -> (Result<T>, Trace) {
+        let outer = std::mem::take(&mut self.trace);
+        let out = body(self);
+        (out, std::mem::replace(&mut self.trace, outer))
+    }
+
+    /// The parameter store (for building layers of amortised distributions).
+    pub fn params(&self) -> &ParamStore {
+        &self.params
+    }
+
+    /// The random-number generator.
+    pub fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    /// The sites recorded so far.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// The plates currently open, outermost first.
+    pub fn plates(&self) -> &[PlateFrame] {
+        &self.plates
+    }
+
+    fn scale(&self) -> f64 {
+        self.plates.iter().map(PlateFrame::scale).product()
+    }
+
+    fn check_new(&self, name: &str) -> Result<()> {
+        if self.trace.contains(name) {
+            return Err(Error::DuplicateSite(name.to_string()));
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, site: Site) -> Result<()> {
+        for h in self.handlers.iter_mut() {
+            h.postprocess(&site)?;
+        }
+        self.trace.push(site)
+    }
+
+    /// Gives the distribution the plates' batch axes.
+    fn expand_for_plates(
+        &self,
+        name: &str,
+        dist: Arc<dyn Distribution>,
+    ) -> Result<Arc<dyn Distribution>> {
+        if self.plates.is_empty() {
+            return Ok(dist);
+        }
+        let batch = dist.batch_shape();
+        let needed = self.plates.len();
+        let rank = batch.rank().max(needed);
+        let mut dims = vec![1; rank - batch.rank()];
+        dims.extend_from_slice(batch.dims());
+        for plate in &self.plates {
+            let axis = plate.axis(rank).unwrap_or(0);
+            match dims[axis] {
+                1 => dims[axis] = plate.subsample_size,
+                s if s == plate.subsample_size => {}
+                s => {
+                    return Err(Error::site(
+                        name,
+                        format!(
+                        "batch shape {batch} has size {s} at dim {} but plate {:?} has {} elements",
+                        plate.dim, plate.name, plate.subsample_size
+                    ),
+                    ))
+                }
+            }
+        }
+        if dims == batch.dims() {
+            Ok(dist)
+        } else {
+            dist.expand(&Shape::new(dims))
+        }
+    }
+
+    /// Passes a message through the handlers, draws if needed, scores and records it.
+    fn process(&mut self, mut msg: Message) -> Result<Draw> {
+        for h in self.handlers.iter_mut().rev() {
+            h.process(&mut msg)?;
+        }
+        let scorer = msg.relaxed.clone().unwrap_or_else(|| msg.dist.clone());
+        let draw = match msg.value.take() {
+            Some(d) => d,
+            None if scorer.has_rsample() => scorer.rsample(&[], &mut self.rng)?,
+            None => scorer.sample(&[], &mut self.rng)?,
+        };
+        let batch = scorer.batch_shape();
+        let expected = [batch.dims(), scorer.event_shape().dims()].concat();
+        if draw.value().dims() != expected.as_slice() {
+            return Err(Error::site(
+                &msg.name,
+                format!(
+                    "value of shape {} where {} expects {}",
+                    draw.value().shape(),
+                    scorer.name(),
+                    Shape::new(expected)
+                ),
+            ));
+        }
+        let log_prob = scorer.log_prob_draw(&draw)?;
+        if log_prob.shape() != &batch {
+            return Err(Error::site(
+                &msg.name,
+                format!(
+                    "log_prob of shape {} for batch shape {batch}",
+                    log_prob.shape()
+                ),
+            ));
+        }
+        let site = Site {
+            name: msg.name,
+            kind: msg.kind,
+            dist: Some(msg.dist),
+            relaxed: msg.relaxed,
+            draw: draw.clone(),
+            log_prob: Some(log_prob),
+            scale: self.scale(),
+            plates: msg.plates,
+            relaxation: msg.relaxation,
+            enumerated: msg.enumerated,
+            decoded: msg.decoded,
+            replayed: msg.replayed,
+        };
+        self.record(site)?;
+        Ok(draw)
+    }
+}
