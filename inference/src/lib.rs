@@ -4,6 +4,8 @@
 //! a progress bar, JSON-lines or CSV logs, periodic atomic checkpoints, exact resume and a
 //! guard against NaN and infinity.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod trainer;
 

@@ -72,9 +72,12 @@ pub(crate) struct LogWriter {
 }
 
 impl LogWriter {
-    /// Starts a new, empty log at `path`.
+    /// Starts a new, empty log at `path`, creating its directory if needed.
     pub(crate) fn create(path: &Path) -> Result<Self> {
         let format = LogFormat::from_path(path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         Ok(LogWriter {
             path: path.to_path_buf(),
