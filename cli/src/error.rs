@@ -9,6 +9,9 @@ pub enum CliError {
     /// From the models layer.
     #[error(transparent)]
     Models(#[from] pact_models::Error),
+    /// From the inference layer (the training loop).
+    #[error(transparent)]
+    Inference(#[from] pact_inference::Error),
     /// A flag or value the user gave that cannot be used.
     #[error("{0}")]
     Usage(String),

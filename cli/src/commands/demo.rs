@@ -3,13 +3,12 @@
 //! its test accuracy overall and per difficulty level.
 
 use crate::Result;
-use indicatif::{ProgressBar, ProgressStyle};
-use pact::nn::{LrSchedule, Optimizer, ParamStore, Sgd, SgdConfig};
+use pact::nn::{LrSchedule, ParamStore, Sgd, SgdConfig};
 use pact::{DType, Device, Rng, Tensor};
+use pact_inference::{StepOutput, Stop, Trainer, TrainerConfig};
 use pact_models::data::shapes::{self, ShapesConfig};
 use pact_models::data::ImageSet;
 use pact_models::resnet::{ResNet, ResNetConfig};
-use std::time::Instant;
 
 /// Arguments of `pact demo`.
 #[derive(clap::Args)]
@@ -90,33 +89,28 @@ pub fn run(args: DemoArgs) -> Result<()> {
         nesterov: false,
         weight_decay: 1e-4,
     };
-    let mut opt = Sgd::new(store.trainable(), sgd);
-
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let start = Instant::now();
-    let mut step = 0u64;
-    for epoch in 0..plan.epochs {
-        for indices in train.batches(batch, true, &mut rng)? {
-            let (x, y) = to_tensor(&train, &indices)?;
-            opt.set_learning_rate(schedule.at(step));
-            let logits = net.forward(&x, true)?;
-            let loss = logits.cross_entropy(&y)?;
-            let loss_value = loss.to_scalar()?;
-            opt.step(&loss.backward()?)?;
-            step += 1;
-            bar.inc(1);
-            let rate = (step as usize * batch) as f64 / start.elapsed().as_secs_f64();
-            bar.set_message(format!(
-                "epoch {} loss {loss_value:.3}  {rate:.0} img/s",
-                epoch + 1
-            ));
-        }
-    }
-    bar.finish();
+    let opt = Sgd::new(store.trainable(), sgd);
+    let config = TrainerConfig {
+        seed: args.seed,
+        batch_size: batch,
+        stop: Stop::Epochs(plan.epochs),
+        schedule: Some(schedule),
+        progress: true,
+        ..Default::default()
+    };
+    let mut trainer = Trainer::new(config, store, opt)?;
+    trainer.fit(train.len(), |batch, _rng| {
+        let (x, y) = to_tensor(&train, batch.indices).map_err(pact_inference::Error::step)?;
+        let logits = net.forward(&x, true)?;
+        let hits = logits
+            .argmax(1)?
+            .iter()
+            .zip(&y)
+            .filter(|(p, l)| p == l)
+            .count();
+        Ok(StepOutput::new(logits.cross_entropy(&y)?)
+            .metric("accuracy", hits as f64 / y.len() as f64))
+    })?;
 
     let (correct, per_level) = pact::no_grad(|| evaluate(&net, &test))?;
     println!(
