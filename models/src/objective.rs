@@ -52,7 +52,11 @@ impl Objective {
                     Ok(())
                 }
             }
-            Objective::Pact { lambda, temperature, .. } => {
+            Objective::Pact {
+                lambda,
+                temperature,
+                ..
+            } => {
                 if !(lambda >= 0.0 && lambda.is_finite()) {
                     bad(format!("time penalty lambda must be ≥ 0, got {lambda}"))
                 } else if !(temperature > 0.0 && temperature.is_finite()) {
@@ -69,7 +73,14 @@ impl Objective {
         match *self {
             Objective::Plain => HaltingMode::Plain,
             Objective::Act { eps, .. } => HaltingMode::Act { eps },
-            Objective::Pact { temperature, straight_through, .. } => HaltingMode::PactRelaxed { temperature, straight_through },
+            Objective::Pact {
+                temperature,
+                straight_through,
+                ..
+            } => HaltingMode::PactRelaxed {
+                temperature,
+                straight_through,
+            },
         }
     }
 }
@@ -87,30 +98,50 @@ pub struct StepOutput {
 }
 
 /// The training loss of `net` on one batch (`x`, `labels`) under `objective`.
-pub fn image_step(net: &ResNet, x: &Tensor, labels: &[usize], objective: &Objective, rng: &mut Rng) -> Result<StepOutput> {
+pub fn image_step(
+    net: &ResNet,
+    x: &Tensor,
+    labels: &[usize],
+    objective: &Objective,
+    rng: &mut Rng,
+) -> Result<StepOutput> {
     objective.validate()?;
     let out = net.forward_adaptive(x, &objective.training_mode(), true, rng)?;
     let ce = out.logits.cross_entropy(labels)?;
     let cross_entropy = ce.to_scalar()?;
     let predicted = out.logits.argmax(1)?;
-    let accuracy = predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len().max(1) as f64;
+    let accuracy = predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64
+        / labels.len().max(1) as f64;
     let mut loss = ce;
     let mut units = Vec::with_capacity(out.blocks.len());
     for block in &out.blocks {
         match *objective {
             Objective::Plain => units.push(block.units[0] as f64),
             Objective::Act { tau, .. } => {
-                let ponder = block.ponder.as_ref().ok_or_else(|| Error::InvalidInput("ACT block without ponder cost".into()))?;
+                let ponder = block
+                    .ponder
+                    .as_ref()
+                    .ok_or_else(|| Error::InvalidInput("ACT block without ponder cost".into()))?;
                 loss = loss.add(&ponder.mean_all()?.mul_scalar(tau)?)?;
-                units.push(block.units.iter().sum::<usize>() as f64 / block.units.len().max(1) as f64);
+                units.push(
+                    block.units.iter().sum::<usize>() as f64 / block.units.len().max(1) as f64,
+                );
             }
             Objective::Pact { lambda, .. } => {
-                let expected = block.expected_n.as_ref().ok_or_else(|| Error::InvalidInput("PACT block without E_q[N]".into()))?;
+                let expected = block
+                    .expected_n
+                    .as_ref()
+                    .ok_or_else(|| Error::InvalidInput("PACT block without E_q[N]".into()))?;
                 let mean = expected.mean_all()?;
                 units.push(mean.to_scalar()?);
                 loss = loss.add(&mean.mul_scalar(lambda)?)?;
             }
         }
     }
-    Ok(StepOutput { loss, accuracy, cross_entropy, units })
+    Ok(StepOutput {
+        loss,
+        accuracy,
+        cross_entropy,
+        units,
+    })
 }

@@ -25,14 +25,10 @@ pub enum ModelName {
 
 impl ModelName {
     /// Every name with a one-line description, for `--help` and error messages.
-    pub const ALL: [(&'static str, &'static str); 4] = [
+    pub const ALL: [(&'static str, &'static str); 3] = [
         ("resnet", "plain pre-activation ResNet, every unit runs"),
         ("act-resnet", "ResNet with Graves' ACT in every stage"),
         ("pact-resnet", "ResNet with PACT halting in every stage"),
-        (
-            "ponder-resnet",
-            "ResNet trained with the PonderNet objective",
-        ),
     ];
 
     /// Parses a name; the error lists the valid ones.
