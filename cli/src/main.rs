@@ -22,6 +22,8 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// Time training and evaluation steps (same JSON keys as the PyTorch peer).
     Bench(commands::bench::BenchArgs),
+    /// Train an adaptive ResNet (checkpoints and a log go to --out).
+    Train(commands::train::TrainArgs),
     /// Evaluate a trained checkpoint: accuracy, FLOPs, units per block, memory, speed.
     Eval(commands::eval::EvalArgs),
 }
@@ -33,6 +35,7 @@ fn main() {
         Command::Compare(args) => commands::compare::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Train(args) => commands::train::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

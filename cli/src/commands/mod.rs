@@ -5,3 +5,4 @@ pub mod common;
 pub mod compare;
 pub mod demo;
 pub mod eval;
+pub mod train;

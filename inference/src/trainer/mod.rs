@@ -36,6 +36,7 @@ use pact::nn::{clip_grad_norm, Optimizer, ParamStore};
 use pact::Rng;
 use progress::Progress;
 use state::TrainerState;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -68,6 +69,7 @@ pub struct Trainer<O: Optimizer> {
     num_examples: Option<usize>,
     last_checkpoint: Option<PathBuf>,
     stop_flag: Option<Arc<AtomicBool>>,
+    metadata: BTreeMap<String, String>,
 }
 
 impl<O: Optimizer> Trainer<O> {
@@ -85,6 +87,7 @@ impl<O: Optimizer> Trainer<O> {
             num_examples: None,
             last_checkpoint: None,
             stop_flag: None,
+            metadata: BTreeMap::new(),
         })
     }
 
@@ -323,12 +326,19 @@ impl<O: Optimizer> Trainer<O> {
         );
         if self.config.keep_step_checkpoints {
             let path = dir.join(format!("step-{:08}.safetensors", self.step));
-            state::save(&path, &self.store, &self.optimizer, &state)?;
+            state::save(&path, &self.store, &self.optimizer, &state, &self.metadata)?;
         }
         let last = dir.join("last.safetensors");
-        state::save(&last, &self.store, &self.optimizer, &state)?;
+        state::save(&last, &self.store, &self.optimizer, &state, &self.metadata)?;
         self.last_checkpoint = Some(last);
         Ok(())
+    }
+
+    /// Adds string metadata (for example a description of the model) to every checkpoint
+    /// this trainer writes.
+    pub fn with_metadata(mut self, metadata: BTreeMap<String, String>) -> Self {
+        self.metadata.extend(metadata);
+        self
     }
 
     /// Steps completed so far.

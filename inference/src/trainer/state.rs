@@ -58,6 +58,7 @@ pub(crate) fn save(
     store: &ParamStore,
     optimizer: &dyn Optimizer,
     state: &TrainerState,
+    extra: &BTreeMap<String, String>,
 ) -> Result<()> {
     let mut tensors = store.tensors();
     tensors.extend(
@@ -68,10 +69,9 @@ pub(crate) fn save(
     );
     let json = serde_json::to_string(state)
         .map_err(|e| Error::InvalidConfig(format!("cannot serialise the trainer state: {e}")))?;
-    let metadata = BTreeMap::from([
-        (META_KEY.to_string(), json),
-        ("step".to_string(), state.step.to_string()),
-    ]);
+    let mut metadata = extra.clone();
+    metadata.insert(META_KEY.to_string(), json);
+    metadata.insert("step".to_string(), state.step.to_string());
     checkpoint::save(path, &tensors, &metadata)?;
     Ok(())
 }

@@ -1,0 +1,418 @@
+//! `pact train`: trains an adaptive ResNet on an image data set. Every hyperparameter can be
+//! set in a TOML file (`--config`) and overridden by a flag; checkpoints (`last.safetensors`)
+//! and a JSON-lines log go to `--out`.
+
+use super::common::load_images;
+use crate::{CliError, Result};
+use pact::nn::{Adam, AdamConfig, LrSchedule, Optimizer, ParamStore, Sgd, SgdConfig};
+use pact::{DType, Device, Rng, Tensor};
+use pact_inference::{StepOutput, Stop, Trainer, TrainerConfig};
+use pact_models::data::augment::Augment;
+use pact_models::data::{ImageSet, Split};
+use pact_models::halting::ACT_EPSILON;
+use pact_models::objective::{image_step, Objective};
+use pact_models::resnet::{ResNet, ResNetConfig, HALTING_BIAS};
+use pact_models::spec::{ModelName, ModelSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Every hyperparameter of a run, as read from a TOML file (unknown keys are an error).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Model name: `resnet`, `act-resnet` or `pact-resnet`.
+    pub model: String,
+    /// Data spec.
+    pub data: String,
+    /// Residual units per stage.
+    pub units: usize,
+    /// Channels of the three stages.
+    pub widths: [usize; 3],
+    /// Epochs.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Seed of initialisation, data order, augmentation and relaxed sampling.
+    pub seed: u64,
+    /// `sgd` or `adam`.
+    pub optimizer: String,
+    /// Base learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// L2 weight decay.
+    pub weight_decay: f64,
+    /// `cosine` (to lr/100 over the run) or `constant`.
+    pub schedule: String,
+    /// ACT: weight τ of the ponder cost.
+    pub tau: f64,
+    /// PACT: time penalty λ of the truncated geometric prior.
+    pub lambda: f64,
+    /// PACT: Concrete temperature.
+    pub temperature: f64,
+    /// PACT: straight-through relaxed halting.
+    pub straight_through: bool,
+    /// Initial bias of the halting heads.
+    pub halting_bias: f64,
+    /// Augment images (pad 4 + random crop + flip).
+    pub augment: bool,
+    /// Write a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            model: "pact-resnet".into(),
+            data: "shapes".into(),
+            units: 5,
+            widths: [16, 32, 64],
+            epochs: 10,
+            batch_size: 128,
+            seed: 0,
+            optimizer: "sgd".into(),
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            schedule: "cosine".into(),
+            tau: 0.01,
+            lambda: 0.01,
+            temperature: 0.5,
+            straight_through: false,
+            halting_bias: HALTING_BIAS,
+            augment: false,
+            checkpoint_every: 200,
+        }
+    }
+}
+
+/// Arguments of `pact train` (flags override `--config`).
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Model: `resnet` (plain), `act-resnet`, `pact-resnet` [default: pact-resnet]
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Data spec: `shapes[:N[:SIZE]]`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:CxHxW` [default: shapes]
+    #[arg(long)]
+    pub data: Option<String>,
+    /// TOML file with any of the settings below (snake_case keys, e.g. `batch_size = 64`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output directory for checkpoints and the log.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue from `OUT/last.safetensors` with the same settings.
+    #[arg(long)]
+    pub resume: bool,
+    /// Residual units per stage (5: ResNet-32, 18: ResNet-110) [default: 5]
+    #[arg(long)]
+    pub units: Option<usize>,
+    /// Epochs [default: 10]
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size [default: 128]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Seed [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Optimiser: `sgd` (momentum) or `adam` [default: sgd]
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning rate [default: 0.1]
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Schedule: `cosine` or `constant` [default: cosine]
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// ACT ponder-cost weight τ [default: 0.01]
+    #[arg(long)]
+    pub tau: Option<f64>,
+    /// PACT time penalty λ [default: 0.01]
+    #[arg(long)]
+    pub lambda: Option<f64>,
+    /// PACT Concrete temperature [default: 0.5]
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// PACT straight-through halting.
+    #[arg(long)]
+    pub straight_through: bool,
+    /// Augment images (pad 4, random crop, flip).
+    #[arg(long)]
+    pub augment: bool,
+    /// Checkpoint every N steps [default: 200]
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+}
+
+fn merge(args: &TrainArgs) -> Result<TrainConfig> {
+    let mut c = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| CliError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })?;
+            toml::from_str::<TrainConfig>(&text)
+                .map_err(|e| CliError::Usage(format!("{}: {}", path.display(), e.message())))?
+        }
+        None => TrainConfig::default(),
+    };
+    macro_rules! set {
+        ($($field:ident),*) => { $(if let Some(v) = &args.$field { c.$field = v.clone(); })* };
+    }
+    set!(
+        model,
+        data,
+        units,
+        epochs,
+        batch_size,
+        seed,
+        optimizer,
+        lr,
+        schedule,
+        tau,
+        lambda,
+        temperature,
+        checkpoint_every
+    );
+    c.straight_through |= args.straight_through;
+    c.augment |= args.augment;
+    Ok(c)
+}
+
+fn objective(name: ModelName, c: &TrainConfig) -> Objective {
+    match name {
+        ModelName::Resnet => Objective::Plain,
+        ModelName::ActResnet => Objective::Act {
+            tau: c.tau,
+            eps: ACT_EPSILON,
+        },
+        ModelName::PactResnet => Objective::Pact {
+            lambda: c.lambda,
+            temperature: c.temperature,
+            straight_through: c.straight_through,
+        },
+    }
+}
+
+fn validate(c: &TrainConfig) -> Result<()> {
+    let bad = |m: String| Err(CliError::Usage(m));
+    if c.units == 0 {
+        return bad("--units must be at least 1".into());
+    }
+    if c.epochs == 0 {
+        return bad("--epochs must be at least 1".into());
+    }
+    if c.batch_size == 0 {
+        return bad("--batch-size must be at least 1".into());
+    }
+    if !(c.lr > 0.0 && c.lr.is_finite()) {
+        return bad(format!("--lr must be positive, got {}", c.lr));
+    }
+    if !["sgd", "adam"].contains(&c.optimizer.as_str()) {
+        return bad(format!(
+            "unknown optimizer '{}'; valid: sgd, adam",
+            c.optimizer
+        ));
+    }
+    if !["cosine", "constant"].contains(&c.schedule.as_str()) {
+        return bad(format!(
+            "unknown schedule '{}'; valid: cosine, constant",
+            c.schedule
+        ));
+    }
+    if c.widths.contains(&0) {
+        return bad("widths must be positive".into());
+    }
+    Ok(())
+}
+
+/// Runs `pact train`.
+pub fn run(args: TrainArgs) -> Result<()> {
+    let c = merge(&args)?;
+    validate(&c)?;
+    let name = ModelName::parse(&c.model)?;
+    let objective = objective(name, &c);
+    objective.validate()?;
+    std::fs::create_dir_all(&args.out).map_err(|e| CliError::Io {
+        path: args.out.display().to_string(),
+        source: e,
+    })?;
+    let (_, train) = load_images(&c.data, Split::Train, c.seed)?;
+    let [channels, height, width] = train.shape();
+    let resnet = ResNetConfig {
+        units_per_stage: c.units,
+        widths: c.widths,
+        in_channels: channels,
+        num_classes: train.num_classes,
+        halting_bias: (name != ModelName::Resnet).then_some(c.halting_bias),
+    };
+    let spec = ModelSpec {
+        name,
+        resnet: resnet.clone(),
+        input_size: [height, width],
+        data: c.data.clone(),
+    };
+    let store = ParamStore::new(DType::F32, Device::Cpu);
+    let net = ResNet::new(&store, resnet, &mut Rng::seed(c.seed))?;
+    println!(
+        "pact train: {} (ResNet-{}, {} trainable parameters) on {} ({} images {}x{}x{}, {} classes)",
+        name.as_str(),
+        6 * c.units + 2,
+        store.num_trainable(),
+        c.data,
+        train.len(),
+        channels,
+        height,
+        width,
+        train.num_classes
+    );
+    let steps = (train.len().div_ceil(c.batch_size) * c.epochs) as u64;
+    let schedule = match c.schedule.as_str() {
+        "cosine" => LrSchedule::Cosine {
+            base: c.lr,
+            min: c.lr / 100.0,
+            total_steps: steps,
+        },
+        _ => LrSchedule::Constant { value: c.lr },
+    };
+    let trainer_config = TrainerConfig {
+        seed: c.seed,
+        batch_size: c.batch_size,
+        stop: Stop::Epochs(c.epochs),
+        schedule: Some(schedule),
+        checkpoint_dir: Some(args.out.clone()),
+        checkpoint_every: Some(c.checkpoint_every.max(1)),
+        log_path: Some(args.out.join("log.jsonl")),
+        progress: true,
+        ..Default::default()
+    };
+    let mut metadata: BTreeMap<String, String> = [spec.to_metadata()?].into_iter().collect();
+    metadata.insert(
+        "pact.train_config".into(),
+        serde_json::to_string(&c).map_err(|e| CliError::Usage(e.to_string()))?,
+    );
+    let trainable = store.trainable();
+    match c.optimizer.as_str() {
+        "adam" => {
+            let opt = Adam::new(
+                trainable,
+                AdamConfig {
+                    lr: c.lr,
+                    weight_decay: c.weight_decay,
+                    ..Default::default()
+                },
+            );
+            train_with(
+                opt,
+                trainer_config,
+                store,
+                metadata,
+                &args,
+                &net,
+                &train,
+                &objective,
+                c.augment,
+            )
+        }
+        _ => {
+            let opt = Sgd::new(
+                trainable,
+                SgdConfig {
+                    lr: c.lr,
+                    momentum: c.momentum,
+                    nesterov: false,
+                    weight_decay: c.weight_decay,
+                },
+            );
+            train_with(
+                opt,
+                trainer_config,
+                store,
+                metadata,
+                &args,
+                &net,
+                &train,
+                &objective,
+                c.augment,
+            )
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_with<O: Optimizer>(
+    opt: O,
+    config: TrainerConfig,
+    store: ParamStore,
+    metadata: BTreeMap<String, String>,
+    args: &TrainArgs,
+    net: &ResNet,
+    train: &ImageSet,
+    objective: &Objective,
+    augment: bool,
+) -> Result<()> {
+    let mut trainer = Trainer::new(config, store, opt)?
+        .with_metadata(metadata)
+        .stop_on_ctrl_c()?;
+    if args.resume && !trainer.resume_latest()? {
+        return Err(CliError::Usage(format!(
+            "--resume: no checkpoint in {}",
+            args.out.display()
+        )));
+    }
+    let shape = train.shape();
+    let augmenter = Augment {
+        pad: 4,
+        flip: true,
+        standardize: false,
+    };
+    let summary = trainer.fit(train.len(), |batch, rng| {
+        let (mut images, labels) = train
+            .to_batch(batch.indices)
+            .map_err(pact_inference::Error::step)?;
+        if augment {
+            augmenter
+                .apply(&mut images, shape, rng)
+                .map_err(pact_inference::Error::step)?;
+        }
+        let x = Tensor::from_f32_vec(
+            images,
+            [labels.len(), shape[0], shape[1], shape[2]],
+            Device::Cpu,
+        )?;
+        let out =
+            image_step(net, &x, &labels, objective, rng).map_err(pact_inference::Error::step)?;
+        let mut step = StepOutput::new(out.loss)
+            .metric("accuracy", out.accuracy)
+            .metric("cross_entropy", out.cross_entropy);
+        for (b, u) in out.units.iter().enumerate() {
+            step = step.metric(&format!("units_{}", b + 1), *u);
+        }
+        Ok(step)
+    })?;
+    let last = summary
+        .last_checkpoint
+        .unwrap_or_else(|| args.out.join("last.safetensors"));
+    if summary.interrupted {
+        println!(
+            "interrupted at step {}; checkpoint saved to {}",
+            summary.step,
+            last.display()
+        );
+        println!("continue with the same command and --resume");
+    } else {
+        println!(
+            "trained {} steps in {:.1}s",
+            summary.step,
+            summary.elapsed.as_secs_f64()
+        );
+        println!("checkpoint: {}", last.display());
+        println!(
+            "log:        {}",
+            Path::new(&args.out).join("log.jsonl").display()
+        );
+    }
+    Ok(())
+}
