@@ -388,7 +388,7 @@ fn train_with<O: Optimizer>(
             .metric("accuracy", out.accuracy)
             .metric("cross_entropy", out.cross_entropy);
         for (b, u) in out.units.iter().enumerate() {
-            step = step.metric(&format!("units_{}", b + 1), *u);
+            step = step.metric(format!("units_{}", b + 1), *u);
         }
         Ok(step)
     })?;
