@@ -1,152 +1,183 @@
-//! `pact demo`: the README's main job. Until the adaptive models land it trains a small
-//! pre-activation ResNet on the built-in shapes task (generated, no download) and reports
-//! its test accuracy overall and per difficulty level.
+//! `pact demo`: the README's main job. Trains ACT and PACT ResNets on the built-in shapes task
+//! (generated, no download; images have known difficulty levels), evaluates each with its
+//! test-time procedure (ACT: weighted halting; PACT: the deterministic rule with early exit),
+//! prints a comparison table and writes a report directory.
 
-use crate::Result;
-use pact::nn::{LrSchedule, ParamStore, Sgd, SgdConfig};
-use pact::{DType, Device, Rng, Tensor};
-use pact_inference::{StepOutput, Stop, Trainer, TrainerConfig};
-use pact_models::data::shapes::{self, ShapesConfig};
-use pact_models::data::ImageSet;
-use pact_models::resnet::{ResNet, ResNetConfig};
+use super::common::load_images;
+use super::train::{train, TrainConfig};
+use crate::{CliError, Result};
+use pact_models::adaptive::HaltingMode;
+use pact_models::data::Split;
+use pact_models::evaluate::{evaluate_images, EvalReport};
+use std::path::{Path, PathBuf};
 
 /// Arguments of `pact demo`.
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Finish in well under a minute (for CI): fewer images and one epoch.
+    /// Finish in well under a minute (for CI): less data, shallower networks, one setting per
+    /// method.
     #[arg(long)]
     pub quick: bool,
-    /// Random seed (data, initialisation, shuffling).
+    /// Random seed (data, initialisation, shuffling, relaxed sampling).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Report directory.
+    #[arg(long, default_value = "pact-report")]
+    pub out: PathBuf,
+}
+
+/// One trained configuration and its evaluation.
+struct Row {
+    method: &'static str,
+    penalty: f64,
+    report: EvalReport,
+    train_seconds: f64,
 }
 
 struct Plan {
-    train: usize,
-    test: usize,
-    epochs: usize,
+    data_train: String,
+    data_test: String,
     units: usize,
+    epochs: usize,
+    act_tau: Vec<f64>,
+    pact_lambda: Vec<f64>,
 }
 
-fn to_tensor(set: &ImageSet, indices: &[usize]) -> Result<(Tensor, Vec<usize>)> {
-    let (images, labels) = set.to_batch(indices)?;
-    let shape = [indices.len(), set.channels, set.height, set.width];
-    Ok((Tensor::from_f32_vec(images, shape, Device::Cpu)?, labels))
+fn plan(quick: bool) -> Plan {
+    if quick {
+        Plan {
+            data_train: "shapes:960:16".into(),
+            data_test: "shapes:240:16".into(),
+            units: 2,
+            epochs: 3,
+            act_tau: vec![0.01],
+            pact_lambda: vec![0.05],
+        }
+    } else {
+        Plan {
+            data_train: "shapes:3000:16".into(),
+            data_test: "shapes:900:16".into(),
+            units: 3,
+            epochs: 4,
+            act_tau: vec![0.01, 0.1],
+            pact_lambda: vec![0.05, 0.5],
+        }
+    }
 }
 
 /// Runs `pact demo`.
 pub fn run(args: DemoArgs) -> Result<()> {
-    let plan = if args.quick {
-        Plan {
-            train: 768,
-            test: 384,
-            epochs: 2,
-            units: 1,
-        }
-    } else {
-        Plan {
-            train: 6000,
-            test: 1200,
-            epochs: 6,
-            units: 2,
-        }
-    };
-    let mut rng = Rng::seed(args.seed);
-    let data = ShapesConfig {
-        size: 16,
-        ..Default::default()
-    };
-    println!(
-        "pact demo: a ResNet-{} on the built-in shapes task ({} classes, {}×{} images, difficulty levels 0–3)",
-        6 * plan.units + 2,
-        data.classes,
-        data.size,
-        data.size
-    );
-    let train = shapes::generate(plan.train, &data, &mut rng)?;
-    let test = shapes::generate(plan.test, &data, &mut rng)?;
-
-    let store = ParamStore::new(DType::F32, Device::Cpu);
-    let config = ResNetConfig {
-        units_per_stage: plan.units,
-        widths: [16, 32, 64],
-        in_channels: data.channels,
-        num_classes: data.classes,
-        halting_bias: None,
-    };
-    let net = ResNet::new(&store, config, &mut rng)?;
-    let batch = 64;
-    let steps_per_epoch = plan.train.div_ceil(batch);
-    let total = (steps_per_epoch * plan.epochs) as u64;
-    let schedule = LrSchedule::Cosine {
-        base: 0.1,
-        min: 0.001,
-        total_steps: total,
-    };
-    let sgd = SgdConfig {
-        lr: 0.1,
-        momentum: 0.9,
-        nesterov: false,
-        weight_decay: 1e-4,
-    };
-    let opt = Sgd::new(store.trainable(), sgd);
-    let config = TrainerConfig {
-        seed: args.seed,
-        batch_size: batch,
-        stop: Stop::Epochs(plan.epochs),
-        schedule: Some(schedule),
-        progress: true,
-        ..Default::default()
-    };
-    let mut trainer = Trainer::new(config, store, opt)?;
-    trainer.fit(train.len(), |batch, _rng| {
-        let (x, y) = to_tensor(&train, batch.indices).map_err(pact_inference::Error::step)?;
-        let logits = net.forward(&x, true)?;
-        let hits = logits
-            .argmax(1)?
-            .iter()
-            .zip(&y)
-            .filter(|(p, l)| p == l)
-            .count();
-        Ok(StepOutput::new(logits.cross_entropy(&y)?)
-            .metric("accuracy", hits as f64 / y.len() as f64))
+    let p = plan(args.quick);
+    std::fs::create_dir_all(&args.out).map_err(|e| CliError::Io {
+        path: args.out.display().to_string(),
+        source: e,
     })?;
-
-    let (correct, per_level) = pact::no_grad(|| evaluate(&net, &test))?;
     println!(
-        "test accuracy: {:.1}% on {} images",
-        100.0 * correct,
-        test.len()
+        "pact demo: ACT and PACT ResNet-{} on the built-in shapes task (16×16 images, 6 classes, difficulty levels 0–3)",
+        6 * p.units + 2
     );
-    for (level, acc) in per_level.iter().enumerate() {
-        println!("  difficulty {level}: {:.1}%", 100.0 * acc);
+    let (_, test) = load_images(&p.data_test, Split::Test, args.seed)?;
+    let mut rows = Vec::new();
+    let runs = p
+        .act_tau
+        .iter()
+        .map(|&t| ("act-resnet", t))
+        .chain(p.pact_lambda.iter().map(|&l| ("pact-resnet", l)));
+    for (model, penalty) in runs {
+        let dir = args.out.join(format!("{model}-{penalty}"));
+        let config = TrainConfig {
+            model: model.into(),
+            data: p.data_train.clone(),
+            units: p.units,
+            epochs: p.epochs,
+            batch_size: 64,
+            seed: args.seed,
+            tau: penalty,
+            lambda: penalty,
+            checkpoint_every: 10_000,
+            ..TrainConfig::default()
+        };
+        println!("\n== {model}, penalty {penalty}");
+        let trained = train(&config, &dir, false)?;
+        let mode = trained.spec.name.default_eval_mode();
+        let report = evaluate_images(&trained.net, &test, &mode, 128)?;
+        let mut json = report.clone();
+        json.units_per_example.clear();
+        write(&dir.join("eval.json"), &eval_json(&json, model, &mode)?)?;
+        rows.push(Row {
+            method: if model == "act-resnet" { "ACT" } else { "PACT" },
+            penalty,
+            report,
+            train_seconds: trained.seconds,
+        });
     }
+    let table = markdown_table(&rows);
+    println!("\n{table}");
+    write(&args.out.join("report.md"), &format!("# pact demo\n\nTest set: {} ({} images). ACT is evaluated with its weighted halting (every example holds a state and a running sum); PACT with the deterministic rule (an example stops at the first unit with h ≥ 0.5 and leaves the batch).\n\n{table}\n", p.data_test, test.len()))?;
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "method": r.method,
+                "penalty": r.penalty,
+                "accuracy": r.report.accuracy,
+                "accuracy_by_difficulty": r.report.accuracy_by_difficulty,
+                "flops_mean": r.report.flops_mean,
+                "flops_std": r.report.flops_std,
+                "units_mean": r.report.units_mean,
+                "peak_activation_bytes": r.report.peak_activation_bytes,
+                "examples_per_s": r.report.examples_per_s,
+                "train_seconds": r.train_seconds,
+            })
+        })
+        .collect();
+    write(
+        &args.out.join("report.json"),
+        &serde_json::to_string_pretty(&json).map_err(|e| CliError::Usage(e.to_string()))?,
+    )?;
+    println!("report: {}", args.out.join("report.md").display());
     Ok(())
 }
 
-/// Overall accuracy and accuracy per difficulty level.
-fn evaluate(net: &ResNet, test: &ImageSet) -> Result<(f64, Vec<f64>)> {
-    let levels = test
-        .difficulty
-        .clone()
-        .unwrap_or_else(|| vec![0; test.len()]);
-    let n_levels = levels.iter().max().map_or(1, |m| m + 1);
-    let mut hits = vec![0usize; n_levels];
-    let mut counts = vec![0usize; n_levels];
-    let all: Vec<usize> = (0..test.len()).collect();
-    for chunk in all.chunks(256) {
-        let (x, y) = to_tensor(test, chunk)?;
-        let predicted = net.forward(&x, false)?.argmax(1)?;
-        for ((&i, &p), &label) in chunk.iter().zip(&predicted).zip(&y) {
-            counts[levels[i]] += 1;
-            hits[levels[i]] += usize::from(p == label);
-        }
+fn eval_json(report: &EvalReport, model: &str, mode: &HaltingMode) -> Result<String> {
+    let mut v = serde_json::to_value(report).map_err(|e| CliError::Usage(e.to_string()))?;
+    v["model"] = model.into();
+    v["mode"] = mode.name().into();
+    Ok(v.to_string())
+}
+
+fn markdown_table(rows: &[Row]) -> String {
+    let mut s = String::from("| method | penalty | accuracy | by difficulty 0/1/2/3 | MFLOPs / example | units per block | eval activations (MiB) | eval images/s |\n|---|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        let by: Vec<String> = r
+            .report
+            .accuracy_by_difficulty
+            .iter()
+            .map(|a| format!("{:.0}", 100.0 * a))
+            .collect();
+        let units: Vec<String> = r
+            .report
+            .units_mean
+            .iter()
+            .map(|u| format!("{u:.2}"))
+            .collect();
+        s.push_str(&format!(
+            "| {} | {} | {:.1}% | {} | {:.2} ± {:.2} | {} | {:.1} | {:.0} |\n",
+            r.method,
+            r.penalty,
+            100.0 * r.report.accuracy,
+            by.join("/"),
+            r.report.flops_mean / 1e6,
+            r.report.flops_std / 1e6,
+            units.join(" / "),
+            r.report.peak_activation_bytes as f64 / (1 << 20) as f64,
+            r.report.examples_per_s
+        ));
     }
-    let overall = hits.iter().sum::<usize>() as f64 / test.len().max(1) as f64;
-    let per_level = hits
-        .iter()
-        .zip(&counts)
-        .map(|(&h, &c)| h as f64 / c.max(1) as f64)
-        .collect();
-    Ok((overall, per_level))
+    s
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    pact::nn::checkpoint::write_atomic(path, text.as_bytes())?;
+    Ok(())
 }

@@ -231,12 +231,46 @@ fn validate(c: &TrainConfig) -> Result<()> {
 /// Runs `pact train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let c = merge(&args)?;
-    validate(&c)?;
+    let trained = train(&c, &args.out, args.resume)?;
+    if trained.interrupted {
+        println!(
+            "interrupted at step {}; checkpoint saved to {}",
+            trained.steps,
+            trained.checkpoint.display()
+        );
+        println!("continue with the same command and --resume");
+    } else {
+        println!("trained {} steps in {:.1}s", trained.steps, trained.seconds);
+        println!("checkpoint: {}", trained.checkpoint.display());
+        println!("log:        {}", args.out.join("log.jsonl").display());
+    }
+    Ok(())
+}
+
+/// A finished (or interrupted) training run.
+pub struct Trained {
+    /// What the checkpoint describes.
+    pub spec: ModelSpec,
+    /// The trained network (its parameters live in the run's store).
+    pub net: ResNet,
+    /// Steps completed.
+    pub steps: u64,
+    /// Wall-clock seconds of this call.
+    pub seconds: f64,
+    /// Whether Ctrl-C stopped it early.
+    pub interrupted: bool,
+    /// The last checkpoint.
+    pub checkpoint: PathBuf,
+}
+
+/// Trains the model `c` describes, writing checkpoints and `log.jsonl` to `out`.
+pub fn train(c: &TrainConfig, out: &Path, resume: bool) -> Result<Trained> {
+    validate(c)?;
     let name = ModelName::parse(&c.model)?;
-    let objective = objective(name, &c);
+    let objective = objective(name, c);
     objective.validate()?;
-    std::fs::create_dir_all(&args.out).map_err(|e| CliError::Io {
-        path: args.out.display().to_string(),
+    std::fs::create_dir_all(out).map_err(|e| CliError::Io {
+        path: out.display().to_string(),
         source: e,
     })?;
     let (_, train) = load_images(&c.data, Split::Train, c.seed)?;
@@ -282,137 +316,120 @@ pub fn run(args: TrainArgs) -> Result<()> {
         batch_size: c.batch_size,
         stop: Stop::Epochs(c.epochs),
         schedule: Some(schedule),
-        checkpoint_dir: Some(args.out.clone()),
+        checkpoint_dir: Some(out.to_path_buf()),
         checkpoint_every: Some(c.checkpoint_every.max(1)),
-        log_path: Some(args.out.join("log.jsonl")),
+        log_path: Some(out.join("log.jsonl")),
         progress: true,
         ..Default::default()
     };
     let mut metadata: BTreeMap<String, String> = [spec.to_metadata()?].into_iter().collect();
     metadata.insert(
         "pact.train_config".into(),
-        serde_json::to_string(&c).map_err(|e| CliError::Usage(e.to_string()))?,
+        serde_json::to_string(c).map_err(|e| CliError::Usage(e.to_string()))?,
     );
     let trainable = store.trainable();
-    match c.optimizer.as_str() {
+    let run = Run {
+        out,
+        resume,
+        train: &train,
+        net: &net,
+        objective: &objective,
+        augment: c.augment,
+    };
+    let summary = match c.optimizer.as_str() {
         "adam" => {
-            let opt = Adam::new(
-                trainable,
-                AdamConfig {
-                    lr: c.lr,
-                    weight_decay: c.weight_decay,
-                    ..Default::default()
-                },
-            );
-            train_with(
-                opt,
+            let config = AdamConfig {
+                lr: c.lr,
+                weight_decay: c.weight_decay,
+                ..Default::default()
+            };
+            run.fit(
+                Adam::new(trainable, config),
                 trainer_config,
                 store,
                 metadata,
-                &args,
-                &net,
-                &train,
-                &objective,
-                c.augment,
-            )
+            )?
         }
         _ => {
-            let opt = Sgd::new(
-                trainable,
-                SgdConfig {
-                    lr: c.lr,
-                    momentum: c.momentum,
-                    nesterov: false,
-                    weight_decay: c.weight_decay,
-                },
-            );
-            train_with(
-                opt,
-                trainer_config,
-                store,
-                metadata,
-                &args,
-                &net,
-                &train,
-                &objective,
-                c.augment,
-            )
+            let config = SgdConfig {
+                lr: c.lr,
+                momentum: c.momentum,
+                nesterov: false,
+                weight_decay: c.weight_decay,
+            };
+            run.fit(Sgd::new(trainable, config), trainer_config, store, metadata)?
         }
-    }
+    };
+    Ok(Trained {
+        spec,
+        net,
+        steps: summary.step,
+        seconds: summary.elapsed.as_secs_f64(),
+        interrupted: summary.interrupted,
+        checkpoint: summary
+            .last_checkpoint
+            .unwrap_or_else(|| out.join("last.safetensors")),
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn train_with<O: Optimizer>(
-    opt: O,
-    config: TrainerConfig,
-    store: ParamStore,
-    metadata: BTreeMap<String, String>,
-    args: &TrainArgs,
-    net: &ResNet,
-    train: &ImageSet,
-    objective: &Objective,
+/// What one training run works on.
+struct Run<'a> {
+    out: &'a Path,
+    resume: bool,
+    train: &'a ImageSet,
+    net: &'a ResNet,
+    objective: &'a Objective,
     augment: bool,
-) -> Result<()> {
-    let mut trainer = Trainer::new(config, store, opt)?
-        .with_metadata(metadata)
-        .stop_on_ctrl_c()?;
-    if args.resume && !trainer.resume_latest()? {
-        return Err(CliError::Usage(format!(
-            "--resume: no checkpoint in {}",
-            args.out.display()
-        )));
-    }
-    let shape = train.shape();
-    let augmenter = Augment {
-        pad: 4,
-        flip: true,
-        standardize: false,
-    };
-    let summary = trainer.fit(train.len(), |batch, rng| {
-        let (mut images, labels) = train
-            .to_batch(batch.indices)
-            .map_err(pact_inference::Error::step)?;
-        if augment {
-            augmenter
-                .apply(&mut images, shape, rng)
+}
+
+impl Run<'_> {
+    fn fit<O: Optimizer>(
+        &self,
+        opt: O,
+        config: TrainerConfig,
+        store: ParamStore,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<pact_inference::TrainSummary> {
+        let mut trainer = Trainer::new(config, store, opt)?
+            .with_metadata(metadata)
+            .stop_on_ctrl_c()?;
+        if self.resume && !trainer.resume_latest()? {
+            return Err(CliError::Usage(format!(
+                "--resume: no checkpoint in {}",
+                self.out.display()
+            )));
+        }
+        let shape = self.train.shape();
+        let augmenter = Augment {
+            pad: 4,
+            flip: true,
+            standardize: false,
+        };
+        let summary = trainer.fit(self.train.len(), |batch, rng| {
+            let (mut images, labels) = self
+                .train
+                .to_batch(batch.indices)
                 .map_err(pact_inference::Error::step)?;
-        }
-        let x = Tensor::from_f32_vec(
-            images,
-            [labels.len(), shape[0], shape[1], shape[2]],
-            Device::Cpu,
-        )?;
-        let out =
-            image_step(net, &x, &labels, objective, rng).map_err(pact_inference::Error::step)?;
-        let mut step = StepOutput::new(out.loss)
-            .metric("accuracy", out.accuracy)
-            .metric("cross_entropy", out.cross_entropy);
-        for (b, u) in out.units.iter().enumerate() {
-            step = step.metric(format!("units_{}", b + 1), *u);
-        }
-        Ok(step)
-    })?;
-    let last = summary
-        .last_checkpoint
-        .unwrap_or_else(|| args.out.join("last.safetensors"));
-    if summary.interrupted {
-        println!(
-            "interrupted at step {}; checkpoint saved to {}",
-            summary.step,
-            last.display()
-        );
-        println!("continue with the same command and --resume");
-    } else {
-        println!(
-            "trained {} steps in {:.1}s",
-            summary.step,
-            summary.elapsed.as_secs_f64()
-        );
-        println!("checkpoint: {}", last.display());
-        println!(
-            "log:        {}",
-            Path::new(&args.out).join("log.jsonl").display()
-        );
+            if self.augment {
+                augmenter
+                    .apply(&mut images, shape, rng)
+                    .map_err(pact_inference::Error::step)?;
+            }
+            let x = Tensor::from_f32_vec(
+                images,
+                [labels.len(), shape[0], shape[1], shape[2]],
+                Device::Cpu,
+            )?;
+            let out = image_step(self.net, &x, &labels, self.objective, rng)
+                .map_err(pact_inference::Error::step)?;
+            let mut step = StepOutput::new(out.loss)
+                .metric("accuracy", out.accuracy)
+                .metric("cross_entropy", out.cross_entropy);
+            for (b, u) in out.units.iter().enumerate() {
+                step = step.metric(format!("units_{}", b + 1), *u);
+            }
+            Ok(step)
+        })?;
+        Ok(summary)
     }
-    Ok(())
 }
