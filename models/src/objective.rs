@@ -26,6 +26,12 @@ pub enum Objective {
         /// ε of the halting threshold.
         eps: f64,
     },
+    /// PACT by stochastic variational MAP with the score-function (REINFORCE) estimator for
+    /// the likelihood term, a leave-one-out baseline, and the closed-form prior term.
+    PactScoreFunction {
+        /// λ, the time penalty of the truncated geometric prior.
+        lambda: f64,
+    },
     /// PACT by stochastic variational MAP through the Concrete relaxation.
     Pact {
         /// λ, the time penalty of the truncated geometric prior.
@@ -52,6 +58,13 @@ impl Objective {
                     Ok(())
                 }
             }
+            Objective::PactScoreFunction { lambda } => {
+                if !(lambda >= 0.0 && lambda.is_finite()) {
+                    bad(format!("time penalty lambda must be ≥ 0, got {lambda}"))
+                } else {
+                    Ok(())
+                }
+            }
             Objective::Pact {
                 lambda,
                 temperature,
@@ -73,6 +86,7 @@ impl Objective {
         match *self {
             Objective::Plain => HaltingMode::Plain,
             Objective::Act { eps, .. } => HaltingMode::Act { eps },
+            Objective::PactScoreFunction { .. } => HaltingMode::PactSample,
             Objective::Pact {
                 temperature,
                 straight_through,
@@ -127,7 +141,7 @@ pub fn image_step(
                     block.units.iter().sum::<usize>() as f64 / block.units.len().max(1) as f64,
                 );
             }
-            Objective::Pact { lambda, .. } => {
+            Objective::Pact { lambda, .. } | Objective::PactScoreFunction { lambda } => {
                 let expected = block
                     .expected_n
                     .as_ref()
@@ -138,10 +152,48 @@ pub fn image_step(
             }
         }
     }
+    if let Objective::PactScoreFunction { .. } = objective {
+        loss = loss.add(&score_function_surrogate(&out, labels)?)?;
+    }
     Ok(StepOutput {
         loss,
         accuracy,
         cross_entropy,
         units,
     })
+}
+
+/// The REINFORCE term `mean_i (ℓ_i − b_i) · Σ_blocks log q(N̂ | x_i)`, with `ℓ_i` the
+/// per-example negative log-likelihood (held constant) and the leave-one-out baseline
+/// `b_i = (Σ_j ℓ_j − ℓ_i)/(B − 1)`, which keeps the estimator unbiased.
+fn score_function_surrogate(out: &crate::resnet::NetOutput, labels: &[usize]) -> Result<Tensor> {
+    let nll = out.logits.nll_per_example(labels)?.detach();
+    let b = labels.len();
+    let values = nll.to_f64_vec();
+    let total: f64 = values.iter().sum();
+    let advantage: Vec<f64> = values
+        .iter()
+        .map(|v| {
+            if b > 1 {
+                v - (total - v) / (b - 1) as f64
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let advantage = Tensor::from_f64_slice(&advantage, [b], nll.dtype(), nll.device())?;
+    let mut log_q: Option<Tensor> = None;
+    for block in &out.blocks {
+        let l = block.sampled_log_q.as_ref().ok_or_else(|| {
+            Error::InvalidInput("sampling block without log q of the draw".into())
+        })?;
+        log_q = Some(match log_q {
+            Some(acc) => acc.add(l)?,
+            None => l.clone(),
+        });
+    }
+    match log_q {
+        Some(lq) => Ok(lq.mul(&advantage)?.mean_all()?),
+        None => Ok(Tensor::scalar(0.0, nll.dtype(), nll.device())),
+    }
 }

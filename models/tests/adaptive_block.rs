@@ -296,3 +296,44 @@ fn invalid_settings_are_errors() {
     )
     .is_err());
 }
+
+#[test]
+fn sampling_mode_draws_n_from_q_and_reports_its_log_probability() {
+    let mut rng = Rng::seed(12);
+    let (units, b) = (3, 4000);
+    // Constant logits: h = σ(0.4) at unit 1, σ(−0.3) at unit 2, so q(N) is known.
+    let x = Tensor::zeros([b, 1], DType::F64, CPU);
+    let logits = [0.4, -0.3];
+    let out = run_block(
+        units,
+        &x,
+        |l, _, _| Ok(Tensor::full((l + 1) as f64, [b, 1], DType::F64, CPU)),
+        |l, s| s.zeros_like().squeeze(1)?.add_scalar(logits[l]),
+        &HaltingMode::PactSample,
+        &mut rng,
+    )
+    .unwrap();
+    let sig = |a: f64| 1.0 / (1.0 + (-a).exp());
+    let q = [
+        sig(0.4),
+        (1.0 - sig(0.4)) * sig(-0.3),
+        (1.0 - sig(0.4)) * (1.0 - sig(-0.3)),
+    ];
+    let values = out.output.to_f64_vec();
+    let log_q = out.sampled_log_q.unwrap().to_f64_vec();
+    let mut counts = [0usize; 3];
+    for i in 0..b {
+        let n = out.units[i];
+        counts[n - 1] += 1;
+        // The output is the state of unit N, and log q is that of N.
+        assert_eq!(values[i], n as f64);
+        assert!((log_q[i] - q[n - 1].ln()).abs() < 1e-12);
+    }
+    for (c, p) in counts.iter().zip(q) {
+        // Four binomial standard deviations at most ≈ 0.032 at b = 4000.
+        assert!(
+            (*c as f64 / b as f64 - p).abs() < 0.032,
+            "{counts:?} vs {q:?}"
+        );
+    }
+}

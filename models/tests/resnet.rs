@@ -174,3 +174,37 @@ fn plain_network_rejects_adaptive_modes() {
         .unwrap();
     assert!(err.to_string().contains("halting heads"), "{err}");
 }
+
+#[test]
+fn score_function_objective_trains_the_halting_heads() {
+    use pact_models::objective::{image_step, Objective};
+    let mut rng = Rng::seed(5);
+    let config = ResNetConfig {
+        units_per_stage: 3,
+        widths: [4, 8, 8],
+        in_channels: 3,
+        num_classes: 5,
+        halting_bias: Some(0.0),
+    };
+    let store = ParamStore::new(DType::F64, CPU);
+    let net = ResNet::new(&store, config, &mut rng).unwrap();
+    let x = Tensor::randn([6, 3, 8, 8], DType::F64, CPU, &mut rng).unwrap();
+    let labels = [0, 1, 2, 3, 4, 0];
+    let head = store.get("stages.1.halt.0.weight").unwrap().tensor();
+    // λ = 0 removes the prior term, so any gradient on the head comes from REINFORCE.
+    let out = image_step(
+        &net,
+        &x,
+        &labels,
+        &Objective::PactScoreFunction { lambda: 0.0 },
+        &mut rng,
+    )
+    .unwrap();
+    let grads = out.loss.backward().unwrap();
+    let g = grads
+        .get(&head)
+        .expect("the halting head has a gradient")
+        .to_f64_vec();
+    assert!(g.iter().map(|v| v.abs()).sum::<f64>() > 0.0, "{g:?}");
+    assert!(out.units.iter().all(|u| (1.0..=3.0).contains(u)));
+}

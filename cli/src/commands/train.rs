@@ -53,6 +53,8 @@ pub struct TrainConfig {
     pub temperature: f64,
     /// PACT: straight-through relaxed halting.
     pub straight_through: bool,
+    /// PACT: the score-function (REINFORCE) estimator instead of the Concrete relaxation.
+    pub score_function: bool,
     /// Initial bias of the halting heads.
     pub halting_bias: f64,
     /// Augment images (pad 4 + random crop + flip).
@@ -80,6 +82,7 @@ impl Default for TrainConfig {
             lambda: 0.01,
             temperature: 0.5,
             straight_through: false,
+            score_function: false,
             halting_bias: HALTING_BIAS,
             augment: false,
             checkpoint_every: 200,
@@ -138,6 +141,9 @@ pub struct TrainArgs {
     /// PACT straight-through halting.
     #[arg(long)]
     pub straight_through: bool,
+    /// PACT with the score-function (REINFORCE) estimator instead of the Concrete relaxation.
+    #[arg(long)]
+    pub score_function: bool,
     /// Augment images (pad 4, random crop, flip).
     #[arg(long)]
     pub augment: bool,
@@ -177,6 +183,7 @@ fn merge(args: &TrainArgs) -> Result<TrainConfig> {
         checkpoint_every
     );
     c.straight_through |= args.straight_through;
+    c.score_function |= args.score_function;
     c.augment |= args.augment;
     Ok(c)
 }
@@ -188,6 +195,9 @@ fn objective(name: ModelName, c: &TrainConfig) -> Objective {
             tau: c.tau,
             eps: ACT_EPSILON,
         },
+        ModelName::PactResnet if c.score_function => {
+            Objective::PactScoreFunction { lambda: c.lambda }
+        }
         ModelName::PactResnet => Objective::Pact {
             lambda: c.lambda,
             temperature: c.temperature,

@@ -22,8 +22,11 @@ pub struct BlockOutput {
     pub expected_n: Option<Tensor>,
     /// Every unit's state (PonderNet mode).
     pub states: Option<Vec<Tensor>>,
-    /// `log q(N = n | x)`, `[B, L]` (PonderNet mode).
+    /// `log q(N = n | x)`, `[B, L]` (PonderNet and sampling modes).
     pub log_q: Option<Tensor>,
+    /// `log q(N = n̂ | x)` of the sampled `n̂`, `[B]` (sampling mode, for the score-function
+    /// estimator).
+    pub sampled_log_q: Option<Tensor>,
 }
 
 /// Per-example scale `[B]` broadcast over a state `[B, ..]`.
@@ -76,6 +79,7 @@ pub fn run_block(
                 expected_n: None,
                 states: None,
                 log_q: None,
+                sampled_log_q: None,
             })
         }
         HaltingMode::Act { eps } => run_act(units, input, &mut unit, &mut head, eps, &all),
@@ -110,6 +114,7 @@ pub fn run_block(
                     expected_n: Some(Tensor::ones([b], input.dtype(), input.device())),
                     states: None,
                     log_q: None,
+                    sampled_log_q: None,
                 });
             }
             let logits = Tensor::stack(&logits, 1)?;
@@ -131,10 +136,15 @@ pub fn run_block(
                 ponder: None,
                 states: None,
                 log_q: None,
+                sampled_log_q: None,
             })
         }
         HaltingMode::PactDeterministic => run_deterministic(units, input, &mut unit, &mut head),
         HaltingMode::PonderNet => run_ponder_net(units, input, &mut unit, &mut head, &all),
+        HaltingMode::PactSample => {
+            let dense = run_ponder_net(units, input, &mut unit, &mut head, &all)?;
+            sample_unit(dense, rng)
+        }
     }
 }
 
@@ -220,6 +230,7 @@ fn run_act(
         expected_n: None,
         states: None,
         log_q: None,
+        sampled_log_q: None,
     })
 }
 
@@ -287,6 +298,7 @@ fn run_deterministic(
         expected_n: None,
         states: None,
         log_q: None,
+        sampled_log_q: None,
     })
 }
 
@@ -341,5 +353,58 @@ fn run_ponder_net(
         expected_n: Some(q.mul(&n)?.sum(1)?),
         states: Some(states),
         log_q: Some(log_q),
+        sampled_log_q: None,
+    })
+}
+
+/// Draws `N ~ q(N | x)` per example from a dense PonderNet-style run and returns `s_N`, with
+/// `log q(N | x)` of the draw for the score-function estimator.
+fn sample_unit(dense: BlockOutput, rng: &mut Rng) -> Result<BlockOutput> {
+    let log_q = dense
+        .log_q
+        .clone()
+        .ok_or_else(|| Error::InvalidInput("dense run without log q".into()))?;
+    let states = dense
+        .states
+        .ok_or_else(|| Error::InvalidInput("dense run without states".into()))?;
+    let (b, l) = (log_q.dims()[0], log_q.dims()[1]);
+    let q = log_q.exp()?.to_f64_vec();
+    let mut chosen = Vec::with_capacity(b);
+    let mut one_hot = vec![0.0; b * l];
+    for row in 0..b {
+        let u = rng.uniform();
+        let mut cum = 0.0;
+        let mut n = l - 1;
+        for (j, p) in q[row * l..(row + 1) * l].iter().enumerate() {
+            cum += p;
+            if u < cum {
+                n = j;
+                break;
+            }
+        }
+        chosen.push(n);
+        one_hot[row * l + n] = 1.0;
+    }
+    let weights = Tensor::from_f64_slice(&one_hot, [b, l], log_q.dtype(), log_q.device())?;
+    let mut output: Option<Tensor> = None;
+    for (j, s) in states.iter().enumerate() {
+        let term = s.mul(&per_example(&weights.narrow(1, j, 1)?, s)?)?;
+        output = Some(match output {
+            Some(o) => o.add(&term)?,
+            None => term,
+        });
+    }
+    let sampled = log_q
+        .gather(1, &chosen, &pact::Shape::new([b, 1]))?
+        .squeeze(1)?;
+    Ok(BlockOutput {
+        output: output.ok_or_else(|| Error::InvalidInput("empty block".into()))?,
+        units: chosen.iter().map(|n| n + 1).collect(),
+        logits: dense.logits,
+        ponder: None,
+        expected_n: dense.expected_n,
+        states: None,
+        log_q: Some(log_q),
+        sampled_log_q: Some(sampled),
     })
 }

@@ -48,6 +48,9 @@ pub enum HaltingMode {
     /// PonderNet (pact-math §10): every unit runs and every state is returned with
     /// `log q(N = n | x)`, so the caller can form `Σ_n q(n) · loss(y, ŷ_n) + β KL(q ‖ prior)`.
     PonderNet,
+    /// PACT with exact samples: every unit runs, `N ~ q(N | x)` is drawn per example and the
+    /// block outputs `s_N`, with `log q(N | x)` for the score-function (REINFORCE) estimator.
+    PactSample,
 }
 
 impl HaltingMode {
@@ -59,6 +62,7 @@ impl HaltingMode {
             HaltingMode::PactRelaxed { .. } => "pact-relaxed",
             HaltingMode::PactDeterministic => "pact-deterministic",
             HaltingMode::PonderNet => "ponder-net",
+            HaltingMode::PactSample => "pact-sample",
         }
     }
 }
