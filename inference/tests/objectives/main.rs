@@ -1,0 +1,4 @@
+//! Tests of the objectives over ppl models.
+
+mod common;
+mod map;
