@@ -45,6 +45,10 @@ pub enum Error {
     /// An error raised by user code inside a training step (see [`Error::step`]).
     #[error("training step failed: {0}")]
     Step(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An objective cannot be evaluated on the given model and guide (for example sites
+    /// that [`Exact`](crate::objectives::Exact) cannot enumerate together).
+    #[error("objective: {0}")]
+    Objective(String),
     /// The Ctrl-C handler could not be installed.
     #[error("cannot install the Ctrl-C handler: {0}")]
     Signal(String),

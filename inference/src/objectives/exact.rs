@@ -1,0 +1,218 @@
+//! `Exact`: the expectation over the guide by enumeration.
+
+use super::{Estimate, Objective, SiteReport};
+use crate::{Error, Result};
+use pact::nn::ParamStore;
+use pact::ppl::{enumerate, replay, run, Ctx, PlateFrame, Select, SiteKind, Trace};
+use pact::{Rng, Shape, Tensor};
+
+/// The exact expectation `Σ_z q(z) [log p(x, z) (− log q(z))]` over every discrete guide
+/// site with a finite support, by running the guide once per configuration
+/// ([`pact::ppl::enumerate()`]) and the model on each. Differentiable: its gradient is the
+/// exact gradient the sampled objectives estimate. Suits small models.
+///
+/// Either every enumerated site sits outside all plates (joint enumeration), or all sit in
+/// the same plates and each plate element's terms depend on its own values only (the
+/// expectation is then taken per element, at a cost of `Π_sites K` runs whatever the plate
+/// size).
+///
+/// ```
+/// use pact::dist::{Bernoulli, Normal};
+/// use pact::nn::ParamStore;
+/// use pact::ppl::Ctx;
+/// use pact::{DType, Device, Result, Rng, Tensor};
+/// use pact_inference::objectives::{Exact, Objective};
+/// let s = |v: f64| Tensor::scalar(v, DType::F64, Device::Cpu);
+/// let model = |ctx: &mut Ctx| -> Result<()> {
+///     ctx.sample("z", Bernoulli::new(s(0.0))?).map(|_| ())
+/// };
+/// let guide = |ctx: &mut Ctx| -> Result<()> {
+///     ctx.sample("z", Bernoulli::new(s(0.0))?).map(|_| ())
+/// };
+/// let params = ParamStore::new(DType::F64, Device::Cpu);
+/// let e = Exact::map().estimate(&model, &guide, &params, &mut Rng::seed(0))?;
+/// assert!((e.objective - 0.5f64.ln()).abs() < 1e-12);
+/// assert!((e.entropy.unwrap() - 2f64.ln()).abs() < 1e-12);
+/// # Ok::<(), pact_inference::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Exact {
+    entropy: bool,
+}
+
+impl Exact {
+    /// `E_q[log p(x, z)]`, the objective of [`SvoMap`](super::SvoMap).
+    pub fn map() -> Self {
+        Exact { entropy: false }
+    }
+
+    /// `E_q[log p(x, z) − log q(z)]`, the ELBO.
+    pub fn elbo() -> Self {
+        Exact { entropy: true }
+    }
+}
+
+fn add(acc: Option<Tensor>, t: Tensor) -> Result<Option<Tensor>> {
+    Ok(Some(match acc {
+        Some(a) => a.add(&t)?,
+        None => t,
+    }))
+}
+
+/// Splits the log-probabilities of `trace` (of `kind`s accepted by `keep`) into terms
+/// outside the plates `frames` (summed, scaled) and inside (reduced to the plate axes,
+/// weighted by the site scale relative to `local_scale`).
+fn split(
+    trace: &Trace,
+    frames: &[PlateFrame],
+    local_scale: f64,
+    keep: impl Fn(SiteKind, bool) -> bool,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let rank = frames
+        .iter()
+        .map(|p| p.dim.unsigned_abs())
+        .max()
+        .unwrap_or(0);
+    let (mut global, mut local) = (None, None);
+    for site in trace.iter() {
+        if !keep(site.kind, site.enumerated) {
+            continue;
+        }
+        let Some(lp) = &site.log_prob else { continue };
+        let inside = !frames.is_empty()
+            && frames
+                .iter()
+                .all(|f| site.plates.iter().any(|p| p.name == f.name));
+        if !inside {
+            global = add(global, lp.sum_all()?.mul_scalar(site.scale)?)?;
+            continue;
+        }
+        let axes: Vec<usize> = frames.iter().filter_map(|f| f.axis(lp.rank())).collect();
+        let mut reduced = lp.clone();
+        for axis in (0..lp.rank()).filter(|a| !axes.contains(a)) {
+            reduced = reduced.sum_keepdim(axis)?;
+        }
+        let dims = reduced.dims();
+        let kept = Shape::new(&dims[dims.len().saturating_sub(rank)..]);
+        let term = reduced
+            .reshape(kept)?
+            .mul_scalar(site.scale / local_scale)?;
+        local = add(local, term)?;
+    }
+    Ok((global, local))
+}
+
+impl Objective for Exact {
+    fn name(&self) -> &'static str {
+        if self.entropy {
+            "exact-elbo"
+        } else {
+            "exact-map"
+        }
+    }
+
+    fn estimate<T, U>(
+        &mut self,
+        model: &impl Fn(&mut Ctx) -> pact::Result<T>,
+        guide: &impl Fn(&mut Ctx) -> pact::Result<U>,
+        params: &ParamStore,
+        rng: &mut Rng,
+    ) -> Result<Estimate> {
+        let (enumeration, _) = run(&enumerate(Select::All, guide), params, rng)?;
+        let first = enumeration
+            .runs
+            .first()
+            .ok_or_else(|| Error::Objective("the guide enumerated to no runs".into()))?;
+        // The plates of the enumerated sites: none (joint) or one shared set (per element).
+        let mut plate_sets = first
+            .trace
+            .iter()
+            .filter(|s| s.enumerated)
+            .map(|s| s.plates.clone());
+        let frames = plate_sets.next().unwrap_or_default();
+        if plate_sets.any(|p| p != frames) {
+            return Err(Error::Objective(
+                "Exact needs every enumerated guide site outside all plates or all in the same plates"
+                    .into(),
+            ));
+        }
+        let local_scale: f64 = frames.iter().map(PlateFrame::scale).product();
+        let (mut total, mut entropy) = (None, None);
+        let mut global_model: Option<f64> = None;
+        for r in &enumeration.runs {
+            let (_, p) = run(&replay(r.trace.clone(), model), params, rng)?;
+            let (q_out, q_in) = split(&r.trace, &frames, local_scale, |k, e| {
+                k == SiteKind::Sample && e
+            })?;
+            let (p_out, p_in) = split(&p, &frames, local_scale, |_, _| true)?;
+            // log q of this configuration (per element when local), and the weights.
+            let log_q = match (&q_in, &q_out) {
+                (Some(l), _) => l.clone(),
+                (None, Some(g)) => g.clone(),
+                (None, None) => {
+                    return Err(Error::Objective("the guide has no enumerable site".into()))
+                }
+            };
+            let weight = log_q.exp()?;
+            let mut f = if frames.is_empty() {
+                p_out.clone().ok_or_else(|| {
+                    Error::Objective("the model has no log-probability terms".into())
+                })?
+            } else {
+                // Terms outside the plates must not depend on the local values.
+                if let Some(g) = &p_out {
+                    let g = g.to_scalar()?;
+                    match global_model {
+                        None => {
+                            global_model = Some(g);
+                            total = add(total, p_out.clone().unwrap_or(g_zero(&weight)))?;
+                        }
+                        Some(g0) if (g0 - g).abs() <= 1e-6 * (1.0 + g0.abs()) => {}
+                        Some(_) => {
+                            return Err(Error::Objective(
+                                "model terms outside the plates of the enumerated guide sites depend on their values".into(),
+                            ))
+                        }
+                    }
+                }
+                p_in.unwrap_or(g_zero(&weight))
+            };
+            let h = weight.mul(&log_q)?.mul_scalar(-local_scale)?.sum_all()?;
+            if self.entropy {
+                f = f.sub(&log_q)?;
+            }
+            let term = weight.mul(&f)?.sum_all()?.mul_scalar(local_scale)?;
+            total = add(total, term)?;
+            entropy = add(entropy, h)?;
+        }
+        let total = total.ok_or_else(|| Error::Objective("no runs".into()))?;
+        let objective = total.to_scalar()?;
+        let entropy = entropy.map(|h| h.to_scalar()).transpose()?;
+        let sites = first
+            .trace
+            .iter()
+            .filter(|s| s.is_latent())
+            .map(|s| SiteReport {
+                name: s.name.clone(),
+                estimator: if s.enumerated {
+                    "enumerated".into()
+                } else {
+                    "reparameterised".into()
+                },
+                entropy: None,
+                closed_form_prior: false,
+            })
+            .collect();
+        Ok(Estimate {
+            loss: total.mul_scalar(-1.0)?,
+            objective,
+            entropy,
+            temperature: None,
+            sites,
+        })
+    }
+}
+
+fn g_zero(like: &Tensor) -> Tensor {
+    Tensor::scalar(0.0, like.dtype(), like.device())
+}

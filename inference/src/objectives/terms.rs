@@ -1,0 +1,193 @@
+//! The terms of one sampled objective: the model replayed on a guide sample, closed-form
+//! expectations where available, entropies and the score-function log-probabilities.
+
+use super::estimator::{with_estimators, EstimatorPolicy};
+use super::SiteReport;
+use crate::Result;
+use pact::dist::Distribution;
+use pact::nn::ParamStore;
+use pact::ppl::{replay, run, Ctx, Relaxation, Site, SiteKind, Trace};
+use pact::{Rng, Tensor};
+use std::sync::Arc;
+
+/// One sample of an objective.
+pub(crate) struct Terms {
+    /// The differentiable estimate of the objective (pathwise and closed-form parts).
+    pub f: Tensor,
+    /// `Σ log q(z)` over the score-function sites, if any.
+    pub log_q_sf: Option<Tensor>,
+    /// The closed-form entropy of `q` (summed), if every discrete site has one.
+    pub entropy: Option<f64>,
+    /// Per guide site.
+    pub sites: Vec<SiteReport>,
+}
+
+/// `Σ_z q(z) log p(z)` summed over the batch, for two laws with the same finite support and
+/// shapes (rank 0, differentiable), or `None` where there is no such closed form.
+///
+/// ```
+/// use pact::dist::{Bernoulli, TruncatedGeometric};
+/// use pact::{DType, Device, Tensor};
+/// use pact_inference::objectives::expected_log_prob_closed_form;
+/// let q = TruncatedGeometric::scalar(0.5, 4, DType::F64, Device::Cpu)?;
+/// let p = TruncatedGeometric::scalar(0.1, 4, DType::F64, Device::Cpu)?;
+/// assert!(expected_log_prob_closed_form(&q, &p)?.is_some());
+/// let b = Bernoulli::new(Tensor::scalar(0.0, DType::F64, Device::Cpu))?;
+/// assert!(expected_log_prob_closed_form(&q, &b)?.is_none());
+/// # Ok::<(), pact_inference::Error>(())
+/// ```
+pub fn expected_log_prob_closed_form(
+    q: &dyn Distribution,
+    p: &dyn Distribution,
+) -> Result<Option<Tensor>> {
+    let comparable = q.has_enumerate_support()
+        && p.has_enumerate_support()
+        && q.support() == p.support()
+        && q.event_shape() == p.event_shape()
+        && q.batch_shape() == p.batch_shape();
+    if !comparable {
+        return Ok(None);
+    }
+    let support = q.enumerate_support()?;
+    let lq = q.log_prob(&support)?;
+    let lp = p.log_prob(&support)?;
+    Ok(Some(lq.exp()?.mul(&lp)?.sum_all()?))
+}
+
+fn add(acc: Option<Tensor>, t: Tensor) -> Result<Option<Tensor>> {
+    Ok(Some(match acc {
+        Some(a) => a.add(&t)?,
+        None => t,
+    }))
+}
+
+fn zero_like(t: &Trace) -> Tensor {
+    let (dtype, device) = t
+        .iter()
+        .next()
+        .map(|s| (s.value().dtype(), s.value().device()))
+        .unwrap_or((pact::DType::F64, pact::Device::Cpu));
+    Tensor::scalar(0.0, dtype, device)
+}
+
+/// Whether a guide site is estimated by the score function: a latent whose value is neither
+/// relaxed nor reparameterised.
+pub(crate) fn is_score_function(site: &Site) -> bool {
+    site.is_latent()
+        && site.relaxed.is_none()
+        && site.dist.as_ref().is_some_and(|d| !d.has_rsample())
+}
+
+/// Runs the guide with the estimators of `policy` at `temperature`, replays the model on
+/// its trace (relaxed the same way) and assembles the terms of
+/// `E_q[log p(x, z)]` (plus `H[q]` if `entropy`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sample_terms<T, U>(
+    model: &impl Fn(&mut Ctx) -> pact::Result<T>,
+    guide: &impl Fn(&mut Ctx) -> pact::Result<U>,
+    params: &ParamStore,
+    rng: &mut Rng,
+    policy: &Arc<EstimatorPolicy>,
+    temperature: f64,
+    entropy: bool,
+    closed_form: bool,
+) -> Result<Terms> {
+    let (_, q) = run(
+        &with_estimators(policy.clone(), temperature, guide),
+        params,
+        rng,
+    )?;
+    let (_, p) = run(
+        &with_estimators(policy.clone(), temperature, replay(q.clone(), model)),
+        params,
+        rng,
+    )?;
+    let mut f: Option<Tensor> = None;
+    let mut closed = Vec::new();
+    for site in p.iter() {
+        match site.kind {
+            SiteKind::Param => {}
+            SiteKind::Observe | SiteKind::Factor => {
+                if let Some(t) = site.scaled_log_prob()? {
+                    f = add(f, t)?;
+                }
+            }
+            SiteKind::Sample => {
+                let pair = q
+                    .get(&site.name)
+                    .filter(|g| g.is_latent())
+                    .and_then(|g| g.dist.clone())
+                    .zip(site.dist.clone());
+                let exact = match (closed_form, pair) {
+                    (true, Some((gq, gp))) => expected_log_prob_closed_form(&*gq, &*gp)?,
+                    _ => None,
+                };
+                match exact {
+                    Some(e) => {
+                        closed.push(site.name.clone());
+                        f = add(f, e.mul_scalar(site.scale)?)?;
+                    }
+                    None => {
+                        if let Some(t) = site.scaled_log_prob()? {
+                            f = add(f, t)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut log_q_sf: Option<Tensor> = None;
+    let mut total_entropy = Some(0.0);
+    let mut sites = Vec::new();
+    for site in q.iter().filter(|s| s.is_latent()) {
+        let Some(dist) = &site.dist else { continue };
+        let closed_entropy = match dist.entropy() {
+            Ok(h) => Some(h.sum_all()?.mul_scalar(site.scale)?),
+            Err(_) => None,
+        };
+        let sf = is_score_function(site);
+        if sf {
+            if let Some(t) = site.scaled_log_prob()? {
+                log_q_sf = add(log_q_sf, t)?;
+            }
+        }
+        if entropy {
+            let h = match &closed_entropy {
+                Some(h) => h.clone(),
+                None => match site.scaled_log_prob()? {
+                    Some(t) => t.mul_scalar(-1.0)?,
+                    None => continue,
+                },
+            };
+            f = add(f, h)?;
+        }
+        let h_value = match &closed_entropy {
+            Some(h) => Some(h.to_scalar()?),
+            None => None,
+        };
+        total_entropy = match (total_entropy, h_value) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ if dist.is_discrete() => None,
+            (a, _) => a,
+        };
+        let estimator = if sf {
+            "score-function".to_string()
+        } else if matches!(site.relaxation, Relaxation::Exact) {
+            "reparameterised".to_string()
+        } else {
+            site.relaxation.label()
+        };
+        sites.push(SiteReport {
+            name: site.name.clone(),
+            estimator,
+            entropy: h_value,
+            closed_form_prior: closed.contains(&site.name),
+        });
+    }
+    Ok(Terms {
+        f: f.unwrap_or_else(|| zero_like(&p)),
+        log_q_sf,
+        entropy: total_entropy,
+        sites,
+    })
+}

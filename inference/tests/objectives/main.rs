@@ -1,0 +1,6 @@
+//! Tests of the objectives over ppl models.
+
+mod common;
+mod exact;
+mod gradients;
+mod map;
