@@ -255,9 +255,11 @@ fn halting(args: HaltingArgs) -> Result<()> {
                 .series("ACT weights", act_w)
                 .marker(format!("deterministic N = {det_n}"), det_n as f64 - 1.0)
                 .marker(format!("ACT: N = {act_n}"), act_n as f64 - 1.0 + 0.1);
+            // Probabilities reach 1 at most: the upper part of the panel holds the legend.
             fig = fig.panel(Panel::Bars {
                 chart,
                 lines: Vec::new(),
+                y_top: Some(1.9),
             });
         }
     }
@@ -355,7 +357,11 @@ fn histogram(args: HistogramArgs) -> Result<()> {
                 values: p.iter().map(|v| v * set.len() as f64).collect(),
             })
             .collect();
-        fig = fig.panel(Panel::Bars { chart, lines });
+        fig = fig.panel(Panel::Bars {
+            chart,
+            lines,
+            y_top: None,
+        });
     }
     save(&fig, &args.out)?;
     Ok(())
