@@ -16,17 +16,22 @@ const DATA: &str = "shapes:60:8";
 /// A checkpoint the way `pact train` writes one: 2 units per stage, 3 blocks; with
 /// `pact.train_config` holding λ = 0.05.
 fn write_checkpoint(dir: &Path) -> PathBuf {
+    write_checkpoint_of(dir, ModelName::PactResnet)
+}
+
+fn write_checkpoint_of(dir: &Path, name: ModelName) -> PathBuf {
+    let plain = name == ModelName::Resnet;
     let config = ResNetConfig {
         units_per_stage: 2,
         widths: [4, 8, 8],
         in_channels: 3,
         num_classes: 6,
-        halting_bias: Some(0.0),
+        halting_bias: (!plain).then_some(0.0),
     };
     let store = ParamStore::new(DType::F32, Device::Cpu);
     ResNet::new(&store, config.clone(), &mut Rng::seed(0)).unwrap();
     let spec = ModelSpec {
-        name: ModelName::PactResnet,
+        name,
         resnet: config,
         input_size: [8, 8],
         data: DATA.into(),
@@ -36,7 +41,7 @@ fn write_checkpoint(dir: &Path) -> PathBuf {
         "pact.train_config".into(),
         r#"{"model":"pact-resnet","lambda":0.05}"#.into(),
     );
-    let path = dir.join("model.safetensors");
+    let path = dir.join(format!("{}.safetensors", name.as_str()));
     checkpoint::save_store(&store, &path, &meta).unwrap();
     path
 }
@@ -407,6 +412,18 @@ fn bad_inputs_are_one_line_errors() {
         "0",
     ]);
     assert_error(&r, "--examples");
+    let plain = write_checkpoint_of(d, ModelName::Resnet);
+    let r = pact(&[
+        "plot",
+        "halting",
+        "--checkpoint",
+        plain.to_str().unwrap(),
+        "--data",
+        DATA,
+        "--out",
+        &png,
+    ]);
+    assert_error(&r, "no halting heads");
 
     // Empty run directory, a corrupt eval record, a missing directory.
     let empty = d.join("empty");

@@ -13,7 +13,8 @@ use pact_models::data::{ImageSet, Split};
 use pact_models::evaluate::evaluate_images;
 use pact_models::halting::{act_from_probs, deterministic_n, ACT_EPSILON};
 use pact_models::plot::{
-    save, BarSeries, Figure, Format, GroupedBarChart, LineChart, Panel, Raster, TradeoffChart,
+    save, BarSeries, Figure, Format, GroupedBarChart, LegendPosition, LineChart, Panel, Raster,
+    TradeoffChart,
 };
 use pact_models::resnet::ResNet;
 use pact_models::spec::ModelSpec;
@@ -498,6 +499,7 @@ fn training(args: TrainingArgs) -> Result<()> {
             LineChart::new("accuracy (training batches)")
                 .x_label("step")
                 .y_label("accuracy")
+                .legend(LegendPosition::LowerRight)
                 .series("accuracy", accuracy),
         ));
     }
