@@ -26,6 +26,9 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Evaluate a trained checkpoint: accuracy, FLOPs, units per block, memory, speed.
     Eval(commands::eval::EvalArgs),
+    /// Draw figures (PNG or SVG by extension): halting distributions, units histograms,
+    /// trade-off curves, training curves.
+    Plot(commands::plot::PlotArgs),
 }
 
 fn main() {
@@ -36,6 +39,7 @@ fn main() {
         Command::Bench(args) => commands::bench::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Train(args) => commands::train::run(args),
+        Command::Plot(args) => commands::plot::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -289,3 +289,76 @@ fn fonts_register_and_format_from_path() {
     assert!(Format::from_path("x.jpeg").is_err());
     assert!(FONT_BYTES.len() > 100_000);
 }
+
+#[test]
+fn figure_grid_of_image_bar_and_line_panels() {
+    // A 2×2 image: red, green / blue, white after min-max scaling of CHW floats.
+    let chw = [
+        1.0, 0.0, 0.0, 1.0, // R
+        0.0, 1.0, 0.0, 1.0, // G
+        0.0, 0.0, 1.0, 1.0, // B
+    ];
+    let raster = Raster::from_chw(&chw, 3, 2, 2, "input #7").unwrap();
+    assert_eq!(
+        raster.pixels,
+        vec![[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]]
+    );
+    let bars = GroupedBarChart::new("block 1", ["1", "2", "3"])
+        .series("q", [0.2, 0.5, 0.3])
+        .series("p", [0.1, 0.9, 0.0])
+        .marker("N = 2", 1.0);
+    let fig = Figure::new("Grid", 3)
+        .cell(300, 240)
+        .panel(Panel::Image(raster))
+        .panel(Panel::Bars {
+            chart: bars,
+            lines: vec![BarSeries {
+                name: "prior".into(),
+                values: vec![0.4, 0.3, 0.3],
+            }],
+            y_top: Some(2.0),
+        })
+        .panel(Panel::Lines(
+            LineChart::new("loss").series("loss", [(0.0, 1.0), (1.0, 0.4)]),
+        ))
+        .panel(Panel::Empty);
+    assert_eq!(fig.size(), (900, 2 * 240 + 50));
+    let svg = render_svg(&fig).unwrap();
+    assert_svg(&svg);
+    // Bars: 3 per series + a legend swatch; the overlay takes colour 2 (line + legend).
+    assert_eq!(rects_filled(&svg, series_color(0)), 3 + 1);
+    assert_eq!(rects_filled(&svg, series_color(1)), 3 + 1);
+    assert_eq!(polylines_stroked(&svg, series_color(2)), 1 + 1);
+    // The line panel's series and legend.
+    assert_eq!(polylines_stroked(&svg, series_color(0)), 1 + 1);
+    // One square per image pixel.
+    assert_eq!(rects_filled(&svg, plotters::style::RGBColor(255, 0, 0)), 1);
+    assert_eq!(rects_filled(&svg, plotters::style::RGBColor(0, 0, 255)), 1);
+    let texts = texts(&svg);
+    for want in ["Grid", "input #7", "block 1", "N = 2", "prior", "loss"] {
+        assert!(texts.iter().any(|t| t == want), "no text {want:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("grid.png");
+    save(&fig, &png).unwrap();
+    assert_eq!(png_size(&png), (900, 530));
+}
+
+#[test]
+fn figure_and_raster_reject_bad_input() {
+    assert!(matches!(
+        render_svg(&Figure::new("empty", 2)),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(Raster::from_chw(&[0.0; 5], 1, 2, 2, "").is_err());
+    assert!(Raster::from_chw(&[], 0, 0, 0, "").is_err());
+    // Constant and grey images scale without dividing by zero.
+    let flat = Raster::from_chw(&[3.0; 4], 1, 2, 2, "").unwrap();
+    assert!(flat.pixels.iter().all(|p| p == &[0, 0, 0]));
+    let bad_bars = Figure::new("bad", 1).panel(Panel::Bars {
+        chart: GroupedBarChart::new("b", ["1", "2"]).series("s", [1.0]),
+        lines: vec![],
+        y_top: None,
+    });
+    assert!(matches!(render_svg(&bad_bars), Err(Error::InvalidInput(_))));
+}

@@ -5,4 +5,5 @@ pub mod common;
 pub mod compare;
 pub mod demo;
 pub mod eval;
+pub mod plot;
 pub mod train;

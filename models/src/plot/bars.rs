@@ -126,6 +126,7 @@ impl Chart for GroupedBarChart {
             &self.series,
             &self.markers,
             &[],
+            None,
         )
     }
 }
@@ -161,7 +162,8 @@ impl Ranged for CategoryAxis {
 const MARKER_COLORS: [RGBColor; 3] = [BLACK, RGBColor(120, 0, 120), RGBColor(0, 110, 0)];
 
 /// Draws bars over categories, marker lines, and overlay curves (one value per category, drawn
-/// as lines with dots at the category centres).
+/// as lines with dots at the category centres). The y axis reaches at least `y_top`, if given
+/// (room above the bars for the legend).
 pub(crate) fn draw_category_chart<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     labels: &Labels,
@@ -169,6 +171,7 @@ pub(crate) fn draw_category_chart<DB: DrawingBackend>(
     series: &[BarSeries],
     markers: &[Marker],
     lines: &[BarSeries],
+    y_top: Option<f64>,
 ) -> Result<()> {
     let n = categories.len();
     if n == 0 {
@@ -191,13 +194,16 @@ pub(crate) fn draw_category_chart<DB: DrawingBackend>(
     check_finite("marker position", markers.iter().map(|m| m.position))?;
 
     root.fill(&WHITE).map_err(plot_err)?;
-    let (y0, y1) = value_range(
+    let (y0, mut y1) = value_range(
         series
             .iter()
             .chain(lines)
             .flat_map(|s| s.values.iter().copied()),
         0.3,
     );
+    if let Some(top) = y_top.filter(|t| t.is_finite()) {
+        y1 = y1.max(top);
+    }
     let mut chart = builder(root, labels)
         .build_cartesian_2d(CategoryAxis { count: n }, y0..y1)
         .map_err(plot_err)?;

@@ -104,6 +104,14 @@ impl Chart for Histogram {
                 values: values.clone(),
             })
             .collect();
-        draw_category_chart(root, &self.labels, &self.categories, &bars, &[], &lines)
+        draw_category_chart(
+            root,
+            &self.labels,
+            &self.categories,
+            &bars,
+            &[],
+            &lines,
+            None,
+        )
     }
 }
