@@ -37,6 +37,13 @@ fn quick_demo_trains_act_and_pact_and_writes_the_report() {
         assert!(acc > 0.4, "{row}");
         assert_eq!(row["units_mean"].as_array().unwrap().len(), 3);
     }
+    for plot in ["halting.png", "histogram.png", "tradeoff.png"] {
+        let bytes = std::fs::read(out.join(plot)).unwrap_or_else(|e| panic!("{plot}: {e}"));
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{plot} is not a PNG"
+        );
+    }
     for run in ["act-resnet-0.01", "pact-resnet-0.05"] {
         assert!(out.join(run).join("eval.json").exists(), "{run}");
         assert!(out.join(run).join("last.safetensors").exists(), "{run}");

@@ -78,6 +78,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     );
     let (_, test) = load_images(&p.data_test, Split::Test, args.seed)?;
     let mut rows = Vec::new();
+    let mut dirs = Vec::new();
     let runs = p
         .act_tau
         .iter()
@@ -85,6 +86,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         .chain(p.pact_lambda.iter().map(|&l| ("pact-resnet", l)));
     for (model, penalty) in runs {
         let dir = args.out.join(format!("{model}-{penalty}"));
+        dirs.push(dir.clone());
         let config = TrainConfig {
             model: model.into(),
             data: p.data_train.clone(),
@@ -111,9 +113,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
             train_seconds: trained.seconds,
         });
     }
+    plots(&args.out, &p, &dirs, args.seed)?;
     let table = markdown_table(&rows);
     println!("\n{table}");
-    write(&args.out.join("report.md"), &format!("# pact demo\n\nTest set: {} ({} images). ACT is evaluated with its weighted halting (every example holds a state and a running sum); PACT with the deterministic rule (an example stops at the first unit with h ≥ 0.5 and leaves the batch).\n\n{table}\n", p.data_test, test.len()))?;
+    write(&args.out.join("report.md"), &format!("# pact demo\n\nTest set: {} ({} images). ACT is evaluated with its weighted halting (every example holds a state and a running sum); PACT with the deterministic rule (an example stops at the first unit with h ≥ 0.5 and leaves the batch).\n\n{table}\n\n![Accuracy against FLOPs](tradeoff.png)\n\n![Posterior halting distributions](halting.png)\n\n![Units executed by difficulty](histogram.png)\n", p.data_test, test.len()))?;
     let json: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
@@ -137,6 +140,46 @@ pub fn run(args: DemoArgs) -> Result<()> {
     )?;
     println!("report: {}", args.out.join("report.md").display());
     Ok(())
+}
+
+/// The report's plots: halting distributions and the units histogram of the first PACT run,
+/// and the accuracy/FLOPs trade-off of every run.
+fn plots(out: &Path, p: &Plan, dirs: &[PathBuf], seed: u64) -> Result<()> {
+    use super::plot::{
+        self, HaltingArgs, HistogramArgs, PlotArgs, PlotCommand, SplitBy, TradeoffArgs,
+    };
+    let pact_run = dirs
+        .iter()
+        .find(|d| d.to_string_lossy().contains("pact-resnet"))
+        .ok_or_else(|| CliError::Usage("the demo trained no PACT model".into()))?;
+    let checkpoint = pact_run.join("last.safetensors");
+    plot::run(PlotArgs {
+        what: PlotCommand::Halting(HaltingArgs {
+            checkpoint: checkpoint.clone(),
+            data: p.data_test.clone(),
+            out: out.join("halting.png"),
+            examples: 4,
+            seed,
+        }),
+    })?;
+    plot::run(PlotArgs {
+        what: PlotCommand::Histogram(HistogramArgs {
+            checkpoint,
+            data: p.data_test.clone(),
+            out: out.join("histogram.png"),
+            split_by: SplitBy::Auto,
+            lambda: None,
+            batch_size: 256,
+            seed,
+        }),
+    })?;
+    plot::run(PlotArgs {
+        what: PlotCommand::Tradeoff(TradeoffArgs {
+            runs: dirs.to_vec(),
+            out: out.join("tradeoff.png"),
+            title: "Accuracy against FLOPs (shapes task, test set)".into(),
+        }),
+    })
 }
 
 fn eval_json(report: &EvalReport, model: &str, mode: &HaltingMode) -> Result<String> {
