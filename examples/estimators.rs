@@ -60,6 +60,9 @@ fn moments(
     Ok((mean, var))
 }
 
+/// Points `(temperature, value)` of one line.
+type Curve = Vec<(f64, f64)>;
+
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -82,7 +85,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         mean - truth
     );
     let sf_var = var;
-    let mut curves: Vec<(&str, Vec<(f64, f64)>, Vec<(f64, f64)>)> = Vec::new();
+    let mut curves: Vec<(&str, Curve, Curve)> = Vec::new();
     for (name, estimator) in [
         ("Concrete", Estimator::Concrete),
         ("straight-through", Estimator::StraightThrough),
