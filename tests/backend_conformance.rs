@@ -1211,7 +1211,7 @@ mod checks {
                         let b = data(&mut g, if rb { batch } else { 1 } * k * n, -1.0, 1.0, dtype);
                         let ta = mk(dev, &a, &[a.len()], dtype);
                         let tb = mk(dev, &b, &[b.len()], dtype);
-                        let got = ta.storage().matmul(tb.storage(), d).to_f64_vec();
+                        let got = ta.storage().matmul(tb.storage(), d).unwrap().to_f64_vec();
                         check_values(
                             &got,
                             &matmul_naive(&a, &b, batch, m, k, n, d),
@@ -1644,8 +1644,14 @@ mod checks {
                     mk(dev, &w, &[w.len()], dtype),
                     mk(dev, &dy, &[dy.len()], dtype),
                 );
-                let got_dx = tdy.storage().conv2d_backward_input(tw.storage(), p);
-                let got_dw = tx.storage().conv2d_backward_weight(tdy.storage(), p);
+                let got_dx = tdy
+                    .storage()
+                    .conv2d_backward_input(tw.storage(), p)
+                    .unwrap();
+                let got_dw = tx
+                    .storage()
+                    .conv2d_backward_weight(tdy.storage(), p)
+                    .unwrap();
                 assert_eq!((got_dx.dtype(), got_dw.dtype()), (dtype, dtype));
                 check_values(
                     &got_dx.to_f64_vec(),
@@ -1731,7 +1737,7 @@ mod checks {
                 );
                 let tdy = mk(dev, &dy, &od, dtype);
                 check_values(
-                    &tdy.storage().avg_pool2d_backward(p).to_f64_vec(),
+                    &tdy.storage().avg_pool2d_backward(p).unwrap().to_f64_vec(),
                     &davg,
                     tol(dtype),
                     "avg_pool2d_backward",
@@ -1739,6 +1745,7 @@ mod checks {
                 check_values(
                     &t.storage()
                         .max_pool2d_backward(tdy.storage(), p)
+                        .unwrap()
                         .to_f64_vec(),
                     &dmax,
                     tol(dtype),
@@ -1770,6 +1777,7 @@ mod checks {
             assert_eq!(
                 t.storage()
                     .max_pool2d_backward(dy.storage(), p)
+                    .unwrap()
                     .to_f64_vec(),
                 vec![2.0, 0.0, 0.0, 0.0]
             );
@@ -1844,13 +1852,16 @@ mod checks {
                     channels: c,
                     inner,
                 };
-                let (gx, gg, gb) = tx.storage().batch_norm_backward(
-                    tdy.storage(),
-                    tg.storage(),
-                    tm.storage(),
-                    ts.storage(),
-                    nd,
-                );
+                let (gx, gg, gb) = tx
+                    .storage()
+                    .batch_norm_backward(
+                        tdy.storage(),
+                        tg.storage(),
+                        tm.storage(),
+                        ts.storage(),
+                        nd,
+                    )
+                    .unwrap();
                 check_values(&gx.to_f64_vec(), &dx, tol(dtype), &format!("{w} dx"));
                 check_values(
                     &gg.to_f64_vec(),
