@@ -5,10 +5,16 @@
 //! The suite is parameterised by device: each backend adds one line,
 //!
 //! ```text
-//! conformance_suite!(cpu, Device::Cpu);
+//! conformance_suite!(cpu, Ok(Device::Cpu));
 //! #[cfg(feature = "arrayfire")]
-//! conformance_suite!(arrayfire, Device::ArrayFire);
+//! conformance_suite!(arrayfire, arrayfire_device());
 //! ```
+//!
+//! where the expression gives the device, or why it cannot run here: then every test of that
+//! backend prints `skipped: <backend>::<test>: <reason>` to stderr (past the test harness's
+//! output capture) and returns, and a last line counts the skips. Set
+//! `PACT_REQUIRE_ARRAYFIRE=1` to make a missing ArrayFire a failure instead (for machines
+//! that are meant to have it).
 //!
 //! Test data is rounded to the dtype under test before the reference sees it, so both compute
 //! from identical inputs. Tolerances: `f64` `|got − want| ≤ 1e-12·(1 + |want|)`, `f32`
@@ -19,7 +25,8 @@ mod common;
 
 use pact::Device;
 
-/// Instantiates every conformance check for one device.
+/// Instantiates every conformance check for one device, given as `Result<Device, String>`
+/// (`Err` says why the backend cannot run here).
 macro_rules! conformance_suite {
     ($name:ident, $device:expr) => {
         conformance_suite!(@tests $name, $device, [
@@ -58,17 +65,75 @@ macro_rules! conformance_suite {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
+
+            /// Tests in this instantiation (for the skip count).
+            const TOTAL: usize = [$(stringify!($test)),*].len();
+
             $(
                 #[test]
                 fn $test() {
-                    super::checks::$test($device);
+                    let device: Result<Device, String> = $device;
+                    match device {
+                        Ok(dev) => super::checks::$test(dev),
+                        Err(reason) => {
+                            super::skip(stringify!($name), stringify!($test), &reason, TOTAL)
+                        }
+                    }
                 }
             )*
         }
     };
 }
 
-conformance_suite!(cpu, Device::Cpu);
+conformance_suite!(cpu, Ok(Device::Cpu));
+
+#[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+conformance_suite!(arrayfire, arrayfire_device());
+
+/// The ArrayFire device to test: `PACT_ARRAYFIRE_DEVICE` (`cuda:0`, `opencl`, …; default:
+/// ArrayFire's first backend with a device), or why there is none.
+#[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+fn arrayfire_device() -> Result<Device, String> {
+    use pact::backend::arrayfire;
+    let spec = std::env::var("PACT_ARRAYFIRE_DEVICE").unwrap_or_default();
+    let device: Device = format!("arrayfire:{spec}")
+        .trim_end_matches(':')
+        .parse()
+        .map_err(|e| format!("PACT_ARRAYFIRE_DEVICE={spec}: {e}"))?;
+    let Device::ArrayFire(wanted) = device else {
+        unreachable!("parsed an arrayfire device")
+    };
+    let found = arrayfire::resolve(wanted)?;
+    match arrayfire::supports_f64(found) {
+        Ok(true) => Ok(Device::ArrayFire(found)),
+        Ok(false) => Err(format!(
+            "{found} has no f64 support, and every check runs in f32 and f64"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Reports a test that cannot run: one line per test on stderr (written past the harness's
+/// capture, so it shows in a normal `cargo test`), and a count after the last one.
+#[allow(dead_code)]
+fn skip(suite: &str, test: &str, reason: &str, total: usize) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SKIPPED: AtomicUsize = AtomicUsize::new(0);
+    let required = std::env::var("PACT_REQUIRE_ARRAYFIRE").is_ok_and(|v| !v.is_empty() && v != "0");
+    if required {
+        panic!("{suite}::{test} cannot run and PACT_REQUIRE_ARRAYFIRE is set: {reason}");
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "skipped: {suite}::{test}: {reason}");
+    let n = SKIPPED.fetch_add(1, Ordering::SeqCst) + 1;
+    if n == total {
+        let _ = writeln!(
+            err,
+            "skipped: all {total} {suite} conformance tests ({reason})"
+        );
+    }
+}
 
 /// The checks, each a function of the device.
 mod checks {

@@ -68,6 +68,16 @@ impl Device {
             .map_err(Error::BackendUnavailable)
     }
 
+    /// Waits until the device has finished the work queued so far (devices compute
+    /// asynchronously; the CPU returns at once). For timing.
+    pub fn synchronize(self) -> Result<()> {
+        match self {
+            Device::Cpu => Ok(()),
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Device::ArrayFire(d) => arrayfire::synchronize(d),
+        }
+    }
+
     /// Checks that the device can be used: always for the CPU; for ArrayFire, that its
     /// backend library is loaded and the device exists.
     pub fn check_available(self) -> Result<()> {

@@ -29,14 +29,14 @@ struct Plan {
     units: usize,
 }
 
-fn to_tensor(set: &ImageSet, indices: &[usize]) -> Result<(Tensor, Vec<usize>)> {
+fn to_tensor(set: &ImageSet, indices: &[usize], device: Device) -> Result<(Tensor, Vec<usize>)> {
     let (images, labels) = set.to_batch(indices)?;
     let shape = [indices.len(), set.channels, set.height, set.width];
-    Ok((Tensor::from_f32_vec(images, shape, Device::Cpu)?, labels))
+    Ok((Tensor::from_f32_vec(images, shape, device)?, labels))
 }
 
-/// Runs `pact demo`.
-pub fn run(args: DemoArgs) -> Result<()> {
+/// Runs `pact demo` on `device`.
+pub fn run(args: DemoArgs, device: Device) -> Result<()> {
     let plan = if args.quick {
         Plan {
             train: 768,
@@ -64,10 +64,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
         data.size,
         data.size
     );
+    if device != Device::Cpu {
+        println!("computing on {device}");
+    }
     let train = shapes::generate(plan.train, &data, &mut rng)?;
     let test = shapes::generate(plan.test, &data, &mut rng)?;
 
-    let store = ParamStore::new(DType::F32, Device::Cpu);
+    let store = ParamStore::new(DType::F32, device);
     let config = ResNetConfig {
         units_per_stage: plan.units,
         widths: [16, 32, 64],
@@ -101,7 +104,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let mut step = 0u64;
     for epoch in 0..plan.epochs {
         for indices in train.batches(batch, true, &mut rng)? {
-            let (x, y) = to_tensor(&train, &indices)?;
+            let (x, y) = to_tensor(&train, &indices, device)?;
             opt.set_learning_rate(schedule.at(step));
             let logits = net.forward(&x, true)?;
             let loss = logits.cross_entropy(&y)?;
@@ -118,7 +121,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     }
     bar.finish();
 
-    let (correct, per_level) = pact::no_grad(|| evaluate(&net, &test))?;
+    let (correct, per_level) = pact::no_grad(|| evaluate(&net, &test, device))?;
     println!(
         "test accuracy: {:.1}% on {} images",
         100.0 * correct,
@@ -131,7 +134,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
 }
 
 /// Overall accuracy and accuracy per difficulty level.
-fn evaluate(net: &ResNet, test: &ImageSet) -> Result<(f64, Vec<f64>)> {
+fn evaluate(net: &ResNet, test: &ImageSet, device: Device) -> Result<(f64, Vec<f64>)> {
     let levels = test
         .difficulty
         .clone()
@@ -141,7 +144,7 @@ fn evaluate(net: &ResNet, test: &ImageSet) -> Result<(f64, Vec<f64>)> {
     let mut counts = vec![0usize; n_levels];
     let all: Vec<usize> = (0..test.len()).collect();
     for chunk in all.chunks(256) {
-        let (x, y) = to_tensor(test, chunk)?;
+        let (x, y) = to_tensor(test, chunk, device)?;
         let predicted = net.forward(&x, false)?.argmax(1)?;
         for ((&i, &p), &label) in chunk.iter().zip(&predicted).zip(&y) {
             counts[levels[i]] += 1;

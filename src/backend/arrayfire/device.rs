@@ -235,6 +235,11 @@ mod sys {
         ::arrayfire::device_gc()
     }
 
+    /// Waits for the queued work of device `index` of the active backend.
+    pub fn sync(index: usize) {
+        ::arrayfire::sync(index as i32)
+    }
+
     /// `(allocated bytes, allocated buffers, locked bytes, locked buffers)` of the active
     /// device.
     pub fn mem_info() -> (usize, usize, usize, usize) {
@@ -300,6 +305,8 @@ mod sys {
     }
 
     pub fn device_gc() {}
+
+    pub fn sync(_: usize) {}
 
     pub fn mem_info() -> (usize, usize, usize, usize) {
         (0, 0, 0, 0)
@@ -490,6 +497,11 @@ pub fn supports_f64(dev: AfDevice) -> Result<bool> {
 /// buffers).
 pub fn allocated_bytes(dev: AfDevice) -> Result<usize> {
     guard(dev, || sys::mem_info().0)
+}
+
+/// Waits until `dev` has finished its queued work.
+pub fn synchronize(dev: AfDevice) -> Result<()> {
+    guard(dev, || sys::sync(dev.index))
 }
 
 /// Releases the buffers ArrayFire's memory manager keeps cached on `dev` (it keeps freed

@@ -29,8 +29,8 @@ pub(crate) use emulator as af;
 
 pub(crate) use super::af_plan as plan;
 pub use device::{
-    allocated_bytes, available, devices, free_cached_memory, resolve, supports_f64, version,
-    AfBackend, AfDevice, DeviceInfo, EMULATED,
+    allocated_bytes, available, devices, free_cached_memory, resolve, supports_f64, synchronize,
+    version, AfBackend, AfDevice, DeviceInfo, EMULATED,
 };
 
 use super::cpu::CpuStorage;
