@@ -124,15 +124,15 @@ fn skip(suite: &str, test: &str, reason: &str, total: usize) {
     if required {
         panic!("{suite}::{test} cannot run and PACT_REQUIRE_ARRAYFIRE is set: {reason}");
     }
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "skipped: {suite}::{test}: {reason}");
+    // One write per line, so that lines of parallel tests do not interleave.
+    let mut line = format!("skipped: {suite}::{test}: {reason}\n");
     let n = SKIPPED.fetch_add(1, Ordering::SeqCst) + 1;
     if n == total {
-        let _ = writeln!(
-            err,
-            "skipped: all {total} {suite} conformance tests ({reason})"
-        );
+        line.push_str(&format!(
+            "skipped: all {total} {suite} conformance tests ({reason})\n"
+        ));
     }
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// The checks, each a function of the device.

@@ -657,3 +657,32 @@ impl Storage {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names() {
+        assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
+        assert_eq!(" CPU ".parse::<Device>().unwrap(), Device::Cpu);
+        assert_eq!(Device::Cpu.to_string(), "cpu");
+        for bad in ["", "gpu", "cpu:0", "cuda"] {
+            assert!(
+                matches!(bad.parse::<Device>(), Err(Error::InvalidArgument { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[cfg(not(any(feature = "arrayfire", feature = "arrayfire-emulator")))]
+    #[test]
+    fn arrayfire_names_say_the_feature_is_missing() {
+        for name in ["arrayfire", "arrayfire:cuda", "arrayfire:opencl:1"] {
+            match name.parse::<Device>() {
+                Err(Error::BackendUnavailable(m)) => assert!(m.contains("`arrayfire`"), "{m}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+}
