@@ -7,7 +7,8 @@ pub const NOT_BUILT: &str = "this pact was built without ArrayFire; rebuild with
      `cargo build --release --features arrayfire` (see docs/gpu.md)";
 
 /// Parses the value of `--backend` (a clap value parser): `cpu`, or
-/// `arrayfire[:cuda|opencl|cpu][:INDEX]`, checked to be usable here.
+/// `arrayfire[:cuda|opencl|cpu][:INDEX]`, checked to be usable here (and with ArrayFire's
+/// default backend resolved to the one it picks).
 pub fn parse(value: &str) -> Result<Device, String> {
     let device: Device = value.parse().map_err(|e| match e {
         pact::Error::BackendUnavailable(_) if !pact::backend::ARRAYFIRE_COMPILED => {
@@ -16,13 +17,12 @@ pub fn parse(value: &str) -> Result<Device, String> {
         pact::Error::InvalidArgument { message, .. } => message,
         other => other.to_string(),
     })?;
-    device.check_available().map_err(|e| match e {
+    device.resolve().map_err(|e| match e {
         pact::Error::BackendUnavailable(reason) => {
             format!("ArrayFire is not usable here: {reason}")
         }
         other => other.to_string(),
-    })?;
-    Ok(device)
+    })
 }
 
 #[cfg(test)]

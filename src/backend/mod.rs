@@ -78,15 +78,15 @@ impl Device {
         }
     }
 
-    /// Checks that the device can be used: always for the CPU; for ArrayFire, that its
-    /// backend library is loaded and the device exists.
-    pub fn check_available(self) -> Result<()> {
+    /// Checks that the device can be used, and names it exactly: the CPU is always usable;
+    /// for ArrayFire, its backend library must be loaded and the device must exist, and
+    /// `AfBackend::Default` becomes the backend ArrayFire would pick. Fails with
+    /// [`Error::BackendUnavailable`] and the reason otherwise.
+    pub fn resolve(self) -> Result<Device> {
         match self {
-            Device::Cpu => Ok(()),
+            Device::Cpu => Ok(Device::Cpu),
             #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
-            Device::ArrayFire(d) => arrayfire::resolve(d)
-                .map(|_| ())
-                .map_err(Error::BackendUnavailable),
+            Device::ArrayFire(d) => Device::arrayfire(d.backend, d.index),
         }
     }
 }
@@ -107,7 +107,7 @@ const NO_ARRAYFIRE: &str = "this build of pact has no ArrayFire backend: enable 
 
 /// Parses `cpu` or `arrayfire[:BACKEND][:INDEX]` (`BACKEND` one of `cuda`, `opencl`, `cpu`;
 /// `INDEX` the device within it, default 0). Does not check that the device exists (see
-/// [`Device::check_available`]); a backend left out stays [`AfBackend::Default`].
+/// [`Device::resolve`]); a backend left out stays `AfBackend::Default`.
 impl FromStr for Device {
     type Err = Error;
 
@@ -333,10 +333,10 @@ impl Variant for arrayfire::ArrayFireStorage {
 /// The storage of a further operand of a kernel whose first operand is `_first`: the tensor
 /// layer has checked that all operands share a device, so a mismatch is reported, not
 /// assumed away.
-fn same<'a, B: Variant>(_first: &B, other: &'a Storage, op: &'static str) -> Result<&'a B> {
+fn same<'a, B: Variant>(first: &B, other: &'a Storage, op: &'static str) -> Result<&'a B> {
     B::of(other).ok_or_else(|| Error::DeviceMismatch {
         op,
-        lhs: _first.device().to_string(),
+        lhs: first.device().to_string(),
         rhs: other.device().to_string(),
     })
 }
@@ -429,10 +429,13 @@ impl Storage {
     /// produces one.
     pub(crate) fn failed(error: Error, count: usize, dtype: DType, device: Device) -> Self {
         match device {
-            // The CPU backend does not fail; keep the type total anyway.
+            // CPU constructors never fail, so this is never asked for; NaNs keep it total.
             Device::Cpu => {
-                let _ = error;
-                Storage::Cpu(cpu::CpuStorage::full(f64::NAN, count, dtype, ()).expect("CPU"))
+                drop(error);
+                Storage::Cpu(match dtype {
+                    DType::F32 => cpu::CpuStorage::F32(vec![f32::NAN; count]),
+                    DType::F64 => cpu::CpuStorage::F64(vec![f64::NAN; count]),
+                })
             }
             #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
             Device::ArrayFire(d) => {

@@ -232,14 +232,7 @@ impl ArrayFireStorage {
 
     /// Runs a kernel on this storage's device and wraps its output of `len` elements.
     fn run<A: IntoData>(&self, len: usize, f: impl FnOnce() -> A) -> Result<Self> {
-        let device = self.device;
-        let out = guard(device, f)?;
-        Ok(ArrayFireStorage {
-            device,
-            dtype: self.dtype,
-            len,
-            data: out.into_data(device),
-        })
+        Ok(self.output(guard(self.device, f)?, len))
     }
 
     /// Runs the CPU kernel on host copies of `inputs` and uploads its result: only for
@@ -288,12 +281,14 @@ impl ArrayFireStorage {
         }
     }
 
-    fn finish((a, b, c): (Self, Self, Self), lens: [usize; 3]) -> (Self, Self, Self) {
-        let fix = |mut s: Self, len| {
-            s.len = len;
-            s
-        };
-        (fix(a, lens[0]), fix(b, lens[1]), fix(c, lens[2]))
+    /// Wraps a kernel output of `len` elements.
+    fn output<A: IntoData>(&self, a: A, len: usize) -> Self {
+        ArrayFireStorage {
+            device: self.device,
+            dtype: self.dtype,
+            len,
+            data: a.into_data(self.device),
+        }
     }
 }
 
@@ -730,7 +725,6 @@ impl BackendStorage for ArrayFireStorage {
     ) -> Result<(Self, Self, Self)> {
         self.same_device(gamma)?;
         self.same_device(beta)?;
-        let lens = [self.len, d.channels, d.channels];
         if self.is_empty() || gamma.is_empty() {
             return self.via_host3(&[self, gamma, beta], |h| {
                 h[0].batch_norm(&h[1], &h[2], d, eps)
@@ -739,13 +733,8 @@ impl BackendStorage for ArrayFireStorage {
         per_dtype!(self, x, k => {
             let (g, b) = (gamma.array()?, beta.array()?);
             let (y, m, s) = guard(self.device, || k::batch_norm(x, g, b, &d, eps))?;
-            let wrap = |a| ArrayFireStorage {
-                device: self.device,
-                dtype: self.dtype,
-                len: 0,
-                data: IntoData::into_data(a, self.device),
-            };
-            Ok(Self::finish((wrap(y), wrap(m), wrap(s)), lens))
+            let c = d.channels;
+            Ok((self.output(y, self.len), self.output(m, c), self.output(s, c)))
         })
     }
 
@@ -760,7 +749,6 @@ impl BackendStorage for ArrayFireStorage {
         for other in [grad_out, gamma, mean, invstd] {
             self.same_device(other)?;
         }
-        let lens = [self.len, d.channels, d.channels];
         if self.is_empty() || gamma.is_empty() {
             return self.via_host3(&[self, grad_out, gamma, mean, invstd], |h| {
                 h[0].batch_norm_backward(&h[1], &h[2], &h[3], &h[4], d)
@@ -769,13 +757,8 @@ impl BackendStorage for ArrayFireStorage {
         per_dtype!(self, x, k => {
             let (g, ga, m, s) = (grad_out.array()?, gamma.array()?, mean.array()?, invstd.array()?);
             let (dx, dg, db) = guard(self.device, || k::batch_norm_backward(x, g, ga, m, s, &d))?;
-            let wrap = |a| ArrayFireStorage {
-                device: self.device,
-                dtype: self.dtype,
-                len: 0,
-                data: IntoData::into_data(a, self.device),
-            };
-            Ok(Self::finish((wrap(dx), wrap(dg), wrap(db)), lens))
+            let c = d.channels;
+            Ok((self.output(dx, self.len), self.output(dg, c), self.output(db, c)))
         })
     }
 }
