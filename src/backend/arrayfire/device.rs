@@ -8,9 +8,10 @@
 //! catches the failure.
 //!
 //! The `arrayfire` crate reports failures by calling a process-wide error handler, which
-//! panics by default. We register a handler that unwinds with a typed payload
-//! (`resume_unwind`, so no panic message is printed) and [`guard`] catches it and returns
-//! [`Error::Backend`]. The panic-free raw calls used for device selection and the probe
+//! panics by default. We register a handler that, inside [`guard`], unwinds with a typed
+//! payload (`resume_unwind`, so no panic message is printed) which [`guard`] catches and
+//! returns as [`Error::Backend`]; outside it (ArrayFire calls a program makes itself) it
+//! panics with the message, like the crate's own handler. The panic-free raw calls used for device selection and the probe
 //! (`af_set_backend`, `af_get_available_backends`, …) are declared here directly, so that
 //! their error codes — including the 5xx codes of the unified loader, which the crate's
 //! `AfError` enum does not list — are read as plain integers.
@@ -252,12 +253,19 @@ mod sys {
             // Read the raw code: the unified loader's codes (5xx) are not variants of the
             // crate's enum, so the value is never matched on.
             let code = code as i32;
-            if code != 0 {
-                std::panic::resume_unwind(Box::new(AfFailure {
-                    code,
-                    message: ::arrayfire::get_last_error(),
-                }));
+            if code == 0 {
+                return;
             }
+            let failure = AfFailure {
+                code,
+                message: ::arrayfire::get_last_error(),
+            };
+            if super::GUARDED.with(std::cell::Cell::get) {
+                // Inside `guard`, which catches it: no panic message.
+                std::panic::resume_unwind(Box::new(failure));
+            }
+            // An ArrayFire call made outside pact: panic, as the crate's own handler does.
+            panic!("{failure}");
         }
         ::arrayfire::register_error_handler(::arrayfire::Callback::new(on_error));
     }
@@ -322,6 +330,16 @@ pub const EMULATED: bool = cfg!(not(feature = "arrayfire"));
 thread_local! {
     /// The device last activated on this thread (ArrayFire's selection is per thread).
     static ACTIVE: Cell<Option<AfDevice>> = const { Cell::new(None) };
+    /// Whether this thread is inside [`guard`] (which catches ArrayFire's failures).
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with [`GUARDED`] set, catching any unwind.
+fn caught<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    result
 }
 
 fn install_handler_once() {
@@ -351,7 +369,7 @@ pub(crate) fn activate(dev: AfDevice) -> Result<()> {
 /// [`Error::Backend`].
 pub(crate) fn guard<R>(dev: AfDevice, f: impl FnOnce() -> R) -> Result<R> {
     activate(dev)?;
-    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+    caught(f).map_err(|payload| {
         // The failure may have left the thread's selection anywhere.
         ACTIVE.with(|a| a.set(None));
         Error::Backend(describe(payload))
@@ -361,7 +379,7 @@ pub(crate) fn guard<R>(dev: AfDevice, f: impl FnOnce() -> R) -> Result<R> {
 /// Runs `f` with `dev` active, ignoring failures (for releasing arrays in `Drop`).
 pub(crate) fn quietly(dev: AfDevice, f: impl FnOnce()) {
     if activate(dev).is_ok() {
-        let _ = catch_unwind(AssertUnwindSafe(f));
+        let _ = caught(f);
     }
 }
 
