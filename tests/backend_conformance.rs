@@ -5,10 +5,16 @@
 //! The suite is parameterised by device: each backend adds one line,
 //!
 //! ```text
-//! conformance_suite!(cpu, Device::Cpu);
+//! conformance_suite!(cpu, Ok(Device::Cpu));
 //! #[cfg(feature = "arrayfire")]
-//! conformance_suite!(arrayfire, Device::ArrayFire);
+//! conformance_suite!(arrayfire, arrayfire_device());
 //! ```
+//!
+//! where the expression gives the device, or why it cannot run here: then every test of that
+//! backend prints `skipped: <backend>::<test>: <reason>` to stderr (past the test harness's
+//! output capture) and returns, and a last line counts the skips. Set
+//! `PACT_REQUIRE_ARRAYFIRE=1` to make a missing ArrayFire a failure instead (for machines
+//! that are meant to have it).
 //!
 //! Test data is rounded to the dtype under test before the reference sees it, so both compute
 //! from identical inputs. Tolerances: `f64` `|got − want| ≤ 1e-12·(1 + |want|)`, `f32`
@@ -19,7 +25,8 @@ mod common;
 
 use pact::Device;
 
-/// Instantiates every conformance check for one device.
+/// Instantiates every conformance check for one device, given as `Result<Device, String>`
+/// (`Err` says why the backend cannot run here).
 macro_rules! conformance_suite {
     ($name:ident, $device:expr) => {
         conformance_suite!(@tests $name, $device, [
@@ -58,17 +65,75 @@ macro_rules! conformance_suite {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
+
+            /// Tests in this instantiation (for the skip count).
+            const TOTAL: usize = [$(stringify!($test)),*].len();
+
             $(
                 #[test]
                 fn $test() {
-                    super::checks::$test($device);
+                    let device: Result<Device, String> = $device;
+                    match device {
+                        Ok(dev) => super::checks::$test(dev),
+                        Err(reason) => {
+                            super::skip(stringify!($name), stringify!($test), &reason, TOTAL)
+                        }
+                    }
                 }
             )*
         }
     };
 }
 
-conformance_suite!(cpu, Device::Cpu);
+conformance_suite!(cpu, Ok(Device::Cpu));
+
+#[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+conformance_suite!(arrayfire, arrayfire_device());
+
+/// The ArrayFire device to test: `PACT_ARRAYFIRE_DEVICE` (`cuda:0`, `opencl`, …; default:
+/// ArrayFire's first backend with a device), or why there is none.
+#[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+fn arrayfire_device() -> Result<Device, String> {
+    use pact::backend::arrayfire;
+    let spec = std::env::var("PACT_ARRAYFIRE_DEVICE").unwrap_or_default();
+    let device: Device = format!("arrayfire:{spec}")
+        .trim_end_matches(':')
+        .parse()
+        .map_err(|e| format!("PACT_ARRAYFIRE_DEVICE={spec}: {e}"))?;
+    let Device::ArrayFire(wanted) = device else {
+        unreachable!("parsed an arrayfire device")
+    };
+    let found = arrayfire::resolve(wanted)?;
+    match arrayfire::supports_f64(found) {
+        Ok(true) => Ok(Device::ArrayFire(found)),
+        Ok(false) => Err(format!(
+            "{found} has no f64 support, and every check runs in f32 and f64"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Reports a test that cannot run: one line per test on stderr (written past the harness's
+/// capture, so it shows in a normal `cargo test`), and a count after the last one.
+#[allow(dead_code)]
+fn skip(suite: &str, test: &str, reason: &str, total: usize) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SKIPPED: AtomicUsize = AtomicUsize::new(0);
+    let required = std::env::var("PACT_REQUIRE_ARRAYFIRE").is_ok_and(|v| !v.is_empty() && v != "0");
+    if required {
+        panic!("{suite}::{test} cannot run and PACT_REQUIRE_ARRAYFIRE is set: {reason}");
+    }
+    // One write per line, so that lines of parallel tests do not interleave.
+    let mut line = format!("skipped: {suite}::{test}: {reason}\n");
+    let n = SKIPPED.fetch_add(1, Ordering::SeqCst) + 1;
+    if n == total {
+        line.push_str(&format!(
+            "skipped: all {total} {suite} conformance tests ({reason})\n"
+        ));
+    }
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
 
 /// The checks, each a function of the device.
 mod checks {
@@ -1211,7 +1276,7 @@ mod checks {
                         let b = data(&mut g, if rb { batch } else { 1 } * k * n, -1.0, 1.0, dtype);
                         let ta = mk(dev, &a, &[a.len()], dtype);
                         let tb = mk(dev, &b, &[b.len()], dtype);
-                        let got = ta.storage().matmul(tb.storage(), d).to_f64_vec();
+                        let got = ta.storage().matmul(tb.storage(), d).unwrap().to_f64_vec();
                         check_values(
                             &got,
                             &matmul_naive(&a, &b, batch, m, k, n, d),
@@ -1644,8 +1709,14 @@ mod checks {
                     mk(dev, &w, &[w.len()], dtype),
                     mk(dev, &dy, &[dy.len()], dtype),
                 );
-                let got_dx = tdy.storage().conv2d_backward_input(tw.storage(), p);
-                let got_dw = tx.storage().conv2d_backward_weight(tdy.storage(), p);
+                let got_dx = tdy
+                    .storage()
+                    .conv2d_backward_input(tw.storage(), p)
+                    .unwrap();
+                let got_dw = tx
+                    .storage()
+                    .conv2d_backward_weight(tdy.storage(), p)
+                    .unwrap();
                 assert_eq!((got_dx.dtype(), got_dw.dtype()), (dtype, dtype));
                 check_values(
                     &got_dx.to_f64_vec(),
@@ -1731,7 +1802,7 @@ mod checks {
                 );
                 let tdy = mk(dev, &dy, &od, dtype);
                 check_values(
-                    &tdy.storage().avg_pool2d_backward(p).to_f64_vec(),
+                    &tdy.storage().avg_pool2d_backward(p).unwrap().to_f64_vec(),
                     &davg,
                     tol(dtype),
                     "avg_pool2d_backward",
@@ -1739,6 +1810,7 @@ mod checks {
                 check_values(
                     &t.storage()
                         .max_pool2d_backward(tdy.storage(), p)
+                        .unwrap()
                         .to_f64_vec(),
                     &dmax,
                     tol(dtype),
@@ -1770,6 +1842,7 @@ mod checks {
             assert_eq!(
                 t.storage()
                     .max_pool2d_backward(dy.storage(), p)
+                    .unwrap()
                     .to_f64_vec(),
                 vec![2.0, 0.0, 0.0, 0.0]
             );
@@ -1844,13 +1917,16 @@ mod checks {
                     channels: c,
                     inner,
                 };
-                let (gx, gg, gb) = tx.storage().batch_norm_backward(
-                    tdy.storage(),
-                    tg.storage(),
-                    tm.storage(),
-                    ts.storage(),
-                    nd,
-                );
+                let (gx, gg, gb) = tx
+                    .storage()
+                    .batch_norm_backward(
+                        tdy.storage(),
+                        tg.storage(),
+                        tm.storage(),
+                        ts.storage(),
+                        nd,
+                    )
+                    .unwrap();
                 check_values(&gx.to_f64_vec(), &dx, tol(dtype), &format!("{w} dx"));
                 check_values(
                     &gg.to_f64_vec(),

@@ -1,5 +1,6 @@
 //! The `pact` command-line tool.
 
+mod backend;
 mod commands;
 mod error;
 
@@ -10,6 +11,10 @@ pub use error::{CliError, Result};
 #[derive(Parser)]
 #[command(name = "pact", version, about, long_about = None)]
 struct Cli {
+    /// Where to compute: cpu, or arrayfire[:cuda|opencl|cpu][:INDEX] (a GPU or other
+    /// ArrayFire device; needs a pact built with `--features arrayfire`, see docs/gpu.md).
+    #[arg(long, global = true, value_name = "BACKEND", default_value = "cpu", value_parser = backend::parse)]
+    backend: pact::Device,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,11 +39,11 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(args) => commands::demo::run(args),
+        Command::Demo(args) => commands::demo::run(args, cli.backend),
         Command::Compare(args) => commands::compare::run(args),
-        Command::Bench(args) => commands::bench::run(args),
-        Command::Eval(args) => commands::eval::run(args),
-        Command::Train(args) => commands::train::run(args),
+        Command::Bench(args) => commands::bench::run(args, cli.backend),
+        Command::Eval(args) => commands::eval::run(args, cli.backend),
+        Command::Train(args) => commands::train::run(args, cli.backend),
         Command::Plot(args) => commands::plot::run(args),
     };
     if let Err(e) = result {

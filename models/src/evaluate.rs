@@ -40,6 +40,7 @@ pub fn evaluate_images(
     set: &ImageSet,
     mode: &HaltingMode,
     batch_size: usize,
+    device: Device,
 ) -> Result<EvalReport> {
     if set.is_empty() || batch_size == 0 {
         return Err(crate::Error::InvalidInput(
@@ -62,7 +63,7 @@ pub fn evaluate_images(
     for chunk in indices.chunks(batch_size) {
         let (images, labels) = set.to_batch(chunk)?;
         let shape = [chunk.len(), set.channels, set.height, set.width];
-        let x = Tensor::from_f32_vec(images, shape, Device::Cpu)?;
+        let x = Tensor::from_f32_vec(images, shape, device)?;
         let base = pact::memory::reset_peak();
         let out = pact::no_grad(|| net.forward_adaptive(&x, mode, false, &mut rng))?;
         let predicted = out.logits.argmax(1)?;

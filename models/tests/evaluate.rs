@@ -25,12 +25,13 @@ fn reports_are_consistent_with_the_units_executed() {
         halting_bias: Some(0.0),
     };
     let net = ResNet::new(&ParamStore::new(DType::F32, Device::Cpu), config, &mut rng).unwrap();
-    let plain = evaluate_images(&net, &set, &HaltingMode::Plain, 10).unwrap();
+    let plain = evaluate_images(&net, &set, &HaltingMode::Plain, 10, Device::Cpu).unwrap();
     assert_eq!(plain.units_mean, vec![3.0, 3.0, 3.0]);
     assert_eq!(plain.flops_std, 0.0);
     assert_eq!(plain.flops_mean, net.flops(8, 8, &[3, 3, 3]) as f64);
     assert_eq!(plain.accuracy_by_difficulty.len(), 4);
-    let det = evaluate_images(&net, &set, &HaltingMode::PactDeterministic, 10).unwrap();
+    let det =
+        evaluate_images(&net, &set, &HaltingMode::PactDeterministic, 10, Device::Cpu).unwrap();
     assert!(det.units_mean.iter().all(|&u| (1.0..=3.0).contains(&u)));
     // Mean FLOPs follow the per-example units.
     let per_example: f64 = (0..24)
@@ -76,8 +77,10 @@ fn deterministic_pact_holds_less_activation_memory_than_act() {
         halting_bias: Some(-3.0),
     };
     let net = ResNet::new(&ParamStore::new(DType::F32, Device::Cpu), config, &mut rng).unwrap();
-    let act = evaluate_images(&net, &set, &HaltingMode::Act { eps: 0.01 }, 32).unwrap();
-    let pact = evaluate_images(&net, &set, &HaltingMode::PactDeterministic, 32).unwrap();
+    let act =
+        evaluate_images(&net, &set, &HaltingMode::Act { eps: 0.01 }, 32, Device::Cpu).unwrap();
+    let pact =
+        evaluate_images(&net, &set, &HaltingMode::PactDeterministic, 32, Device::Cpu).unwrap();
     assert!(
         pact.peak_activation_bytes < act.peak_activation_bytes,
         "{} vs {}",

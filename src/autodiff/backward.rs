@@ -131,6 +131,7 @@ fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Ten
             let gx = g.reshape(x.shape().clone())?.to_dtype(x.dtype());
             one(x, gx)
         }
+        Op::ToDevice(x) => one(x, g.to_device(x.device())?),
         Op::Permute(x, perm) => {
             let mut inverse = vec![0; perm.len()];
             for (i, &p) in perm.iter().enumerate() {
@@ -175,19 +176,19 @@ fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Ten
         Op::Gather(x, axis, idx) => one(x, g.scatter_add(*axis, idx, x.shape())?),
         Op::ScatterAdd(x, axis, idx) => one(x, g.gather(*axis, idx, x.shape())?),
         Op::Conv2d(x, w, p) => {
-            let gx = g.storage().conv2d_backward_input(w.storage(), *p);
-            let gw = x.storage().conv2d_backward_weight(g.storage(), *p);
+            let gx = g.storage().conv2d_backward_input(w.storage(), *p)?;
+            let gw = x.storage().conv2d_backward_weight(g.storage(), *p)?;
             Ok(vec![
                 (x.clone(), Tensor::build(gx, x.shape().clone(), None, false)),
                 (w.clone(), Tensor::build(gw, w.shape().clone(), None, false)),
             ])
         }
         Op::AvgPool2d(x, p) => {
-            let gx = g.storage().avg_pool2d_backward(*p);
+            let gx = g.storage().avg_pool2d_backward(*p)?;
             one(x, Tensor::build(gx, x.shape().clone(), None, false))
         }
         Op::MaxPool2d(x, p) => {
-            let gx = x.storage().max_pool2d_backward(g.storage(), *p);
+            let gx = x.storage().max_pool2d_backward(g.storage(), *p)?;
             one(x, Tensor::build(gx, x.shape().clone(), None, false))
         }
         Op::BatchNorm {
@@ -204,7 +205,7 @@ fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Ten
                 mean.storage(),
                 invstd.storage(),
                 *dims,
-            );
+            )?;
             Ok(vec![
                 (x.clone(), Tensor::build(dx, x.shape().clone(), None, false)),
                 (
@@ -324,7 +325,7 @@ fn matmul_gradients(
                 n: k,
                 ..d
             },
-        );
+        )?;
         Tensor::build(s, a.shape().clone(), None, false)
     } else {
         let s = dev.matmul(
@@ -336,7 +337,7 @@ fn matmul_gradients(
                 lhs_batched: true,
                 ..d
             },
-        );
+        )?;
         Tensor::build(s, Shape::new([batch, m, k]), None, false)
             .sum(0)?
             .reshape(a.shape().clone())?
@@ -352,7 +353,7 @@ fn matmul_gradients(
                 k: m,
                 ..d
             },
-        );
+        )?;
         Tensor::build(s, b.shape().clone(), None, false)
     } else if d.lhs_batched {
         let s = a.storage().matmul(
@@ -367,7 +368,7 @@ fn matmul_gradients(
                 lhs_transposed: true,
                 rhs_transposed: false,
             },
-        );
+        )?;
         Tensor::build(s, b.shape().clone(), None, false)
     } else {
         return Err(Error::Autodiff(

@@ -38,6 +38,8 @@ pub(crate) enum Op {
         dims: NormDims,
     },
     Cast(Tensor),
+    /// A copy to another device (the gradient goes back to the input's device).
+    ToDevice(Tensor),
     Custom(Vec<Tensor>, Arc<dyn CustomOp>),
 }
 
@@ -58,7 +60,8 @@ impl Op {
             | Op::ScatterAdd(x, _, _)
             | Op::AvgPool2d(x, _)
             | Op::MaxPool2d(x, _)
-            | Op::Cast(x) => vec![x],
+            | Op::Cast(x)
+            | Op::ToDevice(x) => vec![x],
             Op::Binary(a, b, _) | Op::Matmul(a, b, _) | Op::Conv2d(a, b, _) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Concat(xs, _) | Op::Custom(xs, _) => xs,
@@ -89,7 +92,8 @@ impl Op {
             | Op::ScatterAdd(x, _, _)
             | Op::AvgPool2d(x, _)
             | Op::MaxPool2d(x, _)
-            | Op::Cast(x) => vec![x],
+            | Op::Cast(x)
+            | Op::ToDevice(x) => vec![x],
             Op::Binary(a, b, _) | Op::Matmul(a, b, _) | Op::Conv2d(a, b, _) => vec![a, b],
             Op::Where(_, a, b) => vec![a, b],
             Op::Concat(xs, _) | Op::Custom(xs, _) => xs.iter().collect(),

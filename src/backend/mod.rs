@@ -4,14 +4,34 @@
 //! [`ops`]. The tensor layer above only ever calls these primitives, so adding a backend means
 //! implementing this one trait and passing the shared conformance suite
 //! (`tests/backend_conformance.rs`). The CPU backend ([`cpu::CpuStorage`]) is the default;
-//! the ArrayFire backend sits behind the `arrayfire` cargo feature.
+//! the ArrayFire backend ([`arrayfire`]) sits behind the `arrayfire` cargo feature (see
+//! `docs/gpu.md`).
 
+#[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+pub mod arrayfire;
 pub mod cpu;
 pub mod ops;
 
-use crate::{DType, Result, Shape};
+// The ArrayFire backend's layout planning is plain Rust: compiled, and unit-tested, in every
+// build.
+#[cfg_attr(
+    not(any(feature = "arrayfire", feature = "arrayfire-emulator")),
+    allow(dead_code)
+)]
+#[path = "arrayfire/plan.rs"]
+pub(crate) mod af_plan;
+
+#[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+pub use self::arrayfire::{AfBackend, AfDevice};
+use crate::{DType, Error, Result, Shape};
 pub use ops::*;
 use std::fmt;
+use std::str::FromStr;
+
+/// Whether this build of pact has the ArrayFire backend (the `arrayfire` cargo feature, or
+/// its test-only host emulation `arrayfire-emulator`).
+pub const ARRAYFIRE_COMPILED: bool =
+    cfg!(any(feature = "arrayfire", feature = "arrayfire-emulator"));
 
 /// Where a tensor lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -19,12 +39,117 @@ pub enum Device {
     /// Host memory, computed by the CPU backend (ndarray, rayon, gemm).
     #[default]
     Cpu,
+    /// A device of ArrayFire (CUDA, OpenCL or ArrayFire's CPU backend); see
+    /// [`Device::arrayfire`] and `docs/gpu.md`.
+    #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+    ArrayFire(AfDevice),
+}
+
+impl Device {
+    /// An ArrayFire device, checked to exist: `backend` [`AfBackend::Default`] picks the
+    /// first of CUDA, OpenCL and CPU that has a device; `index` counts from 0 within the
+    /// backend. Fails with [`Error::BackendUnavailable`] and the reason (no backend library,
+    /// no such device) otherwise.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "arrayfire")] {
+    /// use pact::backend::AfBackend;
+    /// use pact::{DType, Device, Tensor};
+    /// let gpu = Device::arrayfire(AfBackend::Cuda, 0)?;
+    /// let x = Tensor::ones([2, 3], DType::F32, gpu);
+    /// assert_eq!(x.sum_all()?.to_scalar()?, 6.0);
+    /// # }
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+    pub fn arrayfire(backend: AfBackend, index: usize) -> Result<Device> {
+        arrayfire::resolve(AfDevice { backend, index })
+            .map(Device::ArrayFire)
+            .map_err(Error::BackendUnavailable)
+    }
+
+    /// Waits until the device has finished the work queued so far (devices compute
+    /// asynchronously; the CPU returns at once). For timing.
+    pub fn synchronize(self) -> Result<()> {
+        match self {
+            Device::Cpu => Ok(()),
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Device::ArrayFire(d) => arrayfire::synchronize(d),
+        }
+    }
+
+    /// Checks that the device can be used, and names it exactly: the CPU is always usable;
+    /// for ArrayFire, its backend library must be loaded and the device must exist, and
+    /// `AfBackend::Default` becomes the backend ArrayFire would pick. Fails with
+    /// [`Error::BackendUnavailable`] and the reason otherwise.
+    pub fn resolve(self) -> Result<Device> {
+        match self {
+            Device::Cpu => Ok(Device::Cpu),
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Device::ArrayFire(d) => Device::arrayfire(d.backend, d.index),
+        }
+    }
 }
 
 impl fmt::Display for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Device::Cpu => write!(f, "cpu"),
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Device::ArrayFire(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+/// Why a device name names ArrayFire in a build without it.
+const NO_ARRAYFIRE: &str = "this build of pact has no ArrayFire backend: enable the `arrayfire` \
+     cargo feature (see docs/gpu.md)";
+
+/// Parses `cpu` or `arrayfire[:BACKEND][:INDEX]` (`BACKEND` one of `cuda`, `opencl`, `cpu`;
+/// `INDEX` the device within it, default 0). Does not check that the device exists (see
+/// [`Device::resolve`]); a backend left out stays `AfBackend::Default`.
+impl FromStr for Device {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Device> {
+        let lower = s.trim().to_ascii_lowercase();
+        let mut parts = lower.split(':');
+        let bad = || {
+            Error::invalid(
+                "device",
+                format!(
+                    "unknown device `{s}`: expected cpu or arrayfire[:cuda|opencl|cpu][:INDEX]"
+                ),
+            )
+        };
+        match parts.next() {
+            Some("cpu") if parts.next().is_none() => Ok(Device::Cpu),
+            Some("arrayfire") | Some("af") => {
+                if !ARRAYFIRE_COMPILED {
+                    return Err(Error::BackendUnavailable(NO_ARRAYFIRE.to_string()));
+                }
+                #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+                {
+                    let mut dev = AfDevice::default();
+                    let rest: Vec<&str> = parts.collect();
+                    if rest.len() > 2 {
+                        return Err(bad());
+                    }
+                    for (i, part) in rest.iter().enumerate() {
+                        if let Ok(index) = part.parse::<usize>() {
+                            dev.index = index;
+                        } else if i == 0 {
+                            dev.backend = part.parse().map_err(|_| bad())?;
+                        } else {
+                            return Err(bad());
+                        }
+                    }
+                    Ok(Device::ArrayFire(dev))
+                }
+                #[cfg(not(any(feature = "arrayfire", feature = "arrayfire-emulator")))]
+                unreachable!("checked above")
+            }
+            _ => Err(bad()),
         }
     }
 }
@@ -32,16 +157,22 @@ impl fmt::Display for Device {
 /// Storage for one tensor's elements (contiguous, row-major) and the primitive kernels over it.
 ///
 /// Shapes are passed in by the caller, which has already checked them; kernels may assume
-/// that element counts match the shapes they are given.
+/// that element counts match the shapes they are given. Every kernel returns a `Result`: the
+/// CPU backend never fails, a device backend reports its library's failures (out of memory,
+/// no `f64` support, …) as [`crate::Error::Backend`].
 pub trait BackendStorage: Sized + Clone + Send + Sync + fmt::Debug {
+    /// Where a storage of this backend is placed: `()` for the CPU, the device for
+    /// ArrayFire.
+    type Location: Copy;
+
     /// Uploads host data, converting to `dtype`.
-    fn from_f64_slice(data: &[f64], dtype: DType) -> Self;
+    fn from_f64_slice(data: &[f64], dtype: DType, at: Self::Location) -> Result<Self>;
     /// Uploads host `f32` data without conversion.
-    fn from_f32_vec(data: Vec<f32>) -> Self;
+    fn from_f32_vec(data: Vec<f32>, at: Self::Location) -> Result<Self>;
     /// Uploads host `f64` data without conversion.
-    fn from_f64_vec(data: Vec<f64>) -> Self;
+    fn from_f64_vec(data: Vec<f64>, at: Self::Location) -> Result<Self>;
     /// `count` copies of `value`.
-    fn full(value: f64, count: usize, dtype: DType) -> Self;
+    fn full(value: f64, count: usize, dtype: DType, at: Self::Location) -> Result<Self>;
 
     /// The element type.
     fn dtype(&self) -> DType;
@@ -50,14 +181,14 @@ pub trait BackendStorage: Sized + Clone + Send + Sync + fmt::Debug {
     /// Number of elements.
     fn elem_count(&self) -> usize;
     /// Downloads the elements as `f64`.
-    fn to_f64_vec(&self) -> Vec<f64>;
+    fn to_f64_vec(&self) -> Result<Vec<f64>>;
     /// Downloads the elements as `f32`.
-    fn to_f32_vec(&self) -> Vec<f32>;
+    fn to_f32_vec(&self) -> Result<Vec<f32>>;
     /// Converts to another element type.
-    fn cast(&self, dtype: DType) -> Self;
+    fn cast(&self, dtype: DType) -> Result<Self>;
 
     /// Elementwise function of one tensor.
-    fn unary(&self, op: UnaryOp) -> Self;
+    fn unary(&self, op: UnaryOp) -> Result<Self>;
     /// Elementwise function of two tensors broadcast to `out`.
     fn binary(
         &self,
@@ -66,65 +197,84 @@ pub trait BackendStorage: Sized + Clone + Send + Sync + fmt::Debug {
         rhs_shape: &Shape,
         out: &Shape,
         op: BinaryOp,
-    ) -> Self;
+    ) -> Result<Self>;
     /// `cond ≠ 0 ? on_true : on_false`, all broadcast to `out`.
     fn where_cond(
         cond: (&Self, &Shape),
         on_true: (&Self, &Shape),
         on_false: (&Self, &Shape),
         out: &Shape,
-    ) -> Self;
+    ) -> Result<Self>;
     /// Materialises a broadcast to `target`.
-    fn broadcast_to(&self, shape: &Shape, target: &Shape) -> Self;
+    fn broadcast_to(&self, shape: &Shape, target: &Shape) -> Result<Self>;
 
     /// Reduction along `axis`; the result keeps the axis with size 1.
-    fn reduce(&self, shape: &Shape, axis: usize, op: ReduceOp) -> Self;
+    fn reduce(&self, shape: &Shape, axis: usize, op: ReduceOp) -> Result<Self>;
     /// Index of the largest element along `axis` (first on ties), row-major over the others.
-    fn argmax(&self, shape: &Shape, axis: usize) -> Vec<usize>;
+    fn argmax(&self, shape: &Shape, axis: usize) -> Result<Vec<usize>>;
     /// Inclusive scan along `axis`.
-    fn scan(&self, shape: &Shape, axis: usize, op: ScanOp) -> Self;
+    fn scan(&self, shape: &Shape, axis: usize, op: ScanOp) -> Result<Self>;
 
     /// Batched matrix product.
-    fn matmul(&self, rhs: &Self, dims: MatmulDims) -> Self;
+    fn matmul(&self, rhs: &Self, dims: MatmulDims) -> Result<Self>;
 
     /// Reorders the axes: output axis `i` is input axis `perm[i]`.
-    fn permute(&self, shape: &Shape, perm: &[usize]) -> Self;
+    fn permute(&self, shape: &Shape, perm: &[usize]) -> Result<Self>;
     /// The elements `start..start + len` along `axis`.
-    fn narrow(&self, shape: &Shape, axis: usize, start: usize, len: usize) -> Self;
+    fn narrow(&self, shape: &Shape, axis: usize, start: usize, len: usize) -> Result<Self>;
     /// Joins tensors along `axis`.
-    fn concat(parts: &[(&Self, &Shape)], axis: usize) -> Self;
+    fn concat(parts: &[(&Self, &Shape)], axis: usize) -> Result<Self>;
     /// Selects entries `indices` along `axis` (repeats allowed).
-    fn index_select(&self, shape: &Shape, axis: usize, indices: &[usize]) -> Self;
+    fn index_select(&self, shape: &Shape, axis: usize, indices: &[usize]) -> Result<Self>;
     /// The adjoint of `index_select`: a tensor with `size` entries along `axis`, zero except
     /// that entry `indices[i]` accumulates slice `i` of `self`.
-    fn index_add(&self, shape: &Shape, axis: usize, indices: &[usize], size: usize) -> Self;
+    fn index_add(&self, shape: &Shape, axis: usize, indices: &[usize], size: usize)
+        -> Result<Self>;
     /// `out[.., i, ..] = self[.., index[.., i, ..], ..]` along `axis`; `index` has shape
     /// `index_shape`, equal to `shape` except along `axis`.
-    fn gather(&self, shape: &Shape, axis: usize, index: &[usize], index_shape: &Shape) -> Self;
+    fn gather(
+        &self,
+        shape: &Shape,
+        axis: usize,
+        index: &[usize],
+        index_shape: &Shape,
+    ) -> Result<Self>;
     /// The adjoint of `gather`: zeros of shape `out` into which `self` (shaped like the
     /// index) is added at the indexed positions along `axis`.
-    fn scatter_add(&self, index: &[usize], index_shape: &Shape, axis: usize, out: &Shape) -> Self;
+    fn scatter_add(
+        &self,
+        index: &[usize],
+        index_shape: &Shape,
+        axis: usize,
+        out: &Shape,
+    ) -> Result<Self>;
 
     /// 2-D convolution, input NCHW, weight OIHW, no bias.
-    fn conv2d(&self, weight: &Self, p: Conv2dParams) -> Self;
+    fn conv2d(&self, weight: &Self, p: Conv2dParams) -> Result<Self>;
     /// Gradient of [`BackendStorage::conv2d`] with respect to its input (`self` is the output gradient).
-    fn conv2d_backward_input(&self, weight: &Self, p: Conv2dParams) -> Self;
+    fn conv2d_backward_input(&self, weight: &Self, p: Conv2dParams) -> Result<Self>;
     /// Gradient of [`BackendStorage::conv2d`] with respect to its weight (`self` is the input).
-    fn conv2d_backward_weight(&self, grad_out: &Self, p: Conv2dParams) -> Self;
+    fn conv2d_backward_weight(&self, grad_out: &Self, p: Conv2dParams) -> Result<Self>;
 
     /// Average pooling.
-    fn avg_pool2d(&self, p: Pool2dParams) -> Self;
+    fn avg_pool2d(&self, p: Pool2dParams) -> Result<Self>;
     /// Gradient of average pooling (`self` is the output gradient).
-    fn avg_pool2d_backward(&self, p: Pool2dParams) -> Self;
+    fn avg_pool2d_backward(&self, p: Pool2dParams) -> Result<Self>;
     /// Max pooling.
-    fn max_pool2d(&self, p: Pool2dParams) -> Self;
+    fn max_pool2d(&self, p: Pool2dParams) -> Result<Self>;
     /// Gradient of max pooling (`self` is the input; the gradient goes to the first maximum).
-    fn max_pool2d_backward(&self, grad_out: &Self, p: Pool2dParams) -> Self;
+    fn max_pool2d_backward(&self, grad_out: &Self, p: Pool2dParams) -> Result<Self>;
 
     /// Batch normalisation with batch statistics: returns `(y, mean, invstd)` where
     /// `y = (x − mean) · invstd · gamma + beta` per channel and `invstd = 1/√(var + eps)`
     /// with the biased variance.
-    fn batch_norm(&self, gamma: &Self, beta: &Self, d: NormDims, eps: f64) -> (Self, Self, Self);
+    fn batch_norm(
+        &self,
+        gamma: &Self,
+        beta: &Self,
+        d: NormDims,
+        eps: f64,
+    ) -> Result<(Self, Self, Self)>;
     /// Gradients `(dx, dgamma, dbeta)` of [`BackendStorage::batch_norm`]; `self` is `x`.
     fn batch_norm_backward(
         &self,
@@ -133,7 +283,7 @@ pub trait BackendStorage: Sized + Clone + Send + Sync + fmt::Debug {
         mean: &Self,
         invstd: &Self,
         d: NormDims,
-    ) -> (Self, Self, Self);
+    ) -> Result<(Self, Self, Self)>;
 }
 
 /// The storage of a tensor on whichever backend it lives.
@@ -141,21 +291,85 @@ pub trait BackendStorage: Sized + Clone + Send + Sync + fmt::Debug {
 pub enum Storage {
     /// On the CPU backend.
     Cpu(cpu::CpuStorage),
+    /// On an ArrayFire device.
+    #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+    ArrayFire(arrayfire::ArrayFireStorage),
+}
+
+/// A backend's storage as one variant of [`Storage`].
+trait Variant: BackendStorage {
+    /// The storage of another operand, if it is on this backend.
+    fn of(s: &Storage) -> Option<&Self>;
+    /// Wraps into [`Storage`].
+    fn wrap(self) -> Storage;
+}
+
+impl Variant for cpu::CpuStorage {
+    fn of(s: &Storage) -> Option<&Self> {
+        match s {
+            Storage::Cpu(c) => Some(c),
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            _ => None,
+        }
+    }
+    fn wrap(self) -> Storage {
+        Storage::Cpu(self)
+    }
+}
+
+#[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+impl Variant for arrayfire::ArrayFireStorage {
+    fn of(s: &Storage) -> Option<&Self> {
+        match s {
+            Storage::ArrayFire(a) => Some(a),
+            _ => None,
+        }
+    }
+    fn wrap(self) -> Storage {
+        Storage::ArrayFire(self)
+    }
+}
+
+/// The storage of a further operand of a kernel whose first operand is `_first`: the tensor
+/// layer has checked that all operands share a device, so a mismatch is reported, not
+/// assumed away.
+fn same<'a, B: Variant>(first: &B, other: &'a Storage, op: &'static str) -> Result<&'a B> {
+    B::of(other).ok_or_else(|| Error::DeviceMismatch {
+        op,
+        lhs: first.device().to_string(),
+        rhs: other.device().to_string(),
+    })
+}
+
+fn wrap<B: Variant>(r: Result<B>) -> Result<Storage> {
+    r.map(Variant::wrap)
+}
+
+fn wrap3<B: Variant>(r: Result<(B, B, B)>) -> Result<(Storage, Storage, Storage)> {
+    r.map(|(a, b, c)| (a.wrap(), b.wrap(), c.wrap()))
+}
+
+/// Dispatches on the backend of one storage; `$body` is compiled once per backend, with
+/// `$b` bound to that backend's storage.
+macro_rules! on_backend {
+    ($s:expr, $b:ident => $body:expr) => {
+        match $s {
+            Storage::Cpu($b) => $body,
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Storage::ArrayFire($b) => $body,
+        }
+    };
 }
 
 impl Storage {
     /// The device the storage lives on.
     pub fn device(&self) -> Device {
-        match self {
-            Storage::Cpu(_) => Device::Cpu,
-        }
+        on_backend!(self, s => s.device())
     }
 
     /// The CPU storage, if that is where the data lives.
     pub fn as_cpu(&self) -> Option<&cpu::CpuStorage> {
-        match self {
-            Storage::Cpu(s) => Some(s),
-        }
+        cpu::CpuStorage::of(self)
     }
 
     /// Checks that `self` and `other` live on the same device.
@@ -172,51 +386,72 @@ impl Storage {
     }
 
     /// Uploads host data to `device`, converting to `dtype`.
-    pub fn from_f64_slice_on(data: &[f64], dtype: DType, device: Device) -> Self {
+    pub fn from_f64_slice_on(data: &[f64], dtype: DType, device: Device) -> Result<Self> {
         match device {
-            Device::Cpu => Storage::Cpu(cpu::CpuStorage::from_f64_slice(data, dtype)),
+            Device::Cpu => wrap(cpu::CpuStorage::from_f64_slice(data, dtype, ())),
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Device::ArrayFire(d) => {
+                wrap(arrayfire::ArrayFireStorage::from_f64_slice(data, dtype, d))
+            }
         }
     }
 
     /// Uploads host `f32` data to `device`.
-    pub fn from_f32_vec_on(data: Vec<f32>, device: Device) -> Self {
+    pub fn from_f32_vec_on(data: Vec<f32>, device: Device) -> Result<Self> {
         match device {
-            Device::Cpu => Storage::Cpu(cpu::CpuStorage::from_f32_vec(data)),
+            Device::Cpu => wrap(cpu::CpuStorage::from_f32_vec(data, ())),
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Device::ArrayFire(d) => wrap(arrayfire::ArrayFireStorage::from_f32_vec(data, d)),
         }
     }
 
     /// Uploads host `f64` data to `device`.
-    pub fn from_f64_vec_on(data: Vec<f64>, device: Device) -> Self {
+    pub fn from_f64_vec_on(data: Vec<f64>, device: Device) -> Result<Self> {
         match device {
-            Device::Cpu => Storage::Cpu(cpu::CpuStorage::from_f64_vec(data)),
+            Device::Cpu => wrap(cpu::CpuStorage::from_f64_vec(data, ())),
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Device::ArrayFire(d) => wrap(arrayfire::ArrayFireStorage::from_f64_vec(data, d)),
         }
     }
 
     /// `count` copies of `value` on `device`.
-    pub fn full_on(value: f64, count: usize, dtype: DType, device: Device) -> Self {
+    pub fn full_on(value: f64, count: usize, dtype: DType, device: Device) -> Result<Self> {
         match device {
-            Device::Cpu => Storage::Cpu(cpu::CpuStorage::full(value, count, dtype)),
+            Device::Cpu => wrap(cpu::CpuStorage::full(value, count, dtype, ())),
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Device::ArrayFire(d) => wrap(arrayfire::ArrayFireStorage::full(value, count, dtype, d)),
         }
     }
-}
 
-/// Dispatches a method on one storage to the backend it lives on.
-macro_rules! on_backend {
-    ($s:expr, $b:ident => $body:expr) => {
-        match $s {
-            Storage::Cpu($b) => $body,
+    /// A storage that only remembers a failure: returned by the infallible constructors of
+    /// the tensor layer ([`crate::Tensor::full`], [`crate::Tensor::to_dtype`], …) when a
+    /// device cannot hold the result. Every kernel on it returns the error; the CPU never
+    /// produces one.
+    pub(crate) fn failed(error: Error, count: usize, dtype: DType, device: Device) -> Self {
+        match device {
+            // CPU constructors never fail, so this is never asked for; NaNs keep it total.
+            Device::Cpu => {
+                drop(error);
+                Storage::Cpu(match dtype {
+                    DType::F32 => cpu::CpuStorage::F32(vec![f32::NAN; count]),
+                    DType::F64 => cpu::CpuStorage::F64(vec![f64::NAN; count]),
+                })
+            }
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Device::ArrayFire(d) => {
+                Storage::ArrayFire(arrayfire::ArrayFireStorage::failed(error, count, dtype, d))
+            }
         }
-    };
-}
+    }
 
-/// Unwraps a storage that the tensor layer has already checked to share the device of the
-/// first operand.
-macro_rules! same_backend {
-    ($s:expr, Cpu) => {
-        match $s {
-            Storage::Cpu(b) => b,
+    /// The error a failed storage remembers (see [`Storage::failed`]).
+    pub fn error(&self) -> Option<Error> {
+        match self {
+            Storage::Cpu(_) => None,
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Storage::ArrayFire(s) => s.error(),
         }
-    };
+    }
 }
 
 /// Dispatch over devices. Operands of a multi-tensor kernel are checked for a common device
@@ -231,20 +466,38 @@ impl Storage {
         on_backend!(self, s => s.elem_count())
     }
     /// See [`BackendStorage::to_f64_vec`].
-    pub fn to_f64_vec(&self) -> Vec<f64> {
+    pub fn try_to_f64_vec(&self) -> Result<Vec<f64>> {
         on_backend!(self, s => s.to_f64_vec())
     }
     /// See [`BackendStorage::to_f32_vec`].
-    pub fn to_f32_vec(&self) -> Vec<f32> {
+    pub fn try_to_f32_vec(&self) -> Result<Vec<f32>> {
         on_backend!(self, s => s.to_f32_vec())
     }
+    /// Downloads the elements as `f64`.
+    ///
+    /// # Panics
+    /// If a device backend fails to download (the CPU never does); use
+    /// [`Storage::try_to_f64_vec`] to get the error instead.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        self.try_to_f64_vec()
+            .unwrap_or_else(|e| panic!("downloading a tensor from {}: {e}", self.device()))
+    }
+    /// Downloads the elements as `f32`.
+    ///
+    /// # Panics
+    /// If a device backend fails to download (the CPU never does); use
+    /// [`Storage::try_to_f32_vec`] to get the error instead.
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        self.try_to_f32_vec()
+            .unwrap_or_else(|e| panic!("downloading a tensor from {}: {e}", self.device()))
+    }
     /// See [`BackendStorage::cast`].
-    pub fn cast(&self, dtype: DType) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.cast(dtype)))
+    pub fn cast(&self, dtype: DType) -> Result<Self> {
+        on_backend!(self, s => wrap(s.cast(dtype)))
     }
     /// See [`BackendStorage::unary`].
-    pub fn unary(&self, op: UnaryOp) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.unary(op)))
+    pub fn unary(&self, op: UnaryOp) -> Result<Self> {
+        on_backend!(self, s => wrap(s.unary(op)))
     }
     /// See [`BackendStorage::binary`].
     pub fn binary(
@@ -254,8 +507,8 @@ impl Storage {
         rhs_shape: &Shape,
         out: &Shape,
         op: BinaryOp,
-    ) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.binary(shape, same_backend!(rhs, Cpu), rhs_shape, out, op)))
+    ) -> Result<Self> {
+        on_backend!(self, s => wrap(s.binary(shape, same(s, rhs, "binary")?, rhs_shape, out, op)))
     }
     /// See [`BackendStorage::where_cond`].
     pub fn where_cond(
@@ -263,61 +516,78 @@ impl Storage {
         on_true: (&Self, &Shape),
         on_false: (&Self, &Shape),
         out: &Shape,
-    ) -> Self {
-        on_backend!(cond.0, c => Storage::Cpu(cpu::CpuStorage::where_cond(
+    ) -> Result<Self> {
+        on_backend!(cond.0, c => wrap(BackendStorage::where_cond(
             (c, cond.1),
-            (same_backend!(on_true.0, Cpu), on_true.1),
-            (same_backend!(on_false.0, Cpu), on_false.1),
+            (same(c, on_true.0, "where_cond")?, on_true.1),
+            (same(c, on_false.0, "where_cond")?, on_false.1),
             out,
         )))
     }
     /// See [`BackendStorage::broadcast_to`].
-    pub fn broadcast_to(&self, shape: &Shape, target: &Shape) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.broadcast_to(shape, target)))
+    pub fn broadcast_to(&self, shape: &Shape, target: &Shape) -> Result<Self> {
+        on_backend!(self, s => wrap(s.broadcast_to(shape, target)))
     }
     /// See [`BackendStorage::reduce`].
-    pub fn reduce(&self, shape: &Shape, axis: usize, op: ReduceOp) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.reduce(shape, axis, op)))
+    pub fn reduce(&self, shape: &Shape, axis: usize, op: ReduceOp) -> Result<Self> {
+        on_backend!(self, s => wrap(s.reduce(shape, axis, op)))
     }
     /// See [`BackendStorage::argmax`].
-    pub fn argmax(&self, shape: &Shape, axis: usize) -> Vec<usize> {
+    pub fn argmax(&self, shape: &Shape, axis: usize) -> Result<Vec<usize>> {
         on_backend!(self, s => s.argmax(shape, axis))
     }
     /// See [`BackendStorage::scan`].
-    pub fn scan(&self, shape: &Shape, axis: usize, op: ScanOp) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.scan(shape, axis, op)))
+    pub fn scan(&self, shape: &Shape, axis: usize, op: ScanOp) -> Result<Self> {
+        on_backend!(self, s => wrap(s.scan(shape, axis, op)))
     }
     /// See [`BackendStorage::matmul`].
-    pub fn matmul(&self, rhs: &Self, dims: MatmulDims) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.matmul(same_backend!(rhs, Cpu), dims)))
+    pub fn matmul(&self, rhs: &Self, dims: MatmulDims) -> Result<Self> {
+        on_backend!(self, s => wrap(s.matmul(same(s, rhs, "matmul")?, dims)))
     }
     /// See [`BackendStorage::permute`].
-    pub fn permute(&self, shape: &Shape, perm: &[usize]) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.permute(shape, perm)))
+    pub fn permute(&self, shape: &Shape, perm: &[usize]) -> Result<Self> {
+        on_backend!(self, s => wrap(s.permute(shape, perm)))
     }
     /// See [`BackendStorage::narrow`].
-    pub fn narrow(&self, shape: &Shape, axis: usize, start: usize, len: usize) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.narrow(shape, axis, start, len)))
+    pub fn narrow(&self, shape: &Shape, axis: usize, start: usize, len: usize) -> Result<Self> {
+        on_backend!(self, s => wrap(s.narrow(shape, axis, start, len)))
     }
     /// See [`BackendStorage::concat`].
-    pub fn concat(parts: &[(&Self, &Shape)], axis: usize) -> Self {
-        let cpu: Vec<(&cpu::CpuStorage, &Shape)> = parts
-            .iter()
-            .map(|(s, sh)| (same_backend!(s, Cpu), *sh))
-            .collect();
-        Storage::Cpu(cpu::CpuStorage::concat(&cpu, axis))
+    pub fn concat(parts: &[(&Self, &Shape)], axis: usize) -> Result<Self> {
+        let Some((first, _)) = parts.first() else {
+            return Err(Error::invalid("concat", "no tensors to join"));
+        };
+        on_backend!(first, f => {
+            let parts = parts
+                .iter()
+                .map(|(s, sh)| Ok((same(f, s, "concat")?, *sh)))
+                .collect::<Result<Vec<_>>>()?;
+            wrap(BackendStorage::concat(&parts, axis))
+        })
     }
     /// See [`BackendStorage::index_select`].
-    pub fn index_select(&self, shape: &Shape, axis: usize, indices: &[usize]) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.index_select(shape, axis, indices)))
+    pub fn index_select(&self, shape: &Shape, axis: usize, indices: &[usize]) -> Result<Self> {
+        on_backend!(self, s => wrap(s.index_select(shape, axis, indices)))
     }
     /// See [`BackendStorage::index_add`].
-    pub fn index_add(&self, shape: &Shape, axis: usize, indices: &[usize], size: usize) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.index_add(shape, axis, indices, size)))
+    pub fn index_add(
+        &self,
+        shape: &Shape,
+        axis: usize,
+        indices: &[usize],
+        size: usize,
+    ) -> Result<Self> {
+        on_backend!(self, s => wrap(s.index_add(shape, axis, indices, size)))
     }
     /// See [`BackendStorage::gather`].
-    pub fn gather(&self, shape: &Shape, axis: usize, index: &[usize], index_shape: &Shape) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.gather(shape, axis, index, index_shape)))
+    pub fn gather(
+        &self,
+        shape: &Shape,
+        axis: usize,
+        index: &[usize],
+        index_shape: &Shape,
+    ) -> Result<Self> {
+        on_backend!(self, s => wrap(s.gather(shape, axis, index, index_shape)))
     }
     /// See [`BackendStorage::scatter_add`].
     pub fn scatter_add(
@@ -326,36 +596,36 @@ impl Storage {
         index_shape: &Shape,
         axis: usize,
         out: &Shape,
-    ) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.scatter_add(index, index_shape, axis, out)))
+    ) -> Result<Self> {
+        on_backend!(self, s => wrap(s.scatter_add(index, index_shape, axis, out)))
     }
     /// See [`BackendStorage::conv2d`].
-    pub fn conv2d(&self, weight: &Self, p: Conv2dParams) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.conv2d(same_backend!(weight, Cpu), p)))
+    pub fn conv2d(&self, weight: &Self, p: Conv2dParams) -> Result<Self> {
+        on_backend!(self, s => wrap(s.conv2d(same(s, weight, "conv2d")?, p)))
     }
     /// See [`BackendStorage::conv2d_backward_input`].
-    pub fn conv2d_backward_input(&self, weight: &Self, p: Conv2dParams) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.conv2d_backward_input(same_backend!(weight, Cpu), p)))
+    pub fn conv2d_backward_input(&self, weight: &Self, p: Conv2dParams) -> Result<Self> {
+        on_backend!(self, s => wrap(s.conv2d_backward_input(same(s, weight, "conv2d")?, p)))
     }
     /// See [`BackendStorage::conv2d_backward_weight`].
-    pub fn conv2d_backward_weight(&self, grad_out: &Self, p: Conv2dParams) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.conv2d_backward_weight(same_backend!(grad_out, Cpu), p)))
+    pub fn conv2d_backward_weight(&self, grad_out: &Self, p: Conv2dParams) -> Result<Self> {
+        on_backend!(self, s => wrap(s.conv2d_backward_weight(same(s, grad_out, "conv2d")?, p)))
     }
     /// See [`BackendStorage::avg_pool2d`].
-    pub fn avg_pool2d(&self, p: Pool2dParams) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.avg_pool2d(p)))
+    pub fn avg_pool2d(&self, p: Pool2dParams) -> Result<Self> {
+        on_backend!(self, s => wrap(s.avg_pool2d(p)))
     }
     /// See [`BackendStorage::avg_pool2d_backward`].
-    pub fn avg_pool2d_backward(&self, p: Pool2dParams) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.avg_pool2d_backward(p)))
+    pub fn avg_pool2d_backward(&self, p: Pool2dParams) -> Result<Self> {
+        on_backend!(self, s => wrap(s.avg_pool2d_backward(p)))
     }
     /// See [`BackendStorage::max_pool2d`].
-    pub fn max_pool2d(&self, p: Pool2dParams) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.max_pool2d(p)))
+    pub fn max_pool2d(&self, p: Pool2dParams) -> Result<Self> {
+        on_backend!(self, s => wrap(s.max_pool2d(p)))
     }
     /// See [`BackendStorage::max_pool2d_backward`].
-    pub fn max_pool2d_backward(&self, grad_out: &Self, p: Pool2dParams) -> Self {
-        on_backend!(self, s => Storage::Cpu(s.max_pool2d_backward(same_backend!(grad_out, Cpu), p)))
+    pub fn max_pool2d_backward(&self, grad_out: &Self, p: Pool2dParams) -> Result<Self> {
+        on_backend!(self, s => wrap(s.max_pool2d_backward(same(s, grad_out, "max_pool2d")?, p)))
     }
     /// See [`BackendStorage::batch_norm`].
     pub fn batch_norm(
@@ -364,11 +634,13 @@ impl Storage {
         beta: &Self,
         d: NormDims,
         eps: f64,
-    ) -> (Self, Self, Self) {
-        on_backend!(self, s => {
-            let (y, m, v) = s.batch_norm(same_backend!(gamma, Cpu), same_backend!(beta, Cpu), d, eps);
-            (Storage::Cpu(y), Storage::Cpu(m), Storage::Cpu(v))
-        })
+    ) -> Result<(Self, Self, Self)> {
+        on_backend!(self, s => wrap3(s.batch_norm(
+            same(s, gamma, "batch_norm")?,
+            same(s, beta, "batch_norm")?,
+            d,
+            eps,
+        )))
     }
     /// See [`BackendStorage::batch_norm_backward`].
     pub fn batch_norm_backward(
@@ -378,16 +650,42 @@ impl Storage {
         mean: &Self,
         invstd: &Self,
         d: NormDims,
-    ) -> (Self, Self, Self) {
-        on_backend!(self, s => {
-            let (dx, dg, db) = s.batch_norm_backward(
-                same_backend!(grad_out, Cpu),
-                same_backend!(gamma, Cpu),
-                same_backend!(mean, Cpu),
-                same_backend!(invstd, Cpu),
-                d,
+    ) -> Result<(Self, Self, Self)> {
+        on_backend!(self, s => wrap3(s.batch_norm_backward(
+            same(s, grad_out, "batch_norm")?,
+            same(s, gamma, "batch_norm")?,
+            same(s, mean, "batch_norm")?,
+            same(s, invstd, "batch_norm")?,
+            d,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names() {
+        assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
+        assert_eq!(" CPU ".parse::<Device>().unwrap(), Device::Cpu);
+        assert_eq!(Device::Cpu.to_string(), "cpu");
+        for bad in ["", "gpu", "cpu:0", "cuda"] {
+            assert!(
+                matches!(bad.parse::<Device>(), Err(Error::InvalidArgument { .. })),
+                "{bad:?}"
             );
-            (Storage::Cpu(dx), Storage::Cpu(dg), Storage::Cpu(db))
-        })
+        }
+    }
+
+    #[cfg(not(any(feature = "arrayfire", feature = "arrayfire-emulator")))]
+    #[test]
+    fn arrayfire_names_say_the_feature_is_missing() {
+        for name in ["arrayfire", "arrayfire:cuda", "arrayfire:opencl:1"] {
+            match name.parse::<Device>() {
+                Err(Error::BackendUnavailable(m)) => assert!(m.contains("`arrayfire`"), "{m}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
     }
 }

@@ -48,7 +48,7 @@ impl Tensor {
     /// Applies an elementwise [`UnaryOp`].
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
         Ok(Tensor::from_op(
-            self.storage().unary(op),
+            self.storage().unary(op)?,
             self.shape().clone(),
             Op::Unary(self.clone(), op),
         ))
@@ -91,7 +91,7 @@ impl Tensor {
         let out = self.shape().broadcast(rhs.shape(), NAME)?;
         let storage = self
             .storage()
-            .binary(self.shape(), rhs.storage(), rhs.shape(), &out, op);
+            .binary(self.shape(), rhs.storage(), rhs.shape(), &out, op)?;
         Ok(Tensor::from_op(
             storage,
             out,
@@ -199,7 +199,7 @@ impl Tensor {
             (on_true.storage(), on_true.shape()),
             (on_false.storage(), on_false.shape()),
             &out,
-        );
+        )?;
         Ok(Tensor::from_op(
             storage,
             out,

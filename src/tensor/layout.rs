@@ -90,7 +90,7 @@ impl Tensor {
         }
         let dims: Vec<usize> = perm.iter().map(|&p| self.dims()[p]).collect();
         Ok(Tensor::from_op(
-            self.storage().permute(self.shape(), perm),
+            self.storage().permute(self.shape(), perm)?,
             Shape::new(dims),
             Op::Permute(self.clone(), perm.to_vec()),
         ))
@@ -119,7 +119,7 @@ impl Tensor {
             });
         }
         Ok(Tensor::from_op(
-            self.storage().broadcast_to(self.shape(), shape),
+            self.storage().broadcast_to(self.shape(), shape)?,
             shape.clone(),
             Op::BroadcastTo(self.clone()),
         ))
@@ -140,7 +140,7 @@ impl Tensor {
             return Ok(self.clone());
         }
         Ok(Tensor::from_op(
-            self.storage().narrow(self.shape(), axis, start, len),
+            self.storage().narrow(self.shape(), axis, start, len)?,
             self.shape().with_dim(axis, len),
             Op::Narrow(self.clone(), axis, start),
         ))
@@ -171,7 +171,7 @@ impl Tensor {
         let storages: Vec<(&Storage, &Shape)> =
             parts.iter().map(|p| (p.storage(), p.shape())).collect();
         Ok(Tensor::from_op(
-            Storage::concat(&storages, axis),
+            Storage::concat(&storages, axis)?,
             first.shape().with_dim(axis, total),
             Op::Concat(parts.to_vec(), axis),
         ))
@@ -199,7 +199,7 @@ impl Tensor {
         Self::check_indices(indices, size, "index_select")?;
         let idx = Arc::new(indices.to_vec());
         Ok(Tensor::from_op(
-            self.storage().index_select(self.shape(), axis, indices),
+            self.storage().index_select(self.shape(), axis, indices)?,
             self.shape().with_dim(axis, indices.len()),
             Op::IndexSelect(self.clone(), axis, idx),
         ))
@@ -217,7 +217,8 @@ impl Tensor {
         }
         Self::check_indices(indices, size, "index_add")?;
         Ok(Tensor::from_op(
-            self.storage().index_add(self.shape(), axis, indices, size),
+            self.storage()
+                .index_add(self.shape(), axis, indices, size)?,
             self.shape().with_dim(axis, size),
             Op::IndexAdd(self.clone(), axis, Arc::new(indices.to_vec())),
         ))
@@ -231,7 +232,7 @@ impl Tensor {
         Self::check_indices(index, size, "gather")?;
         Ok(Tensor::from_op(
             self.storage()
-                .gather(self.shape(), axis, index, index_shape),
+                .gather(self.shape(), axis, index, index_shape)?,
             index_shape.clone(),
             Op::Gather(self.clone(), axis, Arc::new(index.to_vec())),
         ))
@@ -245,7 +246,7 @@ impl Tensor {
         as_index.check_index_shape(axis, index, self.shape(), "scatter_add")?;
         Self::check_indices(index, size, "scatter_add")?;
         Ok(Tensor::from_op(
-            self.storage().scatter_add(index, self.shape(), axis, out),
+            self.storage().scatter_add(index, self.shape(), axis, out)?,
             out.clone(),
             Op::ScatterAdd(self.clone(), axis, Arc::new(index.to_vec())),
         ))

@@ -56,7 +56,7 @@ impl Tensor {
         let mut out = batch_dims;
         out.extend([m, n]);
         Ok(Tensor::from_op(
-            self.storage().matmul(rhs.storage(), dims),
+            self.storage().matmul(rhs.storage(), dims)?,
             Shape::new(out),
             Op::Matmul(self.clone(), rhs.clone(), dims),
         ))

@@ -131,7 +131,7 @@ impl Tensor {
         let shape = shape.into();
         Self::check_len(data.len(), &shape, "from_f32_vec")?;
         Ok(Tensor::build(
-            Storage::from_f32_vec_on(data, device),
+            Storage::from_f32_vec_on(data, device)?,
             shape,
             None,
             false,
@@ -143,7 +143,7 @@ impl Tensor {
         let shape = shape.into();
         Self::check_len(data.len(), &shape, "from_f64_vec")?;
         Ok(Tensor::build(
-            Storage::from_f64_vec_on(data, device),
+            Storage::from_f64_vec_on(data, device)?,
             shape,
             None,
             false,
@@ -160,7 +160,7 @@ impl Tensor {
         let shape = shape.into();
         Self::check_len(data.len(), &shape, "from_f64_slice")?;
         Ok(Tensor::build(
-            Storage::from_f64_slice_on(data, dtype, device),
+            Storage::from_f64_slice_on(data, dtype, device)?,
             shape,
             None,
             false,
@@ -173,14 +173,16 @@ impl Tensor {
     }
 
     /// A tensor filled with `value`.
+    ///
+    /// On a device that cannot hold it (out of memory, no `f64` support), the tensor
+    /// remembers the failure: every op on it returns the error (as does
+    /// [`Tensor::try_to_f64_vec`]; [`Tensor::to_f64_vec`] panics with it).
     pub fn full(value: f64, shape: impl Into<Shape>, dtype: DType, device: Device) -> Tensor {
         let shape = shape.into();
-        Tensor::build(
-            Storage::full_on(value, shape.elem_count(), dtype, device),
-            shape,
-            None,
-            false,
-        )
+        let n = shape.elem_count();
+        let storage = Storage::full_on(value, n, dtype, device)
+            .unwrap_or_else(|e| Storage::failed(e, n, dtype, device));
+        Tensor::build(storage, shape, None, false)
     }
 
     /// A tensor of zeros.
@@ -202,7 +204,8 @@ impl Tensor {
     pub fn arange(n: usize, dtype: DType, device: Device) -> Tensor {
         let data: Vec<f64> = (0..n).map(|i| i as f64).collect();
         Tensor::build(
-            Storage::from_f64_slice_on(&data, dtype, device),
+            Storage::from_f64_slice_on(&data, dtype, device)
+                .unwrap_or_else(|e| Storage::failed(e, n, dtype, device)),
             Shape::new([n]),
             None,
             false,
@@ -302,13 +305,55 @@ impl Tensor {
     }
 
     /// The elements as `f64`, row-major.
+    ///
+    /// # Panics
+    /// If a device backend cannot download them (never on the CPU); see
+    /// [`Tensor::try_to_f64_vec`].
     pub fn to_f64_vec(&self) -> Vec<f64> {
         self.0.storage.to_f64_vec()
     }
 
     /// The elements as `f32`, row-major.
+    ///
+    /// # Panics
+    /// If a device backend cannot download them (never on the CPU); see
+    /// [`Tensor::try_to_f32_vec`].
     pub fn to_f32_vec(&self) -> Vec<f32> {
         self.0.storage.to_f32_vec()
+    }
+
+    /// The elements as `f64`, row-major, or the device backend's error.
+    pub fn try_to_f64_vec(&self) -> Result<Vec<f64>> {
+        self.0.storage.try_to_f64_vec()
+    }
+
+    /// The elements as `f32`, row-major, or the device backend's error.
+    pub fn try_to_f32_vec(&self) -> Result<Vec<f32>> {
+        self.0.storage.try_to_f32_vec()
+    }
+
+    /// The same values on `device` (a copy through host memory; differentiable: the gradient
+    /// goes back to this tensor's device).
+    ///
+    /// ```
+    /// use pact::{DType, Device, Tensor};
+    /// let x = Tensor::ones([2], DType::F32, Device::Cpu);
+    /// assert_eq!(x.to_device(Device::Cpu)?.to_f64_vec(), vec![1.0, 1.0]);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
+        let storage = match self.dtype() {
+            DType::F32 => Storage::from_f32_vec_on(self.try_to_f32_vec()?, device)?,
+            DType::F64 => Storage::from_f64_vec_on(self.try_to_f64_vec()?, device)?,
+        };
+        Ok(Tensor::from_op(
+            storage,
+            self.shape().clone(),
+            Op::ToDevice(self.clone()),
+        ))
     }
 
     /// The single value of a one-element tensor.
@@ -323,19 +368,22 @@ impl Tensor {
                 ),
             ));
         }
-        Ok(self.to_f64_vec()[0])
+        Ok(self.try_to_f64_vec()?[0])
     }
 
     /// Converts to another element type (differentiable).
+    ///
+    /// On a device that cannot convert (no `f64` support), the result remembers the failure
+    /// like [`Tensor::full`] does.
     pub fn to_dtype(&self, dtype: DType) -> Tensor {
         if dtype == self.dtype() {
             return self.clone();
         }
-        Tensor::from_op(
-            self.storage().cast(dtype),
-            self.shape().clone(),
-            Op::Cast(self.clone()),
-        )
+        let storage = self
+            .storage()
+            .cast(dtype)
+            .unwrap_or_else(|e| Storage::failed(e, self.elem_count(), dtype, self.device()));
+        Tensor::from_op(storage, self.shape().clone(), Op::Cast(self.clone()))
     }
 
     /// Checks that `other` has this tensor's dtype and device.
@@ -365,7 +413,7 @@ impl Tensor {
 
     /// Checks that every element is finite; the error names `what`.
     pub fn check_finite(&self, what: &str) -> Result<()> {
-        if self.to_f64_vec().iter().all(|v| v.is_finite()) {
+        if self.try_to_f64_vec()?.iter().all(|v| v.is_finite()) {
             Ok(())
         } else {
             Err(Error::NonFinite(what.to_string()))

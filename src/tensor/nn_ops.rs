@@ -47,7 +47,7 @@ impl Tensor {
             padding,
         };
         let out = Tensor::from_op(
-            self.storage().conv2d(weight.storage(), p),
+            self.storage().conv2d(weight.storage(), p)?,
             Shape::new([p.batch, p.c_out, p.h_out(), p.w_out()]),
             Op::Conv2d(self.clone(), weight.clone(), p),
         );
@@ -87,7 +87,7 @@ impl Tensor {
         let p = self.pool_params(kernel, stride, "avg_pool2d")?;
         let d = self.dims();
         Ok(Tensor::from_op(
-            self.storage().avg_pool2d(p),
+            self.storage().avg_pool2d(p)?,
             Shape::new([d[0], d[1], p.h_out(), p.w_out()]),
             Op::AvgPool2d(self.clone(), p),
         ))
@@ -98,7 +98,7 @@ impl Tensor {
         let p = self.pool_params(kernel, stride, "max_pool2d")?;
         let d = self.dims();
         Ok(Tensor::from_op(
-            self.storage().max_pool2d(p),
+            self.storage().max_pool2d(p)?,
             Shape::new([d[0], d[1], p.h_out(), p.w_out()]),
             Op::MaxPool2d(self.clone(), p),
         ))
@@ -149,7 +149,7 @@ impl Tensor {
         }
         let (y, mean, invstd) =
             self.storage()
-                .batch_norm(gamma.storage(), beta.storage(), dims, eps);
+                .batch_norm(gamma.storage(), beta.storage(), dims, eps)?;
         let c = Shape::new([dims.channels]);
         let mean = Tensor::build(mean, c.clone(), None, false);
         let invstd = Tensor::build(invstd, c, None, false);

@@ -7,7 +7,7 @@ use crate::{Error, Result, Tensor};
 impl Tensor {
     fn reduce_keepdim(&self, axis: usize, op: ReduceOp, name: &'static str) -> Result<Tensor> {
         self.shape().check_axis(axis, name)?;
-        let storage = self.storage().reduce(self.shape(), axis, op);
+        let storage = self.storage().reduce(self.shape(), axis, op)?;
         Ok(Tensor::from_op(
             storage,
             self.shape().with_dim(axis, 1),
@@ -125,12 +125,12 @@ impl Tensor {
                 format!("axis {axis} of {} is empty", self.shape()),
             ));
         }
-        Ok(self.storage().argmax(self.shape(), axis))
+        self.storage().argmax(self.shape(), axis)
     }
 
     fn scan(&self, axis: usize, op: ScanOp, name: &'static str) -> Result<Tensor> {
         self.shape().check_axis(axis, name)?;
-        let storage = self.storage().scan(self.shape(), axis, op);
+        let storage = self.storage().scan(self.shape(), axis, op)?;
         Ok(Tensor::from_op(
             storage,
             self.shape().clone(),

@@ -115,8 +115,8 @@ fn training_loss(out: &NetOutput, labels: &[usize]) -> Result<Tensor> {
     Ok(loss)
 }
 
-/// Runs `pact bench`.
-pub fn run(args: BenchArgs) -> Result<()> {
+/// Runs `pact bench` on `device`.
+pub fn run(args: BenchArgs, device: Device) -> Result<()> {
     if args.batch == 0 || args.steps == 0 {
         return Err(CliError::Usage(
             "--batch and --steps must be at least 1".into(),
@@ -128,14 +128,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchModel::Resnet110 => 18,
     };
     let mut rng = Rng::seed(0);
-    let store = ParamStore::new(DType::F32, Device::Cpu);
+    let store = ParamStore::new(DType::F32, device);
     let config = match args.mode {
         BenchMode::Plain => ResNetConfig::cifar(units).plain(),
         _ => ResNetConfig::cifar(units),
     };
     let net = ResNet::new(&store, config, &mut rng)?;
     let (train_mode, eval_mode) = (args.mode.training(), args.mode.evaluation());
-    let x = Tensor::randn([args.batch, 3, 32, 32], DType::F32, Device::Cpu, &mut rng)?;
+    let x = Tensor::randn([args.batch, 3, 32, 32], DType::F32, device, &mut rng)?;
     let labels: Vec<usize> = (0..args.batch).map(|_| rng.below(10)).collect();
     let config = SgdConfig {
         lr: 0.1,
@@ -154,6 +154,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let loss = training_loss(&out, &labels)?;
         opt.step(&loss.backward()?)?;
     }
+    // A device computes asynchronously: wait for it before reading the clock.
+    device.synchronize()?;
     let train = (args.batch * args.steps) as f64 / start.elapsed().as_secs_f64();
 
     let base = pact::memory::reset_peak();
@@ -165,6 +167,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             }
             net.forward_adaptive(&x, &eval_mode, false, &mut rng)?;
         }
+        device.synchronize()?;
         Ok((args.batch * args.steps) as f64 / start.elapsed().as_secs_f64())
     })?;
 
@@ -189,6 +192,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             args.model, units
         );
         println!("batch      {}", args.batch);
+        println!("device     {device}");
         println!("threads    {}", rayon::current_num_threads());
         println!("train      {train:.1} images/s");
         println!("eval       {eval:.1} images/s");

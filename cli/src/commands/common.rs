@@ -24,16 +24,16 @@ pub fn load_images(spec: &str, split: Split, seed: u64) -> Result<(DataSpec, Ima
 }
 
 /// Rebuilds the network a checkpoint describes and loads its weights.
-pub fn load_resnet(path: &Path) -> Result<(ModelSpec, ResNet, ParamStore)> {
+pub fn load_resnet(path: &Path, device: Device) -> Result<(ModelSpec, ResNet, ParamStore)> {
     let shown = path.display().to_string();
     if !path.exists() {
         return Err(CliError::Usage(format!(
             "checkpoint {shown} does not exist"
         )));
     }
-    let ckpt = checkpoint::load(path, Device::Cpu)?;
+    let ckpt = checkpoint::load(path, device)?;
     let spec = ModelSpec::from_metadata(&ckpt.metadata, &shown)?;
-    let store = ParamStore::new(DType::F32, Device::Cpu);
+    let store = ParamStore::new(DType::F32, device);
     let net = ResNet::new(&store, spec.resnet.clone(), &mut Rng::seed(0))?;
     checkpoint::load_into_store(&store, path)?;
     Ok((spec, net, store))

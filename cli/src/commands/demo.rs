@@ -66,7 +66,7 @@ fn plan(quick: bool) -> Plan {
 }
 
 /// Runs `pact demo`.
-pub fn run(args: DemoArgs) -> Result<()> {
+pub fn run(args: DemoArgs, device: pact::Device) -> Result<()> {
     let p = plan(args.quick);
     std::fs::create_dir_all(&args.out).map_err(|e| CliError::Io {
         path: args.out.display().to_string(),
@@ -100,9 +100,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
             ..TrainConfig::default()
         };
         println!("\n== {model}, penalty {penalty}");
-        let trained = train(&config, &dir, false)?;
+        let trained = train(&config, &dir, false, device)?;
         let mode = trained.spec.name.default_eval_mode();
-        let report = evaluate_images(&trained.net, &test, &mode, 128)?;
+        let report = evaluate_images(&trained.net, &test, &mode, 128, device)?;
         let mut json = report.clone();
         json.units_per_example.clear();
         write(&dir.join("eval.json"), &eval_json(&json, model, &mode)?)?;

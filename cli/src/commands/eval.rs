@@ -51,7 +51,7 @@ pub struct EvalArgs {
 }
 
 /// Runs `pact eval`.
-pub fn run(args: EvalArgs) -> Result<()> {
+pub fn run(args: EvalArgs, device: pact::Device) -> Result<()> {
     if args.batch_size == 0 {
         return Err(CliError::Usage("--batch-size must be at least 1".into()));
     }
@@ -61,7 +61,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             args.temperature
         )));
     }
-    let (spec, net, _store) = load_resnet(&args.checkpoint)?;
+    let (spec, net, _store) = load_resnet(&args.checkpoint, device)?;
     let mode = match args.mode {
         None => spec.name.default_eval_mode(),
         Some(EvalMode::Deterministic) => HaltingMode::PactDeterministic,
@@ -89,7 +89,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             spec.input_size[1]
         )));
     }
-    let mut report = evaluate_images(&net, &set, &mode, args.batch_size)?;
+    let mut report = evaluate_images(&net, &set, &mode, args.batch_size, device)?;
     if args.json {
         report.units_per_example.clear();
         let mut value =

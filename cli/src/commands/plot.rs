@@ -156,7 +156,7 @@ fn model_and_data(
     data: &str,
     seed: u64,
 ) -> Result<(ModelSpec, ResNet, ImageSet)> {
-    let (spec, net, _store) = load_resnet(checkpoint)?;
+    let (spec, net, _store) = load_resnet(checkpoint, pact::Device::Cpu)?;
     let (_, set) = load_images(data, Split::Test, seed)?;
     let expected = [
         spec.resnet.in_channels,
@@ -298,7 +298,7 @@ fn histogram(args: HistogramArgs) -> Result<()> {
         eprintln!("note: no λ in the checkpoint and no --lambda: the prior is not drawn");
     }
     let mode = spec.name.default_eval_mode();
-    let report = evaluate_images(&net, &set, &mode, args.batch_size)?;
+    let report = evaluate_images(&net, &set, &mode, args.batch_size, pact::Device::Cpu)?;
     let split = match args.split_by {
         SplitBy::Auto if set.difficulty.is_some() => SplitBy::Difficulty,
         SplitBy::Auto => SplitBy::Class,

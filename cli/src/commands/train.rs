@@ -239,9 +239,9 @@ fn validate(c: &TrainConfig) -> Result<()> {
 }
 
 /// Runs `pact train`.
-pub fn run(args: TrainArgs) -> Result<()> {
+pub fn run(args: TrainArgs, device: Device) -> Result<()> {
     let c = merge(&args)?;
-    let trained = train(&c, &args.out, args.resume)?;
+    let trained = train(&c, &args.out, args.resume, device)?;
     if trained.interrupted {
         println!(
             "interrupted at step {}; checkpoint saved to {}",
@@ -274,7 +274,7 @@ pub struct Trained {
 }
 
 /// Trains the model `c` describes, writing checkpoints and `log.jsonl` to `out`.
-pub fn train(c: &TrainConfig, out: &Path, resume: bool) -> Result<Trained> {
+pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Result<Trained> {
     validate(c)?;
     let name = ModelName::parse(&c.model)?;
     let objective = objective(name, c);
@@ -298,7 +298,7 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool) -> Result<Trained> {
         input_size: [height, width],
         data: c.data.clone(),
     };
-    let store = ParamStore::new(DType::F32, Device::Cpu);
+    let store = ParamStore::new(DType::F32, device);
     let net = ResNet::new(&store, resnet, &mut Rng::seed(c.seed))?;
     println!(
         "pact train: {} (ResNet-{}, {} trainable parameters) on {} ({} images {}x{}x{}, {} classes)",
@@ -341,6 +341,7 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool) -> Result<Trained> {
     let run = Run {
         out,
         resume,
+        device,
         train: &train,
         net: &net,
         objective: &objective,
@@ -386,6 +387,7 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool) -> Result<Trained> {
 struct Run<'a> {
     out: &'a Path,
     resume: bool,
+    device: Device,
     train: &'a ImageSet,
     net: &'a ResNet,
     objective: &'a Objective,
@@ -428,7 +430,7 @@ impl Run<'_> {
             let x = Tensor::from_f32_vec(
                 images,
                 [labels.len(), shape[0], shape[1], shape[2]],
-                Device::Cpu,
+                self.device,
             )?;
             let out = image_step(self.net, &x, &labels, self.objective, rng)
                 .map_err(pact_inference::Error::step)?;

@@ -13,7 +13,7 @@ pub mod reduce;
 
 use super::ops::*;
 use super::{BackendStorage, Device};
-use crate::{DType, Element, Shape};
+use crate::{DType, Element, Result, Shape};
 
 /// Elements of a tensor in host memory.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,13 +24,14 @@ pub enum CpuStorage {
     F64(Vec<f64>),
 }
 
-/// Applies a generic expression to the vector inside, keeping the dtype.
+/// Applies a generic expression to the vector inside, keeping the dtype (the CPU backend
+/// never fails, so the result is always `Ok`).
 macro_rules! map1 {
     ($s:expr, $v:ident => $e:expr) => {
-        match $s {
+        Ok(match $s {
             CpuStorage::F32($v) => CpuStorage::F32($e),
             CpuStorage::F64($v) => CpuStorage::F64($e),
-        }
+        })
     };
 }
 
@@ -93,26 +94,28 @@ fn to_vec_of<T: Element, U: Element>(v: &[T]) -> Vec<U> {
 }
 
 impl BackendStorage for CpuStorage {
-    fn from_f64_slice(data: &[f64], dtype: DType) -> Self {
-        match dtype {
+    type Location = ();
+
+    fn from_f64_slice(data: &[f64], dtype: DType, _: ()) -> Result<Self> {
+        Ok(match dtype {
             DType::F32 => CpuStorage::F32(data.iter().map(|&v| v as f32).collect()),
             DType::F64 => CpuStorage::F64(data.to_vec()),
-        }
+        })
     }
 
-    fn from_f32_vec(data: Vec<f32>) -> Self {
-        CpuStorage::F32(data)
+    fn from_f32_vec(data: Vec<f32>, _: ()) -> Result<Self> {
+        Ok(CpuStorage::F32(data))
     }
 
-    fn from_f64_vec(data: Vec<f64>) -> Self {
-        CpuStorage::F64(data)
+    fn from_f64_vec(data: Vec<f64>, _: ()) -> Result<Self> {
+        Ok(CpuStorage::F64(data))
     }
 
-    fn full(value: f64, count: usize, dtype: DType) -> Self {
-        match dtype {
+    fn full(value: f64, count: usize, dtype: DType, _: ()) -> Result<Self> {
+        Ok(match dtype {
             DType::F32 => CpuStorage::F32(vec![value as f32; count]),
             DType::F64 => CpuStorage::F64(vec![value; count]),
-        }
+        })
     }
 
     fn dtype(&self) -> DType {
@@ -130,25 +133,27 @@ impl BackendStorage for CpuStorage {
         with1!(self, v => v.len())
     }
 
-    fn to_f64_vec(&self) -> Vec<f64> {
-        with1!(self, v => to_vec_of(v))
+    fn to_f64_vec(&self) -> Result<Vec<f64>> {
+        Ok(with1!(self, v => to_vec_of(v)))
     }
 
-    fn to_f32_vec(&self) -> Vec<f32> {
-        match self {
+    fn to_f32_vec(&self) -> Result<Vec<f32>> {
+        Ok(match self {
             CpuStorage::F32(v) => v.clone(),
             CpuStorage::F64(v) => to_vec_of(v),
-        }
+        })
     }
 
-    fn cast(&self, dtype: DType) -> Self {
-        match dtype {
-            DType::F32 => CpuStorage::F32(self.to_f32_vec()),
-            DType::F64 => CpuStorage::F64(self.to_f64_vec()),
-        }
+    fn cast(&self, dtype: DType) -> Result<Self> {
+        Ok(match (self, dtype) {
+            (CpuStorage::F32(v), DType::F32) => CpuStorage::F32(v.clone()),
+            (CpuStorage::F64(v), DType::F64) => CpuStorage::F64(v.clone()),
+            (v, DType::F32) => CpuStorage::F32(with1!(v, x => to_vec_of(x))),
+            (v, DType::F64) => CpuStorage::F64(with1!(v, x => to_vec_of(x))),
+        })
     }
 
-    fn unary(&self, op: UnaryOp) -> Self {
+    fn unary(&self, op: UnaryOp) -> Result<Self> {
         map1!(self, v => elementwise::unary(v, op))
     }
 
@@ -159,7 +164,7 @@ impl BackendStorage for CpuStorage {
         rhs_shape: &Shape,
         out: &Shape,
         op: BinaryOp,
-    ) -> Self {
+    ) -> Result<Self> {
         map1!(self, v => elementwise::binary(v, shape, rhs.same(), rhs_shape, out, op))
     }
 
@@ -168,9 +173,9 @@ impl BackendStorage for CpuStorage {
         on_true: (&Self, &Shape),
         on_false: (&Self, &Shape),
         out: &Shape,
-    ) -> Self {
+    ) -> Result<Self> {
         // The condition may have either dtype; bring it to the values' dtype.
-        let cond_same = cond.0.cast(on_true.0.dtype());
+        let cond_same = cond.0.cast(on_true.0.dtype())?;
         map1!(on_true.0, t => elementwise::where_cond(
             (cond_same.same(), cond.1),
             (t, on_true.1),
@@ -179,36 +184,36 @@ impl BackendStorage for CpuStorage {
         ))
     }
 
-    fn broadcast_to(&self, shape: &Shape, target: &Shape) -> Self {
+    fn broadcast_to(&self, shape: &Shape, target: &Shape) -> Result<Self> {
         map1!(self, v => elementwise::broadcast_to(v, shape, target))
     }
 
-    fn reduce(&self, shape: &Shape, axis: usize, op: ReduceOp) -> Self {
+    fn reduce(&self, shape: &Shape, axis: usize, op: ReduceOp) -> Result<Self> {
         map1!(self, v => reduce::reduce(v, shape, axis, op))
     }
 
-    fn argmax(&self, shape: &Shape, axis: usize) -> Vec<usize> {
-        with1!(self, v => reduce::argmax(v, shape, axis))
+    fn argmax(&self, shape: &Shape, axis: usize) -> Result<Vec<usize>> {
+        Ok(with1!(self, v => reduce::argmax(v, shape, axis)))
     }
 
-    fn scan(&self, shape: &Shape, axis: usize, op: ScanOp) -> Self {
+    fn scan(&self, shape: &Shape, axis: usize, op: ScanOp) -> Result<Self> {
         map1!(self, v => reduce::scan(v, shape, axis, op))
     }
 
-    fn matmul(&self, rhs: &Self, dims: MatmulDims) -> Self {
+    fn matmul(&self, rhs: &Self, dims: MatmulDims) -> Result<Self> {
         map1!(self, v => matmul::matmul(v, rhs.same(), dims))
     }
 
-    fn permute(&self, shape: &Shape, perm: &[usize]) -> Self {
+    fn permute(&self, shape: &Shape, perm: &[usize]) -> Result<Self> {
         map1!(self, v => layout::permute(v, shape, perm))
     }
 
-    fn narrow(&self, shape: &Shape, axis: usize, start: usize, len: usize) -> Self {
+    fn narrow(&self, shape: &Shape, axis: usize, start: usize, len: usize) -> Result<Self> {
         map1!(self, v => layout::narrow(v, shape, axis, start, len))
     }
 
-    fn concat(parts: &[(&Self, &Shape)], axis: usize) -> Self {
-        match parts.first().map(|p| p.0.dtype()) {
+    fn concat(parts: &[(&Self, &Shape)], axis: usize) -> Result<Self> {
+        Ok(match parts.first().map(|p| p.0.dtype()) {
             Some(DType::F64) => {
                 let p: Vec<(&[f64], &Shape)> =
                     parts.iter().map(|(s, sh)| (s.same(), *sh)).collect();
@@ -219,55 +224,79 @@ impl BackendStorage for CpuStorage {
                     parts.iter().map(|(s, sh)| (s.same(), *sh)).collect();
                 CpuStorage::F32(layout::concat(&p, axis))
             }
-        }
+        })
     }
 
-    fn index_select(&self, shape: &Shape, axis: usize, indices: &[usize]) -> Self {
+    fn index_select(&self, shape: &Shape, axis: usize, indices: &[usize]) -> Result<Self> {
         map1!(self, v => layout::index_select(v, shape, axis, indices))
     }
 
-    fn index_add(&self, shape: &Shape, axis: usize, indices: &[usize], size: usize) -> Self {
+    fn index_add(
+        &self,
+        shape: &Shape,
+        axis: usize,
+        indices: &[usize],
+        size: usize,
+    ) -> Result<Self> {
         map1!(self, v => layout::index_add(v, shape, axis, indices, size))
     }
 
-    fn gather(&self, shape: &Shape, axis: usize, index: &[usize], index_shape: &Shape) -> Self {
+    fn gather(
+        &self,
+        shape: &Shape,
+        axis: usize,
+        index: &[usize],
+        index_shape: &Shape,
+    ) -> Result<Self> {
         map1!(self, v => layout::gather(v, shape, axis, index, index_shape))
     }
 
-    fn scatter_add(&self, index: &[usize], index_shape: &Shape, axis: usize, out: &Shape) -> Self {
+    fn scatter_add(
+        &self,
+        index: &[usize],
+        index_shape: &Shape,
+        axis: usize,
+        out: &Shape,
+    ) -> Result<Self> {
         map1!(self, v => layout::scatter_add(v, index, index_shape, axis, out))
     }
 
-    fn conv2d(&self, weight: &Self, p: Conv2dParams) -> Self {
+    fn conv2d(&self, weight: &Self, p: Conv2dParams) -> Result<Self> {
         map1!(self, v => conv::conv2d(v, weight.same(), p))
     }
 
-    fn conv2d_backward_input(&self, weight: &Self, p: Conv2dParams) -> Self {
+    fn conv2d_backward_input(&self, weight: &Self, p: Conv2dParams) -> Result<Self> {
         map1!(self, v => conv::conv2d_backward_input(v, weight.same(), p))
     }
 
-    fn conv2d_backward_weight(&self, grad_out: &Self, p: Conv2dParams) -> Self {
+    fn conv2d_backward_weight(&self, grad_out: &Self, p: Conv2dParams) -> Result<Self> {
         map1!(self, v => conv::conv2d_backward_weight(v, grad_out.same(), p))
     }
 
-    fn avg_pool2d(&self, p: Pool2dParams) -> Self {
+    fn avg_pool2d(&self, p: Pool2dParams) -> Result<Self> {
         map1!(self, v => pool::avg_pool2d(v, p))
     }
 
-    fn avg_pool2d_backward(&self, p: Pool2dParams) -> Self {
+    fn avg_pool2d_backward(&self, p: Pool2dParams) -> Result<Self> {
         map1!(self, v => pool::avg_pool2d_backward(v, p))
     }
 
-    fn max_pool2d(&self, p: Pool2dParams) -> Self {
+    fn max_pool2d(&self, p: Pool2dParams) -> Result<Self> {
         map1!(self, v => pool::max_pool2d(v, p))
     }
 
-    fn max_pool2d_backward(&self, grad_out: &Self, p: Pool2dParams) -> Self {
+    fn max_pool2d_backward(&self, grad_out: &Self, p: Pool2dParams) -> Result<Self> {
         map1!(self, v => pool::max_pool2d_backward(v, grad_out.same(), p))
     }
 
-    fn batch_norm(&self, gamma: &Self, beta: &Self, d: NormDims, eps: f64) -> (Self, Self, Self) {
-        match self {
+    fn batch_norm(
+        &self,
+        gamma: &Self,
+        beta: &Self,
+        d: NormDims,
+        eps: f64,
+    ) -> Result<(Self, Self, Self)> {
+        Ok(match self {
             CpuStorage::F32(x) => {
                 let (y, m, s) = norm::batch_norm(x, gamma.same(), beta.same(), d, eps);
                 (CpuStorage::F32(y), CpuStorage::F32(m), CpuStorage::F32(s))
@@ -276,7 +305,7 @@ impl BackendStorage for CpuStorage {
                 let (y, m, s) = norm::batch_norm(x, gamma.same(), beta.same(), d, eps);
                 (CpuStorage::F64(y), CpuStorage::F64(m), CpuStorage::F64(s))
             }
-        }
+        })
     }
 
     fn batch_norm_backward(
@@ -286,8 +315,8 @@ impl BackendStorage for CpuStorage {
         mean: &Self,
         invstd: &Self,
         d: NormDims,
-    ) -> (Self, Self, Self) {
-        match self {
+    ) -> Result<(Self, Self, Self)> {
+        Ok(match self {
             CpuStorage::F32(x) => {
                 let (a, b, c) = norm::batch_norm_backward(
                     x,
@@ -310,6 +339,6 @@ impl BackendStorage for CpuStorage {
                 );
                 (CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c))
             }
-        }
+        })
     }
 }
