@@ -10,7 +10,9 @@
 //! drop(t);
 //! ```
 //!
-//! Counts are exact on one thread; tensors dropped concurrently on several threads may be
+//! The counters are process-wide: tensors that other threads create at the same time count
+//! too, so measure with nothing else running (the test that compares ACT and PACT memory
+//! has a test binary to itself). Tensors dropped concurrently on several threads may be
 //! missed by a few bytes (the counters are not a lock).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
