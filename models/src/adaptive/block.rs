@@ -36,6 +36,19 @@ fn per_example(w: &Tensor, like: &Tensor) -> Result<Tensor> {
     Ok(w.reshape(shape)?)
 }
 
+/// `Σ_l w[:, l] · s_l` over the states of a block, with weights `[B, L]`.
+fn weighted_sum(states: &[Tensor], weights: &Tensor) -> Result<Tensor> {
+    let mut output: Option<Tensor> = None;
+    for (l, s) in states.iter().enumerate() {
+        let term = s.mul(&per_example(&weights.narrow(1, l, 1)?, s)?)?;
+        output = Some(match output {
+            Some(o) => o.add(&term)?,
+            None => term,
+        });
+    }
+    output.ok_or_else(|| Error::InvalidInput("empty block".into()))
+}
+
 fn check_logits(logits: &Tensor, batch: usize, unit: usize) -> Result<()> {
     if logits.dims() != [batch] {
         return Err(Error::InvalidInput(format!(
@@ -119,15 +132,7 @@ pub fn run_block(
             }
             let logits = Tensor::stack(&logits, 1)?;
             let w = concrete_weights(&logits, temperature, straight_through, rng)?;
-            let mut output: Option<Tensor> = None;
-            for (l, s) in states.iter().enumerate() {
-                let term = s.mul(&per_example(&w.narrow(1, l, 1)?, s)?)?;
-                output = Some(match output {
-                    Some(o) => o.add(&term)?,
-                    None => term,
-                });
-            }
-            let output = output.ok_or_else(|| Error::InvalidInput("empty block".into()))?;
+            let output = weighted_sum(&states, &w)?;
             Ok(BlockOutput {
                 output,
                 units: vec![units; b],
@@ -336,17 +341,10 @@ fn run_ponder_net(
         log_stick_breaking(&logits)?
     };
     let q = log_q.exp()?;
-    let mut output: Option<Tensor> = None;
-    for (l, s) in states.iter().enumerate() {
-        let term = s.mul(&per_example(&q.narrow(1, l, 1)?, s)?)?;
-        output = Some(match output {
-            Some(o) => o.add(&term)?,
-            None => term,
-        });
-    }
+    let output = weighted_sum(&states, &q)?;
     let n = Tensor::arange(units, input.dtype(), input.device()).add_scalar(1.0)?;
     Ok(BlockOutput {
-        output: output.ok_or_else(|| Error::InvalidInput("empty block".into()))?,
+        output,
         units: vec![units; b],
         logits: (units > 1).then_some(logits),
         ponder: None,
@@ -386,19 +384,12 @@ fn sample_unit(dense: BlockOutput, rng: &mut Rng) -> Result<BlockOutput> {
         one_hot[row * l + n] = 1.0;
     }
     let weights = Tensor::from_f64_slice(&one_hot, [b, l], log_q.dtype(), log_q.device())?;
-    let mut output: Option<Tensor> = None;
-    for (j, s) in states.iter().enumerate() {
-        let term = s.mul(&per_example(&weights.narrow(1, j, 1)?, s)?)?;
-        output = Some(match output {
-            Some(o) => o.add(&term)?,
-            None => term,
-        });
-    }
+    let output = weighted_sum(&states, &weights)?;
     let sampled = log_q
         .gather(1, &chosen, &pact::Shape::new([b, 1]))?
         .squeeze(1)?;
     Ok(BlockOutput {
-        output: output.ok_or_else(|| Error::InvalidInput("empty block".into()))?,
+        output,
         units: chosen.iter().map(|n| n + 1).collect(),
         logits: dense.logits,
         ponder: None,
