@@ -1,6 +1,6 @@
 //! Reverse-mode automatic differentiation.
 //!
-//! Every op on tracked tensors records an [`Op`] node naming its inputs. [`Tensor::backward`]
+//! Every op on tracked tensors records an `Op` node (`src/autodiff/op.rs`) naming its inputs. [`Tensor::backward`]
 //! walks that graph once, in reverse topological order, applying the gradient rule of each
 //! node; the rules all live in [`backward`], next to one another.
 //!
@@ -13,7 +13,7 @@
 //! ## Adding a built-in op
 //! 1. add its kernel to [`BackendStorage`](crate::backend::BackendStorage) and the CPU backend
 //!    (or compose it from existing primitives and stop here);
-//! 2. add a variant to [`Op`] holding the inputs and whatever the gradient needs;
+//! 2. add a variant to `Op` holding the inputs and whatever the gradient needs;
 //! 3. write the forward method in the matching `tensor/` file, ending in `Tensor::from_op`;
 //! 4. add the gradient rule to the `match` in [`backward`];
 //! 5. add a finite-difference check to `tests/gradcheck.rs`.

@@ -4,7 +4,7 @@
 //! [`ops`]. The tensor layer above only ever calls these primitives, so adding a backend means
 //! implementing this one trait and passing the shared conformance suite
 //! (`tests/backend_conformance.rs`). The CPU backend ([`cpu::CpuStorage`]) is the default;
-//! the ArrayFire backend ([`arrayfire`]) sits behind the `arrayfire` cargo feature (see
+//! the ArrayFire backend (`backend::arrayfire`) sits behind the `arrayfire` cargo feature (see
 //! `docs/gpu.md`).
 
 #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
@@ -444,7 +444,7 @@ impl Storage {
         }
     }
 
-    /// The error a failed storage remembers (see [`Storage::failed`]).
+    /// The error a failed storage remembers (see `Storage::failed`).
     pub fn error(&self) -> Option<Error> {
         match self {
             Storage::Cpu(_) => None,

@@ -1,6 +1,6 @@
 //! The default backend: host memory, kernels on ndarray, rayon and `gemm`.
 //!
-//! Every kernel is written once, generically over [`Element`](crate::Element), in the
+//! Every kernel is written once, generically over [`Element`], in the
 //! submodule named after its kind; [`CpuStorage`] only dispatches on the element type.
 
 pub mod conv;
