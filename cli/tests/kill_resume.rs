@@ -88,3 +88,51 @@ fn killed_run_resumes_from_its_last_checkpoint() {
         "{stdout}"
     );
 }
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_pact"))
+        .args([
+            "train",
+            "--model",
+            "act-resnet",
+            "--data",
+            "shapes:256:8",
+            "--units",
+            "2",
+            "--epochs",
+            "400",
+            "--batch-size",
+            "16",
+            "--checkpoint-every",
+            "100000",
+            "--out",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pact");
+    // Let it train a little (its log appears once the first steps are done), then Ctrl-C.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(120) && !dir.path().join("log.jsonl").exists() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("interrupted at step"), "{stdout}");
+    // The checkpoint interval was never reached: the one checkpoint is the Ctrl-C one.
+    assert!(dir.path().join("last.safetensors").exists());
+}
