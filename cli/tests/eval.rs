@@ -137,3 +137,66 @@ fn eval_errors_name_the_problem() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.safetensors"));
 }
+
+#[test]
+fn a_checkpoint_from_another_model_reports_every_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    // Weights of a 2-unit network described as a 3-unit one.
+    let config = ResNetConfig {
+        units_per_stage: 2,
+        widths: [4, 8, 8],
+        in_channels: 3,
+        num_classes: 6,
+        halting_bias: Some(0.0),
+    };
+    let store = ParamStore::new(DType::F32, Device::Cpu);
+    ResNet::new(&store, config.clone(), &mut Rng::seed(0)).unwrap();
+    let wrong = ResNetConfig {
+        units_per_stage: 3,
+        ..config
+    };
+    let spec = ModelSpec {
+        name: ModelName::PactResnet,
+        resnet: wrong,
+        input_size: [8, 8],
+        data: "shapes".into(),
+    };
+    let meta: BTreeMap<String, String> = [spec.to_metadata().unwrap()].into_iter().collect();
+    let path = dir.path().join("other.safetensors");
+    checkpoint::save_store(&store, &path, &meta).unwrap();
+    let out = pact(&[
+        "eval",
+        "--checkpoint",
+        path.to_str().unwrap(),
+        "--data",
+        "shapes:10:8",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("other.safetensors") && err.contains("missing tensor stages.0.units.2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unwritable_output_path_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let out = pact(&[
+        "train",
+        "--data",
+        "shapes:16:8",
+        "--units",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not-a-dir"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
