@@ -257,6 +257,23 @@ fn binary_with<T: Element>(
 
 /// Fast path for the common per-channel case: one operand full-size, the other constant over
 /// a contiguous trailing block (e.g. `[N, C, H, W]` with `[1, C, 1, 1]`).
+/// If a tensor of shape `small` broadcast to `out` has each of its elements cover one
+/// contiguous run of output elements (it equals `out` on a run of axes and is 1 elsewhere,
+/// e.g. `[1, C, 1, 1]` or `[N, C, 1]` against `[N, C, H, W]`), the length of that run; element
+/// `i` of the output run `r` is then `small[r % small.len()]`.
+fn contiguous_block(small: &Shape, out: &Shape) -> Option<usize> {
+    let offset = out.rank().checked_sub(small.rank())?;
+    let padded: Vec<usize> = std::iter::repeat_n(1, offset)
+        .chain(small.dims().iter().copied())
+        .collect();
+    let last = padded.iter().rposition(|&d| d != 1)?;
+    let first = padded.iter().position(|&d| d != 1)?;
+    if (first..=last).any(|i| padded[i] != out.dims()[i]) {
+        return None;
+    }
+    Some(out.dims()[last + 1..].iter().product())
+}
+
 fn binary_rowwise<T: Element>(
     a: &[T],
     a_shape: &Shape,
@@ -273,19 +290,7 @@ fn binary_rowwise<T: Element>(
     } else {
         return None;
     };
-    // Pad the small shape to the output rank, then find its last non-unit axis.
-    let offset = out.rank() - small_shape.rank();
-    let padded: Vec<usize> = std::iter::repeat_n(1, offset)
-        .chain(small_shape.dims().iter().copied())
-        .collect();
-    let last = padded.iter().rposition(|&d| d != 1)?;
-    // The small operand must equal the output on axes up to `last` (after leading 1s), so each
-    // of its elements covers one contiguous block of `block` output elements.
-    let first = padded.iter().position(|&d| d != 1)?;
-    if (first..=last).any(|i| padded[i] != out.dims()[i]) {
-        return None;
-    }
-    let block: usize = out.dims()[last + 1..].iter().product();
+    let block = contiguous_block(small_shape, out)?;
     let period = small.len();
     let apply = |(chunk_index, (dst, src)): (usize, (&mut [T], &[T]))| {
         let s = small[chunk_index % period];
@@ -342,6 +347,14 @@ pub fn where_cond<T: Element>(
 
 /// Materialises `x` broadcast to `target`.
 pub fn broadcast_to<T: Element>(x: &[T], shape: &Shape, target: &Shape) -> Vec<T> {
+    let n = target.elem_count();
+    if let Some(block) = contiguous_block(shape, target).filter(|&b| b > 0 && !x.is_empty()) {
+        let mut out = Vec::with_capacity(n);
+        for run in 0..n / block {
+            out.extend(std::iter::repeat_n(x[run % x.len()], block));
+        }
+        return out;
+    }
     let v = view(x, shape);
     let b = v.broadcast(IxDyn(target.dims())).expect("shapes checked");
     b.iter().copied().collect()
