@@ -21,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train small models on built-in data and report what they learned (no download).
+    /// Train ACT and PACT ResNets on built-in data, compare them and write a report (no download).
     Demo(commands::demo::DemoArgs),
     /// Compare ACT and PACT analytically for given halting probabilities.
     Compare(commands::compare::CompareArgs),
