@@ -7,26 +7,39 @@ use pact_models::spec::{ModelName, ModelSpec};
 use std::collections::BTreeMap;
 use std::process::Command;
 
-fn write_checkpoint(dir: &std::path::Path) -> std::path::PathBuf {
-    let config = ResNetConfig {
+fn tiny_config() -> ResNetConfig {
+    ResNetConfig {
         units_per_stage: 2,
         widths: [4, 8, 8],
         in_channels: 3,
         num_classes: 6,
         halting_bias: Some(0.0),
-    };
+    }
+}
+
+/// Writes the weights of a `tiny_config()` network to `dir/file`, described in the metadata as
+/// a network of shape `described` (the same one unless a test wants a mismatch).
+fn write_checkpoint_as(
+    dir: &std::path::Path,
+    file: &str,
+    described: ResNetConfig,
+) -> std::path::PathBuf {
     let store = ParamStore::new(DType::F32, Device::Cpu);
-    ResNet::new(&store, config.clone(), &mut Rng::seed(0)).unwrap();
+    ResNet::new(&store, tiny_config(), &mut Rng::seed(0)).unwrap();
     let spec = ModelSpec {
         name: ModelName::PactResnet,
-        resnet: config,
+        resnet: described,
         input_size: [8, 8],
         data: "shapes:60:8".into(),
     };
     let meta: BTreeMap<String, String> = [spec.to_metadata().unwrap()].into_iter().collect();
-    let path = dir.join("model.safetensors");
+    let path = dir.join(file);
     checkpoint::save_store(&store, &path, &meta).unwrap();
     path
+}
+
+fn write_checkpoint(dir: &std::path::Path) -> std::path::PathBuf {
+    write_checkpoint_as(dir, "model.safetensors", tiny_config())
 }
 
 fn pact(args: &[&str]) -> std::process::Output {
@@ -142,28 +155,11 @@ fn eval_errors_name_the_problem() {
 fn a_checkpoint_from_another_model_reports_every_mismatch() {
     let dir = tempfile::tempdir().unwrap();
     // Weights of a 2-unit network described as a 3-unit one.
-    let config = ResNetConfig {
-        units_per_stage: 2,
-        widths: [4, 8, 8],
-        in_channels: 3,
-        num_classes: 6,
-        halting_bias: Some(0.0),
-    };
-    let store = ParamStore::new(DType::F32, Device::Cpu);
-    ResNet::new(&store, config.clone(), &mut Rng::seed(0)).unwrap();
     let wrong = ResNetConfig {
         units_per_stage: 3,
-        ..config
+        ..tiny_config()
     };
-    let spec = ModelSpec {
-        name: ModelName::PactResnet,
-        resnet: wrong,
-        input_size: [8, 8],
-        data: "shapes".into(),
-    };
-    let meta: BTreeMap<String, String> = [spec.to_metadata().unwrap()].into_iter().collect();
-    let path = dir.path().join("other.safetensors");
-    checkpoint::save_store(&store, &path, &meta).unwrap();
+    let path = write_checkpoint_as(dir.path(), "other.safetensors", wrong);
     let out = pact(&[
         "eval",
         "--checkpoint",
