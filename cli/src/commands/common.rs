@@ -3,7 +3,9 @@
 use crate::{CliError, Result};
 use pact::nn::{checkpoint, ParamStore};
 use pact::{DType, Device, Rng};
+use pact_models::adaptive::HaltingMode;
 use pact_models::data::{DataSpec, ImageSet, Split};
+use pact_models::evaluate::EvalReport;
 use pact_models::resnet::ResNet;
 use pact_models::spec::ModelSpec;
 use std::path::Path;
@@ -37,4 +39,17 @@ pub fn load_resnet(path: &Path, device: Device) -> Result<(ModelSpec, ResNet, Pa
     let net = ResNet::new(&store, spec.resnet.clone(), &mut Rng::seed(0))?;
     checkpoint::load_into_store(&store, path)?;
     Ok((spec, net, store))
+}
+
+/// The JSON line `pact eval --json` prints (and the demo stores as `eval.json`): the report
+/// without its per-example units, plus the model name and halting mode.
+pub fn eval_json(report: &EvalReport, model: &str, mode: &HaltingMode) -> Result<String> {
+    let mut v = serde_json::to_value(EvalReport {
+        units_per_example: Vec::new(),
+        ..report.clone()
+    })
+    .map_err(|e| CliError::Usage(e.to_string()))?;
+    v["model"] = model.into();
+    v["mode"] = mode.name().into();
+    Ok(v.to_string())
 }

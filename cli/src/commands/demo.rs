@@ -3,10 +3,9 @@
 //! test-time procedure (ACT: weighted halting; PACT: the deterministic rule with early exit),
 //! prints a comparison table and writes a report directory.
 
-use super::common::load_images;
+use super::common::{eval_json, load_images};
 use super::train::{train, TrainConfig};
 use crate::{CliError, Result};
-use pact_models::adaptive::HaltingMode;
 use pact_models::data::Split;
 use pact_models::evaluate::{evaluate_images, EvalReport};
 use std::path::{Path, PathBuf};
@@ -103,9 +102,7 @@ pub fn run(args: DemoArgs, device: pact::Device) -> Result<()> {
         let trained = train(&config, &dir, false, device)?;
         let mode = trained.spec.name.default_eval_mode();
         let report = evaluate_images(&trained.net, &test, &mode, 128, device)?;
-        let mut json = report.clone();
-        json.units_per_example.clear();
-        write(&dir.join("eval.json"), &eval_json(&json, model, &mode)?)?;
+        write(&dir.join("eval.json"), &eval_json(&report, model, &mode)?)?;
         rows.push(Row {
             method: if model == "act-resnet" { "ACT" } else { "PACT" },
             penalty,
@@ -180,13 +177,6 @@ fn plots(out: &Path, p: &Plan, dirs: &[PathBuf], seed: u64) -> Result<()> {
             title: "Accuracy against FLOPs (shapes task, test set)".into(),
         }),
     })
-}
-
-fn eval_json(report: &EvalReport, model: &str, mode: &HaltingMode) -> Result<String> {
-    let mut v = serde_json::to_value(report).map_err(|e| CliError::Usage(e.to_string()))?;
-    v["model"] = model.into();
-    v["mode"] = mode.name().into();
-    Ok(v.to_string())
 }
 
 fn markdown_table(rows: &[Row]) -> String {

@@ -1,7 +1,7 @@
 //! `pact eval`: accuracy, FLOPs, units per block, activation memory and speed of a trained
 //! model, in its test-time procedure or another halting mode.
 
-use super::common::{load_images, load_resnet};
+use super::common::{eval_json, load_images, load_resnet};
 use crate::{CliError, Result};
 use pact_models::adaptive::HaltingMode;
 use pact_models::data::Split;
@@ -89,14 +89,9 @@ pub fn run(args: EvalArgs, device: pact::Device) -> Result<()> {
             spec.input_size[1]
         )));
     }
-    let mut report = evaluate_images(&net, &set, &mode, args.batch_size, device)?;
+    let report = evaluate_images(&net, &set, &mode, args.batch_size, device)?;
     if args.json {
-        report.units_per_example.clear();
-        let mut value =
-            serde_json::to_value(&report).map_err(|e| CliError::Usage(e.to_string()))?;
-        value["mode"] = mode.name().into();
-        value["model"] = spec.name.as_str().into();
-        println!("{value}");
+        println!("{}", eval_json(&report, spec.name.as_str(), &mode)?);
     } else {
         println!(
             "model        {} ({} units per stage), mode {}",
