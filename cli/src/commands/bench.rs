@@ -7,7 +7,8 @@ use pact::nn::{Optimizer, ParamStore, Sgd, SgdConfig};
 use pact::{DType, Device, Rng, Tensor};
 use pact_models::adaptive::HaltingMode;
 use pact_models::halting::ACT_EPSILON;
-use pact_models::resnet::{NetOutput, ResNet, ResNetConfig};
+use pact_models::objective::{image_step, Objective};
+use pact_models::resnet::{ResNet, ResNetConfig};
 use std::time::Instant;
 
 /// Which network to time.
@@ -33,11 +34,17 @@ pub enum BenchMode {
 }
 
 impl BenchMode {
-    fn training(self) -> HaltingMode {
+    /// The training objective, with the peer's settings: ponder-cost weight 0.01, Concrete
+    /// temperature 0.5.
+    fn objective(self) -> Objective {
         match self {
-            BenchMode::Plain => HaltingMode::Plain,
-            BenchMode::Act => HaltingMode::Act { eps: ACT_EPSILON },
-            BenchMode::Pact => HaltingMode::PactRelaxed {
+            BenchMode::Plain => Objective::Plain,
+            BenchMode::Act => Objective::Act {
+                tau: 0.01,
+                eps: ACT_EPSILON,
+            },
+            BenchMode::Pact => Objective::Pact {
+                lambda: 0.01,
                 temperature: 0.5,
                 straight_through: false,
             },
@@ -47,13 +54,10 @@ impl BenchMode {
     fn evaluation(self) -> HaltingMode {
         match self {
             BenchMode::Pact => HaltingMode::PactDeterministic,
-            other => other.training(),
+            other => other.objective().training_mode(),
         }
     }
 }
-
-/// Weight of the ponder cost (ACT's τ, PACT's λ) in the benchmark's loss, as in the peer.
-const PENALTY: f64 = 0.01;
 
 /// Arguments of `pact bench`.
 #[derive(clap::Args, Debug)]
@@ -103,18 +107,6 @@ pub fn set_threads(threads: usize) -> Result<()> {
         .map_err(|e| CliError::Usage(format!("--threads {threads}: {e}")))
 }
 
-/// Cross-entropy plus the penalty times the per-stage mean ponder cost (ACT) or expected
-/// number of units (PACT), as in the peer script.
-fn training_loss(out: &NetOutput, labels: &[usize]) -> Result<Tensor> {
-    let mut loss = out.logits.cross_entropy(labels)?;
-    for block in &out.blocks {
-        if let Some(cost) = block.ponder.as_ref().or(block.expected_n.as_ref()) {
-            loss = loss.add(&cost.mean_all()?.mul_scalar(PENALTY)?)?;
-        }
-    }
-    Ok(loss)
-}
-
 /// Runs `pact bench` on `device`.
 pub fn run(args: BenchArgs, device: Device) -> Result<()> {
     if args.batch == 0 || args.steps == 0 {
@@ -134,7 +126,7 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
         _ => ResNetConfig::cifar(units),
     };
     let net = ResNet::new(&store, config, &mut rng)?;
-    let (train_mode, eval_mode) = (args.mode.training(), args.mode.evaluation());
+    let (objective, eval_mode) = (args.mode.objective(), args.mode.evaluation());
     let x = Tensor::randn([args.batch, 3, 32, 32], DType::F32, device, &mut rng)?;
     let labels: Vec<usize> = (0..args.batch).map(|_| rng.below(10)).collect();
     let config = SgdConfig {
@@ -150,9 +142,8 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
         if i == 2 {
             start = Instant::now();
         }
-        let out = net.forward_adaptive(&x, &train_mode, true, &mut rng)?;
-        let loss = training_loss(&out, &labels)?;
-        opt.step(&loss.backward()?)?;
+        let step = image_step(&net, &x, &labels, &objective, &mut rng)?;
+        opt.step(&step.loss.backward()?)?;
     }
     // A device computes asynchronously: wait for it before reading the clock.
     device.synchronize()?;
