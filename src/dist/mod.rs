@@ -200,6 +200,14 @@ pub trait Distribution: fmt::Debug + Send + Sync {
             "no straight-through relaxation for this family",
         ))
     }
+
+    /// The law as [`std::any::Any`], for code that knows a concrete family and wants to reach
+    /// it through an `Arc<dyn Distribution>` (a [custom relaxation](crate::ppl::CustomRelaxation)
+    /// that treats one family specially, say). Families opt in by returning `Some(self)`; the
+    /// default is `None`.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// Anything that can stand at a model site: a distribution by value or an

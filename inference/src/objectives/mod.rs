@@ -18,7 +18,8 @@
 //! [`Temperature`] schedule, averaged over a number of samples. Where a guide site and the
 //! model site of the same name have the same finite support (Bernoulli, categorical, the
 //! truncated geometric prior over the number of units), the prior term uses its closed form
-//! `Σ_z q(z) log p(z)`; the entropy uses the closed form of `q` where it has one.
+//! `Σ_z q(z) log p(z)` — unless the model site carries a custom relaxation, which replaces
+//! the law and its term; the entropy uses the closed form of `q` where it has one.
 //!
 //! ```
 //! use pact::dist::{Bernoulli, Normal};

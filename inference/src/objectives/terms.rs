@@ -118,7 +118,10 @@ pub(crate) fn sample_terms<T, U>(
                     .filter(|g| g.is_latent())
                     .and_then(|g| g.dist.clone())
                     .zip(site.dist.clone());
-                let exact = match (closed_form, pair) {
+                // A custom relaxation replaces the law and its term (ACT's −λ(N + R), say),
+                // so its own log-density stands.
+                let custom = matches!(site.relaxation, Relaxation::Custom(_));
+                let exact = match (closed_form && !custom, pair) {
                     (true, Some((gq, gp))) => expected_log_prob_closed_form(&*gq, &*gp)?,
                     _ => None,
                 };

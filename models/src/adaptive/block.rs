@@ -30,14 +30,37 @@ pub struct BlockOutput {
 }
 
 /// Per-example scale `[B]` broadcast over a state `[B, ..]`.
-fn per_example(w: &Tensor, like: &Tensor) -> Result<Tensor> {
+fn per_example(w: &Tensor, like: &Tensor) -> pact::Result<Tensor> {
     let mut shape = vec![1; like.rank()];
     shape[0] = w.dims()[0];
-    Ok(w.reshape(shape)?)
+    w.reshape(shape)
 }
 
-/// `Σ_l w[:, l] · s_l` over the states of a block, with weights `[B, L]`.
-fn weighted_sum(states: &[Tensor], weights: &Tensor) -> Result<Tensor> {
+/// `Σ_l w[:, l] · s_l` over the states `s_l` (`[B, ..]`) of a block, with weights `[B, L]`:
+/// the block output for a halting site's value (one-hot `e_N` gives `s_N`, relaxed or ACT
+/// weights give the mixture).
+///
+/// ```
+/// use pact::{DType, Device, Tensor};
+/// use pact_models::adaptive::weighted_sum;
+/// let s1 = Tensor::full(1.0, [2, 3], DType::F64, Device::Cpu);
+/// let s2 = Tensor::full(5.0, [2, 3], DType::F64, Device::Cpu);
+/// let w = Tensor::from_f64_vec(vec![0.0, 1.0, 0.25, 0.75], [2, 2], Device::Cpu)?;
+/// let out = weighted_sum(&[s1, s2], &w)?.to_f64_vec();
+/// assert_eq!(out, vec![5.0, 5.0, 5.0, 4.0, 4.0, 4.0]);
+/// # Ok::<(), pact::Error>(())
+/// ```
+pub fn weighted_sum(states: &[Tensor], weights: &Tensor) -> pact::Result<Tensor> {
+    if weights.rank() != 2 || weights.dims()[1] != states.len() {
+        return Err(pact::Error::invalid(
+            "weighted_sum",
+            format!(
+                "weights of shape {} for a block of {} states",
+                weights.shape(),
+                states.len()
+            ),
+        ));
+    }
     let mut output: Option<Tensor> = None;
     for (l, s) in states.iter().enumerate() {
         let term = s.mul(&per_example(&weights.narrow(1, l, 1)?, s)?)?;
@@ -46,7 +69,7 @@ fn weighted_sum(states: &[Tensor], weights: &Tensor) -> Result<Tensor> {
             None => term,
         });
     }
-    output.ok_or_else(|| Error::InvalidInput("empty block".into()))
+    output.ok_or_else(|| pact::Error::invalid("weighted_sum", "empty block"))
 }
 
 fn check_logits(logits: &Tensor, batch: usize, unit: usize) -> Result<()> {

@@ -21,7 +21,7 @@
 
 mod block;
 
-pub use block::{run_block, BlockOutput};
+pub use block::{run_block, weighted_sum, BlockOutput};
 
 use serde::{Deserialize, Serialize};
 

@@ -5,11 +5,24 @@
 //! Every function takes the logits `a` of units `1..L−1` as a `[B, L−1]` tensor (the last unit
 //! always halts) and works in the logit domain where that is the stable choice: `log h =
 //! log σ(a)` and `log(1 − h) = log σ(−a)` are never recomputed from a rounded `h`.
+//!
+//! The same halting variables as a site of the modelling language ([`pact::ppl`]):
+//! [`HaltingLaw`] is the law of a block's halting unit `N` (one-hot over `1..=L`) — the
+//! amortised posterior from the halting heads, the time-penalty prior, or independent
+//! Bernoulli halting variables — with the Concrete relaxation [`RelaxedHalting`];
+//! [`ActRelaxation`] is ACT as one more relaxation of that model (§7); [`deterministic_rule`]
+//! decodes it by the test-time rule of §6.
 
 mod act;
+mod act_relaxation;
+mod decode;
+mod law;
 mod stick_breaking;
 
 pub use act::{act_from_probs, act_halting, ActHalting, ACT_EPSILON};
+pub use act_relaxation::{ActPonderPrior, ActRelaxation, ActWeights};
+pub use decode::deterministic_rule;
+pub use law::{HaltingLaw, HaltingRole, RelaxedHalting};
 pub use stick_breaking::{
     concrete_weights, deterministic_n, expected_n, kl_to_truncated_geometric, log_stick_breaking,
     stick_breaking, stick_breaking_weights,

@@ -1,0 +1,504 @@
+//! The halting block as a site of the modelling language (pact-math §3–§7): PACT's model and
+//! amortised guide written with `pact::ppl`, ACT obtained from them by one more relaxation and
+//! checked against a direct, independent ACT implementation (loss and gradients in f64).
+
+use pact::dist::{Categorical, Distribution, RelaxedBernoulli, TruncatedGeometric};
+use pact::nn::ParamStore;
+use pact::ppl::{decode, relax, replay, run, Ctx, Relaxation};
+use pact::{DType, Device, GradStore, Rng, Tensor};
+use pact_inference::objectives::{Estimator, Exact, Objective, SvoMap, Temperature};
+use pact_models::adaptive::{run_block, weighted_sum, HaltingMode};
+use pact_models::halting::{
+    deterministic_n, deterministic_rule, ActRelaxation, HaltingLaw, RelaxedHalting, ACT_EPSILON,
+};
+
+const CPU: Device = Device::Cpu;
+const F64: DType = DType::F64;
+const CLASSES: usize = 3;
+
+/// A random block on `[B, D]` states: unit `l` is `tanh(s W_l)`, head `l` is `s·v_l + c_l`,
+/// and a linear classifier `s U` reads the block's output.
+#[derive(Clone)]
+struct Block {
+    w: Vec<Tensor>,
+    v: Vec<Tensor>,
+    c: Vec<f64>,
+    u: Tensor,
+}
+
+impl Block {
+    fn new(units: usize, d: usize, rng: &mut Rng) -> Block {
+        let var = |dims: [usize; 2], sd: f64, rng: &mut Rng| {
+            Tensor::rand_normal(dims, 0.0, sd, F64, CPU, rng)
+                .unwrap()
+                .to_var()
+        };
+        Block {
+            w: (0..units).map(|_| var([d, d], 0.9, rng)).collect(),
+            v: (0..units - 1).map(|_| var([d, 1], 2.0, rng)).collect(),
+            c: (0..units - 1).map(|_| rng.uniform() * 2.0 - 1.0).collect(),
+            u: var([d, CLASSES], 1.0, rng),
+        }
+    }
+
+    fn units(&self) -> usize {
+        self.w.len()
+    }
+
+    fn unit(&self, l: usize, s: &Tensor) -> pact::Result<Tensor> {
+        s.matmul(&self.w[l])?.tanh()
+    }
+
+    fn head(&self, l: usize, s: &Tensor) -> pact::Result<Tensor> {
+        s.matmul(&self.v[l])?.add_scalar(self.c[l])?.squeeze(1)
+    }
+
+    /// Every unit's state and the halting logits `[B, L−1]`.
+    fn forward(&self, x: &Tensor) -> pact::Result<(Vec<Tensor>, Tensor)> {
+        let mut s = x.clone();
+        let (mut states, mut logits) = (Vec::new(), Vec::new());
+        for l in 0..self.units() {
+            s = self.unit(l, &s)?;
+            if l + 1 < self.units() {
+                logits.push(self.head(l, &s)?);
+            }
+            states.push(s.clone());
+        }
+        Ok((states, Tensor::stack(&logits, 1)?))
+    }
+
+    fn vars(&self) -> Vec<Tensor> {
+        let mut all = self.w.clone();
+        all.extend(self.v.iter().cloned());
+        all.push(self.u.clone());
+        all
+    }
+}
+
+/// PACT's model: `N ~ prior` per example, `y ~ Categorical(s_N U)`.
+fn model(
+    block: Block,
+    x: Tensor,
+    y: Tensor,
+    prior: HaltingLaw,
+) -> impl Fn(&mut Ctx) -> pact::Result<()> {
+    move |ctx: &mut Ctx| {
+        let (states, _) = block.forward(&x)?;
+        ctx.plate("data", x.dims()[0], |ctx| {
+            let w = ctx.sample("n", prior.clone())?;
+            let out = weighted_sum(&states, &w)?;
+            ctx.observe("y", Categorical::new(out.matmul(&block.u)?)?, &y)?;
+            Ok(())
+        })
+    }
+}
+
+/// PACT's amortised guide: `q(N | x)` from the halting heads; returns the site's value.
+fn guide(block: Block, x: Tensor) -> impl Fn(&mut Ctx) -> pact::Result<Tensor> {
+    move |ctx: &mut Ctx| {
+        let (_, logits) = block.forward(&x)?;
+        ctx.plate("data", x.dims()[0], |ctx| {
+            ctx.sample("n", HaltingLaw::posterior(logits.clone())?)
+        })
+    }
+}
+
+fn problem(seed: u64, units: usize) -> (Block, Tensor, Tensor) {
+    let mut rng = Rng::seed(seed);
+    let (b, d) = (7, 4);
+    let block = Block::new(units, d, &mut rng);
+    let x = Tensor::randn([b, d], F64, CPU, &mut rng).unwrap();
+    let y: Vec<f64> = (0..b)
+        .map(|_| (rng.uniform() * CLASSES as f64).floor())
+        .collect();
+    (block, x, Tensor::from_f64_vec(y, [b], CPU).unwrap())
+}
+
+/// `−Σ_b log softmax(out_b U)[y_b]`, written out without the distribution code.
+fn cross_entropy(out: &Tensor, u: &Tensor, y: &Tensor) -> Tensor {
+    let logits = out.matmul(u).unwrap();
+    let labels = y.to_f64_vec();
+    let mut hot = vec![0.0; labels.len() * CLASSES];
+    for (i, &c) in labels.iter().enumerate() {
+        hot[i * CLASSES + c as usize] = 1.0;
+    }
+    let hot = Tensor::from_f64_vec(hot, [labels.len(), CLASSES], CPU).unwrap();
+    let lse = logits.logsumexp_keepdim(1).unwrap();
+    logits
+        .sub(&lse)
+        .unwrap()
+        .mul(&hot)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .neg()
+        .unwrap()
+}
+
+/// Graves' ACT written directly from pact-math §2, sharing no halting code with the library:
+/// `Σ_b CE(Σ_n p_n s_n) + τ Σ_b (N + R)`.
+fn direct_act(block: &Block, x: &Tensor, y: &Tensor, tau: f64, eps: f64) -> Tensor {
+    let (states, logits) = block.forward(x).unwrap();
+    let (b, l) = (x.dims()[0], block.units());
+    let h = logits.sigmoid().unwrap();
+    let hv = h.to_f64_vec();
+    let mut out: Option<Tensor> = None;
+    let mut ponder = Tensor::scalar(0.0, F64, CPU);
+    let mut sum_before = Tensor::zeros([b], F64, CPU);
+    let mut n = vec![l; b];
+    for (row, n_row) in n.iter_mut().enumerate() {
+        let mut cum = 0.0;
+        for j in 0..l - 1 {
+            cum += hv[row * (l - 1) + j];
+            if cum >= 1.0 - eps {
+                *n_row = j + 1;
+                break;
+            }
+        }
+    }
+    // p_j = h_j for j < N, R = 1 − Σ_{j<N} h_j at N, 0 after.
+    let mut before_cols = Vec::new();
+    for j in 0..l {
+        let before: Vec<f64> = n.iter().map(|&nr| f64::from(j + 1 < nr)).collect();
+        let at: Vec<f64> = n.iter().map(|&nr| f64::from(j + 1 == nr)).collect();
+        before_cols.push((
+            Tensor::from_f64_vec(before, [b], CPU).unwrap(),
+            Tensor::from_f64_vec(at, [b], CPU).unwrap(),
+        ));
+        if j + 1 < l {
+            let hj = h.narrow(1, j, 1).unwrap().squeeze(1).unwrap();
+            sum_before = sum_before.add(&hj.mul(&before_cols[j].0).unwrap()).unwrap();
+        }
+    }
+    let r = sum_before.affine(-1.0, 1.0).unwrap();
+    for (j, (before, at)) in before_cols.iter().enumerate() {
+        let hj = if j + 1 < l {
+            h.narrow(1, j, 1).unwrap().squeeze(1).unwrap()
+        } else {
+            Tensor::ones([b], F64, CPU)
+        };
+        let pj = hj.mul(before).unwrap().add(&r.mul(at).unwrap()).unwrap();
+        let term = states[j].mul(&pj.unsqueeze(1).unwrap()).unwrap();
+        out = Some(match out {
+            Some(o) => o.add(&term).unwrap(),
+            None => term,
+        });
+    }
+    let n_total: f64 = n.iter().map(|&v| v as f64).sum();
+    ponder = ponder
+        .add(&r.sum_all().unwrap().add_scalar(n_total).unwrap())
+        .unwrap();
+    cross_entropy(&out.unwrap(), &block.u, y)
+        .add(&ponder.mul_scalar(tau).unwrap())
+        .unwrap()
+}
+
+fn assert_close(what: &str, a: &Tensor, b: &Tensor, tol: f64) {
+    let (a, b) = (a.to_f64_vec(), b.to_f64_vec());
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+fn assert_same_grads(what: &str, block: &Block, g1: &GradStore, g2: &GradStore, tol: f64) {
+    for (k, v) in block.vars().iter().enumerate() {
+        // A unit that no example reached has no gradient where it never ran: zero.
+        let zero = v.zeros_like();
+        let (a, b) = (g1.get(v).unwrap_or(&zero), g2.get(v).unwrap_or(&zero));
+        assert_close(&format!("{what}: grad {k}"), a, b, tol);
+    }
+}
+
+#[test]
+fn act_as_a_relaxation_of_pact_equals_direct_act_in_loss_and_gradients() {
+    let act = ActRelaxation::new(ACT_EPSILON).into_relaxation();
+    let params = ParamStore::new(F64, CPU);
+    let (mut early, mut full) = (0, 0);
+    for seed in 0..8u64 {
+        let units = 3 + (seed as usize % 3);
+        let (block, x, y) = problem(seed, units);
+        let tau = 0.01 + 0.1 * seed as f64;
+        let prior = HaltingLaw::time_penalty_prior(tau, units, F64, CPU).unwrap();
+        // The PACT model and guide, relaxed by ACT, under the SvoMap objective (no entropy).
+        let p = relax(
+            act.clone(),
+            model(block.clone(), x.clone(), y.clone(), prior),
+        );
+        let q = relax(act.clone(), guide(block.clone(), x.clone()));
+        let mut svo = SvoMap::new(Estimator::Concrete);
+        let e = svo.estimate(&p, &q, &params, &mut Rng::seed(seed)).unwrap();
+        assert_eq!(e.sites[0].estimator, "act(eps=0.01)");
+        assert!(
+            !e.sites[0].closed_form_prior,
+            "ACT keeps its own prior term"
+        );
+        let direct = direct_act(&block, &x, &y, tau, ACT_EPSILON);
+        assert_close("loss", &e.loss, &direct, 1e-12);
+        let (g_ppl, g_direct) = (e.loss.backward().unwrap(), direct.backward().unwrap());
+        assert_same_grads("ppl vs direct", &block, &g_ppl, &g_direct, 1e-9);
+
+        // The library's streaming ACT block (what the ResNets train with) agrees too.
+        let out = run_block(
+            units,
+            &x,
+            |l, s, _| block.unit(l, s),
+            |l, s| block.head(l, s),
+            &HaltingMode::Act { eps: ACT_EPSILON },
+            &mut Rng::seed(0),
+        )
+        .unwrap();
+        let ponder = out.ponder.unwrap().sum_all().unwrap();
+        let streaming = cross_entropy(&out.output, &block.u, &y)
+            .add(&ponder.mul_scalar(tau).unwrap())
+            .unwrap();
+        assert_close("streaming loss", &streaming, &direct, 1e-12);
+        let g_stream = streaming.backward().unwrap();
+        assert_same_grads("streaming vs direct", &block, &g_stream, &g_direct, 1e-9);
+        early += out.units.iter().filter(|&&n| n < units).count();
+        full += out.units.iter().filter(|&&n| n == units).count();
+    }
+    // The random blocks exercise both thresholded halting and the forced last unit.
+    println!("examples halting early: {early}, at the last unit: {full}");
+    assert!(early >= 10 && full >= 10, "early {early}, full {full}");
+}
+
+#[test]
+fn act_relaxation_needs_the_time_penalty_prior() {
+    let (block, x, y) = problem(1, 4);
+    let act = ActRelaxation::new(ACT_EPSILON).into_relaxation();
+    let prior = HaltingLaw::bernoulli_prior(-1.0, 4, F64, CPU).unwrap();
+    let p = relax(act.clone(), model(block.clone(), x.clone(), y, prior));
+    let q = relax(act, guide(block, x));
+    let params = ParamStore::new(F64, CPU);
+    let err = SvoMap::new(Estimator::Concrete)
+        .estimate(&p, &q, &params, &mut Rng::seed(0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("time-penalty prior") && err.contains("n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn priors_match_the_truncated_geometric_laws() {
+    for (lambda, units) in [(0.0, 2), (0.3, 5), (2.0, 6), (-0.5, 4)] {
+        let law = HaltingLaw::time_penalty_prior(lambda, units, F64, CPU).unwrap();
+        let tg = TruncatedGeometric::scalar(lambda, units, F64, CPU).unwrap();
+        assert_close("time penalty", law.log_probs(), tg.log_probs(), 1e-12);
+        // E[N] of the law matches the truncated geometric mean.
+        assert_close(
+            "mean",
+            &law.expected_n().unwrap(),
+            &tg.mean().unwrap(),
+            1e-12,
+        );
+    }
+    for (phi, units) in [(-1.0, 4), (2.0, 3)] {
+        let law = HaltingLaw::bernoulli_prior(phi, units, F64, CPU).unwrap();
+        let tg =
+            TruncatedGeometric::halting_bernoulli(Tensor::scalar(phi, F64, CPU), units).unwrap();
+        assert_close("bernoulli", law.log_probs(), tg.log_probs(), 1e-12);
+    }
+    assert!(HaltingLaw::time_penalty_prior(0.1, 1, F64, CPU).is_err());
+    assert!(HaltingLaw::time_penalty_prior(f64::NAN, 4, F64, CPU).is_err());
+}
+
+#[test]
+fn enumerating_the_pact_model_gives_the_closed_form_objective_and_gradients() {
+    let (block, x, y) = problem(3, 4);
+    let lambda = 0.4;
+    let prior = HaltingLaw::time_penalty_prior(lambda, 4, F64, CPU).unwrap();
+    let params = ParamStore::new(F64, CPU);
+    let e = Exact::map()
+        .estimate(
+            &model(block.clone(), x.clone(), y.clone(), prior.clone()),
+            &guide(block.clone(), x.clone()),
+            &params,
+            &mut Rng::seed(0),
+        )
+        .unwrap();
+    // J = Σ_b Σ_n q_b(n) [log p(y_b | s_n) + log p(n)], written out.
+    let (states, logits) = block.forward(&x).unwrap();
+    let log_q = HaltingLaw::posterior(logits).unwrap().log_probs().clone();
+    let log_prior = prior.log_probs().to_f64_vec();
+    let mut j = Tensor::scalar(0.0, F64, CPU);
+    for (n, s) in states.iter().enumerate() {
+        let qn = log_q
+            .narrow(1, n, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            .exp()
+            .unwrap();
+        let logits = s.matmul(&block.u).unwrap();
+        let ll = logits
+            .log_softmax(1)
+            .unwrap()
+            .mul(&one_hot(&y))
+            .unwrap()
+            .sum(1)
+            .unwrap()
+            .add_scalar(log_prior[n])
+            .unwrap();
+        j = j.add(&qn.mul(&ll).unwrap().sum_all().unwrap()).unwrap();
+    }
+    let expected = j.neg().unwrap();
+    assert_close("enumerated loss", &e.loss, &expected, 1e-12);
+    let (g1, g2) = (e.loss.backward().unwrap(), expected.backward().unwrap());
+    assert_same_grads("enumerated", &block, &g1, &g2, 1e-10);
+}
+
+fn one_hot(y: &Tensor) -> Tensor {
+    let labels = y.to_f64_vec();
+    let mut hot = vec![0.0; labels.len() * CLASSES];
+    for (i, &c) in labels.iter().enumerate() {
+        hot[i * CLASSES + c as usize] = 1.0;
+    }
+    Tensor::from_f64_vec(hot, [labels.len(), CLASSES], CPU).unwrap()
+}
+
+#[test]
+fn relaxed_pact_uses_the_closed_form_prior_and_concrete_weights() {
+    let (block, x, y) = problem(5, 4);
+    let prior = HaltingLaw::time_penalty_prior(0.2, 4, F64, CPU).unwrap();
+    let params = ParamStore::new(F64, CPU);
+    let mut svo = SvoMap::new(Estimator::Concrete).temperature(Temperature::Constant(0.5));
+    let e = svo
+        .estimate(
+            &model(block.clone(), x.clone(), y, prior),
+            &guide(block.clone(), x.clone()),
+            &params,
+            &mut Rng::seed(2),
+        )
+        .unwrap();
+    assert_eq!(e.sites[0].estimator, "concrete(t=0.5)");
+    assert!(e.sites[0].closed_form_prior);
+    // The guide's relaxed value: stick-breaking weights of per-unit Concrete draws, scored
+    // by the sum of the binary Concrete densities of their raw logits.
+    let logits = block.forward(&x).unwrap().1;
+    let relaxed = relax(
+        Relaxation::Concrete { temperature: 0.5 },
+        guide(block.clone(), x),
+    );
+    let (w, trace) = run(&relaxed, &params, &mut Rng::seed(3)).unwrap();
+    let site = trace.get("n").unwrap();
+    let raw = site.draw.raw().unwrap().clone();
+    let z = raw.sigmoid().unwrap().to_f64_vec();
+    let wv = w.to_f64_vec();
+    for row in 0..7 {
+        let mut left = 1.0;
+        for n in 0..4 {
+            let zn = if n < 3 { z[row * 3 + n] } else { 1.0 };
+            assert!((wv[row * 4 + n] - zn * left).abs() < 1e-12);
+            left *= 1.0 - zn;
+        }
+    }
+    let law = site.scorer().unwrap();
+    let direct = RelaxedBernoulli::new(logits, 0.5)
+        .unwrap()
+        .log_prob_logit(&raw)
+        .unwrap()
+        .sum(1)
+        .unwrap();
+    assert_close(
+        "density",
+        &law.log_prob_draw(&site.draw).unwrap(),
+        &direct,
+        1e-12,
+    );
+    // A value without its raw part is mapped back to the same raw logits.
+    assert_close("inverted", &law.log_prob(&w).unwrap(), &direct, 1e-8);
+}
+
+#[test]
+fn low_temperature_relaxed_draws_follow_q_and_straight_through_is_one_hot() {
+    let a = Tensor::from_f64_vec(vec![-1.0, 0.3, 0.8], [1, 3], CPU).unwrap();
+    let q = HaltingLaw::posterior(a.clone())
+        .unwrap()
+        .mean()
+        .unwrap()
+        .to_f64_vec();
+    let draws = 20_000;
+    let relaxed = RelaxedHalting::new(a.broadcast_as(&[draws, 3].into()).unwrap(), 0.02, false)
+        .unwrap()
+        .rsample(&[], &mut Rng::seed(9))
+        .unwrap();
+    let w = relaxed.value().to_f64_vec();
+    let mut counts = [0.0; 4];
+    for row in w.chunks(4) {
+        let n = row
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
+        counts[n] += 1.0;
+    }
+    for n in 0..4 {
+        let f = counts[n] / draws as f64;
+        let se = (q[n] * (1.0 - q[n]) / draws as f64).sqrt();
+        assert!((f - q[n]).abs() < 5.0 * se, "unit {n}: {f} vs {}", q[n]);
+    }
+    let st = RelaxedHalting::new(a, 0.5, true)
+        .unwrap()
+        .rsample(&[], &mut Rng::seed(1))
+        .unwrap();
+    let v = st.value().to_f64_vec();
+    assert_eq!(v.iter().filter(|&&x| x == 1.0).count(), 1, "{v:?}");
+    assert_eq!(v.iter().filter(|&&x| x == 0.0).count(), 3, "{v:?}");
+}
+
+#[test]
+fn deterministic_decoding_selects_the_state_the_deterministic_block_returns() {
+    for seed in 0..6u64 {
+        let (block, x, _) = problem(seed, 5);
+        let params = ParamStore::new(F64, CPU);
+        let (w, _) = run(
+            &decode(deterministic_rule(), guide(block.clone(), x.clone())),
+            &params,
+            &mut Rng::seed(0),
+        )
+        .unwrap();
+        let (states, logits) = block.forward(&x).unwrap();
+        let selected = weighted_sum(&states, &w).unwrap();
+        let out = run_block(
+            5,
+            &x,
+            |l, s, _| block.unit(l, s),
+            |l, s| block.head(l, s),
+            &HaltingMode::PactDeterministic,
+            &mut Rng::seed(0),
+        )
+        .unwrap();
+        assert_eq!(selected.to_f64_vec(), out.output.to_f64_vec());
+        let n: Vec<usize> = w
+            .to_f64_vec()
+            .chunks(5)
+            .map(|r| r.iter().position(|&v| v == 1.0).unwrap() + 1)
+            .collect();
+        assert_eq!(n, deterministic_n(&logits));
+        assert_eq!(n, out.units);
+        // The replayed model sees exactly that one-hot value.
+        let (_, trace) = run(
+            &replay(
+                run(
+                    &decode(deterministic_rule(), guide(block.clone(), x.clone())),
+                    &params,
+                    &mut Rng::seed(0),
+                )
+                .unwrap()
+                .1,
+                guide(block.clone(), x.clone()),
+            ),
+            &params,
+            &mut Rng::seed(0),
+        )
+        .unwrap();
+        assert_eq!(trace.value("n").unwrap().to_f64_vec(), w.to_f64_vec());
+    }
+}
