@@ -2,21 +2,33 @@
 # Runs the PyTorch peer and `pact bench` on the same configuration, one after the other in one
 # invocation, on the same thread count, and prints both JSON lines and the ratios.
 #
-#   scripts/bench_vs_torch.sh [MODE] [UNITS] [BATCH] [STEPS] [THREADS]
+#   scripts/bench_vs_torch.sh [MODE] [UNITS] [BATCH] [STEPS] [THREADS] [CHECKPOINT [DATA]]
 #   defaults: plain 5 128 10 2
+#
+# With CHECKPOINT (a ResNet trained by `pact train`, e.g. a PACT ResNet-32 on shapes:N:32),
+# `pact` times that trained network on the test split of DATA (default shapes:2000:32), so
+# PACT's deterministic evaluation skips the units its halting heads stop before; the peer
+# runs its dense ACT evaluation (every unit, weighted sum) — the performance issue's
+# "PACT at a trained operating point against PyTorch's ACT" comparison.
 #
 # Needs the peer's environment: python3 -m venv .venv-peer && .venv-peer/bin/pip install torch numpy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-plain}; units=${2:-5}; batch=${3:-128}; steps=${4:-10}; threads=${5:-2}
+checkpoint=${6:-}; data=${7:-shapes:2000:32}
+peer_mode=$mode; extra=()
+if [ -n "$checkpoint" ]; then
+    extra=(--checkpoint "$checkpoint" --data "$data")
+    [ "$mode" = pact ] && peer_mode=act
+fi
 peer=../shared/reference/torch_adaptive_resnet.py
 py=${PYTHON:-.venv-peer/bin/python}
 case $units in 5) model=resnet32 ;; 18) model=resnet110 ;; *) echo "units must be 5 or 18" >&2; exit 2 ;; esac
 
 cargo build --release -q -p pact-cli
 export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads RAYON_NUM_THREADS=$threads
-torch_json=$("$py" "$peer" --mode "$mode" --units "$units" --batch "$batch" --steps "$steps" --threads "$threads" 2>/dev/null | tail -n 1)
-pact_json=$(./target/release/pact bench --model "$model" --mode "$mode" --batch "$batch" --steps "$steps" --threads "$threads" --json)
+torch_json=$("$py" "$peer" --mode "$peer_mode" --units "$units" --batch "$batch" --steps "$steps" --threads "$threads" 2>/dev/null | tail -n 1)
+pact_json=$(./target/release/pact bench --model "$model" --mode "$mode" --batch "$batch" --steps "$steps" --threads "$threads" --json ${extra[@]+"${extra[@]}"})
 echo "$torch_json"
 echo "$pact_json"
 python3 - "$torch_json" "$pact_json" <<'PY'

@@ -2,10 +2,12 @@
 //! PyTorch peer (`../shared/reference/torch_adaptive_resnet.py`) so the two compare line by
 //! line.
 
+use super::common::{load_images, load_resnet};
 use crate::{CliError, Result};
 use pact::nn::{Optimizer, ParamStore, Sgd, SgdConfig};
 use pact::{DType, Device, Rng, Tensor};
 use pact_models::adaptive::HaltingMode;
+use pact_models::data::Split;
 use pact_models::halting::ACT_EPSILON;
 use pact_models::objective::{image_step, Objective};
 use pact_models::resnet::{ResNet, ResNetConfig};
@@ -80,6 +82,15 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Time a trained network instead of a freshly initialised ResNet: a checkpoint written by
+    /// `pact train` (its own units per stage and widths; `--model` is then ignored). Halting
+    /// decisions of a trained network are what make PACT's evaluation skip units.
+    #[arg(long)]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// With `--checkpoint`: the data whose test split the timed batches are cut from (cycled
+    /// in order), e.g. `shapes:2000:32`.
+    #[arg(long, default_value = "shapes:2000:32", requires = "checkpoint")]
+    pub data: String,
 }
 
 /// Peak resident memory of this process in MiB (Linux), or 0 where unknown.
@@ -120,15 +131,17 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
         BenchModel::Resnet110 => 18,
     };
     let mut rng = Rng::seed(0);
-    let store = ParamStore::new(DType::F32, device);
-    let config = match args.mode {
-        BenchMode::Plain => ResNetConfig::cifar(units).plain(),
-        _ => ResNetConfig::cifar(units),
+    let setup = match &args.checkpoint {
+        Some(path) => from_checkpoint(path, &args, device)?,
+        None => fresh(units, &args, device, &mut rng)?,
     };
-    let net = ResNet::new(&store, config, &mut rng)?;
+    let Setup {
+        net,
+        store,
+        batches,
+        units,
+    } = setup;
     let (objective, eval_mode) = (args.mode.objective(), args.mode.evaluation());
-    let x = Tensor::randn([args.batch, 3, 32, 32], DType::F32, device, &mut rng)?;
-    let labels: Vec<usize> = (0..args.batch).map(|_| rng.below(10)).collect();
     let config = SgdConfig {
         lr: 0.1,
         momentum: 0.9,
@@ -142,7 +155,8 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
         if i == 2 {
             start = Instant::now();
         }
-        let step = image_step(&net, &x, &labels, &objective, &mut rng)?;
+        let (x, labels) = &batches[i % batches.len()];
+        let step = image_step(&net, x, labels, &objective, &mut rng)?;
         opt.step(&step.loss.backward()?)?;
     }
     // A device computes asynchronously: wait for it before reading the clock.
@@ -150,20 +164,35 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
     let train = (args.batch * args.steps) as f64 / start.elapsed().as_secs_f64();
 
     let base = pact::memory::reset_peak();
+    let mut executed = vec![0usize; 3];
+    let mut examples = 0;
     let eval = pact::no_grad(|| -> Result<f64> {
         let mut start = Instant::now();
         for i in 0..args.steps + 2 {
             if i == 2 {
                 start = Instant::now();
             }
-            net.forward_adaptive(&x, &eval_mode, false, &mut rng)?;
+            let (x, _) = &batches[i % batches.len()];
+            let out = net.forward_adaptive(x, &eval_mode, false, &mut rng)?;
+            if i >= 2 {
+                examples += x.dims()[0];
+                executed.resize(out.blocks.len(), 0);
+                for (e, block) in executed.iter_mut().zip(&out.blocks) {
+                    *e += block.units.iter().sum::<usize>();
+                }
+            }
         }
         device.synchronize()?;
         Ok((args.batch * args.steps) as f64 / start.elapsed().as_secs_f64())
     })?;
+    let units_mean: Vec<f64> = executed
+        .iter()
+        .map(|&e| (e as f64 / examples.max(1) as f64 * 100.0).round() / 100.0)
+        .collect();
 
     let activation_mb = (pact::memory::peak_bytes() - base) as f64 / (1 << 20) as f64;
     let mode = format!("{:?}", args.mode).to_lowercase();
+    drop(store);
     let report = serde_json::json!({
         "peer": "pact",
         "mode": mode,
@@ -174,6 +203,8 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
         "eval_img_per_s": (eval * 10.0).round() / 10.0,
         "peak_rss_mb": peak_rss_mb(),
         "eval_peak_activation_mb": (activation_mb * 10.0).round() / 10.0,
+        "eval_units_mean": units_mean,
+        "checkpoint": args.checkpoint.as_ref().map(|p| p.display().to_string()),
     });
     if args.json {
         println!("{report}");
@@ -189,6 +220,78 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
         println!("eval       {eval:.1} images/s");
         println!("peak RSS   {} MiB", peak_rss_mb());
         println!("evaluation activations at peak: {activation_mb:.1} MiB");
+        println!("units per block in evaluation: {units_mean:?}");
     }
     Ok(())
+}
+
+/// The network and the batches a benchmark times.
+struct Setup {
+    net: ResNet,
+    store: ParamStore,
+    /// `(images, labels)`, cycled through by the timed steps.
+    batches: Vec<(Tensor, Vec<usize>)>,
+    /// Units per stage.
+    units: usize,
+}
+
+/// A freshly initialised ResNet on one batch of random 3×32×32 images (the peer's setting).
+fn fresh(units: usize, args: &BenchArgs, device: Device, rng: &mut Rng) -> Result<Setup> {
+    let store = ParamStore::new(DType::F32, device);
+    let config = match args.mode {
+        BenchMode::Plain => ResNetConfig::cifar(units).plain(),
+        _ => ResNetConfig::cifar(units),
+    };
+    let net = ResNet::new(&store, config, rng)?;
+    let x = Tensor::randn([args.batch, 3, 32, 32], DType::F32, device, rng)?;
+    let labels: Vec<usize> = (0..args.batch).map(|_| rng.below(10)).collect();
+    Ok(Setup {
+        net,
+        store,
+        batches: vec![(x, labels)],
+        units,
+    })
+}
+
+/// A trained network from a checkpoint, timed on consecutive batches of real test images.
+fn from_checkpoint(path: &std::path::Path, args: &BenchArgs, device: Device) -> Result<Setup> {
+    let (spec, net, store) = load_resnet(path, device)?;
+    if args.mode != BenchMode::Plain && spec.resnet.halting_bias.is_none() {
+        return Err(CliError::Usage(format!(
+            "{}: a plain ResNet has no halting heads; use --mode plain",
+            path.display()
+        )));
+    }
+    let (_, set) = load_images(&args.data, Split::Test, 0)?;
+    if set.channels != spec.resnet.in_channels {
+        return Err(CliError::Usage(format!(
+            "--data {}: {} channels, but the checkpoint's network takes {}",
+            args.data, set.channels, spec.resnet.in_channels
+        )));
+    }
+    let [c, h, w] = set.shape();
+    let mut batches = Vec::new();
+    for start in (0..set.len()).step_by(args.batch) {
+        if start + args.batch > set.len() {
+            break;
+        }
+        let indices: Vec<usize> = (start..start + args.batch).collect();
+        let (pixels, labels) = set.to_batch(&indices)?;
+        let x = Tensor::from_f32_vec(pixels, [args.batch, c, h, w], device)?;
+        batches.push((x, labels));
+    }
+    if batches.is_empty() {
+        return Err(CliError::Usage(format!(
+            "--data {}: {} test images, fewer than one batch of {}",
+            args.data,
+            set.len(),
+            args.batch
+        )));
+    }
+    Ok(Setup {
+        units: spec.resnet.units_per_stage,
+        net,
+        store,
+        batches,
+    })
 }
