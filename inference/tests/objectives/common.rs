@@ -1,5 +1,6 @@
-//! A model small enough to enumerate: three binary latents per input, an observed
-//! 4-vector `x ~ N(W z, I)`, and an amortised guide `q(z | x)` from one linear layer.
+//! Models small enough to enumerate: three binary latents per input, an observed
+//! 4-vector `x ~ N(W z, I)`, and an amortised guide `q(z | x)` from one linear layer; and
+//! one binary latent with a one-parameter guide (the gradient and baseline tests).
 
 use pact::dist::{Bernoulli, Independent, Normal};
 use pact::nn::{Linear, ParamStore};
@@ -102,4 +103,30 @@ pub fn exact_map(x: &Tensor) -> Vec<[bool; BITS]> {
             best.0
         })
         .collect()
+}
+
+/// A rank-0 `f64` tensor.
+pub fn s(v: f64) -> Tensor {
+    Tensor::scalar(v, DType::F64, CPU)
+}
+
+/// One latent: `z ~ Bernoulli(1/2)`, `x | z ~ N(3z, 1)`, observed `x = 1`.
+pub fn one_latent_model(ctx: &mut Ctx) -> Result<()> {
+    let z = ctx.sample("z", Bernoulli::new(s(0.0))?)?;
+    ctx.observe("x", Normal::new(z.mul_scalar(3.0)?, s(1.0))?, &s(1.0))?;
+    Ok(())
+}
+
+/// `q(z) = Bernoulli(σ(φ))`, the parameter `phi` created at 0.2.
+pub fn one_latent_guide(ctx: &mut Ctx) -> Result<()> {
+    let phi = ctx.param("phi", || Ok(s(0.2)))?;
+    ctx.sample("z", Bernoulli::new(phi)?).map(|_| ())
+}
+
+/// (mean, sample variance) of `v`.
+pub fn mean_var(v: &[f64]) -> (f64, f64) {
+    let m = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / m;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m - 1.0);
+    (mean, var)
 }

@@ -1,27 +1,10 @@
 //! Gradient estimators against the exact (enumerated) gradient of the same objective.
 
-use pact::dist::{Bernoulli, Normal};
 use pact::nn::ParamStore;
-use pact::ppl::Ctx;
-use pact::{DType, Result, Rng, Tensor};
+use pact::{DType, Rng};
 use pact_inference::objectives::{Estimator, Exact, Objective, ScoreFunction, SvoMap, Temperature};
 
-use super::common::CPU;
-
-fn s(v: f64) -> Tensor {
-    Tensor::scalar(v, DType::F64, CPU)
-}
-
-fn model(ctx: &mut Ctx) -> Result<()> {
-    let z = ctx.sample("z", Bernoulli::new(s(0.0))?)?;
-    ctx.observe("x", Normal::new(z.mul_scalar(3.0)?, s(1.0))?, &s(1.0))?;
-    Ok(())
-}
-
-fn guide(ctx: &mut Ctx) -> Result<()> {
-    let phi = ctx.param("phi", || Ok(s(0.2)))?;
-    ctx.sample("z", Bernoulli::new(phi)?).map(|_| ())
-}
+use super::common::{one_latent_guide as guide, one_latent_model as model, CPU};
 
 fn grad(objective: &mut impl Objective, params: &ParamStore, rng: &mut Rng) -> f64 {
     let e = objective.estimate(&model, &guide, params, rng).unwrap();
@@ -40,7 +23,8 @@ fn average(objective: &mut impl Objective, m: usize) -> (f64, f64) {
     (mean, (var / m as f64).sqrt())
 }
 
-fn exact() -> f64 {
+/// The exact `∂J/∂φ` at `φ = 0.2`, from `Exact::map()`.
+pub fn exact() -> f64 {
     let params = ParamStore::new(DType::F64, CPU);
     grad(&mut Exact::map(), &params, &mut Rng::seed(0))
 }

@@ -1,5 +1,7 @@
 //! Tests of the objectives over ppl models.
 
+mod baseline;
+mod closed_form;
 mod common;
 mod exact;
 mod gradients;

@@ -74,12 +74,13 @@ pub fn step(mlp: &Mlp, data: &Data, batch: &Batch<'_>, rng: &mut Rng) -> Result<
         .metric("noise", noise.mean_all()?.to_scalar()?))
 }
 
-/// Every parameter and buffer as bits, by name.
-pub fn param_bits(store: &ParamStore) -> Vec<(String, Vec<u32>)> {
+/// Every parameter and buffer as bits (of the value widened to `f64`, which is exact for
+/// `f32`), by name.
+pub fn param_bits(store: &ParamStore) -> Vec<(String, Vec<u64>)> {
     store
         .tensors()
         .into_iter()
-        .map(|(n, t)| (n, t.to_f32_vec().iter().map(|v| v.to_bits()).collect()))
+        .map(|(n, t)| (n, t.to_f64_vec().iter().map(|v| v.to_bits()).collect()))
         .collect()
 }
 

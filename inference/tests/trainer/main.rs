@@ -1,9 +1,11 @@
 //! Tests of the training loop: exact resume, determinism, the NaN guard, logs, checkpoint
-//! files and configuration errors. One binary; one concern per module.
+//! files, configuration errors, and the objectives of `pact_inference::objectives` inside the
+//! loop. One binary; one concern per module.
 
 mod checkpoints;
 mod common;
 mod config;
 mod guard;
 mod logs;
+mod objectives;
 mod resume;
