@@ -60,6 +60,7 @@ impl Sampled {
         let scale = 1.0 / self.samples as f64;
         let mut loss: Option<Tensor> = None;
         let mut value = 0.0;
+        let mut mean_reward = 0.0;
         let mut entropy = Some(0.0);
         let mut sites = Vec::new();
         for _ in 0..self.samples {
@@ -73,8 +74,12 @@ impl Sampled {
                 self.entropy,
                 self.closed_form,
             )?;
-            let reward = terms.f.to_scalar()?;
-            value += reward * scale;
+            let total = terms.f.to_scalar()?;
+            value += total * scale;
+            // The score-function reward: the sampled objective without the closed-form terms
+            // that no score-function sample influences.
+            let reward = total - terms.fixed;
+            mean_reward += reward * scale;
             let mut objective = terms.f.clone();
             if let Some(log_q) = &terms.log_q_sf {
                 let advantage = match &b_learned {
@@ -96,7 +101,7 @@ impl Sampled {
             entropy = entropy.zip(terms.entropy).map(|(a, b)| a + b * scale);
             sites = terms.sites;
         }
-        self.baseline.update(value);
+        self.baseline.update(mean_reward);
         self.step += 1;
         let loss = loss.ok_or_else(|| Error::InvalidConfig("no samples".into()))?;
         Ok(Estimate {

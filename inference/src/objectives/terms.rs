@@ -14,6 +14,10 @@ use std::sync::Arc;
 pub(crate) struct Terms {
     /// The differentiable estimate of the objective (pathwise and closed-form parts).
     pub f: Tensor,
+    /// The value of the closed-form terms (priors and entropies) of guide sites that come
+    /// before any score-function site: they do not depend on a score-function sample, so the
+    /// score-function reward leaves them out (they would add noise, not signal).
+    pub fixed: f64,
     /// `Σ log q(z)` over the score-function sites, if any.
     pub log_q_sf: Option<Tensor>,
     /// The closed-form entropy of `q` (summed), if every discrete site has one.
@@ -102,6 +106,18 @@ pub(crate) fn sample_terms<T, U>(
         params,
         rng,
     )?;
+    // Guide sites drawn before the first score-function site: their closed-form terms cannot
+    // depend on a score-function sample.
+    let mut before_sf = Vec::new();
+    for site in q.iter().filter(|s| s.is_latent()) {
+        if is_score_function(site) {
+            before_sf.push(site.name.clone());
+            break;
+        }
+        before_sf.push(site.name.clone());
+    }
+    let independent = |name: &str| before_sf.iter().any(|n| n == name);
+    let mut fixed = 0.0;
     let mut f: Option<Tensor> = None;
     let mut closed = Vec::new();
     for site in p.iter() {
@@ -128,7 +144,11 @@ pub(crate) fn sample_terms<T, U>(
                 match exact {
                     Some(e) => {
                         closed.push(site.name.clone());
-                        f = add(f, e.mul_scalar(site.scale)?)?;
+                        let e = e.mul_scalar(site.scale)?;
+                        if independent(&site.name) {
+                            fixed += e.to_scalar()?;
+                        }
+                        f = add(f, e)?;
                     }
                     None => {
                         if let Some(t) = site.scaled_log_prob()? {
@@ -156,7 +176,12 @@ pub(crate) fn sample_terms<T, U>(
         }
         if entropy {
             let h = match &closed_entropy {
-                Some(h) => h.clone(),
+                Some(h) => {
+                    if independent(&site.name) {
+                        fixed += h.to_scalar()?;
+                    }
+                    h.clone()
+                }
                 None => match site.scaled_log_prob()? {
                     Some(t) => t.mul_scalar(-1.0)?,
                     None => continue,
@@ -189,6 +214,7 @@ pub(crate) fn sample_terms<T, U>(
     }
     Ok(Terms {
         f: f.unwrap_or_else(|| zero_like(&p)),
+        fixed,
         log_q_sf,
         entropy: total_entropy,
         sites,
