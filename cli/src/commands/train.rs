@@ -96,7 +96,7 @@ pub struct TrainArgs {
     /// Model: `resnet` (plain), `act-resnet`, `pact-resnet` [default: pact-resnet]
     #[arg(long)]
     pub model: Option<String>,
-    /// Data spec: `shapes[:N[:SIZE]]`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:CxHxW` [default: shapes]
+    /// Data spec: `shapes[:N[:SIZE[:NOISE]]]`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:CxHxW` [default: shapes]
     #[arg(long)]
     pub data: Option<String>,
     /// TOML file with any of the settings below (snake_case keys, e.g. `batch_size = 64`).

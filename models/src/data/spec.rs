@@ -5,7 +5,7 @@
 //! | `cifar10:DIR` | CIFAR-10 binary files in DIR ([`crate::data::cifar10`]) |
 //! | `mnist:DIR` | MNIST IDX files in DIR ([`crate::data::mnist`]) |
 //! | `csv:FILE:CxHxW` | images in a CSV file, of the given shape ([`crate::data::csv`]) |
-//! | `shapes`, `shapes:N`, `shapes:N:SIZE` | N synthetic SIZE×SIZE shape images (default 10000, 32) |
+//! | `shapes`, `shapes:N`, `shapes:N:SIZE`, `shapes:N:SIZE:NOISE` | N synthetic SIZE×SIZE shape images (default 10000, 32), noise × NOISE (default 1; larger is harder) |
 //! | `parity`, `parity:B` | parity of vectors of B elements (default 64) |
 //! | `logic`, `logic:G` | logic with at most G gates per step (default 10) |
 //! | `addition`, `addition:D` | addition of numbers of at most D digits (default 5) |
@@ -40,7 +40,7 @@ pub const DEFAULT_ADDITION_DIGITS: usize = 5;
 pub const DEFAULT_SORT_LEN: usize = 15;
 
 /// The accepted forms, for error messages.
-pub const VALID_SPECS: &str = "cifar10:DIR, mnist:DIR, csv:FILE:CxHxW, shapes[:N[:SIZE]], \
+pub const VALID_SPECS: &str = "cifar10:DIR, mnist:DIR, csv:FILE:CxHxW, shapes[:N[:SIZE[:NOISE]]], \
                                parity[:B], logic[:GATES], addition[:DIGITS], sort[:LEN]";
 
 /// A data set or task, as named by a spec string.
@@ -79,6 +79,9 @@ pub enum DataSpec {
         n: usize,
         /// The image side.
         size: usize,
+        /// The noise multiplier ([`ShapesConfig::noise_scale`]) in hundredths: 100 is the
+        /// standard task, 400 four times the noise (harder).
+        noise_percent: u32,
     },
     /// Graves' parity task.
     Parity {
@@ -163,15 +166,37 @@ impl DataSpec {
                 }
             }
             "shapes" => {
-                let (n, size) = match rest.map(|r| r.split_once(':').unwrap_or((r, ""))) {
-                    None => (DEFAULT_SHAPES_N, DEFAULT_SHAPES_SIZE),
-                    Some((n, "")) => (number(spec, "N", n, 1, usize::MAX)?, DEFAULT_SHAPES_SIZE),
-                    Some((n, s)) => (
-                        number(spec, "N", n, 1, usize::MAX)?,
-                        number(spec, "SIZE", s, 8, 4096)?,
-                    ),
+                let mut parts = rest.map(|r| r.split(':')).into_iter().flatten();
+                let n = match parts.next() {
+                    Some(n) => number(spec, "N", n, 1, usize::MAX)?,
+                    None => DEFAULT_SHAPES_N,
                 };
-                DataSpec::Shapes { n, size }
+                let size = match parts.next() {
+                    Some(s) => number(spec, "SIZE", s, 8, 4096)?,
+                    None => DEFAULT_SHAPES_SIZE,
+                };
+                let noise_percent = match parts.next() {
+                    Some(v) => match v.parse::<f64>() {
+                        Ok(x) if x.is_finite() && (0.0..=100.0).contains(&x) => {
+                            (x * 100.0).round() as u32
+                        }
+                        _ => {
+                            return Err(bad(
+                                spec,
+                                format!("NOISE must be a number in [0, 100], got '{v}'"),
+                            ))
+                        }
+                    },
+                    None => 100,
+                };
+                if parts.next().is_some() {
+                    return Err(bad(spec, "shapes takes at most N:SIZE:NOISE".to_string()));
+                }
+                DataSpec::Shapes {
+                    n,
+                    size,
+                    noise_percent,
+                }
             }
             "parity" => DataSpec::Parity {
                 size: param("B", DEFAULT_PARITY_SIZE, 1, 1 << 20)?,
@@ -235,9 +260,14 @@ impl DataSpec {
             DataSpec::Cifar10 { dir } => cifar10::load(dir, split),
             DataSpec::Mnist { dir } => mnist::load(dir, split),
             DataSpec::Csv { file, shape } => csv::load(file, *shape),
-            DataSpec::Shapes { n, size } => {
+            DataSpec::Shapes {
+                n,
+                size,
+                noise_percent,
+            } => {
                 let config = ShapesConfig {
                     size: *size,
+                    noise_scale: *noise_percent as f32 / 100.0,
                     ..ShapesConfig::default()
                 };
                 shapes::generate(*n, &config, rng)
@@ -321,8 +351,14 @@ impl fmt::Display for DataSpec {
                 shape[1],
                 shape[2]
             ),
-            DataSpec::Shapes { n, size } => {
-                if *size != DEFAULT_SHAPES_SIZE {
+            DataSpec::Shapes {
+                n,
+                size,
+                noise_percent,
+            } => {
+                if *noise_percent != 100 {
+                    write!(f, ":{n}:{size}:{}", *noise_percent as f64 / 100.0)
+                } else if *size != DEFAULT_SHAPES_SIZE {
                     write!(f, ":{n}:{size}")
                 } else {
                     opt(f, *n, DEFAULT_SHAPES_N)
@@ -379,9 +415,23 @@ mod tests {
             DataSpec::parse("shapes").unwrap(),
             DataSpec::Shapes {
                 n: DEFAULT_SHAPES_N,
-                size: 32
+                size: 32,
+                noise_percent: 100
             }
         );
+        let hard = DataSpec::parse("shapes:500:16:2.5").unwrap();
+        assert_eq!(
+            hard,
+            DataSpec::Shapes {
+                n: 500,
+                size: 16,
+                noise_percent: 250
+            }
+        );
+        assert_eq!(hard.to_string(), "shapes:500:16:2.5");
+        for bad in ["shapes:5:16:x", "shapes:5:16:-1", "shapes:5:16:1:2", "shapes:5:16:NaN"] {
+            assert!(DataSpec::parse(bad).is_err(), "{bad}");
+        }
         let p = DataSpec::parse("parity:64").unwrap();
         assert_eq!(p, DataSpec::Parity { size: 64 });
         assert_eq!(p.to_string(), "parity"); // defaults are left out
