@@ -17,11 +17,11 @@ mkdir -p "$out"
 # train MODEL PENALTY_FLAG VALUE NAME DATA_TRAIN DATA_TEST EXTRA...
 run() {
     local model=$1 flag=$2 value=$3 name=$4 train=$5 test=$6; shift 6
-    local dir="$out/$name/$model-$value"
-    mkdir -p "$dir/eval"
+    local dir="$out/$name/${flag#--}=$value"
+    mkdir -p "$dir"
     echo "== $name: $model $flag $value"
     "$pact" train --model "$model" "$flag" "$value" --data "$train" --out "$dir" "$@" >"$dir/train.txt" 2>&1
-    "$pact" eval --checkpoint "$dir/last.safetensors" --data "$test" --json >"$dir/eval/eval.json"
+    "$pact" eval --checkpoint "$dir/last.safetensors" --data "$test" --json >"$dir/eval.json"
 }
 
 images() {
@@ -29,7 +29,7 @@ images() {
     local common=(--units 3 --epochs 4 --batch-size 64 --seed 0)
     for tau in 0.01 0.03 0.1 0.3; do run act-resnet --tau "$tau" images "$train" "$test" "${common[@]}"; done
     for lambda in 0.02 0.05 0.2 0.5; do run pact-resnet --lambda "$lambda" images "$train" "$test" "${common[@]}"; done
-    "$pact" plot tradeoff --runs "$out"/images/*/eval --out docs/img/results-images.png \
+    "$pact" plot tradeoff --runs "$out"/images/* --out docs/img/results-images.png \
         --title "Shapes 16×16, ResNet-20: accuracy against FLOPs"
 }
 
@@ -37,15 +37,15 @@ table() {
     python3 - "$out/$1" <<'PY'
 import json, pathlib, sys
 rows = []
-for f in sorted(pathlib.Path(sys.argv[1]).glob("*/eval/eval.json")):
+for f in sorted(pathlib.Path(sys.argv[1]).glob("*/eval.json")):
     r = json.loads(f.read_text())
-    model, value = f.parent.parent.name.rsplit("-", 1)
-    rows.append((model, float(value), r))
+    penalty, value = f.parent.name.split("=")
+    rows.append((r["model"], penalty, float(value), r))
 print("| model | penalty | mode | accuracy | MFLOPs / example | units per block | eval activations (MiB) |")
 print("|---|---|---|---|---|---|---|")
-for model, value, r in sorted(rows, key=lambda x: (x[0], x[1])):
+for model, penalty, value, r in sorted(rows, key=lambda x: (x[0], x[2])):
     units = " / ".join(f"{u:.2f}" for u in r["units_mean"])
-    print(f"| {model} | {value:g} | {r['mode']} | {100 * r['accuracy']:.1f}% | "
+    print(f"| {model} | {penalty} = {value:g} | {r['mode']} | {100 * r['accuracy']:.1f}% | "
           f"{r['flops_mean'] / 1e6:.2f} ± {r['flops_std'] / 1e6:.2f} | {units} | "
           f"{r['peak_activation_bytes'] / 2**20:.1f} |")
 PY
