@@ -99,7 +99,8 @@ pub struct TrainArgs {
     /// Data spec: `shapes[:N[:SIZE[:NOISE]]]`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:CxHxW` [default: shapes]
     #[arg(long)]
     pub data: Option<String>,
-    /// TOML file with any of the settings below (snake_case keys, e.g. `batch_size = 64`).
+    /// TOML file of settings, snake_case keys (e.g. `batch_size = 64`; every key, with its default,
+    /// in docs/reference/config.md); flags given with it override the file.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Output directory for checkpoints and the log.
@@ -117,7 +118,8 @@ pub struct TrainArgs {
     /// Batch size [default: 128]
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Seed [default: 0]
+    /// Seed of initialisation, data order, augmentation, relaxed sampling and generated data
+    /// [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
     /// Optimiser: `sgd` (momentum) or `adam` [default: sgd]
