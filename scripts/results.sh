@@ -25,12 +25,13 @@ run() {
 }
 
 images() {
-    local train=shapes:3000:16 test=shapes:900:16
+    # Four times the standard noise: at the standard noise every setting scores 99.4–100%.
+    local train=shapes:3000:16:4 test=shapes:900:16:4
     local common=(--units 3 --epochs 4 --batch-size 64 --seed 0)
     for tau in 0.01 0.03 0.1 0.3; do run act-resnet --tau "$tau" images "$train" "$test" "${common[@]}"; done
     for lambda in 0.02 0.05 0.2 0.5; do run pact-resnet --lambda "$lambda" images "$train" "$test" "${common[@]}"; done
     "$pact" plot tradeoff --runs "$out"/images/* --out docs/img/results-images.png \
-        --title "Shapes 16×16, ResNet-20: accuracy against FLOPs"
+        --title "Shapes 16×16 (noise × 4), ResNet-20: accuracy against FLOPs"
 }
 
 table() {

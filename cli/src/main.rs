@@ -9,7 +9,7 @@ pub use error::{CliError, Result};
 
 /// Probabilistic adaptive computation: train, evaluate and compare ACT and PACT models.
 #[derive(Parser)]
-#[command(name = "pact", version, about, long_about = None)]
+#[command(name = "pact", version, long_about = None)]
 struct Cli {
     /// Where to compute: cpu, or arrayfire[:cuda|opencl|cpu][:INDEX] (a GPU or other
     /// ArrayFire device; needs a pact built with `--features arrayfire`, see docs/gpu.md).

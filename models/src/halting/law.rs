@@ -26,10 +26,11 @@ pub enum HaltingRole {
         /// The time penalty `λ`.
         lambda: f64,
     },
-    /// Independent `Bernoulli(σ(φ))` halting variables: `p(n) = φ(1 − φ)^{n−1}`, `n < L`, and the
-    /// tail lumped onto `L` (see [`pact::dist::TruncatedGeometric::halting_bernoulli`]).
+    /// Independent `Bernoulli(φ)` halting variables, `φ = σ(phi_logit)`:
+    /// `p(n) = φ(1 − φ)^{n−1}` for `n < L`, and the tail lumped onto `L` (see
+    /// [`pact::dist::TruncatedGeometric::halting_bernoulli`]).
     BernoulliPrior {
-        /// The logit of `φ`.
+        /// The logit of the halting probability `φ`.
         phi_logit: f64,
     },
 }
