@@ -376,6 +376,8 @@ fn histogram(args: HistogramArgs) -> Result<()> {
 /// The method a `pact eval --json` record measures, from its `model` and `mode` fields.
 fn method_name(model: &str, mode: &str) -> String {
     match (model, mode) {
+        ("sact-resnet", "act") => "SACT".into(),
+        ("spatial-pact-resnet", "pact-deterministic") => "spatial PACT".into(),
         (_, "ponder-net") => "PonderNet".into(),
         (_, "act") => "ACT".into(),
         (_, "pact-deterministic") => "PACT".into(),

@@ -64,16 +64,14 @@ pub fn ponder_map(args: PonderMapArgs) -> Result<()> {
     };
     let mut fig = Figure::new(
         format!(
-            "{} of {} ({}), summed over {} blocks, on {}",
+            "{} of {}, summed over blocks ({})",
             capitalise(quantity),
             spec.name.as_str(),
-            mode.name(),
-            out.blocks.len(),
             set.name
         ),
         2,
     )
-    .cell(400, 340);
+    .cell(460, 340);
     let plane = set.channels * set.height * set.width;
     for (row, (&index, map)) in chosen.iter().zip(maps).enumerate() {
         let image = Raster::from_chw(
