@@ -109,10 +109,14 @@ fn spatial_block_is_the_non_spatial_block_position_by_position_section_8() {
         HaltingMode::PactDeterministic,
     ];
     for mode in modes {
+        let mut rows_seen = vec![0usize; units];
         let spatial = run_spatial_block(
             units,
             &x,
-            |l, s, m| toy.spatial_unit(l, s, m),
+            |l, s, m| {
+                rows_seen[l] += s.dims()[0];
+                toy.spatial_unit(l, s, m)
+            },
             |l, s| toy.spatial_head(l, s),
             &mode,
             &mut Rng::seed(11),
@@ -129,6 +133,19 @@ fn spatial_block_is_the_non_spatial_block_position_by_position_section_8() {
         .unwrap();
         let what = mode.name();
         assert_eq!(spatial.units, flat.units, "{what}");
+        if mode == HaltingMode::PactDeterministic {
+            // Examples leave the batch once all their positions have halted.
+            for (l, &seen) in rows_seen.iter().enumerate() {
+                let running = (0..b)
+                    .filter(|&e| {
+                        spatial.units[e * h * w..(e + 1) * h * w]
+                            .iter()
+                            .any(|&n| n > l)
+                    })
+                    .count();
+                assert_eq!(seen, running, "unit {l}");
+            }
+        }
         assert_eq!((spatial.height, spatial.width), (h, w));
         close(
             &rows(&spatial.output).to_f64_vec(),
@@ -334,17 +351,17 @@ fn deterministic_spatial_pact_runs_each_position_until_its_n_section_8() {
         let d = h.dims().to_vec();
         let mut n = vec![0usize; d[0] * d[2] * d[3]];
         let mut states = vec![h.clone()];
-        for l in 0..units {
+        for (l, unit) in stage.units.iter().enumerate() {
             if l > 0 {
                 let running: Vec<f64> = n.iter().map(|&v| f64::from(u8::from(v == 0))).collect();
                 let cond = Tensor::from_f64_slice(&running, [d[0], 1, d[2], d[3]], DType::F64, CPU)
                     .unwrap();
-                let full = stage.units[l].forward(&h, false).unwrap();
+                let full = unit.forward(&h, false).unwrap();
                 h = Tensor::where_cond(&cond, &full, &h).unwrap();
                 states.push(h.clone());
             }
-            if l + 1 < units {
-                let a = heads[l].logits(&h).unwrap().to_f64_vec();
+            if let Some(head) = heads.get(l) {
+                let a = head.logits(&h).unwrap().to_f64_vec();
                 for (v, &logit) in n.iter_mut().zip(&a) {
                     if *v == 0 && logit >= 0.0 {
                         *v = l + 1;
@@ -723,4 +740,45 @@ fn evaluation_counts_units_and_flops_per_position_section_9() {
             .unwrap() as f64;
         assert!(report.flops_mean <= full);
     }
+}
+
+/// pact-math §6 and §8: in deterministic mode an example whose every position has halted leaves
+/// the batch; the others keep running with their halted positions frozen, and the output has
+/// every example in order.
+#[test]
+fn deterministic_mode_compacts_examples_whose_positions_all_halted_section_6() {
+    // Example 0: every position positive (halts after unit 1). Example 1: the left half
+    // positive, the right half negative (never halts, runs all 3 units).
+    let (h, w) = (2, 4);
+    let mut values = vec![1.0; h * w];
+    values.extend((0..h * w).map(|i| if i % w < w / 2 { 1.0 } else { -1.0 }));
+    let x = Tensor::from_f64_slice(&values, [2, 1, h, w], DType::F64, CPU).unwrap();
+    let mut rows_seen = vec![];
+    let out = run_spatial_block(
+        3,
+        &x,
+        |_, s, m| {
+            rows_seen.push(s.dims()[0]);
+            let branch = s.mul_scalar(0.1)?;
+            let branch = match m {
+                Some(m) => branch.mul(m)?,
+                None => branch,
+            };
+            s.add(&branch)
+        },
+        |_, s| s.squeeze(1),
+        &HaltingMode::PactDeterministic,
+        &mut Rng::seed(0),
+    )
+    .unwrap();
+    assert_eq!(rows_seen, vec![2, 1, 1]);
+    let mut expected_units = vec![1; h * w];
+    expected_units.extend((0..h * w).map(|i| if i % w < w / 2 { 1 } else { 3 }));
+    assert_eq!(out.units, expected_units);
+    let expected: Vec<f64> = values
+        .iter()
+        .zip(&expected_units)
+        .map(|(v, &n)| v * 1.1f64.powi(n as i32))
+        .collect();
+    close(&out.output.to_f64_vec(), &expected, 1e-12, "output");
 }

@@ -186,7 +186,10 @@ fn running_mask(n: &[usize], like: &Tensor, g: (usize, usize, usize)) -> Result<
 
 /// Runs a spatial block of `units` units on `input` in `mode` (see the module docs). ACT and
 /// deterministic PACT freeze halted positions and stop once every position has halted;
-/// relaxed PACT and plain run every unit everywhere. PonderNet and sampling modes are not
+/// relaxed PACT and plain run every unit everywhere. In deterministic mode an example whose
+/// every position has halted also leaves the batch, so `unit` and `head` may see fewer
+/// examples than the input has (the output has them all, in order; every example must be
+/// independent of the others, e.g. batch norm in evaluation mode). PonderNet and sampling modes are not
 /// offered for spatial blocks.
 pub fn run_spatial_block(
     units: usize,
@@ -408,8 +411,9 @@ fn run_relaxed(
 }
 
 /// Deterministic spatial PACT: a position halts at the first unit with `h ≥ 0.5` (logit
-/// `≥ 0`) and is frozen afterwards; only the current state is held, and the block stops once
-/// every position has halted.
+/// `≥ 0`) and is frozen afterwards; only the current state is held. An example whose every
+/// position has halted leaves the batch (compaction, as in the non-spatial rule of §6), so
+/// later units run on fewer examples; the block stops once every position has halted.
 fn run_deterministic(
     units: usize,
     first: Tensor,
@@ -418,37 +422,86 @@ fn run_deterministic(
     head: &mut impl FnMut(usize, &Tensor) -> pact::Result<Tensor>,
 ) -> Result<SpatialBlockOutput> {
     let (b, h, w) = g;
+    let p = h * w;
     let dims = first.dims().to_vec();
     // 0 while running; the halting unit (1-based) once halted.
-    let mut n = vec![0usize; b * h * w];
+    let mut n = vec![0usize; b * p];
+    // Original example index of each row of `s`.
+    let mut active: Vec<usize> = (0..b).collect();
+    let mut finished: Vec<Tensor> = Vec::new();
+    let mut order: Vec<usize> = Vec::with_capacity(b);
     let mut s = first;
     for l in 0..units {
         if l > 0 {
-            let mask = running_mask(&n, &s, g)?;
+            let rows: Vec<usize> = active
+                .iter()
+                .flat_map(|&e| n[e * p..(e + 1) * p].iter().copied())
+                .collect();
+            let mask = running_mask(&rows, &s, (active.len(), h, w))?;
             s = unit(l, &s, Some(&mask))?;
-            check_same(&s, &dims, l)?;
+            check_same(&s, &[&[active.len()], &dims[1..]].concat(), l)?;
         }
         if l + 1 == units {
             break;
         }
         let a = head(l, &s)?;
-        check_logits(&a, g, l)?;
-        for (i, &logit) in a.to_f64_vec().iter().enumerate() {
-            if n[i] == 0 && logit >= 0.0 {
-                n[i] = l + 1;
+        check_logits(&a, (active.len(), h, w), l)?;
+        let a = a.to_f64_vec();
+        let (mut done, mut keep) = (Vec::new(), Vec::new());
+        for (row, &e) in active.iter().enumerate() {
+            let cells = &mut n[e * p..(e + 1) * p];
+            for (v, &logit) in cells.iter_mut().zip(&a[row * p..(row + 1) * p]) {
+                if *v == 0 && logit >= 0.0 {
+                    *v = l + 1;
+                }
+            }
+            if cells.iter().all(|&v| v > 0) {
+                done.push(row);
+            } else {
+                keep.push(row);
             }
         }
-        if n.iter().all(|&v| v > 0) {
+        if !done.is_empty() {
+            finished.push(s.index_select(0, &done)?);
+            order.extend(done.iter().map(|&row| active[row]));
+        }
+        if keep.is_empty() {
+            active.clear();
             break;
         }
+        if keep.len() < active.len() {
+            s = s.index_select(0, &keep)?;
+            active = keep.iter().map(|&row| active[row]).collect();
+        }
+    }
+    if !active.is_empty() {
+        finished.push(s);
+        order.extend(&active);
     }
     for v in &mut n {
         if *v == 0 {
             *v = units;
         }
     }
+    let stacked = if finished.len() == 1 {
+        finished
+            .pop()
+            .ok_or_else(|| Error::InvalidInput("empty block".into()))?
+    } else {
+        Tensor::concat(&finished, 0)?
+    };
+    let mut position = vec![0; b];
+    for (pos, &orig) in order.iter().enumerate() {
+        position[orig] = pos;
+    }
+    let identity = position.iter().enumerate().all(|(i, &q)| i == q);
+    let output = if identity {
+        stacked
+    } else {
+        stacked.index_select(0, &position)?
+    };
     Ok(SpatialBlockOutput {
-        output: s,
+        output,
         height: h,
         width: w,
         units: n,

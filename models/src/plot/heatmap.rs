@@ -230,3 +230,36 @@ pub(crate) fn draw_heatmap<DB: DrawingBackend>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_follow_the_scale_and_blend_over_the_background() {
+        let map = Heatmap::new(vec![0.0, 1.0, 2.0, 3.0], 2, 2, "m").unwrap();
+        assert_eq!(map.range, (0.0, 3.0));
+        assert_eq!(map.color(0), RGBColor(68, 1, 84));
+        assert_eq!(map.color(3), RGBColor(254, 232, 37));
+        // Out-of-range values clamp to the ends of the scale.
+        let narrow = map.clone().range(1.0, 2.0);
+        assert_eq!(narrow.color(0), narrow.color(1));
+        // Fully transparent colours show the grey background.
+        let bg = Raster::from_chw(&[0.0, 1.0, 0.0, 1.0], 1, 2, 2, "").unwrap();
+        let over = map.over(bg, 0.0);
+        assert_eq!(over.color(1), RGBColor(255, 255, 255));
+        assert_eq!(over.color(2), RGBColor(0, 0, 0));
+        // Constant maps get a scale of width 1.
+        assert_eq!(
+            Heatmap::new(vec![2.0; 4], 2, 2, "").unwrap().range,
+            (1.5, 2.5)
+        );
+    }
+
+    #[test]
+    fn bad_sizes_and_values_are_errors() {
+        assert!(Heatmap::new(vec![0.0; 3], 2, 2, "").is_err());
+        assert!(Heatmap::new(vec![], 0, 2, "").is_err());
+        assert!(Heatmap::new(vec![0.0, f64::NAN, 0.0, 0.0], 2, 2, "").is_err());
+    }
+}
