@@ -32,7 +32,7 @@ enum Command {
     /// Evaluate a trained checkpoint: accuracy, FLOPs, units per block, memory, speed.
     Eval(commands::eval::EvalArgs),
     /// Draw figures (PNG or SVG by extension): halting distributions, units histograms,
-    /// trade-off curves, training curves.
+    /// trade-off curves, training curves, spatial ponder maps.
     Plot(commands::plot::PlotArgs),
 }
 

@@ -18,7 +18,8 @@ pub struct EvalReport {
     pub flops_mean: f64,
     /// Standard deviation of FLOPs per example.
     pub flops_std: f64,
-    /// Mean units executed, one entry per adaptive block.
+    /// Mean units executed, one entry per adaptive block (for spatial models, the mean over
+    /// examples and positions).
     pub units_mean: Vec<f64>,
     /// Most bytes of activations held at once (tensor storage beyond the parameters and the
     /// input batch), over the whole evaluation.
@@ -28,13 +29,15 @@ pub struct EvalReport {
     /// Accuracy per difficulty level, where the data set knows difficulties.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accuracy_by_difficulty: Vec<f64>,
-    /// Units executed per example, one vector per block (for histograms).
+    /// Units executed per example, one vector per block (for histograms; for spatial models,
+    /// the most units any position of the example executed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub units_per_example: Vec<Vec<usize>>,
 }
 
 /// Evaluates `net` on `set` in `mode` (no graph, batch norm in evaluation mode), in batches of
-/// `batch_size`.
+/// `batch_size`. A spatial network is counted per position: FLOPs by
+/// [`ResNet::spatial_flops`], units as the mean over positions.
 pub fn evaluate_images(
     net: &ResNet,
     set: &ImageSet,
@@ -49,6 +52,9 @@ pub fn evaluate_images(
     }
     let blocks = net.stages().len();
     let mut units: Vec<Vec<usize>> = vec![Vec::with_capacity(set.len()); blocks];
+    // Spatial networks: per-example mean units per block, and FLOPs.
+    let mut spatial_units: Vec<Vec<f64>> = vec![Vec::new(); blocks];
+    let mut spatial_flops: Vec<f64> = Vec::new();
     let mut correct = 0usize;
     let levels = set
         .difficulty
@@ -65,13 +71,26 @@ pub fn evaluate_images(
         let shape = [chunk.len(), set.channels, set.height, set.width];
         let x = Tensor::from_f32_vec(images, shape, device)?;
         let base = pact::memory::reset_peak();
-        let out = pact::no_grad(|| net.forward_adaptive(&x, mode, false, &mut rng))?;
-        let predicted = out.logits.argmax(1)?;
-        drop(out.logits);
-        peak = peak.max(pact::memory::peak_bytes().saturating_sub(base));
-        for (b, block) in out.blocks.iter().enumerate() {
-            units[b].extend(&block.units);
-        }
+        let predicted = if net.is_spatial() {
+            let out = pact::no_grad(|| net.forward_spatial(&x, mode, false, &mut rng))?;
+            peak = peak.max(pact::memory::peak_bytes().saturating_sub(base));
+            for (b, block) in out.blocks.iter().enumerate() {
+                units[b].extend(block.max_units());
+                spatial_units[b].extend(block.mean_units());
+            }
+            let flops = out.flops_per_example(net, set.height, set.width)?;
+            spatial_flops.extend(flops.iter().map(|&f| f as f64));
+            out.logits.argmax(1)?
+        } else {
+            let out = pact::no_grad(|| net.forward_adaptive(&x, mode, false, &mut rng))?;
+            let predicted = out.logits.argmax(1)?;
+            drop(out.logits);
+            peak = peak.max(pact::memory::peak_bytes().saturating_sub(base));
+            for (b, block) in out.blocks.iter().enumerate() {
+                units[b].extend(&block.units);
+            }
+            predicted
+        };
         for (k, (&p, &y)) in predicted.iter().zip(&labels).enumerate() {
             let hit = usize::from(p == y);
             correct += hit;
@@ -83,22 +102,34 @@ pub fn evaluate_images(
     }
     let seconds = start.elapsed().as_secs_f64();
     let n = set.len() as f64;
-    let flops: Vec<f64> = (0..set.len())
-        .map(|i| {
-            let per_block: Vec<usize> = units.iter().map(|u| u[i]).collect();
-            net.flops(set.height, set.width, &per_block) as f64
-        })
-        .collect();
+    let flops: Vec<f64> = if net.is_spatial() {
+        spatial_flops
+    } else {
+        (0..set.len())
+            .map(|i| {
+                let per_block: Vec<usize> = units.iter().map(|u| u[i]).collect();
+                net.flops(set.height, set.width, &per_block) as f64
+            })
+            .collect()
+    };
+    let units_mean = if net.is_spatial() {
+        spatial_units
+            .iter()
+            .map(|u| u.iter().sum::<f64>() / n)
+            .collect()
+    } else {
+        units
+            .iter()
+            .map(|u| u.iter().sum::<usize>() as f64 / n)
+            .collect()
+    };
     let flops_mean = flops.iter().sum::<f64>() / n;
     let flops_std = (flops.iter().map(|f| (f - flops_mean).powi(2)).sum::<f64>() / n).sqrt();
     Ok(EvalReport {
         accuracy: correct as f64 / n,
         flops_mean,
         flops_std,
-        units_mean: units
-            .iter()
-            .map(|u| u.iter().sum::<usize>() as f64 / n)
-            .collect(),
+        units_mean,
         peak_activation_bytes: peak,
         examples_per_s: n / seconds.max(1e-9),
         accuracy_by_difficulty: level_hits

@@ -6,6 +6,18 @@
 //!   Concrete-relaxed block outputs and the prior term in closed form,
 //!   `−E_q[log p(N)] = λ E_q[N] + log Z` (the constant `log Z` is dropped);
 //! - plain: cross-entropy.
+//!
+//! The spatial variants (pact-math §8) train with the same objectives on a spatial network
+//! ([`ResNet::new_spatial`]): its blocks report the ponder cost `N + R` and `E_q[N]` per
+//! position (`[B, H, W]`), so every mean below is over batch *and* positions:
+//!
+//! - SACT ([`Objective::Act`]): `cross-entropy + τ · Σ_blocks mean_{batch, positions}(N + R)`;
+//! - spatial PACT ([`Objective::Pact`]): the cross-entropy of the output computed through the
+//!   Concrete-relaxed stick-breaking weights of every position, plus the closed-form prior term
+//!   of every position, `λ · Σ_blocks mean_{batch, positions} E_q[N]` (averaging rather than
+//!   summing over positions keeps `λ` on the scale of SACT's `τ`, as in §7).
+//!
+//! The score-function estimator is not offered for spatial networks.
 
 use crate::adaptive::HaltingMode;
 use crate::resnet::ResNet;

@@ -2,8 +2,10 @@
 //! and `pact plot` rebuild exactly the network that was trained.
 
 use crate::adaptive::HaltingMode;
-use crate::resnet::ResNetConfig;
+use crate::resnet::{ResNet, ResNetConfig};
 use crate::{Error, Result};
+use pact::nn::ParamStore;
+use pact::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -21,14 +23,27 @@ pub enum ModelName {
     /// ResNet whose stages are PACT blocks (Concrete-relaxed in training, deterministic in
     /// evaluation).
     PactResnet,
+    /// ResNet whose stages are spatial ACT blocks (SACT, pact-math §8): halting per position.
+    SactResnet,
+    /// ResNet whose stages are spatial PACT blocks (one halting variable per unit and
+    /// position; Concrete-relaxed in training, deterministic per position in evaluation).
+    SpatialPactResnet,
 }
 
 impl ModelName {
     /// Every name with a one-line description, for `--help` and error messages.
-    pub const ALL: [(&'static str, &'static str); 3] = [
+    pub const ALL: [(&'static str, &'static str); 5] = [
         ("resnet", "plain pre-activation ResNet, every unit runs"),
         ("act-resnet", "ResNet with Graves' ACT in every stage"),
         ("pact-resnet", "ResNet with PACT halting in every stage"),
+        (
+            "sact-resnet",
+            "ResNet with spatial ACT (SACT): halting per position",
+        ),
+        (
+            "spatial-pact-resnet",
+            "ResNet with spatial PACT: halting per position",
+        ),
     ];
 
     /// Parses a name; the error lists the valid ones.
@@ -37,6 +52,8 @@ impl ModelName {
             "resnet" => Ok(ModelName::Resnet),
             "act-resnet" => Ok(ModelName::ActResnet),
             "pact-resnet" => Ok(ModelName::PactResnet),
+            "sact-resnet" => Ok(ModelName::SactResnet),
+            "spatial-pact-resnet" => Ok(ModelName::SpatialPactResnet),
             other => Err(Error::InvalidInput(format!(
                 "unknown model '{other}'; valid models: {}",
                 Self::ALL.map(|(n, _)| n).join(", ")
@@ -50,17 +67,24 @@ impl ModelName {
             ModelName::Resnet => "resnet",
             ModelName::ActResnet => "act-resnet",
             ModelName::PactResnet => "pact-resnet",
+            ModelName::SactResnet => "sact-resnet",
+            ModelName::SpatialPactResnet => "spatial-pact-resnet",
         }
+    }
+
+    /// Whether the family halts per spatial position (pact-math §8).
+    pub fn is_spatial(self) -> bool {
+        matches!(self, ModelName::SactResnet | ModelName::SpatialPactResnet)
     }
 
     /// The halting mode a trained model of this family is evaluated in by default.
     pub fn default_eval_mode(self) -> HaltingMode {
         match self {
             ModelName::Resnet => HaltingMode::Plain,
-            ModelName::ActResnet => HaltingMode::Act {
+            ModelName::ActResnet | ModelName::SactResnet => HaltingMode::Act {
                 eps: crate::halting::ACT_EPSILON,
             },
-            ModelName::PactResnet => HaltingMode::PactDeterministic,
+            ModelName::PactResnet | ModelName::SpatialPactResnet => HaltingMode::PactDeterministic,
         }
     }
 }
@@ -79,6 +103,16 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
+    /// Builds (and initialises) the network this spec describes: [`ResNet::new_spatial`] for
+    /// the spatial families, [`ResNet::new`] otherwise.
+    pub fn build_resnet(&self, store: &ParamStore, rng: &mut Rng) -> Result<ResNet> {
+        if self.name.is_spatial() {
+            ResNet::new_spatial(store, self.resnet.clone(), rng)
+        } else {
+            Ok(ResNet::new(store, self.resnet.clone(), rng)?)
+        }
+    }
+
     /// The metadata entry to store in a checkpoint.
     pub fn to_metadata(&self) -> Result<(String, String)> {
         let json = serde_json::to_string(self).map_err(|e| Error::InvalidInput(e.to_string()))?;

@@ -36,7 +36,7 @@ pub fn load_resnet(path: &Path, device: Device) -> Result<(ModelSpec, ResNet, Pa
     let ckpt = checkpoint::load(path, device)?;
     let spec = ModelSpec::from_metadata(&ckpt.metadata, &shown)?;
     let store = ParamStore::new(DType::F32, device);
-    let net = ResNet::new(&store, spec.resnet.clone(), &mut Rng::seed(0))?;
+    let net = spec.build_resnet(&store, &mut Rng::seed(0))?;
     checkpoint::load_into_store(&store, path)?;
     Ok((spec, net, store))
 }

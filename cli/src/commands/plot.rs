@@ -1,7 +1,7 @@
-//! `pact plot`: figures of halting distributions, units histograms, speed/accuracy trade-offs
-//! and training curves, as PNG or SVG (by the output file's extension).
-//!
-//! `ponder-map` (spatial ponder maps) is not offered: there are no spatial models yet.
+//! `pact plot`: figures of halting distributions, units histograms, speed/accuracy trade-offs,
+//! training curves and spatial ponder maps, as PNG or SVG (by the output file's extension).
+
+mod ponder_map;
 
 use super::common::{load_images, load_resnet};
 use crate::{CliError, Result};
@@ -42,6 +42,9 @@ pub enum PlotCommand {
     Tradeoff(TradeoffArgs),
     /// Loss, accuracy and mean units against steps, from a `pact train` log.jsonl.
     Training(TrainingArgs),
+    /// Ponder-cost maps of a spatial model (sact-resnet, spatial-pact-resnet) over a few test
+    /// images, with a colour scale.
+    PonderMap(ponder_map::PonderMapArgs),
 }
 
 /// Arguments of `pact plot halting`.
@@ -136,6 +139,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
         PlotCommand::Histogram(a) => &a.out,
         PlotCommand::Tradeoff(a) => &a.out,
         PlotCommand::Training(a) => &a.out,
+        PlotCommand::PonderMap(a) => &a.out,
     }
     .clone();
     // Check the extension before any expensive work.
@@ -145,6 +149,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
         PlotCommand::Histogram(a) => histogram(a)?,
         PlotCommand::Tradeoff(a) => tradeoff(a)?,
         PlotCommand::Training(a) => training(a)?,
+        PlotCommand::PonderMap(a) => ponder_map::ponder_map(a)?,
     }
     println!("wrote {}", out.display());
     Ok(())
@@ -371,6 +376,8 @@ fn histogram(args: HistogramArgs) -> Result<()> {
 /// The method a `pact eval --json` record measures, from its `model` and `mode` fields.
 fn method_name(model: &str, mode: &str) -> String {
     match (model, mode) {
+        ("sact-resnet", "act") => "SACT".into(),
+        ("spatial-pact-resnet", "pact-deterministic") => "spatial PACT".into(),
         (_, "ponder-net") => "PonderNet".into(),
         (_, "act") => "ACT".into(),
         (_, "pact-deterministic") => "PACT".into(),

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Model name: `resnet`, `act-resnet` or `pact-resnet`.
+    /// Model name: `resnet`, `act-resnet`, `pact-resnet`, `sact-resnet` or
+    /// `spatial-pact-resnet`.
     pub model: String,
     /// Data spec.
     pub data: String,
@@ -93,7 +94,7 @@ impl Default for TrainConfig {
 /// Arguments of `pact train` (flags override `--config`).
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Model: `resnet` (plain), `act-resnet`, `pact-resnet` [default: pact-resnet]
+    /// Model: `resnet` (plain), `act-resnet`, `pact-resnet`, `sact-resnet`, `spatial-pact-resnet` [default: pact-resnet]
     #[arg(long)]
     pub model: Option<String>,
     /// Data spec: `shapes[:N[:SIZE[:NOISE]]]`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:CxHxW` [default: shapes]
@@ -193,14 +194,14 @@ fn merge(args: &TrainArgs) -> Result<TrainConfig> {
 fn objective(name: ModelName, c: &TrainConfig) -> Objective {
     match name {
         ModelName::Resnet => Objective::Plain,
-        ModelName::ActResnet => Objective::Act {
+        ModelName::ActResnet | ModelName::SactResnet => Objective::Act {
             tau: c.tau,
             eps: ACT_EPSILON,
         },
-        ModelName::PactResnet if c.score_function => {
+        ModelName::PactResnet | ModelName::SpatialPactResnet if c.score_function => {
             Objective::PactScoreFunction { lambda: c.lambda }
         }
-        ModelName::PactResnet => Objective::Pact {
+        ModelName::PactResnet | ModelName::SpatialPactResnet => Objective::Pact {
             lambda: c.lambda,
             temperature: c.temperature,
             straight_through: c.straight_through,
@@ -301,7 +302,7 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Resul
         data: c.data.clone(),
     };
     let store = ParamStore::new(DType::F32, device);
-    let net = ResNet::new(&store, resnet, &mut Rng::seed(c.seed))?;
+    let net = spec.build_resnet(&store, &mut Rng::seed(c.seed))?;
     println!(
         "pact train: {} (ResNet-{}, {} trainable parameters) on {} ({} images {}x{}x{}, {} classes)",
         name.as_str(),

@@ -5,7 +5,10 @@ use crate::halting::{concrete_weights, expected_n, log_stick_breaking};
 use crate::{Error, Result};
 use pact::{Rng, Tensor};
 
-/// What a block computed, per example.
+/// What a block computed, per example. (A spatial block converted with
+/// [`SpatialBlockOutput::into_block_output`](super::SpatialBlockOutput::into_block_output)
+/// reports per position instead: `units` has `B·H·W` entries and `ponder`, `expected_n` are
+/// `[B, H, W]`.)
 #[derive(Clone, Debug)]
 pub struct BlockOutput {
     /// The block's output state `[B, ..]`.

@@ -18,10 +18,15 @@
 //!   `h ≥ 0.5`; halted examples leave the batch, so later units run on fewer examples, and
 //!   only the current state of each example is held;
 //! - `PonderNet`: every unit runs; every state is returned with `log q(N | x)` (§10).
+//!
+//! [`run_spatial_block`] runs the spatial variants (SACT and spatial PACT, §8): the same
+//! modes, with one halting decision per spatial position and halted positions frozen.
 
 mod block;
+mod spatial;
 
 pub use block::{run_block, weighted_sum, BlockOutput};
+pub use spatial::{dilate3x3, run_spatial_block, upsample_nearest, SpatialBlockOutput};
 
 use serde::{Deserialize, Serialize};
 

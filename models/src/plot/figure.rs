@@ -1,7 +1,8 @@
-//! Figures of several panels in a grid: bar charts (with overlay curves), line charts and small
-//! raster images, under one title.
+//! Figures of several panels in a grid: bar charts (with overlay curves), line charts, small
+//! raster images and heat maps, under one title.
 
 use super::bars::{draw_category_chart, BarSeries};
+use super::heatmap::{draw_heatmap, Heatmap};
 use super::{plot_err, style, Chart, GroupedBarChart, LineChart};
 use crate::{Error, Result};
 use plotters::coord::Shift;
@@ -102,6 +103,8 @@ pub enum Panel {
     Lines(LineChart),
     /// An image.
     Image(Raster),
+    /// A heat map with its colour bar (e.g. a ponder-cost map over its input image).
+    Heatmap(Heatmap),
     /// Nothing (a blank cell).
     Empty,
 }
@@ -208,6 +211,7 @@ impl Chart for Figure {
                 )?,
                 Panel::Lines(chart) => chart.draw(area)?,
                 Panel::Image(raster) => draw_raster(area, raster)?,
+                Panel::Heatmap(map) => draw_heatmap(area, map)?,
                 Panel::Empty => {}
             }
         }

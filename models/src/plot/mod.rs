@@ -1,7 +1,7 @@
 //! Plots: reusable charts drawn with `plotters`, saved as PNG or SVG.
 //!
 //! The charts are plain data ([`GroupedBarChart`], [`LineChart`], [`TradeoffChart`],
-//! [`Histogram`], and [`Figure`], a grid of bar, line and image panels); each implements [`Chart`], and [`save`] draws one to a file whose extension
+//! [`Histogram`], and [`Figure`], a grid of bar, line, image and heat-map panels); each implements [`Chart`], and [`save`] draws one to a file whose extension
 //! picks the format: `.png` (a bitmap) or `.svg` (vector). Any other extension is an error.
 //! [`render_svg`] draws to a string instead.
 //!
@@ -52,12 +52,14 @@
 
 mod bars;
 mod figure;
+mod heatmap;
 mod histogram;
 mod line;
 mod tradeoff;
 
 pub use bars::{BarSeries, GroupedBarChart, Marker};
 pub use figure::{Figure, Panel, Raster};
+pub use heatmap::{viridis, Heatmap};
 pub use histogram::Histogram;
 pub use line::{LineChart, LineSeries};
 pub use tradeoff::{format_si, TradeoffChart, TradeoffPoint, TradeoffSeries};

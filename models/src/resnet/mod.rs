@@ -4,9 +4,13 @@
 //! `n = 5` is ResNet-32, `n = 18` is ResNet-110.
 
 mod head;
+mod spatial;
+mod spatial_head;
 mod unit;
 
 pub use head::{HaltingHead, HALTING_BIAS};
+pub use spatial::SpatialNetOutput;
+pub use spatial_head::SpatialHaltingHead;
 pub use unit::{ResidualUnit, BN_EPS, BN_MOMENTUM, LEAKY_SLOPE};
 
 use crate::adaptive::{run_block, BlockOutput, HaltingMode};
@@ -75,6 +79,10 @@ pub struct NetOutput {
 /// The stem, the stages and the head of a ResNet, with parameters in a [`ParamStore`] under
 /// the names `conv`, `stages.{s}.units.{u}.{b1,c1,b2,c2}`, `bn`, `fc` (those of the PyTorch
 /// peer's `state_dict`).
+///
+/// A spatial ResNet ([`ResNet::new_spatial`], pact-math §8) has spatial halting heads
+/// (`stages.{s}.spatial_halt.{u}.{conv,fc}`) instead of the global ones, and runs its stages
+/// as spatial blocks.
 #[derive(Clone)]
 pub struct ResNet {
     config: ResNetConfig,
@@ -82,11 +90,23 @@ pub struct ResNet {
     stages: Vec<Stage>,
     final_bn: BatchNorm,
     fc: Linear,
+    /// The spatial halting heads per stage (spatial networks only).
+    spatial_heads: Option<Vec<Vec<SpatialHaltingHead>>>,
 }
 
 impl ResNet {
     /// Builds and initialises a ResNet.
     pub fn new(store: &ParamStore, config: ResNetConfig, rng: &mut Rng) -> Result<Self> {
+        Self::build(store, config, false, rng)
+    }
+
+    /// Builds a ResNet with global (`spatial = false`) or spatial halting heads.
+    fn build(
+        store: &ParamStore,
+        config: ResNetConfig,
+        spatial: bool,
+        rng: &mut Rng,
+    ) -> Result<Self> {
         let w = config.widths;
         let stem = Conv2d::new(
             &store.pp("conv"),
@@ -102,18 +122,23 @@ impl ResNet {
             rng,
         )?;
         let mut stages = Vec::with_capacity(3);
+        let mut spatial_heads = Vec::with_capacity(3);
         let mut c_in = w[0];
         for (s, &c_out) in w.iter().enumerate() {
             let store_s = store.pp(format!("stages.{s}"));
             let mut units = Vec::with_capacity(config.units_per_stage);
             let mut heads = Vec::new();
+            let mut spatial_stage = Vec::new();
             for u in 0..config.units_per_stage {
                 let stride = if s > 0 && u == 0 { 2 } else { 1 };
                 let cin = if u == 0 { c_in } else { c_out };
                 let unit_store = store_s.pp(format!("units.{u}"));
                 units.push(ResidualUnit::new(&unit_store, cin, c_out, stride, rng)?);
                 if let Some(bias) = config.halting_bias {
-                    if u + 1 < config.units_per_stage {
+                    if spatial && u + 1 < config.units_per_stage {
+                        let head_store = store_s.pp(format!("spatial_halt.{u}"));
+                        spatial_stage.push(SpatialHaltingHead::new(&head_store, c_out, bias, rng)?);
+                    } else if u + 1 < config.units_per_stage {
                         let bn = store_s.pp(format!("halt_bn.{u}"));
                         let fc = store_s.pp(format!("halt.{u}"));
                         heads.push(HaltingHead::new(&bn, &fc, c_out, bias, rng)?);
@@ -121,6 +146,7 @@ impl ResNet {
                 }
             }
             stages.push(Stage { units, heads });
+            spatial_heads.push(spatial_stage);
             c_in = c_out;
         }
         let final_bn = BatchNorm::new(&store.pp("bn"), w[2], BN_EPS, BN_MOMENTUM)?;
@@ -131,6 +157,7 @@ impl ResNet {
             stages,
             final_bn,
             fc,
+            spatial_heads: spatial.then_some(spatial_heads),
         })
     }
 
@@ -158,7 +185,9 @@ impl ResNet {
         self.fc.forward(&h.global_avg_pool2d()?)
     }
 
-    /// One forward pass with every stage run as an adaptive block in `mode`.
+    /// One forward pass with every stage run as an adaptive block in `mode`. A spatial network
+    /// runs [`ResNet::forward_spatial`] and reports per position (see
+    /// [`SpatialBlockOutput::into_block_output`](crate::adaptive::SpatialBlockOutput::into_block_output)).
     pub fn forward_adaptive(
         &self,
         x: &Tensor,
@@ -171,6 +200,11 @@ impl ResNet {
                 "halting mode {} needs a network with halting heads",
                 mode.name()
             )));
+        }
+        if self.is_spatial() {
+            return Ok(self
+                .forward_spatial(x, mode, training, rng)?
+                .into_net_output());
         }
         let mut h = self.stem(x)?;
         let mut blocks = Vec::with_capacity(self.stages.len());
@@ -193,7 +227,8 @@ impl ResNet {
     }
 
     /// Floating-point operations per example (pact-math §9) given the units executed per
-    /// stage: the stem, the classifier, and each executed unit with its halting head.
+    /// stage: the stem, the classifier, and each executed unit with its halting head. (Spatial
+    /// networks count per position: [`ResNet::spatial_flops`].)
     pub fn flops(&self, height: usize, width: usize, units_per_stage: &[usize]) -> u64 {
         let c = &self.config;
         let mut total = 2 * 9 * (c.in_channels * c.widths[0] * height * width) as u64;

@@ -69,6 +69,13 @@ impl ResidualUnit {
         conv(self.c_in) + conv(self.c_out)
     }
 
+    /// FLOPs per example when the first convolution is computed at `dilated` output positions
+    /// and the second at `active` ones (the spatial variant, pact-math §9).
+    pub fn flops_masked(&self, dilated: usize, active: usize) -> u64 {
+        let per_position = |c_in: usize| 2 * 9 * (c_in * self.c_out) as u64;
+        per_position(self.c_in) * dilated as u64 + per_position(self.c_out) * active as u64
+    }
+
     /// The shortcut branch.
     pub fn shortcut(&self, x: &Tensor) -> Result<Tensor> {
         let mut s = x.clone();
@@ -84,10 +91,27 @@ impl ResidualUnit {
 
     /// Applies the unit; `training` selects batch statistics in the batch norms.
     pub fn forward(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        self.forward_masked(x, None, training)
+    }
+
+    /// Applies the unit with its residual branch multiplied by `mask` (`[B, 1, H, W]` of 0/1,
+    /// broadcast over channels): `shortcut(x) + mask ⊙ branch(x)`. With an identity shortcut a
+    /// position where the mask is 0 keeps its value exactly (a frozen position of a spatial
+    /// block). The branch is still computed densely; batch norm in training mode takes its
+    /// statistics over every position.
+    pub fn forward_masked(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        training: bool,
+    ) -> Result<Tensor> {
         let y = self.bn1.forward(x, training)?.leaky_relu(LEAKY_SLOPE)?;
         let y = self.conv1.forward(&y)?;
         let y = self.bn2.forward(&y, training)?.leaky_relu(LEAKY_SLOPE)?;
-        let y = self.conv2.forward(&y)?;
+        let mut y = self.conv2.forward(&y)?;
+        if let Some(m) = mask {
+            y = y.mul(m)?;
+        }
         y.add(&self.shortcut(x)?)
     }
 }

@@ -1,0 +1,246 @@
+//! Spatially adaptive ResNets (SACT and spatial PACT, pact-math §8): every stage is a spatial
+//! block with a [`SpatialHaltingHead`] after each unit but the last; FLOPs are counted per
+//! position (§9).
+
+use super::{NetOutput, ResNet, ResNetConfig, SpatialHaltingHead};
+use crate::adaptive::{
+    dilate3x3, run_spatial_block, upsample_nearest, HaltingMode, SpatialBlockOutput,
+};
+use crate::{Error, Result};
+use pact::nn::ParamStore;
+use pact::{Rng, Tensor};
+
+/// Logits and per-stage spatial halting information of one forward pass.
+#[derive(Clone, Debug)]
+pub struct SpatialNetOutput {
+    /// Class logits `[B, K]`.
+    pub logits: Tensor,
+    /// One entry per stage.
+    pub blocks: Vec<SpatialBlockOutput>,
+}
+
+impl SpatialNetOutput {
+    /// The non-spatial view (see
+    /// [`SpatialBlockOutput::into_block_output`]): what the objectives consume.
+    pub fn into_net_output(self) -> NetOutput {
+        NetOutput {
+            logits: self.logits,
+            blocks: self
+                .blocks
+                .into_iter()
+                .map(SpatialBlockOutput::into_block_output)
+                .collect(),
+        }
+    }
+
+    /// The ponder-cost map of every example at the input resolution `height × width`: each
+    /// block's per-position ponder cost ([`SpatialBlockOutput::ponder_values`]) upsampled by
+    /// nearest neighbour, summed over blocks. One row-major `height · width` map per example.
+    pub fn ponder_maps(&self, height: usize, width: usize) -> Vec<Vec<f64>> {
+        let batch = self.logits.dims()[0];
+        let mut maps = vec![vec![0.0; height * width]; batch];
+        for block in &self.blocks {
+            let values = block.ponder_values();
+            let p = block.positions();
+            for (b, map) in maps.iter_mut().enumerate() {
+                let Some(cells) = values.get(b * p..(b + 1) * p) else {
+                    continue;
+                };
+                let up = upsample_nearest(cells, block.height, block.width, height, width);
+                for (m, u) in map.iter_mut().zip(up) {
+                    *m += u;
+                }
+            }
+        }
+        maps
+    }
+
+    /// FLOPs of every example (pact-math §9, per position), for an input of `height × width`.
+    pub fn flops_per_example(&self, net: &ResNet, height: usize, width: usize) -> Result<Vec<u64>> {
+        let batch = self.logits.dims()[0];
+        (0..batch)
+            .map(|b| {
+                let per_stage: Vec<&[usize]> = self
+                    .blocks
+                    .iter()
+                    .map(|block| {
+                        let p = block.positions();
+                        block.units.get(b * p..(b + 1) * p).unwrap_or(&[])
+                    })
+                    .collect();
+                net.spatial_flops(height, width, &per_stage)
+            })
+            .collect()
+    }
+}
+
+impl ResNet {
+    /// Builds and initialises a spatial ResNet (SACT / spatial PACT): the same units as
+    /// [`ResNet::new`], with a [`SpatialHaltingHead`] (3×3 conv with bias
+    /// `config.halting_bias`, plus a global linear logit) after every unit but the last of each
+    /// stage. `config.halting_bias` must be set.
+    pub fn new_spatial(store: &ParamStore, config: ResNetConfig, rng: &mut Rng) -> Result<Self> {
+        if config.halting_bias.is_none() {
+            return Err(Error::InvalidInput(
+                "a spatial ResNet needs halting heads (a halting bias)".into(),
+            ));
+        }
+        Ok(Self::build(store, config, true, rng)?)
+    }
+
+    /// Whether this network halts per position (built with [`ResNet::new_spatial`]).
+    pub fn is_spatial(&self) -> bool {
+        self.spatial_heads.is_some()
+    }
+
+    /// The spatial halting heads of stage `stage` (empty for a non-spatial network).
+    pub fn spatial_heads(&self, stage: usize) -> &[SpatialHaltingHead] {
+        self.spatial_heads
+            .as_ref()
+            .and_then(|h| h.get(stage))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// One forward pass of a spatial network with every stage run as a spatial block in `mode`
+    /// ([`run_spatial_block`]): halted positions are frozen (their later residual branches are
+    /// masked to zero) in ACT and deterministic modes.
+    pub fn forward_spatial(
+        &self,
+        x: &Tensor,
+        mode: &HaltingMode,
+        training: bool,
+        rng: &mut Rng,
+    ) -> Result<SpatialNetOutput> {
+        if !self.is_spatial() {
+            return Err(Error::InvalidInput(
+                "forward_spatial needs a spatial network (ResNet::new_spatial)".into(),
+            ));
+        }
+        let mut h = self.stem(x)?;
+        let mut blocks = Vec::with_capacity(self.stages.len());
+        for (s, stage) in self.stages.iter().enumerate() {
+            let heads = self.spatial_heads(s);
+            let out = run_spatial_block(
+                stage.units.len(),
+                &h,
+                |l, st, mask| stage.units[l].forward_masked(st, mask, training),
+                |l, st| match heads.get(l) {
+                    Some(head) => head.logits(st),
+                    None => Err(pact::Error::invalid(
+                        "forward_spatial",
+                        format!("stage {s} has no halting head after unit {l}"),
+                    )),
+                },
+                mode,
+                rng,
+            )?;
+            h = out.output.clone();
+            blocks.push(out);
+        }
+        Ok(SpatialNetOutput {
+            logits: self.head(&h, training)?,
+            blocks,
+        })
+    }
+
+    /// FLOPs of one example of a spatial network (pact-math §9) given the units executed at
+    /// every position of every stage (`units[s]` row-major over that stage's grid): the stem
+    /// and the classifier always; unit `l` of a stage where it executed, its first convolution
+    /// on the executed positions dilated by 3×3, its second on the executed positions; the
+    /// halting head after unit `l` (3×3 conv per executed position, plus the global linear
+    /// logit once if any position executed).
+    pub fn spatial_flops(&self, height: usize, width: usize, units: &[&[usize]]) -> Result<u64> {
+        let c = &self.config;
+        if units.len() != self.stages.len() {
+            return Err(Error::InvalidInput(format!(
+                "units for {} stages, the network has {}",
+                units.len(),
+                self.stages.len()
+            )));
+        }
+        let mut total = 2 * 9 * (c.in_channels * c.widths[0] * height * width) as u64;
+        let (mut h, mut w) = (height, width);
+        for (s, (stage, per_position)) in self.stages.iter().zip(units).enumerate() {
+            let stride = stage.units.first().map_or(1, |u| u.stride());
+            (h, w) = (h.div_ceil(stride), w.div_ceil(stride));
+            if per_position.len() != h * w {
+                return Err(Error::InvalidInput(format!(
+                    "stage {s}: {} positions given for a {h}x{w} grid",
+                    per_position.len()
+                )));
+            }
+            let heads = self.spatial_heads(s);
+            for (l, unit) in stage.units.iter().enumerate() {
+                let active: Vec<bool> = per_position.iter().map(|&n| n > l).collect();
+                let count = active.iter().filter(|&&a| a).count();
+                if count == 0 {
+                    break;
+                }
+                let dilated = dilate3x3(&active, h, w).iter().filter(|&&a| a).count();
+                total += unit.flops_masked(dilated, count);
+                if let Some(head) = heads.get(l) {
+                    total += head.flops_per_position() * count as u64 + head.global_flops();
+                }
+            }
+        }
+        Ok(total + 2 * (c.widths[2] * c.num_classes) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pact::{DType, Device};
+
+    /// pact-math §9, spatial variant, counted by hand on a tiny network: 1 input channel,
+    /// widths 2/4/4, two units per stage, 3 classes, a 4×4 input (grids 4×4, 2×2, 1×1).
+    #[test]
+    fn spatial_flops_by_hand_section_9() {
+        let config = ResNetConfig {
+            units_per_stage: 2,
+            widths: [2, 4, 4],
+            in_channels: 1,
+            num_classes: 3,
+            halting_bias: Some(-3.0),
+        };
+        let net = ResNet::new_spatial(
+            &ParamStore::new(DType::F32, Device::Cpu),
+            config,
+            &mut Rng::seed(0),
+        )
+        .unwrap();
+        // Stage 1 (4×4): only (0, 0) runs unit 2. Stage 2 (2×2): every position halts at 1.
+        // Stage 3 (1×1): the one position runs both units.
+        let mut s1 = vec![1usize; 16];
+        s1[0] = 2;
+        let s2 = vec![1usize; 4];
+        let s3 = vec![2usize; 1];
+        let flops = net.spatial_flops(4, 4, &[&s1, &s2, &s3]).unwrap();
+        let stem = 2 * 9 * 2 * 16; // 1 → 2 channels on 16 positions
+                                   // Stage 1, unit 1 (2 → 2) everywhere: 2 convs × 16 positions; head after it: 3×3
+                                   // conv on 16 positions + global linear.
+        let s1_u1 = 2 * (2 * 9 * 2 * 2 * 16) + 2 * 9 * 2 * 16 + 2 * 2;
+        // Unit 2 at (0, 0) only: conv 1 on the dilated mask {(0,0), (0,1), (1,0), (1,1)},
+        // conv 2 on (0, 0). No head after the last unit.
+        let s1_u2 = 2 * 9 * 2 * 2 * 4 + 2 * 9 * 2 * 2;
+        // Stage 2, unit 1 (2 → 4, stride 2) on the 2×2 grid, and its head.
+        let s2_u1 = 2 * 9 * 2 * 4 * 4 + 2 * 9 * 4 * 4 * 4 + 2 * 9 * 4 * 4 + 2 * 4;
+        // Stage 3 (4 → 4, stride 2) on 1×1: unit 1 with its head, unit 2.
+        let s3_u1 = 2 * 9 * 4 * 4 + 2 * 9 * 4 * 4 + 2 * 9 * 4 + 2 * 4;
+        let s3_u2 = 2 * 9 * 4 * 4 * 2;
+        let classifier = 2 * 4 * 3;
+        assert_eq!(
+            flops,
+            (stem + s1_u1 + s1_u2 + s2_u1 + s3_u1 + s3_u2 + classifier) as u64
+        );
+        // Every position running every unit: the plain count plus the heads.
+        let all = net
+            .spatial_flops(4, 4, &[&[2; 16], &[2; 4], &[2; 1]])
+            .unwrap();
+        let heads = (2 * 9 * 2 * 16 + 2 * 2) + (2 * 9 * 4 * 4 + 2 * 4) + (2 * 9 * 4 + 2 * 4);
+        assert_eq!(all, net.flops(4, 4, &[2, 2, 2]) + heads as u64);
+        // Wrong grid sizes are errors, not panics.
+        assert!(net.spatial_flops(4, 4, &[&s1, &s2]).is_err());
+        assert!(net.spatial_flops(4, 4, &[&s2, &s2, &s3]).is_err());
+    }
+}
