@@ -44,7 +44,7 @@ fn main() {
         Command::Bench(args) => commands::bench::run(args, cli.backend),
         Command::Eval(args) => commands::eval::run(args, cli.backend),
         Command::Train(args) => commands::train::run(args, cli.backend),
-        Command::Plot(args) => commands::plot::run(args),
+        Command::Plot(args) => commands::plot::run(args, cli.backend),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

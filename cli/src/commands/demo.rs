@@ -110,7 +110,7 @@ pub fn run(args: DemoArgs, device: pact::Device) -> Result<()> {
             train_seconds: trained.seconds,
         });
     }
-    plots(&args.out, &p, &dirs, args.seed)?;
+    plots(&args.out, &p, &dirs, args.seed, device)?;
     let table = markdown_table(&rows);
     println!("\n{table}");
     write(&args.out.join("report.md"), &format!("# pact demo\n\nTest set: {} ({} images). ACT is evaluated with its weighted halting (every example holds a state and a running sum); PACT with the deterministic rule (an example stops at the first unit with h ≥ 0.5 and leaves the batch).\n\n{table}\n\n![Accuracy against FLOPs](tradeoff.png)\n\n![Posterior halting distributions](halting.png)\n\n![Units executed by difficulty](histogram.png)\n", p.data_test, test.len()))?;
@@ -141,7 +141,7 @@ pub fn run(args: DemoArgs, device: pact::Device) -> Result<()> {
 
 /// The report's plots: halting distributions and the units histogram of the first PACT run,
 /// and the accuracy/FLOPs trade-off of every run.
-fn plots(out: &Path, p: &Plan, dirs: &[PathBuf], seed: u64) -> Result<()> {
+fn plots(out: &Path, p: &Plan, dirs: &[PathBuf], seed: u64, device: pact::Device) -> Result<()> {
     use super::plot::{
         self, HaltingArgs, HistogramArgs, PlotArgs, PlotCommand, SplitBy, TradeoffArgs,
     };
@@ -150,33 +150,42 @@ fn plots(out: &Path, p: &Plan, dirs: &[PathBuf], seed: u64) -> Result<()> {
         .find(|d| d.to_string_lossy().contains("pact-resnet"))
         .ok_or_else(|| CliError::Usage("the demo trained no PACT model".into()))?;
     let checkpoint = pact_run.join("last.safetensors");
-    plot::run(PlotArgs {
-        what: PlotCommand::Halting(HaltingArgs {
-            checkpoint: checkpoint.clone(),
-            data: p.data_test.clone(),
-            out: out.join("halting.png"),
-            examples: 4,
-            seed,
-        }),
-    })?;
-    plot::run(PlotArgs {
-        what: PlotCommand::Histogram(HistogramArgs {
-            checkpoint,
-            data: p.data_test.clone(),
-            out: out.join("histogram.png"),
-            split_by: SplitBy::Auto,
-            lambda: None,
-            batch_size: 256,
-            seed,
-        }),
-    })?;
-    plot::run(PlotArgs {
-        what: PlotCommand::Tradeoff(TradeoffArgs {
-            runs: dirs.to_vec(),
-            out: out.join("tradeoff.png"),
-            title: "Accuracy against FLOPs (shapes task, test set)".into(),
-        }),
-    })
+    plot::run(
+        PlotArgs {
+            what: PlotCommand::Halting(HaltingArgs {
+                checkpoint: checkpoint.clone(),
+                data: p.data_test.clone(),
+                out: out.join("halting.png"),
+                examples: 4,
+                seed,
+            }),
+        },
+        device,
+    )?;
+    plot::run(
+        PlotArgs {
+            what: PlotCommand::Histogram(HistogramArgs {
+                checkpoint,
+                data: p.data_test.clone(),
+                out: out.join("histogram.png"),
+                split_by: SplitBy::Auto,
+                lambda: None,
+                batch_size: 256,
+                seed,
+            }),
+        },
+        device,
+    )?;
+    plot::run(
+        PlotArgs {
+            what: PlotCommand::Tradeoff(TradeoffArgs {
+                runs: dirs.to_vec(),
+                out: out.join("tradeoff.png"),
+                title: "Accuracy against FLOPs (shapes task, test set)".into(),
+            }),
+        },
+        device,
+    )
 }
 
 fn markdown_table(rows: &[Row]) -> String {

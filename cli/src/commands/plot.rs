@@ -133,7 +133,7 @@ pub struct TrainingArgs {
 }
 
 /// Runs `pact plot`.
-pub fn run(args: PlotArgs) -> Result<()> {
+pub fn run(args: PlotArgs, device: Device) -> Result<()> {
     let out = match &args.what {
         PlotCommand::Halting(a) => &a.out,
         PlotCommand::Histogram(a) => &a.out,
@@ -145,23 +145,24 @@ pub fn run(args: PlotArgs) -> Result<()> {
     // Check the extension before any expensive work.
     Format::from_path(&out)?;
     match args.what {
-        PlotCommand::Halting(a) => halting(a)?,
-        PlotCommand::Histogram(a) => histogram(a)?,
+        PlotCommand::Halting(a) => halting(a, device)?,
+        PlotCommand::Histogram(a) => histogram(a, device)?,
         PlotCommand::Tradeoff(a) => tradeoff(a)?,
         PlotCommand::Training(a) => training(a)?,
-        PlotCommand::PonderMap(a) => ponder_map::ponder_map(a)?,
+        PlotCommand::PonderMap(a) => ponder_map::ponder_map(a, device)?,
     }
     println!("wrote {}", out.display());
     Ok(())
 }
 
-/// Loads a checkpoint and the matching test images, checking the image shape.
+/// Loads a checkpoint onto `device` and the matching test images, checking the image shape.
 fn model_and_data(
     checkpoint: &Path,
     data: &str,
     seed: u64,
+    device: Device,
 ) -> Result<(ModelSpec, ResNet, ImageSet)> {
-    let (spec, net, _store) = load_resnet(checkpoint, pact::Device::Cpu)?;
+    let (spec, net, _store) = load_resnet(checkpoint, device)?;
     let (_, set) = load_images(data, Split::Test, seed)?;
     let expected = [
         spec.resnet.in_channels,
@@ -183,11 +184,11 @@ fn model_and_data(
     Ok((spec, net, set))
 }
 
-fn halting(args: HaltingArgs) -> Result<()> {
+fn halting(args: HaltingArgs, device: Device) -> Result<()> {
     if args.examples == 0 {
         return Err(CliError::Usage("--examples must be at least 1".into()));
     }
-    let (spec, net, set) = model_and_data(&args.checkpoint, &args.data, args.seed)?;
+    let (spec, net, set) = model_and_data(&args.checkpoint, &args.data, args.seed, device)?;
     if spec.resnet.halting_bias.is_none() {
         return Err(CliError::Usage(format!(
             "{}: model {} has no halting heads, so no halting distribution",
@@ -201,7 +202,7 @@ fn halting(args: HaltingArgs) -> Result<()> {
     let x = Tensor::from_f32_vec(
         images.clone(),
         [k, set.channels, set.height, set.width],
-        Device::Cpu,
+        device,
     )?;
     let out = pact::no_grad(|| {
         net.forward_adaptive(&x, &HaltingMode::PonderNet, false, &mut Rng::seed(0))
@@ -283,7 +284,7 @@ fn lambda_from_checkpoint(path: &Path) -> Result<Option<f64>> {
         .and_then(|v| v.get("lambda").and_then(serde_json::Value::as_f64)))
 }
 
-fn histogram(args: HistogramArgs) -> Result<()> {
+fn histogram(args: HistogramArgs, device: Device) -> Result<()> {
     if args.batch_size == 0 {
         return Err(CliError::Usage("--batch-size must be at least 1".into()));
     }
@@ -294,7 +295,7 @@ fn histogram(args: HistogramArgs) -> Result<()> {
             )));
         }
     }
-    let (spec, net, set) = model_and_data(&args.checkpoint, &args.data, args.seed)?;
+    let (spec, net, set) = model_and_data(&args.checkpoint, &args.data, args.seed, device)?;
     let lambda = match args.lambda {
         Some(l) => Some(l),
         None => lambda_from_checkpoint(&args.checkpoint)?,
@@ -303,7 +304,7 @@ fn histogram(args: HistogramArgs) -> Result<()> {
         eprintln!("note: no λ in the checkpoint and no --lambda: the prior is not drawn");
     }
     let mode = spec.name.default_eval_mode();
-    let report = evaluate_images(&net, &set, &mode, args.batch_size, pact::Device::Cpu)?;
+    let report = evaluate_images(&net, &set, &mode, args.batch_size, device)?;
     let split = match args.split_by {
         SplitBy::Auto if set.difficulty.is_some() => SplitBy::Difficulty,
         SplitBy::Auto => SplitBy::Class,

@@ -429,7 +429,12 @@ mod tests {
             }
         );
         assert_eq!(hard.to_string(), "shapes:500:16:2.5");
-        for bad in ["shapes:5:16:x", "shapes:5:16:-1", "shapes:5:16:1:2", "shapes:5:16:NaN"] {
+        for bad in [
+            "shapes:5:16:x",
+            "shapes:5:16:-1",
+            "shapes:5:16:1:2",
+            "shapes:5:16:NaN",
+        ] {
             assert!(DataSpec::parse(bad).is_err(), "{bad}");
         }
         let p = DataSpec::parse("parity:64").unwrap();

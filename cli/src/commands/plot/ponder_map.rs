@@ -31,11 +31,11 @@ pub struct PonderMapArgs {
 
 /// Draws the figure: one row per example with the input image and its ponder-cost map (the
 /// sum over blocks of each position's ponder cost, upsampled to the image) over the image.
-pub fn ponder_map(args: PonderMapArgs) -> Result<()> {
+pub fn ponder_map(args: PonderMapArgs, device: Device) -> Result<()> {
     if args.examples == 0 {
         return Err(CliError::Usage("--examples must be at least 1".into()));
     }
-    let (spec, net, set) = model_and_data(&args.checkpoint, &args.data, args.seed)?;
+    let (spec, net, set) = model_and_data(&args.checkpoint, &args.data, args.seed, device)?;
     if !spec.name.is_spatial() || !net.is_spatial() {
         return Err(CliError::Usage(format!(
             "{}: ponder maps need a spatial model (sact-resnet or spatial-pact-resnet), not {}",
@@ -49,7 +49,7 @@ pub fn ponder_map(args: PonderMapArgs) -> Result<()> {
     let x = Tensor::from_f32_vec(
         images.clone(),
         [k, set.channels, set.height, set.width],
-        Device::Cpu,
+        device,
     )?;
     let mode = spec.name.default_eval_mode();
     let out = pact::no_grad(|| net.forward_spatial(&x, &mode, false, &mut Rng::seed(0)))?;
