@@ -3,7 +3,8 @@
 # built-in image task (and on parity), evaluates every run with its test-time procedure, and
 # writes one `pact eval --json` record per run, the trade-off plots and a Markdown table.
 #
-#   scripts/results.sh [images|parity|all] [OUT]      defaults: all results-runs
+#   scripts/results.sh [images|resnet32|parity|all] [OUT]      defaults: all results-runs
+#   NOISE=1 scripts/results.sh images    the image sweep at the standard noise (default 4)
 #
 # Every run is seeded; on this project's 2-core machine the image sweep takes about 10 minutes
 # and the parity sweep a few (release build).
@@ -25,13 +26,26 @@ run() {
 }
 
 images() {
-    # Four times the standard noise: at the standard noise every setting scores 99.4–100%.
-    local train=shapes:3000:16:4 test=shapes:900:16:4
+    # Four times the standard noise by default: at the standard noise every setting scores
+    # 99.4–100%.
+    local noise=${NOISE:-4} name=images
+    [ "$noise" = 4 ] || name=images-noise-$noise
+    local train=shapes:3000:16:$noise test=shapes:900:16:$noise
     local common=(--units 3 --epochs 4 --batch-size 64 --seed 0)
-    for tau in 0.01 0.03 0.1 0.3; do run act-resnet --tau "$tau" images "$train" "$test" "${common[@]}"; done
-    for lambda in 0.02 0.05 0.2 0.5; do run pact-resnet --lambda "$lambda" images "$train" "$test" "${common[@]}"; done
-    "$pact" plot tradeoff --runs "$out"/images/* --out docs/img/results-images.png \
-        --title "Shapes 16×16 (noise × 4), ResNet-20: accuracy against FLOPs"
+    for tau in 0.01 0.03 0.1 0.3; do run act-resnet --tau "$tau" "$name" "$train" "$test" "${common[@]}"; done
+    for lambda in 0.02 0.05 0.2 0.5; do run pact-resnet --lambda "$lambda" "$name" "$train" "$test" "${common[@]}"; done
+    "$pact" plot tradeoff --runs "$out/$name"/* --out "docs/img/results-$name.png" \
+        --title "Shapes 16×16 (noise × $noise), ResNet-20: accuracy against FLOPs"
+    table "$name"
+}
+
+# PACT ResNet-32 on 32×32 shapes: the trained operating points docs/BENCHMARKS.md times.
+resnet32() {
+    for lambda in 0.05 0.2; do
+        run pact-resnet --lambda "$lambda" resnet32 shapes:4000:32 shapes:2000:32 \
+            --units 5 --epochs 3 --batch-size 64 --seed 0
+    done
+    table resnet32
 }
 
 table() {
@@ -42,18 +56,20 @@ for f in sorted(pathlib.Path(sys.argv[1]).glob("*/eval.json")):
     r = json.loads(f.read_text())
     penalty, value = f.parent.name.split("=")
     rows.append((r["model"], penalty, float(value), r))
-print("| model | penalty | mode | accuracy | MFLOPs / example | units per block | eval activations (MiB) |")
-print("|---|---|---|---|---|---|---|")
+print("| model | penalty | mode | accuracy | by difficulty | MFLOPs / example | units per block | eval activations (MiB) |")
+print("|---|---|---|---|---|---|---|---|")
 for model, penalty, value, r in sorted(rows, key=lambda x: (x[0], x[2])):
     units = " / ".join(f"{u:.2f}" for u in r["units_mean"])
-    print(f"| {model} | {penalty} = {value:g} | {r['mode']} | {100 * r['accuracy']:.1f}% | "
+    by = "/".join(f"{100 * a:.0f}" for a in r.get("accuracy_by_difficulty") or []) or "–"
+    print(f"| {model} | {penalty} = {value:g} | {r['mode']} | {100 * r['accuracy']:.1f}% | {by} | "
           f"{r['flops_mean'] / 1e6:.2f} ± {r['flops_std'] / 1e6:.2f} | {units} | "
           f"{r['peak_activation_bytes'] / 2**20:.1f} |")
 PY
 }
 
 case $what in
-    images) images; table images ;;
-    all) images; table images ;;
-    *) echo "usage: scripts/results.sh [images|parity|all] [OUT]" >&2; exit 2 ;;
+    images) images ;;
+    resnet32) resnet32 ;;
+    all) images; resnet32 ;;
+    *) echo "usage: scripts/results.sh [images|resnet32|parity|all] [OUT]" >&2; exit 2 ;;
 esac

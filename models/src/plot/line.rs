@@ -195,7 +195,12 @@ pub(crate) fn draw_lines<DB: DrawingBackend>(
             .flat_map(|c| c.points.iter().copied())
             .filter(|p| p.1.is_finite())
     };
-    let (x0, x1) = x_range.unwrap_or_else(|| padded_range(finite().map(|p| p.0), 0.02));
+    let (x0, x1) = x_range.unwrap_or_else(|| {
+        let (lo, hi) = padded_range(finite().map(|p| p.0), 0.02);
+        // Point labels are written to the right of their points: leave room for them.
+        let room = if point_labels.is_empty() { 0.0 } else { 0.12 };
+        (lo, hi + (hi - lo) * room)
+    });
     let (y0, y1) = y_range.unwrap_or_else(|| padded_range(finite().map(|p| p.1), 0.05));
 
     root.fill(&WHITE).map_err(plot_err)?;
