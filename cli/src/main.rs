@@ -21,13 +21,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train ACT and PACT ResNets on built-in data, compare them and write a report (no download).
+    /// Train ACT and PACT ResNets and RNNs on built-in data, compare them and write a report (no
+    /// download).
     Demo(commands::demo::DemoArgs),
     /// Compare ACT and PACT analytically for given halting probabilities.
     Compare(commands::compare::CompareArgs),
     /// Time training and evaluation steps (same JSON keys as the PyTorch peer).
     Bench(commands::bench::BenchArgs),
-    /// Train an adaptive ResNet (checkpoints and a log go to --out).
+    /// Train an adaptive ResNet, or a pondering RNN/LSTM on a sequence task (checkpoints and a
+    /// log go to --out).
     Train(commands::train::TrainArgs),
     /// Evaluate a trained checkpoint: accuracy, FLOPs, units per block, memory, speed.
     Eval(commands::eval::EvalArgs),
