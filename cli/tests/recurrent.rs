@@ -316,3 +316,28 @@ fn mismatched_models_and_data_are_one_line_errors_naming_both() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
 }
+
+#[test]
+fn recurrent_settings_come_from_toml_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rnn.toml");
+    std::fs::write(
+        &config,
+        "model = \"pondernet-lstm\"\ndata = \"parity:3\"\nhidden = 5\nmax_ponder = 3\n\
+         steps = 2\nbatch_size = 8\nbeta = 0.1\nrecurrent_halting_bias = -2.0\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let stdout = ok(&pact(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(
+        stdout.contains("pondernet-lstm (LSTM of 5 units, at most 3 pondering steps"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("trained 2 steps"), "{stdout}");
+}
