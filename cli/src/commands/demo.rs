@@ -83,26 +83,17 @@ impl Report {
     }
 }
 
-/// The parity part: pondering tanh RNNs on Graves' parity task, trained with Adam on fresh
-/// batches.
-///
-/// ACT starts from Graves' halting bias +1. PACT starts from −1 (`q(N = 1) ≈ 0.27`) and trains
-/// at Concrete temperature 2: from +1, or at temperature 0.5, its relaxed RNN settles on a
-/// single pondering step before it has learnt anything, and one tanh layer does not find parity
-/// in this budget (chance accuracy); with these settings it learns parity:8 in two steps.
+/// The parity part: pondering tanh RNNs on Graves' parity task, trained on fresh batches with
+/// the recurrent defaults of `pact train` ([`sequence::apply_recurrent_defaults`]: Adam at 0.01,
+/// halting bias +1 for ACT and −1 for PACT, PACT at temperature 2).
 struct ParityPlan {
     data: String,
     hidden: usize,
     max_ponder: usize,
     steps: u64,
-    batch_size: usize,
-    lr: f64,
     test_examples: usize,
     act_tau: Vec<f64>,
-    act_halting_bias: f64,
     pact_lambda: Vec<f64>,
-    pact_halting_bias: f64,
-    pact_temperature: f64,
 }
 
 struct Plan {
@@ -129,14 +120,9 @@ fn plan(quick: bool) -> Plan {
                 hidden: 32,
                 max_ponder: 5,
                 steps: 600,
-                batch_size: 32,
-                lr: 0.01,
                 test_examples: 500,
                 act_tau: vec![0.001],
-                act_halting_bias: 1.0,
                 pact_lambda: vec![0.001],
-                pact_halting_bias: -1.0,
-                pact_temperature: 2.0,
             },
         }
     } else {
@@ -152,14 +138,9 @@ fn plan(quick: bool) -> Plan {
                 hidden: 64,
                 max_ponder: 6,
                 steps: 5000,
-                batch_size: 32,
-                lr: 0.01,
                 test_examples: 2000,
                 act_tau: vec![0.001],
-                act_halting_bias: 1.0,
                 pact_lambda: vec![0.001],
-                pact_halting_bias: -1.0,
-                pact_temperature: 2.0,
             },
         }
     }
@@ -362,28 +343,18 @@ fn parity_rows(args: &DemoArgs, p: &ParityPlan, device: pact::Device) -> Result<
     for (name, penalty) in runs {
         let model = name.as_str();
         let dir = args.out.join(format!("{model}-{penalty}"));
-        let config = TrainConfig {
+        let mut config = TrainConfig {
             model: model.into(),
             data: p.data.clone(),
             hidden: p.hidden,
             max_ponder: p.max_ponder,
             steps: p.steps,
-            batch_size: p.batch_size,
-            optimizer: "adam".into(),
-            lr: p.lr,
-            weight_decay: 0.0,
             seed: args.seed,
-            tau: penalty,
-            lambda: penalty,
-            temperature: p.pact_temperature,
-            recurrent_halting_bias: if name == RecurrentName::ActRnn {
-                p.act_halting_bias
-            } else {
-                p.pact_halting_bias
-            },
             checkpoint_every: 100_000,
             ..TrainConfig::default()
         };
+        sequence::apply_recurrent_defaults(&mut config, &Default::default());
+        (config.tau, config.lambda) = (penalty, penalty);
         println!("\n== {model}, penalty {penalty}");
         let trained = sequence::train(&config, name, &dir, false, device)?;
         let mode = name.default_eval_mode();

@@ -72,7 +72,8 @@ pub struct TrainConfig {
     pub steps: u64,
     /// PonderNet: weight β of `KL(q ‖ truncated geometric(λ))`.
     pub beta: f64,
-    /// Recurrent models: initial bias of the halting head (Graves used +1).
+    /// Recurrent models: initial bias of the halting head (Graves used +1 for ACT; see
+    /// [`sequence::apply_recurrent_defaults`] for PACT and PonderNet).
     pub recurrent_halting_bias: f64,
 }
 
@@ -101,7 +102,7 @@ impl Default for TrainConfig {
             checkpoint_every: 200,
             hidden: 128,
             max_ponder: DEFAULT_MAX_PONDER,
-            steps: 2000,
+            steps: 10_000,
             beta: 0.01,
             recurrent_halting_bias: RECURRENT_HALTING_BIAS,
         }
@@ -112,9 +113,12 @@ impl Default for TrainConfig {
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
     /// Model. Image data: `resnet` (plain), `act-resnet`, `pact-resnet`. Sequence tasks: a
-    /// pondering tanh RNN or LSTM (step cap --max-ponder, halting bias +1 as Graves), trained
-    /// with ACT, PACT or PonderNet: `act-rnn`, `pact-rnn`, `pondernet-rnn`, `act-lstm`,
-    /// `pact-lstm`, `pondernet-lstm` [default: pact-resnet]
+    /// pondering tanh RNN or LSTM (step cap --max-ponder), trained with ACT, PACT or PonderNet:
+    /// `act-rnn`, `pact-rnn`, `pondernet-rnn`, `act-lstm`, `pact-lstm`, `pondernet-lstm`.
+    /// Recurrent runs default to Adam, --lr 0.01, a constant schedule, no weight decay,
+    /// --batch-size 32 and --tau = --lambda = 0.001; halting bias +1 for ACT (Graves), −1 for
+    /// PACT and PonderNet; PACT at --temperature 2 (flags and TOML keys override these)
+    /// [default: pact-resnet]
     #[arg(long)]
     pub model: Option<String>,
     /// Data spec. Images: `shapes[:N[:SIZE]]`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:CxHxW`.
@@ -180,32 +184,40 @@ pub struct TrainArgs {
     #[arg(long)]
     pub max_ponder: Option<usize>,
     /// Recurrent models: training steps, each on a fresh batch (--epochs applies to images)
-    /// [default: 2000]
+    /// [default: 10000]
     #[arg(long)]
     pub steps: Option<u64>,
     /// PonderNet: KL weight β (the prior's λ is --lambda) [default: 0.01]
     #[arg(long)]
     pub beta: Option<f64>,
     /// Recurrent models: initial halting bias (TOML `recurrent_halting_bias`; ResNets use
-    /// `halting_bias`, −3) [default: 1]
+    /// `halting_bias`, −3) [default: 1 for ACT, −1 for PACT and PonderNet]
     #[arg(long, allow_hyphen_values = true)]
     pub recurrent_halting_bias: Option<f64>,
 }
 
 fn merge(args: &TrainArgs) -> Result<TrainConfig> {
+    // The keys the file or a flag sets (recurrent runs have other defaults for the rest).
+    let mut given = std::collections::BTreeSet::new();
     let mut c = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| CliError::Io {
                 path: path.display().to_string(),
                 source: e,
             })?;
+            if let Ok(table) = toml::from_str::<toml::Table>(&text) {
+                given.extend(table.keys().cloned());
+            }
             toml::from_str::<TrainConfig>(&text)
                 .map_err(|e| CliError::Usage(format!("{}: {}", path.display(), e.message())))?
         }
         None => TrainConfig::default(),
     };
     macro_rules! set {
-        ($($field:ident),*) => { $(if let Some(v) = &args.$field { c.$field = v.clone(); })* };
+        ($($field:ident),*) => { $(if let Some(v) = &args.$field {
+            c.$field = v.clone();
+            given.insert(stringify!($field).to_string());
+        })* };
     }
     set!(
         model,
@@ -230,6 +242,7 @@ fn merge(args: &TrainArgs) -> Result<TrainConfig> {
     c.straight_through |= args.straight_through;
     c.score_function |= args.score_function;
     c.augment |= args.augment;
+    sequence::apply_recurrent_defaults(&mut c, &given);
     Ok(c)
 }
 
