@@ -50,7 +50,7 @@ fn recurrent_train_then_eval_then_resume() {
     let log = std::fs::read_to_string(dir.path().join("log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 5, "{log}");
     assert!(
-        log.contains("\"ponder\"") && log.contains("\"accuracy\""),
+        log.contains("\"units_1\"") && log.contains("\"accuracy\""),
         "{log}"
     );
 

@@ -405,7 +405,8 @@ impl Run<'_> {
                 .metric("accuracy", out.accuracy)
                 .metric("element_accuracy", out.element_accuracy)
                 .metric("task_loss", out.task_loss)
-                .metric("ponder", out.ponder))
+                // As the image models' per-block `units_b`: the pondering cell is one block.
+                .metric("units_1", out.ponder))
         })?;
         Ok(summary)
     }
