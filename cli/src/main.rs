@@ -30,7 +30,7 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Train an adaptive ResNet, or a pondering RNN/LSTM on a sequence task (checkpoints and a
     /// log go to --out).
-    Train(commands::train::TrainArgs),
+    Train(Box<commands::train::TrainArgs>),
     /// Evaluate a trained checkpoint: accuracy, FLOPs, units per block, memory, speed.
     Eval(commands::eval::EvalArgs),
     /// Draw figures (PNG or SVG by extension): halting distributions, units histograms,
@@ -45,7 +45,7 @@ fn main() {
         Command::Compare(args) => commands::compare::run(args),
         Command::Bench(args) => commands::bench::run(args, cli.backend),
         Command::Eval(args) => commands::eval::run(args, cli.backend),
-        Command::Train(args) => commands::train::run(args, cli.backend),
+        Command::Train(args) => commands::train::run(*args, cli.backend),
         Command::Plot(args) => commands::plot::run(args),
     };
     if let Err(e) = result {
