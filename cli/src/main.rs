@@ -21,14 +21,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train ACT and PACT ResNets on built-in data, compare them and write a report (no download).
+    /// Train ACT and PACT ResNets and RNNs on built-in data, compare them and write a report (no
+    /// download).
     Demo(commands::demo::DemoArgs),
     /// Compare ACT and PACT analytically for given halting probabilities.
     Compare(commands::compare::CompareArgs),
     /// Time training and evaluation steps (same JSON keys as the PyTorch peer).
     Bench(commands::bench::BenchArgs),
-    /// Train an adaptive ResNet (checkpoints and a log go to --out).
-    Train(commands::train::TrainArgs),
+    /// Train an adaptive ResNet, or a pondering RNN/LSTM on a sequence task (checkpoints and a
+    /// log go to --out).
+    Train(Box<commands::train::TrainArgs>),
     /// Evaluate a trained checkpoint: accuracy, FLOPs, units per block, memory, speed.
     Eval(commands::eval::EvalArgs),
     /// Draw figures (PNG or SVG by extension): halting distributions, units histograms,
@@ -43,7 +45,7 @@ fn main() {
         Command::Compare(args) => commands::compare::run(args),
         Command::Bench(args) => commands::bench::run(args, cli.backend),
         Command::Eval(args) => commands::eval::run(args, cli.backend),
-        Command::Train(args) => commands::train::run(args, cli.backend),
+        Command::Train(args) => commands::train::run(*args, cli.backend),
         Command::Plot(args) => commands::plot::run(args, cli.backend),
     };
     if let Err(e) = result {

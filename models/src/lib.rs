@@ -9,11 +9,14 @@ pub mod analysis;
 pub mod data;
 mod error;
 pub mod evaluate;
+pub mod evaluate_sequences;
 pub mod halting;
 pub mod objective;
 pub mod plot;
 pub mod recurrent;
+pub mod recurrent_spec;
 pub mod resnet;
+pub mod sequence_objective;
 pub mod spec;
 
 pub use error::{Error, Result};

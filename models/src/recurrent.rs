@@ -100,6 +100,52 @@ impl PonderingRnn {
         &self.config
     }
 
+    /// The output logits `[B, outputs]` read from a state `[B, width]` (for an LSTM the
+    /// `[h, c]` pair; only `h` is read): what the network outputs when it halts in that state.
+    /// PonderNet's loss reads every pondering state this way.
+    pub fn readout(&self, state: &Tensor) -> Result<Tensor> {
+        Ok(self.out.forward(&self.hidden_of(state)?)?)
+    }
+
+    /// FLOPs of one pondering step of the cell (pact-math §9: linear layers only, `2·in·out`
+    /// each): the input map on `inputs + 1` features (the flag) and the recurrent map, four
+    /// gates for an LSTM.
+    pub fn cell_flops(&self) -> u64 {
+        let c = &self.config;
+        let gates = match c.cell {
+            CellKind::Rnn => 1,
+            CellKind::Lstm => 4,
+        };
+        2 * (gates * c.hidden * (c.inputs + 1 + c.hidden)) as u64
+    }
+
+    /// FLOPs of the halting head after one pondering step (`2·hidden`).
+    pub fn halt_flops(&self) -> u64 {
+        2 * self.config.hidden as u64
+    }
+
+    /// FLOPs of the output layer at one input step (`2·hidden·outputs`).
+    pub fn output_flops(&self) -> u64 {
+        2 * (self.config.hidden * self.config.outputs) as u64
+    }
+
+    /// FLOPs of one example (pact-math §9) given its pondering steps at each of its real input
+    /// steps: every executed pondering step counts the cell and, unless it is the `M`-th (which
+    /// always halts, so no head runs), the halting head; the output layer counts once per input
+    /// step.
+    pub fn flops(&self, ponder_steps: &[usize]) -> u64 {
+        let m = self.config.max_ponder;
+        ponder_steps
+            .iter()
+            .map(|&n| {
+                let n = n.min(m);
+                n as u64 * self.cell_flops()
+                    + n.min(m - 1) as u64 * self.halt_flops()
+                    + self.output_flops()
+            })
+            .sum()
+    }
+
     fn hidden_of(&self, state: &Tensor) -> pact::Result<Tensor> {
         match self.cell {
             Cell::Rnn(_) => Ok(state.clone()),

@@ -9,6 +9,10 @@ use pact::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The recurrent families (pact-math §10) and their checkpoint description, kept in their own
+/// module.
+pub use crate::recurrent_spec::{RecurrentName, RecurrentSpec, RECURRENT_MODEL_KEY};
+
 /// Checkpoint metadata key holding the [`ModelSpec`] as JSON.
 pub const MODEL_KEY: &str = "pact.model";
 

@@ -119,3 +119,33 @@ fn wrong_input_width_is_an_error() {
         .unwrap();
     assert!(err.to_string().contains("[B, T, 3]"), "{err}");
 }
+
+#[test]
+fn flops_count_the_cell_and_head_per_pondering_step() {
+    let mut rng = Rng::seed(0);
+    // inputs 3 (+1 flag), hidden 6, outputs 2, M = 4.
+    let rnn = net(CellKind::Rnn, 1.0, &mut rng);
+    let lstm = net(CellKind::Lstm, 1.0, &mut rng);
+    assert_eq!(rnn.cell_flops(), 2 * 6 * (4 + 6));
+    assert_eq!(lstm.cell_flops(), 2 * 4 * 6 * (4 + 6));
+    assert_eq!(rnn.halt_flops(), 12);
+    assert_eq!(rnn.output_flops(), 24);
+    // Two input steps, pondering 1 and 4 (= M: no head after the last step).
+    let want = (rnn.cell_flops() + 12 + 24) + (4 * rnn.cell_flops() + 3 * 12 + 24);
+    assert_eq!(rnn.flops(&[1, 4]), want);
+    assert_eq!(rnn.flops(&[]), 0);
+}
+
+#[test]
+fn readout_reads_the_hidden_part_of_the_state() {
+    let mut rng = Rng::seed(4);
+    let net = net(CellKind::Lstm, 1.0, &mut rng);
+    let x = Tensor::randn([2, 1, 3], DType::F64, CPU, &mut rng).unwrap();
+    let out = net.forward(&x, &HaltingMode::Plain, &mut rng).unwrap();
+    let state = out.steps[0].output.clone();
+    assert_eq!(state.dims(), &[2, 12]);
+    let again = net.readout(&state).unwrap().to_f64_vec();
+    for (a, b) in again.iter().zip(out.logits.to_f64_vec()) {
+        assert!((a - b).abs() < 1e-12);
+    }
+}

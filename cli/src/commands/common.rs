@@ -7,11 +7,11 @@ use pact_models::adaptive::HaltingMode;
 use pact_models::data::{DataSpec, ImageSet, Split};
 use pact_models::evaluate::EvalReport;
 use pact_models::resnet::ResNet;
-use pact_models::spec::ModelSpec;
+use pact_models::spec::{ModelSpec, RecurrentSpec};
 use std::path::Path;
 
 /// Seed offset of the test split of generated data sets, so train and test never coincide.
-const TEST_SEED_OFFSET: u64 = 0x7e57_0000;
+pub const TEST_SEED_OFFSET: u64 = 0x7e57_0000;
 
 /// Loads the `split` of the image data set `spec`; generated sets draw from a seed that
 /// depends on the split.
@@ -34,6 +34,12 @@ pub fn load_resnet(path: &Path, device: Device) -> Result<(ModelSpec, ResNet, Pa
         )));
     }
     let ckpt = checkpoint::load(path, device)?;
+    if let Some(r) = RecurrentSpec::from_metadata(&ckpt.metadata, &shown)? {
+        return Err(CliError::Usage(format!(
+            "{shown} holds a recurrent model ({}), not a ResNet; `pact eval` reads it",
+            r.name.as_str()
+        )));
+    }
     let spec = ModelSpec::from_metadata(&ckpt.metadata, &shown)?;
     let store = ParamStore::new(DType::F32, device);
     let net = spec.build_resnet(&store, &mut Rng::seed(0))?;

@@ -1,11 +1,14 @@
 //! `pact eval`: accuracy, FLOPs, units per block, activation memory and speed of a trained
-//! model, in its test-time procedure or another halting mode.
+//! model, in its test-time procedure or another halting mode. Recurrent checkpoints are
+//! evaluated on generated sequences ([`super::sequence`]).
 
 use super::common::{eval_json, load_images, load_resnet};
+use super::sequence::{self, load_recurrent, Family};
 use crate::{CliError, Result};
 use pact_models::adaptive::HaltingMode;
 use pact_models::data::Split;
 use pact_models::evaluate::evaluate_images;
+use pact_models::evaluate_sequences::evaluate_sequences;
 use pact_models::halting::ACT_EPSILON;
 use std::path::PathBuf;
 
@@ -29,7 +32,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Data spec (e.g. `shapes`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:1x8x8`); the test split
-    /// is used.
+    /// is used. Recurrent models take a sequence task (`parity:16`, `logic`, ...), generated.
     #[arg(long)]
     pub data: String,
     /// Halting mode [default: the model's test-time procedure].
@@ -48,6 +51,24 @@ pub struct EvalArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Sequence tasks: test sequences to generate.
+    #[arg(long, default_value_t = 1000)]
+    pub examples: usize,
+}
+
+impl EvalArgs {
+    /// The halting mode `--mode` asks for, if any.
+    fn chosen_mode(&self) -> Option<HaltingMode> {
+        self.mode.map(|m| match m {
+            EvalMode::Deterministic => HaltingMode::PactDeterministic,
+            EvalMode::Act => HaltingMode::Act { eps: ACT_EPSILON },
+            EvalMode::Relaxed => HaltingMode::PactRelaxed {
+                temperature: self.temperature,
+                straight_through: false,
+            },
+            EvalMode::Plain => HaltingMode::Plain,
+        })
+    }
 }
 
 /// Runs `pact eval`.
@@ -61,17 +82,36 @@ pub fn run(args: EvalArgs, device: pact::Device) -> Result<()> {
             args.temperature
         )));
     }
+    if let Some((spec, net, _store)) = load_recurrent(&args.checkpoint, device)? {
+        let mode = args
+            .chosen_mode()
+            .unwrap_or_else(|| spec.name.default_eval_mode());
+        let data = Family::Recurrent(spec.name).check_data(&args.data)?;
+        let set = sequence::test_sequences(&data, args.examples, args.seed)?;
+        sequence::check_fits(&spec, &args.data, &set)?;
+        let report = evaluate_sequences(
+            &net,
+            &set,
+            &mode,
+            args.batch_size,
+            sequence::SEQUENCE_DTYPE,
+            device,
+        )?;
+        if args.json {
+            println!(
+                "{}",
+                sequence::sequence_eval_json(&report, spec.name.as_str(), &mode)?
+            );
+        } else {
+            sequence::print_report(&spec, &mode, &set, &report);
+        }
+        return Ok(());
+    }
     let (spec, net, _store) = load_resnet(&args.checkpoint, device)?;
-    let mode = match args.mode {
-        None => spec.name.default_eval_mode(),
-        Some(EvalMode::Deterministic) => HaltingMode::PactDeterministic,
-        Some(EvalMode::Act) => HaltingMode::Act { eps: ACT_EPSILON },
-        Some(EvalMode::Relaxed) => HaltingMode::PactRelaxed {
-            temperature: args.temperature,
-            straight_through: false,
-        },
-        Some(EvalMode::Plain) => HaltingMode::Plain,
-    };
+    let mode = args
+        .chosen_mode()
+        .unwrap_or_else(|| spec.name.default_eval_mode());
+    Family::Image(spec.name).check_data(&args.data)?;
     let (_, set) = load_images(&args.data, Split::Test, args.seed)?;
     if set.shape()
         != [

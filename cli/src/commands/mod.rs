@@ -6,4 +6,5 @@ pub mod compare;
 pub mod demo;
 pub mod eval;
 pub mod plot;
+pub mod sequence;
 pub mod train;

@@ -1,8 +1,10 @@
-//! `pact train`: trains an adaptive ResNet on an image data set. Every hyperparameter can be
-//! set in a TOML file (`--config`) and overridden by a flag; checkpoints (`last.safetensors`)
-//! and a JSON-lines log go to `--out`.
+//! `pact train`: trains an adaptive ResNet on an image data set, or a pondering RNN/LSTM on a
+//! sequence task ([`super::sequence`]). Every hyperparameter can be set in a TOML file
+//! (`--config`) and overridden by a flag; checkpoints (`last.safetensors`) and a JSON-lines log
+//! go to `--out`.
 
 use super::common::load_images;
+use super::sequence;
 use crate::{CliError, Result};
 use pact::nn::{Adam, AdamConfig, LrSchedule, Optimizer, ParamStore, Sgd, SgdConfig};
 use pact::{DType, Device, Rng, Tensor};
@@ -11,6 +13,7 @@ use pact_models::data::augment::Augment;
 use pact_models::data::{ImageSet, Split};
 use pact_models::halting::ACT_EPSILON;
 use pact_models::objective::{image_step, Objective};
+use pact_models::recurrent_spec::{DEFAULT_MAX_PONDER, RECURRENT_HALTING_BIAS};
 use pact_models::resnet::{ResNet, ResNetConfig, HALTING_BIAS};
 use pact_models::spec::{ModelName, ModelSpec};
 use serde::{Deserialize, Serialize};
@@ -62,6 +65,17 @@ pub struct TrainConfig {
     pub augment: bool,
     /// Write a checkpoint every this many steps (and at the end).
     pub checkpoint_every: u64,
+    /// Recurrent models: hidden units of the cell.
+    pub hidden: usize,
+    /// Recurrent models: the step cap `M`, the most pondering steps per input step.
+    pub max_ponder: usize,
+    /// Recurrent models: training steps, each on a freshly generated batch.
+    pub steps: u64,
+    /// PonderNet: weight β of `KL(q ‖ truncated geometric(λ))`.
+    pub beta: f64,
+    /// Recurrent models: initial bias of the halting head (Graves used +1 for ACT; see
+    /// [`sequence::apply_recurrent_defaults`] for PACT and PonderNet).
+    pub recurrent_halting_bias: f64,
 }
 
 impl Default for TrainConfig {
@@ -87,6 +101,11 @@ impl Default for TrainConfig {
             halting_bias: HALTING_BIAS,
             augment: false,
             checkpoint_every: 200,
+            hidden: 128,
+            max_ponder: DEFAULT_MAX_PONDER,
+            steps: 10_000,
+            beta: 0.01,
+            recurrent_halting_bias: RECURRENT_HALTING_BIAS,
         }
     }
 }
@@ -94,10 +113,19 @@ impl Default for TrainConfig {
 /// Arguments of `pact train` (flags override `--config`).
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Model: `resnet` (plain), `act-resnet`, `pact-resnet`, `sact-resnet`, `spatial-pact-resnet` [default: pact-resnet]
+    /// Model. Image data: `resnet` (plain), `act-resnet`, `pact-resnet`, `sact-resnet`,
+    /// `spatial-pact-resnet`. Sequence tasks: a
+    /// pondering tanh RNN or LSTM (step cap --max-ponder), trained with ACT, PACT or PonderNet:
+    /// `act-rnn`, `pact-rnn`, `pondernet-rnn`, `act-lstm`, `pact-lstm`, `pondernet-lstm`.
+    /// Recurrent runs default to Adam, --lr 0.01, a constant schedule, no weight decay,
+    /// --batch-size 32 and --tau = --lambda = 0.001; halting bias +1 for ACT (Graves), −1 for
+    /// PACT and PonderNet; PACT at --temperature 2 (flags and TOML keys override these)
+    /// [default: pact-resnet]
     #[arg(long)]
     pub model: Option<String>,
-    /// Data spec: `shapes[:N[:SIZE[:NOISE]]]`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:CxHxW` [default: shapes]
+    /// Data spec. Images: `shapes[:N[:SIZE[:NOISE]]]`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:CxHxW`.
+    /// Sequence tasks (generated): `parity[:B]`, `logic[:GATES]`, `addition[:DIGITS]`,
+    /// `sort[:LEN]` [default: shapes]
     #[arg(long)]
     pub data: Option<String>,
     /// TOML file of settings, snake_case keys (e.g. `batch_size = 64`; every key, with its default,
@@ -153,22 +181,47 @@ pub struct TrainArgs {
     /// Checkpoint every N steps [default: 200]
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
+    /// Recurrent models: hidden units [default: 128]
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Recurrent models: step cap M, the most pondering steps per input step [default: 100]
+    #[arg(long)]
+    pub max_ponder: Option<usize>,
+    /// Recurrent models: training steps, each on a fresh batch (--epochs applies to images)
+    /// [default: 10000]
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// PonderNet: KL weight β (the prior's λ is --lambda) [default: 0.01]
+    #[arg(long)]
+    pub beta: Option<f64>,
+    /// Recurrent models: initial halting bias (TOML `recurrent_halting_bias`; ResNets use
+    /// `halting_bias`, −3) [default: 1 for ACT, −1 for PACT and PonderNet]
+    #[arg(long, allow_hyphen_values = true)]
+    pub recurrent_halting_bias: Option<f64>,
 }
 
 fn merge(args: &TrainArgs) -> Result<TrainConfig> {
+    // The keys the file or a flag sets (recurrent runs have other defaults for the rest).
+    let mut given = std::collections::BTreeSet::new();
     let mut c = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| CliError::Io {
                 path: path.display().to_string(),
                 source: e,
             })?;
+            if let Ok(table) = toml::from_str::<toml::Table>(&text) {
+                given.extend(table.keys().cloned());
+            }
             toml::from_str::<TrainConfig>(&text)
                 .map_err(|e| CliError::Usage(format!("{}: {}", path.display(), e.message())))?
         }
         None => TrainConfig::default(),
     };
     macro_rules! set {
-        ($($field:ident),*) => { $(if let Some(v) = &args.$field { c.$field = v.clone(); })* };
+        ($($field:ident),*) => { $(if let Some(v) = &args.$field {
+            c.$field = v.clone();
+            given.insert(stringify!($field).to_string());
+        })* };
     }
     set!(
         model,
@@ -183,11 +236,17 @@ fn merge(args: &TrainArgs) -> Result<TrainConfig> {
         tau,
         lambda,
         temperature,
-        checkpoint_every
+        checkpoint_every,
+        hidden,
+        max_ponder,
+        steps,
+        beta,
+        recurrent_halting_bias
     );
     c.straight_through |= args.straight_through;
     c.score_function |= args.score_function;
     c.augment |= args.augment;
+    sequence::apply_recurrent_defaults(&mut c, &given);
     Ok(c)
 }
 
@@ -244,6 +303,9 @@ fn validate(c: &TrainConfig) -> Result<()> {
 /// Runs `pact train`.
 pub fn run(args: TrainArgs, device: Device) -> Result<()> {
     let c = merge(&args)?;
+    if sequence::run_if_recurrent(&c, &args.out, args.resume, device)? {
+        return Ok(());
+    }
     let trained = train(&c, &args.out, args.resume, device)?;
     if trained.interrupted {
         println!(
