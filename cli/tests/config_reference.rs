@@ -121,6 +121,12 @@ fn parse_cell(key: &str, cell: &str) -> toml::Value {
 
 /// Whether a default stated by `--help` (`sgd`, `0.1`) is the documented TOML value.
 fn agrees(documented: &toml::Value, stated: &str) -> bool {
+    // A default that depends on the model reads "X for ACT, Y for …": its first value is the
+    // one the configuration struct holds.
+    let stated = match stated.split_once(" for ") {
+        Some((first, _)) if !matches!(documented, toml::Value::String(_)) => first,
+        _ => stated,
+    };
     match documented {
         toml::Value::String(s) => s == stated,
         other => toml::from_str::<toml::Table>(&format!("v = {stated}"))
