@@ -67,9 +67,20 @@ for model, penalty, value, r in sorted(rows, key=lambda x: (x[0], x[2])):
 PY
 }
 
+# Graves' parity with a pondering tanh RNN (the recurrent defaults: Adam, constant schedule).
+parity() {
+    local common=(--hidden 64 --max-ponder 6 --steps 5000 --seed 0)
+    for tau in 0.0001 0.001 0.01 0.1; do run act-rnn --tau "$tau" parity parity:8 parity:8 "${common[@]}"; done
+    for lambda in 0.0001 0.001 0.01 0.1; do run pact-rnn --lambda "$lambda" parity parity:8 parity:8 "${common[@]}"; done
+    "$pact" plot tradeoff --runs "$out/parity"/* --out docs/img/results-parity.png \
+        --title "Parity (8 bits), pondering RNN: accuracy against FLOPs"
+    table parity
+}
+
 case $what in
     images) images ;;
     resnet32) resnet32 ;;
-    all) images; resnet32 ;;
+    parity) parity ;;
+    all) images; resnet32; parity ;;
     *) echo "usage: scripts/results.sh [images|resnet32|parity|all] [OUT]" >&2; exit 2 ;;
 esac
