@@ -56,14 +56,19 @@ for f in sorted(pathlib.Path(sys.argv[1]).glob("*/eval.json")):
     r = json.loads(f.read_text())
     penalty, value = f.parent.name.split("=")
     rows.append((r["model"], penalty, float(value), r))
-print("| model | penalty | mode | accuracy | by difficulty | MFLOPs / example | units per block | eval activations (MiB) |")
+def flops(v):
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.2f}{unit}"
+    return f"{v:.0f}"
+print("| model | penalty | mode | accuracy | by difficulty | FLOPs / example | units per block | eval activations (MiB) |")
 print("|---|---|---|---|---|---|---|---|")
 for model, penalty, value, r in sorted(rows, key=lambda x: (x[0], x[2])):
     units = " / ".join(f"{u:.2f}" for u in r["units_mean"])
     by = "/".join(f"{100 * a:.0f}" for a in r.get("accuracy_by_difficulty") or []) or "–"
     print(f"| {model} | {penalty} = {value:g} | {r['mode']} | {100 * r['accuracy']:.1f}% | {by} | "
-          f"{r['flops_mean'] / 1e6:.2f} ± {r['flops_std'] / 1e6:.2f} | {units} | "
-          f"{r['peak_activation_bytes'] / 2**20:.1f} |")
+          f"{flops(r['flops_mean'])} ± {flops(r['flops_std'])} | {units} | "
+          f"{r['peak_activation_bytes'] / 2**20:.2f} |")
 PY
 }
 
