@@ -4,7 +4,7 @@
 use super::common::{eval_json, load_images, load_resnet};
 use crate::{CliError, Result};
 use pact_models::adaptive::HaltingMode;
-use pact_models::data::Split;
+use pact_models::data::{DataSpec, Split};
 use pact_models::evaluate::evaluate_images;
 use pact_models::halting::ACT_EPSILON;
 use std::path::PathBuf;
@@ -61,6 +61,8 @@ pub fn run(args: EvalArgs, device: pact::Device) -> Result<()> {
             args.temperature
         )));
     }
+    // The data spec is checked before any file is read.
+    DataSpec::parse(&args.data).map_err(|e| CliError::Usage(format!("--data: {e}")))?;
     let (spec, net, _store) = load_resnet(&args.checkpoint, device)?;
     let mode = match args.mode {
         None => spec.name.default_eval_mode(),
