@@ -5,7 +5,8 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 # With cargo-fuzz and a nightly toolchain it runs libFuzzer (coverage-guided, seeded from
-# the stable driver's inputs); otherwise, or with PACT_FUZZ_STABLE=1, the stable driver
+# the stable driver's inputs; by default without a sanitizer and with debug assertions, so
+# that integer overflow is caught: PACT_FUZZ_FLAGS="-a" adds AddressSanitizer); otherwise, or with PACT_FUZZ_STABLE=1, the stable driver
 # (fuzz/examples/stable.rs: random and mutated inputs, any toolchain). A crash leaves its
 # input under fuzz/artifacts/TARGET/ and makes the script exit non-zero; turn it into a fix
 # and a regression test (docs/guide/fuzzing.md). CI does not run this; it runs the
@@ -36,7 +37,7 @@ if [[ ${PACT_FUZZ_STABLE:-0} != 1 ]] && cargo fuzz --version >/dev/null 2>&1 \
     fi
     echo "-- $t"
     # cargo-fuzz keeps its own build directory (instrumented, another toolchain).
-    (cd fuzz && CARGO_TARGET_DIR=target cargo +nightly fuzz run "$t" -- \
+    (cd fuzz && CARGO_TARGET_DIR=target cargo +nightly fuzz run ${PACT_FUZZ_FLAGS:--s none -a} "$t" -- \
       -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1) \
       || status=1
   done
