@@ -244,7 +244,9 @@ fn corrupt_cifar10_files_are_named() {
         r.resize(3073, 128);
         r
     };
-    let cases: Vec<(&str, [Vec<u8>; 5], Vec<&str>)> = vec![
+    // (case, the five training files, what the message says)
+    type Batches = [Vec<u8>; 5];
+    let cases: Vec<(&str, Batches, Vec<&str>)> = vec![
         (
             "label out of range",
             [
