@@ -192,8 +192,9 @@ fn tiny_resnet() -> pact_models::resnet::ResNetConfig {
 /// A safetensors file holding the tiny ResNet's weights, described by `description`.
 fn with_description(description: &str) -> Vec<u8> {
     use safetensors::tensor::{Dtype, TensorView};
-    static WEIGHTS: std::sync::OnceLock<Vec<(String, Vec<usize>, Vec<u8>)>> =
-        std::sync::OnceLock::new();
+    /// A tensor's name, shape and little-endian `f32` bytes.
+    type Stored = (String, Vec<usize>, Vec<u8>);
+    static WEIGHTS: std::sync::OnceLock<Vec<Stored>> = std::sync::OnceLock::new();
     let weights = WEIGHTS.get_or_init(|| {
         let store = ParamStore::new(DType::F32, Device::Cpu);
         pact_models::resnet::ResNet::new(&store, tiny_resnet(), &mut Rng::seed(0))
