@@ -131,17 +131,32 @@ pub fn save(
 pub fn load(path: impl AsRef<Path>, device: Device) -> Result<Checkpoint> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    from_bytes(&bytes, path, device)
+}
+
+/// Parses the bytes of a safetensors checkpoint (as [`load`] does after reading the file);
+/// `path` only names the source in messages. Any byte string gives a checkpoint or
+/// [`Error::CorruptCheckpoint`], never a panic.
+///
+/// ```
+/// use pact::nn::checkpoint;
+/// use std::path::Path;
+/// let err = checkpoint::from_bytes(b"not safetensors", Path::new("x.safetensors"), pact::Device::Cpu)
+///     .unwrap_err();
+/// assert!(err.to_string().contains("corrupt checkpoint x.safetensors"));
+/// ```
+pub fn from_bytes(bytes: &[u8], path: &Path, device: Device) -> Result<Checkpoint> {
     let corrupt = |message: String| Error::CorruptCheckpoint {
         path: path.display().to_string(),
         message,
     };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(e.to_string()))?;
     let metadata: BTreeMap<String, String> = header
         .metadata()
         .as_ref()
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
         let shape = view.shape().to_vec();
@@ -187,7 +202,15 @@ pub fn save_store(
 /// but start with `optim.` or `state.` (optimiser and trainer state).
 pub fn load_into_store(store: &ParamStore, path: impl AsRef<Path>) -> Result<Checkpoint> {
     let path = path.as_ref();
-    let mut ckpt = load(path, store.device())?;
+    let ckpt = load(path, store.device())?;
+    restore_store(store, ckpt, path)
+}
+
+/// Copies the tensors of a checkpoint already read (by [`load`] or [`from_bytes`]) into
+/// `store`, with the checks of [`load_into_store`]; `path` only names the source in
+/// messages. Nothing changes unless every parameter matches. Returns the metadata and the
+/// tensors that are not parameters.
+pub fn restore_store(store: &ParamStore, mut ckpt: Checkpoint, path: &Path) -> Result<Checkpoint> {
     let params = store.all();
     let mut problems = Vec::new();
     for (name, p) in &params {

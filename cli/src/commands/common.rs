@@ -7,7 +7,7 @@ use pact_models::adaptive::HaltingMode;
 use pact_models::data::{DataSpec, ImageSet, Split};
 use pact_models::evaluate::EvalReport;
 use pact_models::resnet::ResNet;
-use pact_models::spec::{ModelSpec, RecurrentSpec};
+use pact_models::spec::{ModelName, ModelSpec, RecurrentSpec};
 use std::path::Path;
 
 /// Seed offset of the test split of generated data sets, so train and test never coincide.
@@ -40,11 +40,67 @@ pub fn load_resnet(path: &Path, device: Device) -> Result<(ModelSpec, ResNet, Pa
             r.name.as_str()
         )));
     }
+    resnet_from_checkpoint(ckpt, path, device)
+}
+
+/// [`load_resnet`] on a checkpoint already read (`path` names it in messages): checks the
+/// description against the stored values, builds the network and copies the weights in.
+pub fn resnet_from_checkpoint(
+    ckpt: checkpoint::Checkpoint,
+    path: &Path,
+    device: Device,
+) -> Result<(ModelSpec, ResNet, ParamStore)> {
+    let shown = path.display().to_string();
     let spec = ModelSpec::from_metadata(&ckpt.metadata, &shown)?;
+    check_size(&spec, &ckpt, &shown)?;
+    if (spec.name == ModelName::Resnet) != spec.resnet.halting_bias.is_none() {
+        return Err(CliError::Usage(format!(
+            "checkpoint {shown} describes a {} {} halting heads: the description is \
+             inconsistent (damaged, or not from pact train)",
+            spec.name.as_str(),
+            if spec.resnet.halting_bias.is_none() {
+                "without"
+            } else {
+                "with"
+            }
+        )));
+    }
     let store = ParamStore::new(DType::F32, device);
     let net = spec.build_resnet(&store, &mut Rng::seed(0))?;
-    checkpoint::load_into_store(&store, path)?;
+    checkpoint::restore_store(&store, ckpt, path)?;
     Ok((spec, net, store))
+}
+
+/// Refuses a checkpoint whose description asks for a network with more weights than the
+/// file holds (a damaged or foreign description), before that network is allocated.
+fn check_size(spec: &ModelSpec, ckpt: &checkpoint::Checkpoint, shown: &str) -> Result<()> {
+    let r = &spec.resnet;
+    let values: u128 = ckpt
+        .tensors
+        .iter()
+        .filter(|(name, _)| !name.starts_with("optim.") && !name.starts_with("state."))
+        .map(|(_, t)| t.dims().iter().map(|&d| d as u128).product::<u128>())
+        .sum();
+    // At least: the stem, the second 3x3 convolution of every unit, and the classifier.
+    let stem = 9 * r.in_channels as u128 * r.widths[0] as u128;
+    let convs: u128 = r
+        .widths
+        .iter()
+        .map(|&w| 9 * (w as u128) * (w as u128))
+        .sum::<u128>()
+        .saturating_mul(r.units_per_stage as u128);
+    let needed = convs
+        .saturating_add(stem)
+        .saturating_add(r.num_classes as u128 * r.widths[2] as u128);
+    if r.units_per_stage == 0 || r.widths.contains(&0) || r.in_channels == 0 || needed > values {
+        return Err(CliError::Usage(format!(
+            "checkpoint {shown} describes a network ({} units per stage, widths {:?}, {} \
+             classes) that its {values} stored values cannot hold: the file is damaged or not \
+             from pact train",
+            r.units_per_stage, r.widths, r.num_classes
+        )));
+    }
+    Ok(())
 }
 
 /// The JSON line `pact eval --json` prints (and the demo stores as `eval.json`): the report

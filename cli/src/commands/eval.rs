@@ -6,7 +6,7 @@ use super::common::{eval_json, load_images, load_resnet};
 use super::sequence::{self, load_recurrent, Family};
 use crate::{CliError, Result};
 use pact_models::adaptive::HaltingMode;
-use pact_models::data::Split;
+use pact_models::data::{DataSpec, Split};
 use pact_models::evaluate::evaluate_images;
 use pact_models::evaluate_sequences::evaluate_sequences;
 use pact_models::halting::ACT_EPSILON;
@@ -82,6 +82,8 @@ pub fn run(args: EvalArgs, device: pact::Device) -> Result<()> {
             args.temperature
         )));
     }
+    // The data spec is checked before any file is read.
+    DataSpec::parse(&args.data).map_err(|e| CliError::Usage(format!("--data: {e}")))?;
     if let Some((spec, net, _store)) = load_recurrent(&args.checkpoint, device)? {
         let mode = args
             .chosen_mode()

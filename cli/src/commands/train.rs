@@ -10,7 +10,7 @@ use pact::nn::{Adam, AdamConfig, LrSchedule, Optimizer, ParamStore, Sgd, SgdConf
 use pact::{DType, Device, Rng, Tensor};
 use pact_inference::{StepOutput, Stop, Trainer, TrainerConfig};
 use pact_models::data::augment::Augment;
-use pact_models::data::{ImageSet, Split};
+use pact_models::data::{DataSpec, ImageSet, Split};
 use pact_models::halting::ACT_EPSILON;
 use pact_models::objective::{image_step, Objective};
 use pact_models::recurrent_spec::{DEFAULT_MAX_PONDER, RECURRENT_HALTING_BIAS};
@@ -200,6 +200,26 @@ pub struct TrainArgs {
     pub recurrent_halting_bias: Option<f64>,
 }
 
+impl TrainConfig {
+    /// Parses the text of a `--config` TOML file (`source` names it in messages). Unknown
+    /// keys and values of the wrong type are errors naming the file, the line and the key;
+    /// the values themselves are checked later, by [`train`].
+    pub fn from_toml(text: &str, source: &str) -> Result<TrainConfig> {
+        toml::from_str::<TrainConfig>(text).map_err(|e| {
+            let place = match e.span() {
+                Some(span) => {
+                    let start = span.start.min(text.len());
+                    let line_no = text[..start].matches('\n').count() + 1;
+                    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+                    format!("{source}, line {line_no} ({line:?})")
+                }
+                None => source.to_string(),
+            };
+            CliError::Usage(format!("{place}: {}", e.message().trim()))
+        })
+    }
+}
+
 fn merge(args: &TrainArgs) -> Result<TrainConfig> {
     // The keys the file or a flag sets (recurrent runs have other defaults for the rest).
     let mut given = std::collections::BTreeSet::new();
@@ -212,8 +232,7 @@ fn merge(args: &TrainArgs) -> Result<TrainConfig> {
             if let Ok(table) = toml::from_str::<toml::Table>(&text) {
                 given.extend(table.keys().cloned());
             }
-            toml::from_str::<TrainConfig>(&text)
-                .map_err(|e| CliError::Usage(format!("{}: {}", path.display(), e.message())))?
+            TrainConfig::from_toml(&text, &path.display().to_string())?
         }
         None => TrainConfig::default(),
     };
@@ -247,7 +266,38 @@ fn merge(args: &TrainArgs) -> Result<TrainConfig> {
     c.score_function |= args.score_function;
     c.augment |= args.augment;
     sequence::apply_recurrent_defaults(&mut c, &given);
+    // Values are checked here, where it is known whether a flag or the file gave them, so
+    // that the message names the one the user wrote.
+    check(&c).map_err(|invalid| {
+        let from_file = args
+            .config
+            .as_ref()
+            .filter(|_| !given_as_flag(args, invalid.key));
+        CliError::Usage(match from_file {
+            Some(path) => format!("{}: {}: {}", path.display(), invalid.key, invalid.why),
+            None => invalid.to_string(),
+        })
+    })?;
     Ok(c)
+}
+
+/// Whether the setting with TOML key `key` was given as a flag.
+fn given_as_flag(args: &TrainArgs, key: &str) -> bool {
+    match key {
+        "model" => args.model.is_some(),
+        "data" => args.data.is_some(),
+        "units" => args.units.is_some(),
+        "epochs" => args.epochs.is_some(),
+        "batch_size" => args.batch_size.is_some(),
+        "optimizer" => args.optimizer.is_some(),
+        "lr" => args.lr.is_some(),
+        "schedule" => args.schedule.is_some(),
+        "tau" => args.tau.is_some(),
+        "lambda" => args.lambda.is_some(),
+        "temperature" => args.temperature.is_some(),
+        "checkpoint_every" => args.checkpoint_every.is_some(),
+        _ => false,
+    }
 }
 
 fn objective(name: ModelName, c: &TrainConfig) -> Objective {
@@ -268,34 +318,88 @@ fn objective(name: ModelName, c: &TrainConfig) -> Objective {
     }
 }
 
-fn validate(c: &TrainConfig) -> Result<()> {
-    let bad = |m: String| Err(CliError::Usage(m));
-    if c.units == 0 {
-        return bad("--units must be at least 1".into());
+/// A setting that cannot be used: its TOML key and what is wrong with its value.
+#[derive(Debug)]
+pub struct InvalidSetting {
+    /// The TOML key (the flag is the same with `--` and dashes).
+    pub key: &'static str,
+    /// What is wrong, e.g. `must be at least 1, got 0`.
+    pub why: String,
+}
+
+impl std::fmt::Display for InvalidSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let flag = match self.key {
+            // Settings that only the TOML file can give.
+            "widths" | "momentum" | "weight_decay" | "halting_bias" => self.key.to_string(),
+            key => format!("--{}", key.replace('_', "-")),
+        };
+        write!(f, "{flag}: {}", self.why)
     }
-    if c.epochs == 0 {
-        return bad("--epochs must be at least 1".into());
+}
+
+/// Checks every value of a run's settings (names, ranges, finiteness) without touching any
+/// file; the error names the setting.
+pub fn check(c: &TrainConfig) -> std::result::Result<(), InvalidSetting> {
+    let bad = |key: &'static str, why: String| Err(InvalidSetting { key, why });
+    let at_least_one = |key: &'static str, v: u64| {
+        if v == 0 {
+            bad(key, "must be at least 1, got 0".into())
+        } else {
+            Ok(())
+        }
+    };
+    at_least_one("units", c.units as u64)?;
+    at_least_one("epochs", c.epochs as u64)?;
+    at_least_one("batch_size", c.batch_size as u64)?;
+    at_least_one("checkpoint_every", c.checkpoint_every)?;
+    if c.widths.contains(&0) {
+        return bad(
+            "widths",
+            format!("must all be at least 1, got {:?}", c.widths),
+        );
     }
-    if c.batch_size == 0 {
-        return bad("--batch-size must be at least 1".into());
-    }
-    if !(c.lr > 0.0 && c.lr.is_finite()) {
-        return bad(format!("--lr must be positive, got {}", c.lr));
-    }
+    let finite = |key: &'static str, v: f64, ok: bool, rule: &str| {
+        if ok && v.is_finite() {
+            Ok(())
+        } else {
+            bad(key, format!("must be {rule}, got {v}"))
+        }
+    };
+    finite("lr", c.lr, c.lr > 0.0, "positive")?;
+    finite(
+        "temperature",
+        c.temperature,
+        c.temperature > 0.0,
+        "positive",
+    )?;
+    finite("tau", c.tau, c.tau >= 0.0, "≥ 0")?;
+    finite("lambda", c.lambda, c.lambda >= 0.0, "≥ 0")?;
+    finite("weight_decay", c.weight_decay, c.weight_decay >= 0.0, "≥ 0")?;
+    finite(
+        "momentum",
+        c.momentum,
+        (0.0..1.0).contains(&c.momentum),
+        "in [0, 1)",
+    )?;
+    finite("halting_bias", c.halting_bias, true, "finite")?;
     if !["sgd", "adam"].contains(&c.optimizer.as_str()) {
-        return bad(format!(
-            "unknown optimizer '{}'; valid: sgd, adam",
-            c.optimizer
-        ));
+        return bad(
+            "optimizer",
+            format!("unknown optimizer '{}'; valid: sgd, adam", c.optimizer),
+        );
     }
     if !["cosine", "constant"].contains(&c.schedule.as_str()) {
-        return bad(format!(
-            "unknown schedule '{}'; valid: cosine, constant",
-            c.schedule
-        ));
+        return bad(
+            "schedule",
+            format!("unknown schedule '{}'; valid: cosine, constant", c.schedule),
+        );
     }
-    if c.widths.contains(&0) {
-        return bad("widths must be positive".into());
+    if let Err(e) = ModelName::parse(&c.model) {
+        return bad("model", e.to_string());
+    }
+    if let Err(e) = DataSpec::parse(&c.data) {
+        return bad("data", e.to_string());
     }
     Ok(())
 }
@@ -340,7 +444,7 @@ pub struct Trained {
 
 /// Trains the model `c` describes, writing checkpoints and `log.jsonl` to `out`.
 pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Result<Trained> {
-    validate(c)?;
+    check(c).map_err(|e| CliError::Usage(e.to_string()))?;
     let name = ModelName::parse(&c.model)?;
     let objective = objective(name, c);
     objective.validate()?;
@@ -350,6 +454,13 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Resul
     })?;
     let (_, train) = load_images(&c.data, Split::Train, c.seed)?;
     let [channels, height, width] = train.shape();
+    if height % 4 != 0 || width % 4 != 0 {
+        return Err(CliError::Usage(format!(
+            "--data {}: images of {channels}x{height}x{width} do not fit the ResNet, which \
+             halves their height and width twice: both must be multiples of 4",
+            c.data
+        )));
+    }
     let resnet = ResNetConfig {
         units_per_stage: c.units,
         widths: c.widths,
@@ -377,7 +488,12 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Resul
         width,
         train.num_classes
     );
-    let steps = (train.len().div_ceil(c.batch_size) * c.epochs) as u64;
+    let steps = train
+        .len()
+        .div_ceil(c.batch_size)
+        .checked_mul(c.epochs)
+        .ok_or_else(|| CliError::Usage(format!("--epochs: {} epochs is too many", c.epochs)))?
+        as u64;
     let schedule = match c.schedule.as_str() {
         "cosine" => LrSchedule::Cosine {
             base: c.lr,
@@ -392,7 +508,7 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Resul
         stop: Stop::Epochs(c.epochs),
         schedule: Some(schedule),
         checkpoint_dir: Some(out.to_path_buf()),
-        checkpoint_every: Some(c.checkpoint_every.max(1)),
+        checkpoint_every: Some(c.checkpoint_every),
         log_path: Some(out.join("log.jsonl")),
         progress: true,
         ..Default::default()

@@ -131,7 +131,7 @@ impl TrainerConfig {
     /// The step at which training ends for `num_examples` examples.
     pub fn total_steps(&self, num_examples: usize) -> u64 {
         match self.stop {
-            Stop::Epochs(e) => self.steps_per_epoch(num_examples) * e as u64,
+            Stop::Epochs(e) => self.steps_per_epoch(num_examples).saturating_mul(e as u64),
             Stop::Steps(s) => s,
         }
     }

@@ -3,14 +3,20 @@
 //! One row per image: the `C·H·W` pixel values in CHW row-major order, then the class label in
 //! the last column. Cells are separated by commas; spaces around a cell are ignored, and so are
 //! empty lines. There is **no header row**: every non-empty line must be an image. Pixels are
-//! taken as they are (no scaling) and must be finite numbers; labels must be non-negative
-//! integers (`3` or `3.0`). The number of classes is the largest label plus one.
+//! taken as they are (no scaling) and must be finite numbers; labels must be integers (`3` or
+//! `3.0`) in `0..MAX_CLASSES` ([`MAX_CLASSES`]). The number of classes is the largest label
+//! plus one.
 //!
 //! The image shape is given separately as `CxHxW`, e.g. `1x8x8` (see [`parse_chw`]).
 
 use crate::data::ImageSet;
 use crate::{Error, Result};
 use std::path::Path;
+
+/// The most classes a CSV file may have: labels lie in `0..MAX_CLASSES`. A larger label is
+/// almost certainly a mistake (a pixel in the label column, a shifted row), and would size
+/// the classifier by it.
+pub const MAX_CLASSES: usize = 1 << 16;
 
 /// Parses an image shape `CxHxW` (e.g. `1x8x8`, `3x32x32`) into `[C, H, W]`; every part must be
 /// a positive integer.
@@ -131,15 +137,20 @@ fn pixel_count(shape: [usize; 3]) -> Option<usize> {
 }
 
 fn parse_label(cell: &str) -> std::result::Result<usize, String> {
+    let too_large = || format!("label {cell:?} is out of range 0..{MAX_CLASSES}");
     if let Ok(v) = cell.parse::<usize>() {
-        return Ok(v);
+        return if v < MAX_CLASSES {
+            Ok(v)
+        } else {
+            Err(too_large())
+        };
     }
     match cell.parse::<f64>() {
         Ok(v) if !v.is_finite() => Err(format!("label {cell:?} is not finite")),
         Ok(v) if v < 0.0 => Err(format!("label {cell:?} is negative")),
         Ok(v) if v.fract() != 0.0 => Err(format!("label {cell:?} is not an integer")),
-        Ok(v) if v <= u32::MAX as f64 => Ok(v as usize),
-        Ok(_) => Err(format!("label {cell:?} is too large")),
+        Ok(v) if v < MAX_CLASSES as f64 => Ok(v as usize),
+        Ok(_) => Err(too_large()),
         Err(_) => Err(format!("label {cell:?} is not a number")),
     }
 }
@@ -218,6 +229,13 @@ mod tests {
             msg.contains("column 1") && msg.contains("not finite"),
             "{msg}"
         );
+        for big in ["65536", "1e9", "99999999999999999999999"] {
+            let msg = err_of(&format!("1,1,{big}\n"));
+            assert!(
+                msg.contains("column 3") && msg.contains("out of range 0..65536"),
+                "{msg}"
+            );
+        }
         let msg = err_of("1,1,cat\n");
         assert!(msg.contains("label \"cat\" is not a number"), "{msg}");
         let msg = err_of("\n\n");

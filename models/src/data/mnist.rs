@@ -122,14 +122,26 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| Error::data(path, format!("cannot decompress as gzip: {e}")))?;
-        Ok(out)
+        gunzip(path, &raw)
     } else {
         Ok(raw)
     }
+}
+
+/// Decompresses gzipped bytes (`path` is only used in messages); anything that is not a
+/// complete gzip stream is an [`Error::Data`].
+///
+/// ```
+/// use pact_models::data::mnist;
+/// let err = mnist::gunzip(std::path::Path::new("x.gz"), b"not gzip").unwrap_err();
+/// assert!(err.to_string().contains("x.gz: cannot decompress as gzip"));
+/// ```
+pub fn gunzip(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(raw)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::data(path, format!("cannot decompress as gzip: {e}")))?;
+    Ok(out)
 }
 
 fn be_u32(bytes: &[u8], at: usize) -> u32 {
