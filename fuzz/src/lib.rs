@@ -29,6 +29,9 @@ mod common;
 #[allow(dead_code, unused_imports)]
 #[path = "../../cli/src/commands/train.rs"]
 mod train;
+#[allow(dead_code, unused_imports)]
+#[path = "../../cli/src/commands/sequence.rs"]
+mod sequence;
 
 /// The names of the targets, as `cargo fuzz` and the stable driver know them.
 pub const TARGETS: [&str; 5] = ["cifar10", "idx", "csv", "checkpoint", "config"];

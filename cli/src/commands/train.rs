@@ -15,7 +15,7 @@ use pact_models::halting::ACT_EPSILON;
 use pact_models::objective::{image_step, Objective};
 use pact_models::recurrent_spec::{DEFAULT_MAX_PONDER, RECURRENT_HALTING_BIAS};
 use pact_models::resnet::{ResNet, ResNetConfig, HALTING_BIAS};
-use pact_models::spec::{ModelName, ModelSpec};
+use pact_models::spec::{ModelName, ModelSpec, RecurrentName};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -395,8 +395,16 @@ pub fn check(c: &TrainConfig) -> std::result::Result<(), InvalidSetting> {
             format!("unknown schedule '{}'; valid: cosine, constant", c.schedule),
         );
     }
-    if let Err(e) = ModelName::parse(&c.model) {
-        return bad("model", e.to_string());
+    if ModelName::parse(&c.model).is_err() && RecurrentName::parse(&c.model).is_err() {
+        return bad(
+            "model",
+            format!(
+                "unknown model '{}'; valid models: {} (image data), {} (sequence tasks)",
+                c.model,
+                ModelName::ALL.map(|(n, _)| n).join(", "),
+                RecurrentName::ALL.map(|(n, _)| n).join(", ")
+            ),
+        );
     }
     if let Err(e) = DataSpec::parse(&c.data) {
         return bad("data", e.to_string());
