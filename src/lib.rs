@@ -22,6 +22,8 @@
 //! # Ok::<(), pact::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod autodiff;
 pub mod backend;
 pub mod dist;

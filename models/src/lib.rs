@@ -4,6 +4,8 @@
 //! ACT-vs-PACT comparison, plots, and (as they land) the halting block, ResNets and
 //! recurrent cells.
 
+#![warn(missing_docs)]
+
 pub mod adaptive;
 pub mod analysis;
 pub mod data;
