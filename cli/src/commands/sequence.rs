@@ -7,11 +7,13 @@
 //! sequences from a seed kept apart from every training seed.
 
 use super::common::TEST_SEED_OFFSET;
-use super::train::TrainConfig;
+use super::train::{
+    check, optimizer, run_metadata, schedule, start_trainer, RunTrainer, TrainConfig,
+};
 use crate::{CliError, Result};
-use pact::nn::{checkpoint, Adam, AdamConfig, LrSchedule, Optimizer, ParamStore, Sgd, SgdConfig};
+use pact::nn::{checkpoint, ParamStore};
 use pact::{DType, Device, Rng};
-use pact_inference::{StepOutput, Stop, Trainer, TrainerConfig};
+use pact_inference::{StepOutput, Stop, TrainerConfig};
 use pact_models::adaptive::HaltingMode;
 use pact_models::data::{DataKind, DataSpec, SequenceSet};
 use pact_models::evaluate_sequences::SequenceEvalReport;
@@ -20,7 +22,7 @@ use pact_models::recurrent::{CellKind, PonderingConfig, PonderingRnn};
 use pact_models::recurrent_spec::RecurrentMethod;
 use pact_models::sequence_objective::{sequence_step, SequenceObjective, SequenceTensors};
 use pact_models::spec::{ModelName, RecurrentName, RecurrentSpec};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Seed offset of the generator of training batches (step `s` uses `seed + offset + s·φ`).
@@ -194,41 +196,6 @@ pub struct TrainedSequence {
     pub checkpoint: PathBuf,
 }
 
-fn validate(c: &TrainConfig) -> Result<()> {
-    let bad = |m: String| Err(CliError::Usage(m));
-    if c.hidden == 0 {
-        return bad("--hidden must be at least 1".into());
-    }
-    if c.max_ponder == 0 {
-        return bad("--max-ponder must be at least 1".into());
-    }
-    if c.steps == 0 {
-        return bad("--steps must be at least 1".into());
-    }
-    if c.batch_size == 0 {
-        return bad("--batch-size must be at least 1".into());
-    }
-    if !(c.lr > 0.0 && c.lr.is_finite()) {
-        return bad(format!("--lr must be positive, got {}", c.lr));
-    }
-    if !c.recurrent_halting_bias.is_finite() {
-        return bad("recurrent_halting_bias must be finite".into());
-    }
-    if !["sgd", "adam"].contains(&c.optimizer.as_str()) {
-        return bad(format!(
-            "unknown optimizer '{}'; valid: sgd, adam",
-            c.optimizer
-        ));
-    }
-    if !["cosine", "constant"].contains(&c.schedule.as_str()) {
-        return bad(format!(
-            "unknown schedule '{}'; valid: cosine, constant",
-            c.schedule
-        ));
-    }
-    Ok(())
-}
-
 /// Trains the recurrent model `name` on the sequence task `c.data` for `c.steps` steps, writing
 /// checkpoints and `log.jsonl` to `out`.
 pub fn train(
@@ -238,7 +205,7 @@ pub fn train(
     resume: bool,
     device: Device,
 ) -> Result<TrainedSequence> {
-    validate(c)?;
+    check(c).map_err(|invalid| CliError::Usage(invalid.to_string()))?;
     let data = Family::Recurrent(name).check_data(&c.data)?;
     let objective = objective(name, c);
     objective.validate()?;
@@ -278,20 +245,12 @@ pub fn train(
         probe.outputs_per_step,
         probe.num_classes
     );
-    let schedule = match c.schedule.as_str() {
-        "cosine" => LrSchedule::Cosine {
-            base: c.lr,
-            min: c.lr / 100.0,
-            total_steps: c.steps,
-        },
-        _ => LrSchedule::Constant { value: c.lr },
-    };
     let trainer_config = TrainerConfig {
         seed: c.seed,
         batch_size: c.batch_size,
         stop: Stop::Steps(c.steps),
         shuffle: false,
-        schedule: Some(schedule),
+        schedule: Some(schedule(c, c.steps)),
         clip_grad_norm: Some(CLIP_GRAD_NORM),
         checkpoint_dir: Some(out.to_path_buf()),
         checkpoint_every: Some(c.checkpoint_every.max(1)),
@@ -299,45 +258,17 @@ pub fn train(
         progress: true,
         ..Default::default()
     };
-    let mut metadata: BTreeMap<String, String> = [spec.to_metadata()?].into_iter().collect();
-    metadata.insert(
-        "pact.train_config".into(),
-        serde_json::to_string(c).map_err(|e| CliError::Usage(e.to_string()))?,
-    );
-    let trainable = store.trainable();
+    let metadata = run_metadata(c, spec.to_metadata()?)?;
     let run = Run {
-        out,
-        resume,
         device,
         data: &data,
         config: c,
         net: &net,
         objective: &objective,
     };
-    let summary = match c.optimizer.as_str() {
-        "adam" => {
-            let config = AdamConfig {
-                lr: c.lr,
-                weight_decay: c.weight_decay,
-                ..Default::default()
-            };
-            run.fit(
-                Adam::new(trainable, config),
-                trainer_config,
-                store,
-                metadata,
-            )?
-        }
-        _ => {
-            let config = SgdConfig {
-                lr: c.lr,
-                momentum: c.momentum,
-                nesterov: false,
-                weight_decay: c.weight_decay,
-            };
-            run.fit(Sgd::new(trainable, config), trainer_config, store, metadata)?
-        }
-    };
+    let opt = optimizer(c, &store);
+    let trainer = start_trainer(trainer_config, store, opt, metadata, resume, out)?;
+    let summary = run.fit(trainer)?;
     Ok(TrainedSequence {
         net,
         steps: summary.step,
@@ -361,8 +292,6 @@ fn cell_name(cell: CellKind) -> &'static str {
 
 /// What one recurrent training run works on.
 struct Run<'a> {
-    out: &'a Path,
-    resume: bool,
     device: Device,
     data: &'a DataSpec,
     config: &'a TrainConfig,
@@ -371,22 +300,7 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn fit<O: Optimizer>(
-        &self,
-        opt: O,
-        config: TrainerConfig,
-        store: ParamStore,
-        metadata: BTreeMap<String, String>,
-    ) -> Result<pact_inference::TrainSummary> {
-        let mut trainer = Trainer::new(config, store, opt)?
-            .with_metadata(metadata)
-            .stop_on_ctrl_c()?;
-        if self.resume && !trainer.resume_latest()? {
-            return Err(CliError::Usage(format!(
-                "--resume: no checkpoint in {}",
-                self.out.display()
-            )));
-        }
+    fn fit(&self, mut trainer: RunTrainer) -> Result<pact_inference::TrainSummary> {
         let summary = trainer.fit(self.config.batch_size, |batch, rng| {
             let set = training_batch(self.data, self.config, batch.step)
                 .map_err(pact_inference::Error::step)?;

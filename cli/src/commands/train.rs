@@ -383,6 +383,15 @@ pub fn check(c: &TrainConfig) -> std::result::Result<(), InvalidSetting> {
         "in [0, 1)",
     )?;
     finite("halting_bias", c.halting_bias, true, "finite")?;
+    at_least_one("hidden", c.hidden as u64)?;
+    at_least_one("max_ponder", c.max_ponder as u64)?;
+    at_least_one("steps", c.steps)?;
+    finite(
+        "recurrent_halting_bias",
+        c.recurrent_halting_bias,
+        true,
+        "finite",
+    )?;
     if !["sgd", "adam"].contains(&c.optimizer.as_str()) {
         return bad(
             "optimizer",
@@ -502,64 +511,28 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Resul
         .checked_mul(c.epochs)
         .ok_or_else(|| CliError::Usage(format!("--epochs: {} epochs is too many", c.epochs)))?
         as u64;
-    let schedule = match c.schedule.as_str() {
-        "cosine" => LrSchedule::Cosine {
-            base: c.lr,
-            min: c.lr / 100.0,
-            total_steps: steps,
-        },
-        _ => LrSchedule::Constant { value: c.lr },
-    };
     let trainer_config = TrainerConfig {
         seed: c.seed,
         batch_size: c.batch_size,
         stop: Stop::Epochs(c.epochs),
-        schedule: Some(schedule),
+        schedule: Some(schedule(c, steps)),
         checkpoint_dir: Some(out.to_path_buf()),
         checkpoint_every: Some(c.checkpoint_every),
         log_path: Some(out.join("log.jsonl")),
         progress: true,
         ..Default::default()
     };
-    let mut metadata: BTreeMap<String, String> = [spec.to_metadata()?].into_iter().collect();
-    metadata.insert(
-        "pact.train_config".into(),
-        serde_json::to_string(c).map_err(|e| CliError::Usage(e.to_string()))?,
-    );
-    let trainable = store.trainable();
+    let metadata = run_metadata(c, spec.to_metadata()?)?;
     let run = Run {
-        out,
-        resume,
         device,
         train: &train,
         net: &net,
         objective: &objective,
         augment: c.augment,
     };
-    let summary = match c.optimizer.as_str() {
-        "adam" => {
-            let config = AdamConfig {
-                lr: c.lr,
-                weight_decay: c.weight_decay,
-                ..Default::default()
-            };
-            run.fit(
-                Adam::new(trainable, config),
-                trainer_config,
-                store,
-                metadata,
-            )?
-        }
-        _ => {
-            let config = SgdConfig {
-                lr: c.lr,
-                momentum: c.momentum,
-                nesterov: false,
-                weight_decay: c.weight_decay,
-            };
-            run.fit(Sgd::new(trainable, config), trainer_config, store, metadata)?
-        }
-    };
+    let opt = optimizer(c, &store);
+    let trainer = start_trainer(trainer_config, store, opt, metadata, resume, out)?;
+    let summary = run.fit(trainer)?;
     Ok(Trained {
         spec,
         net,
@@ -572,10 +545,84 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Resul
     })
 }
 
+/// The trainer of a `pact train` run, whichever optimiser its settings name.
+pub(super) type RunTrainer = Trainer<Box<dyn Optimizer>>;
+
+/// The optimiser `c` names (`sgd` with momentum, or `adam`) over the trainable parameters of
+/// `store`.
+pub(super) fn optimizer(c: &TrainConfig, store: &ParamStore) -> Box<dyn Optimizer> {
+    let trainable = store.trainable();
+    match c.optimizer.as_str() {
+        "adam" => Box::new(Adam::new(
+            trainable,
+            AdamConfig {
+                lr: c.lr,
+                weight_decay: c.weight_decay,
+                ..Default::default()
+            },
+        )),
+        _ => Box::new(Sgd::new(
+            trainable,
+            SgdConfig {
+                lr: c.lr,
+                momentum: c.momentum,
+                nesterov: false,
+                weight_decay: c.weight_decay,
+            },
+        )),
+    }
+}
+
+/// The learning-rate schedule `c` names, over a run of `total_steps` steps.
+pub(super) fn schedule(c: &TrainConfig, total_steps: u64) -> LrSchedule {
+    match c.schedule.as_str() {
+        "cosine" => LrSchedule::Cosine {
+            base: c.lr,
+            min: c.lr / 100.0,
+            total_steps,
+        },
+        _ => LrSchedule::Constant { value: c.lr },
+    }
+}
+
+/// Checkpoint metadata of a run: the model's description (`model`, a key and its JSON) and
+/// the run's settings under `pact.train_config`.
+pub(super) fn run_metadata(
+    c: &TrainConfig,
+    model: (String, String),
+) -> Result<BTreeMap<String, String>> {
+    let mut metadata: BTreeMap<String, String> = [model].into_iter().collect();
+    metadata.insert(
+        "pact.train_config".into(),
+        serde_json::to_string(c).map_err(|e| CliError::Usage(e.to_string()))?,
+    );
+    Ok(metadata)
+}
+
+/// A trainer that stops cleanly on Ctrl-C, continued from the latest checkpoint in `out`
+/// with `resume` (an error if there is none).
+pub(super) fn start_trainer(
+    config: TrainerConfig,
+    store: ParamStore,
+    opt: Box<dyn Optimizer>,
+    metadata: BTreeMap<String, String>,
+    resume: bool,
+    out: &Path,
+) -> Result<RunTrainer> {
+    let mut trainer = Trainer::new(config, store, opt)?
+        .with_metadata(metadata)
+        .stop_on_ctrl_c()?;
+    if resume && !trainer.resume_latest()? {
+        return Err(CliError::Usage(format!(
+            "--resume: no checkpoint in {}",
+            out.display()
+        )));
+    }
+    Ok(trainer)
+}
+
 /// What one training run works on.
 struct Run<'a> {
-    out: &'a Path,
-    resume: bool,
     device: Device,
     train: &'a ImageSet,
     net: &'a ResNet,
@@ -584,22 +631,7 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn fit<O: Optimizer>(
-        &self,
-        opt: O,
-        config: TrainerConfig,
-        store: ParamStore,
-        metadata: BTreeMap<String, String>,
-    ) -> Result<pact_inference::TrainSummary> {
-        let mut trainer = Trainer::new(config, store, opt)?
-            .with_metadata(metadata)
-            .stop_on_ctrl_c()?;
-        if self.resume && !trainer.resume_latest()? {
-            return Err(CliError::Usage(format!(
-                "--resume: no checkpoint in {}",
-                self.out.display()
-            )));
-        }
+    fn fit(&self, mut trainer: RunTrainer) -> Result<pact_inference::TrainSummary> {
         let shape = self.train.shape();
         let augmenter = Augment {
             pad: 4,

@@ -30,6 +30,43 @@ pub trait Optimizer {
     fn load_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()>;
 }
 
+/// A boxed optimiser is an optimiser, so the choice between optimisers can be made at run time
+/// (`Box<dyn Optimizer>`) and handed to code generic over [`Optimizer`].
+///
+/// ```
+/// use pact::nn::{Adam, AdamConfig, Optimizer, ParamStore, Sgd, SgdConfig};
+/// use pact::{DType, Device};
+/// let store = ParamStore::new(DType::F32, Device::Cpu);
+/// let adam = true;
+/// let opt: Box<dyn Optimizer> = if adam {
+///     Box::new(Adam::new(store.trainable(), AdamConfig::default()))
+/// } else {
+///     Box::new(Sgd::new(store.trainable(), SgdConfig::default()))
+/// };
+/// assert_eq!(opt.learning_rate(), AdamConfig::default().lr);
+/// ```
+impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        (**self).step(grads)
+    }
+
+    fn learning_rate(&self) -> f64 {
+        (**self).learning_rate()
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        (**self).set_learning_rate(lr)
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        (**self).state()
+    }
+
+    fn load_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()> {
+        (**self).load_state(state)
+    }
+}
+
 /// The gradient of `param` in `grads`, if any.
 pub(crate) fn grad_of<'a>(grads: &'a GradStore, param: &Param) -> Option<&'a Tensor> {
     grads.get(&param.tensor())
