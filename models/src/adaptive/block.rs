@@ -310,17 +310,7 @@ fn run_deterministic(
             active = keep.iter().map(|&local| active[local]).collect();
         }
     }
-    let stacked = Tensor::concat(&finished, 0)?;
-    let mut position = vec![0; b];
-    for (pos, &orig) in order.iter().enumerate() {
-        position[orig] = pos;
-    }
-    let identity = position.iter().enumerate().all(|(i, &p)| i == p);
-    let output = if identity {
-        stacked
-    } else {
-        stacked.index_select(0, &position)?
-    };
+    let output = in_input_order(finished, &order)?;
     Ok(BlockOutput {
         output,
         units: n,
@@ -330,6 +320,29 @@ fn run_deterministic(
         states: None,
         log_q: None,
         sampled_log_q: None,
+    })
+}
+
+/// The rows of a compacted batch back in input order: `finished` holds the final states of
+/// the examples in the order they halted, `order[k]` is the input row of the `k`-th of them
+/// (every input row exactly once).
+pub(super) fn in_input_order(mut finished: Vec<Tensor>, order: &[usize]) -> Result<Tensor> {
+    let stacked = if finished.len() == 1 {
+        finished
+            .pop()
+            .ok_or_else(|| Error::InvalidInput("empty block".into()))?
+    } else {
+        Tensor::concat(&finished, 0)?
+    };
+    let mut position = vec![0; order.len()];
+    for (pos, &orig) in order.iter().enumerate() {
+        position[orig] = pos;
+    }
+    let identity = position.iter().enumerate().all(|(i, &p)| i == p);
+    Ok(if identity {
+        stacked
+    } else {
+        stacked.index_select(0, &position)?
     })
 }
 

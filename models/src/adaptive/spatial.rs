@@ -18,6 +18,7 @@
 //! [`crate::halting`] on a `[B·H·W, L−1]` matrix of logits), and the deterministic rule (§6)
 //! per position.
 
+use super::block::in_input_order;
 use super::{BlockOutput, HaltingMode};
 use crate::halting::{concrete_weights, expected_n, log_stick_breaking};
 use crate::{Error, Result};
@@ -483,23 +484,7 @@ fn run_deterministic(
             *v = units;
         }
     }
-    let stacked = if finished.len() == 1 {
-        finished
-            .pop()
-            .ok_or_else(|| Error::InvalidInput("empty block".into()))?
-    } else {
-        Tensor::concat(&finished, 0)?
-    };
-    let mut position = vec![0; b];
-    for (pos, &orig) in order.iter().enumerate() {
-        position[orig] = pos;
-    }
-    let identity = position.iter().enumerate().all(|(i, &q)| i == q);
-    let output = if identity {
-        stacked
-    } else {
-        stacked.index_select(0, &position)?
-    };
+    let output = in_input_order(finished, &order)?;
     Ok(SpatialBlockOutput {
         output,
         height: h,
