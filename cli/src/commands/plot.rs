@@ -184,6 +184,36 @@ fn model_and_data(
     Ok((spec, net, set))
 }
 
+/// Test examples spread evenly over a set, as a plot's rows.
+struct Examples {
+    /// Their indices in the set.
+    chosen: Vec<usize>,
+    /// Their pixels, NCHW.
+    images: Vec<f32>,
+    /// Their labels.
+    labels: Vec<usize>,
+    /// The pixels as a `[k, C, H, W]` batch on the device.
+    x: Tensor,
+}
+
+/// `examples` (at most all) test examples spread evenly over `set`.
+fn spread_examples(set: &ImageSet, examples: usize, device: Device) -> Result<Examples> {
+    let k = examples.min(set.len());
+    let chosen: Vec<usize> = (0..k).map(|i| i * set.len() / k).collect();
+    let (images, labels) = set.to_batch(&chosen)?;
+    let x = Tensor::from_f32_vec(
+        images.clone(),
+        [k, set.channels, set.height, set.width],
+        device,
+    )?;
+    Ok(Examples {
+        chosen,
+        images,
+        labels,
+        x,
+    })
+}
+
 fn halting(args: HaltingArgs, device: Device) -> Result<()> {
     if args.examples == 0 {
         return Err(CliError::Usage("--examples must be at least 1".into()));
@@ -196,14 +226,12 @@ fn halting(args: HaltingArgs, device: Device) -> Result<()> {
             spec.name.as_str()
         )));
     }
-    let k = args.examples.min(set.len());
-    let chosen: Vec<usize> = (0..k).map(|i| i * set.len() / k).collect();
-    let (images, labels) = set.to_batch(&chosen)?;
-    let x = Tensor::from_f32_vec(
-        images.clone(),
-        [k, set.channels, set.height, set.width],
-        device,
-    )?;
+    let Examples {
+        chosen,
+        images,
+        labels,
+        x,
+    } = spread_examples(&set, args.examples, device)?;
     let out = pact::no_grad(|| {
         net.forward_adaptive(&x, &HaltingMode::PonderNet, false, &mut Rng::seed(0))
     })?;

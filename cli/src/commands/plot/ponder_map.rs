@@ -1,9 +1,9 @@
 //! `pact plot ponder-map`: ponder-cost maps of a spatial model (pact-math §8) for a few test
 //! images, next to each image and overlaid on it, with one colour scale for all of them.
 
-use super::model_and_data;
+use super::{model_and_data, spread_examples, Examples};
 use crate::{CliError, Result};
-use pact::{Device, Rng, Tensor};
+use pact::{Device, Rng};
 use pact_models::adaptive::HaltingMode;
 use pact_models::plot::{save, Figure, Heatmap, Panel, Raster};
 use std::path::PathBuf;
@@ -43,14 +43,12 @@ pub fn ponder_map(args: PonderMapArgs, device: Device) -> Result<()> {
             spec.name.as_str()
         )));
     }
-    let k = args.examples.min(set.len());
-    let chosen: Vec<usize> = (0..k).map(|i| i * set.len() / k).collect();
-    let (images, labels) = set.to_batch(&chosen)?;
-    let x = Tensor::from_f32_vec(
-        images.clone(),
-        [k, set.channels, set.height, set.width],
-        device,
-    )?;
+    let Examples {
+        chosen,
+        images,
+        labels,
+        x,
+    } = spread_examples(&set, args.examples, device)?;
     let mode = spec.name.default_eval_mode();
     let out = pact::no_grad(|| net.forward_spatial(&x, &mode, false, &mut Rng::seed(0)))?;
     let predicted = out.logits.argmax(1)?;
