@@ -117,12 +117,7 @@ fn problem(seed: u64, units: usize) -> (Block, Tensor, Tensor) {
 /// `−Σ_b log softmax(out_b U)[y_b]`, written out without the distribution code.
 fn cross_entropy(out: &Tensor, u: &Tensor, y: &Tensor) -> Tensor {
     let logits = out.matmul(u).unwrap();
-    let labels = y.to_f64_vec();
-    let mut hot = vec![0.0; labels.len() * CLASSES];
-    for (i, &c) in labels.iter().enumerate() {
-        hot[i * CLASSES + c as usize] = 1.0;
-    }
-    let hot = Tensor::from_f64_vec(hot, [labels.len(), CLASSES], CPU).unwrap();
+    let hot = one_hot(y);
     let lse = logits.logsumexp_keepdim(1).unwrap();
     logits
         .sub(&lse)

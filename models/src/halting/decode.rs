@@ -1,6 +1,7 @@
 //! The test-time rule of pact-math §6 as a decoding rule of the modelling language.
 
 use super::law::HaltingLaw;
+use super::stick_breaking::deterministic_n;
 use pact::dist::Distribution;
 use pact::ppl::DecodeRule;
 use pact::{Result, Tensor};
@@ -39,11 +40,10 @@ pub fn deterministic_rule() -> DecodeRule {
 fn first_confident_unit(law: &HaltingLaw) -> Result<Tensor> {
     let logits = law.logits();
     let units = law.num_units();
-    let a = logits.to_f64_vec();
-    let mut hot = vec![0.0; a.len() / (units - 1) * units];
-    for (row, chunk) in a.chunks(units - 1).enumerate() {
-        let n = chunk.iter().position(|&v| v >= 0.0).unwrap_or(units - 1);
-        hot[row * units + n] = 1.0;
+    let n = deterministic_n(logits);
+    let mut hot = vec![0.0; n.len() * units];
+    for (row, &n) in n.iter().enumerate() {
+        hot[row * units + n - 1] = 1.0;
     }
     let mut dims = logits.dims().to_vec();
     if let Some(last) = dims.last_mut() {

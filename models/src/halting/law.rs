@@ -11,6 +11,7 @@
 //! variables) are the same type, which gives [`pact::ppl`] a closed-form `E_q[log p(N)]`
 //! and lets one relaxation apply to both sides of a site.
 
+use super::stick_breaking::{log_stick_breaking, stick_breaking_weights};
 use pact::dist::{Distribution, Draw, OneHotCategorical, Support};
 use pact::{DType, Device, Error, Result, Rng, Shape, Tensor};
 use std::any::Any;
@@ -125,7 +126,7 @@ impl HaltingLaw {
         if logits.to_f64_vec().iter().any(|v| v.is_nan()) {
             return Err(Error::invalid("HaltingLaw", "halting logits contain NaN"));
         }
-        let one_hot = OneHotCategorical::new(log_stick_breaking_last(&logits)?)?;
+        let one_hot = OneHotCategorical::new(log_stick_breaking(&logits)?)?;
         Ok(HaltingLaw {
             logits,
             one_hot,
@@ -346,11 +347,11 @@ impl Distribution for RelaxedHalting {
             .broadcast_as(&shape)?
             .add(&noise)?
             .mul_scalar(1.0 / self.temperature)?;
-        let soft = stick_breaking_last(&raw.sigmoid()?)?;
+        let soft = stick_breaking_weights(&raw.sigmoid()?)?;
         if !self.straight_through {
             return Ok(Draw::Relaxed { value: soft, raw });
         }
-        let hard = pact::no_grad(|| stick_breaking_last(&raw.ge_scalar(0.0)?))?;
+        let hard = pact::no_grad(|| stick_breaking_weights(&raw.ge_scalar(0.0)?))?;
         Ok(Draw::StraightThrough {
             value: Tensor::straight_through(&hard, &soft)?,
             hard,
@@ -369,28 +370,6 @@ impl Distribution for RelaxedHalting {
             None => self.log_prob(draw.value()),
         }
     }
-}
-
-/// `w_l = z_l Π_{i<l}(1 − z_i)` over the last axis, with `z_L ≡ 1` appended.
-pub(crate) fn stick_breaking_last(z: &Tensor) -> Result<Tensor> {
-    let axis = z.rank() - 1;
-    let mut ones_dims = z.dims().to_vec();
-    ones_dims[axis] = 1;
-    let ones = Tensor::ones(ones_dims.as_slice(), z.dtype(), z.device());
-    let survive = z.affine(-1.0, 1.0)?.cumprod(axis)?;
-    let before = Tensor::concat(&[ones.clone(), survive], axis)?;
-    Tensor::concat(&[z.clone(), ones], axis)?.mul(&before)
-}
-
-/// `log q(N = n) = log σ(a_n) + Σ_{l<n} log σ(−a_l)` over the last axis.
-fn log_stick_breaking_last(a: &Tensor) -> Result<Tensor> {
-    let axis = a.rank() - 1;
-    let mut zero_dims = a.dims().to_vec();
-    zero_dims[axis] = 1;
-    let zero = Tensor::zeros(zero_dims.as_slice(), a.dtype(), a.device());
-    let log_h = Tensor::concat(&[a.log_sigmoid()?, zero.clone()], axis)?;
-    let log_not = a.neg()?.log_sigmoid()?.cumsum(axis)?;
-    log_h.add(&Tensor::concat(&[zero, log_not], axis)?)
 }
 
 /// The `y` that gives weights `w`: `z_l = w_l / (1 − Σ_{i<l} w_i)`, `y_l = logit(z_l)`,

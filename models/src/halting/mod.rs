@@ -3,7 +3,8 @@
 //! its Concrete relaxation (§5) and the deterministic rule (§6).
 //!
 //! Every function takes the logits `a` of units `1..L−1` as a `[B, L−1]` tensor (the last unit
-//! always halts) and works in the logit domain where that is the stable choice: `log h =
+//! always halts; [`with_last_unit`], [`stick_breaking_weights`], [`log_stick_breaking`] and
+//! [`deterministic_n`] also take more leading batch axes) and works in the logit domain where that is the stable choice: `log h =
 //! log σ(a)` and `log(1 − h) = log σ(−a)` are never recomputed from a rounded `h`.
 //!
 //! The same halting variables as a site of the modelling language ([`pact::ppl`]):
@@ -30,8 +31,25 @@ pub use stick_breaking::{
 
 use pact::{Result, Tensor};
 
-/// Appends the always-halting last unit: `[B, L−1]` halting probabilities → `[B, L]`.
+/// Appends the always-halting last unit: `[B, L−1]` halting probabilities → `[B, L]` (any
+/// leading batch axes: the units are the last axis).
 pub fn with_last_unit(h: &Tensor) -> Result<Tensor> {
-    let ones = Tensor::ones([h.dims()[0], 1], h.dtype(), h.device());
-    Tensor::concat(&[h.clone(), ones], 1)
+    let axis = units_axis(h)?;
+    Tensor::concat(&[h.clone(), unit_column(h, 1.0)], axis)
+}
+
+/// The last axis, the one that runs over units; an error for a scalar.
+fn units_axis(t: &Tensor) -> Result<usize> {
+    t.rank()
+        .checked_sub(1)
+        .ok_or_else(|| pact::Error::invalid("halting", "halting values need an axis of units"))
+}
+
+/// A column of `value` shaped like `t` with one unit: `[.., 1]`.
+fn unit_column(t: &Tensor, value: f64) -> Tensor {
+    let mut dims = t.dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = 1;
+    }
+    Tensor::full(value, dims, t.dtype(), t.device())
 }

@@ -1,18 +1,21 @@
 //! PACT's halting distribution (pact-math §3), its Concrete relaxation (§5) and the
 //! deterministic rule (§6), batched.
 
-use super::with_last_unit;
+use super::{unit_column, units_axis, with_last_unit};
 use pact::{Result, Rng, Tensor};
 
 /// `[B, L]` survival before each unit: `Π_{i<l} (1 − z_i)`, from `1 − z` of units `1..L−1`.
 fn survival(one_minus: &Tensor) -> Result<Tensor> {
-    let b = one_minus.dims()[0];
-    let ones = Tensor::ones([b, 1], one_minus.dtype(), one_minus.device());
-    Tensor::concat(&[ones, one_minus.cumprod(1)?], 1)
+    let axis = units_axis(one_minus)?;
+    Tensor::concat(
+        &[unit_column(one_minus, 1.0), one_minus.cumprod(axis)?],
+        axis,
+    )
 }
 
 /// Stick-breaking weights `w_l = z_l Π_{i<l} (1 − z_i)` with `z_L ≡ 1`, from `z` of units
-/// `1..L−1` (`[B, L−1]`, hard or relaxed); the result sums to one per row.
+/// `1..L−1` (`[B, L−1]`, or more leading batch axes; hard or relaxed); the result sums to one
+/// over the units.
 pub fn stick_breaking_weights(z: &Tensor) -> Result<Tensor> {
     with_last_unit(z)?.mul(&survival(&z.affine(-1.0, 1.0)?)?)
 }
@@ -22,14 +25,14 @@ pub fn stick_breaking(logits: &Tensor) -> Result<Tensor> {
     stick_breaking_weights(&logits.sigmoid()?)
 }
 
-/// `log q(N = n | x)`, `[B, L]`, computed in the logit domain:
+/// `log q(N = n | x)`, `[B, L]` (or more leading batch axes), computed in the logit domain:
 /// `log σ(a_n) + Σ_{l<n} log σ(−a_l)` (the last unit's `log σ(a_L)` is 0).
 pub fn log_stick_breaking(logits: &Tensor) -> Result<Tensor> {
-    let b = logits.dims()[0];
-    let zero = Tensor::zeros([b, 1], logits.dtype(), logits.device());
-    let log_h = Tensor::concat(&[logits.log_sigmoid()?, zero.clone()], 1)?;
-    let log_not = logits.neg()?.log_sigmoid()?.cumsum(1)?;
-    log_h.add(&Tensor::concat(&[zero, log_not], 1)?)
+    let axis = units_axis(logits)?;
+    let zero = unit_column(logits, 0.0);
+    let log_h = Tensor::concat(&[logits.log_sigmoid()?, zero.clone()], axis)?;
+    let log_not = logits.neg()?.log_sigmoid()?.cumsum(axis)?;
+    log_h.add(&Tensor::concat(&[zero, log_not], axis)?)
 }
 
 /// `E_q[N] = Σ_n n q(N = n | x)`, `[B]`, smooth in the logits.
@@ -41,15 +44,18 @@ pub fn expected_n(logits: &Tensor) -> Result<Tensor> {
 }
 
 /// The deterministic rule (§6): `N = min{ l : h_l ≥ 0.5 }`, else `L`; `h ≥ 0.5` is `a ≥ 0`.
+/// One `N` per row of the logits (their leading axes flattened, row-major).
 pub fn deterministic_n(logits: &Tensor) -> Vec<usize> {
-    let (b, l1) = (logits.dims()[0], logits.dims()[1]);
-    let a = logits.to_f64_vec();
-    (0..b)
-        .map(|row| {
-            (0..l1)
-                .find(|&j| a[row * l1 + j] >= 0.0)
-                .map_or(l1 + 1, |j| j + 1)
-        })
+    let dims = logits.dims();
+    let l1 = dims.last().copied().unwrap_or(0);
+    if l1 == 0 {
+        // A block of one unit: every row stops there.
+        return vec![1; dims[..dims.len().saturating_sub(1)].iter().product()];
+    }
+    logits
+        .to_f64_vec()
+        .chunks(l1)
+        .map(|row| row.iter().position(|&a| a >= 0.0).map_or(l1 + 1, |j| j + 1))
         .collect()
 }
 
