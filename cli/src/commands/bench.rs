@@ -192,7 +192,6 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
 
     let activation_mb = (pact::memory::peak_bytes() - base) as f64 / (1 << 20) as f64;
     let mode = format!("{:?}", args.mode).to_lowercase();
-    drop(store);
     let report = serde_json::json!({
         "peer": "pact",
         "mode": mode,
