@@ -8,7 +8,7 @@
 
 use super::common::TEST_SEED_OFFSET;
 use super::train::{
-    check, optimizer, run_metadata, schedule, start_trainer, RunTrainer, TrainConfig,
+    check, optimizer, print_outcome, run_metadata, schedule, start_trainer, RunTrainer, TrainConfig,
 };
 use crate::{CliError, Result};
 use pact::nn::{checkpoint, ParamStore};
@@ -88,18 +88,13 @@ pub fn run_if_recurrent(c: &TrainConfig, out: &Path, resume: bool, device: Devic
         return Ok(false);
     };
     let trained = train(c, name, out, resume, device)?;
-    if trained.interrupted {
-        println!(
-            "interrupted at step {}; checkpoint saved to {}",
-            trained.steps,
-            trained.checkpoint.display()
-        );
-        println!("continue with the same command and --resume");
-    } else {
-        println!("trained {} steps in {:.1}s", trained.steps, trained.seconds);
-        println!("checkpoint: {}", trained.checkpoint.display());
-        println!("log:        {}", out.join("log.jsonl").display());
-    }
+    print_outcome(
+        trained.interrupted,
+        trained.steps,
+        trained.seconds,
+        &trained.checkpoint,
+        out,
+    );
     Ok(true)
 }
 

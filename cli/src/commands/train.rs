@@ -428,19 +428,36 @@ pub fn run(args: TrainArgs, device: Device) -> Result<()> {
         return Ok(());
     }
     let trained = train(&c, &args.out, args.resume, device)?;
-    if trained.interrupted {
+    print_outcome(
+        trained.interrupted,
+        trained.steps,
+        trained.seconds,
+        &trained.checkpoint,
+        &args.out,
+    );
+    Ok(())
+}
+
+/// The last lines of `pact train`: where the checkpoint and the log are, or how to continue
+/// an interrupted run.
+pub(super) fn print_outcome(
+    interrupted: bool,
+    steps: u64,
+    seconds: f64,
+    checkpoint: &Path,
+    out: &Path,
+) {
+    if interrupted {
         println!(
-            "interrupted at step {}; checkpoint saved to {}",
-            trained.steps,
-            trained.checkpoint.display()
+            "interrupted at step {steps}; checkpoint saved to {}",
+            checkpoint.display()
         );
         println!("continue with the same command and --resume");
     } else {
-        println!("trained {} steps in {:.1}s", trained.steps, trained.seconds);
-        println!("checkpoint: {}", trained.checkpoint.display());
-        println!("log:        {}", args.out.join("log.jsonl").display());
+        println!("trained {steps} steps in {seconds:.1}s");
+        println!("checkpoint: {}", checkpoint.display());
+        println!("log:        {}", out.join("log.jsonl").display());
     }
-    Ok(())
 }
 
 /// A finished (or interrupted) training run.

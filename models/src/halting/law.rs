@@ -12,7 +12,7 @@
 //! and lets one relaxation apply to both sides of a site.
 
 use super::stick_breaking::{log_stick_breaking, stick_breaking_weights};
-use pact::dist::{Distribution, Draw, OneHotCategorical, Support};
+use pact::dist::{Distribution, Draw, OneHotCategorical, RelaxedBernoulli, Support};
 use pact::{DType, Device, Error, Result, Rng, Shape, Tensor};
 use std::any::Any;
 use std::sync::Arc;
@@ -253,8 +253,8 @@ impl Distribution for HaltingLaw {
 /// vector of `N = min{l : y_l ≥ 0}` and the gradient is the relaxed weights'.
 #[derive(Clone, Debug)]
 pub struct RelaxedHalting {
-    logits: Tensor,
-    temperature: f64,
+    /// The binary Concrete law of each unit's `z̃_l` (logits clamped to `±LOGIT_BOUND`).
+    per_unit: RelaxedBernoulli,
     straight_through: bool,
 }
 
@@ -267,28 +267,28 @@ impl RelaxedHalting {
                 format!("the temperature must be positive and finite, got {temperature}"),
             ));
         }
-        let bound = pact::dist::LOGIT_BOUND;
         Ok(RelaxedHalting {
-            logits: logits.clamp(-bound, bound)?,
-            temperature,
+            per_unit: RelaxedBernoulli::new(logits, temperature)?,
             straight_through,
         })
     }
 
     /// The temperature.
     pub fn temperature(&self) -> f64 {
-        self.temperature
+        self.per_unit.temperature()
+    }
+
+    fn logits(&self) -> &Tensor {
+        self.per_unit.logits()
     }
 
     fn num_units(&self) -> usize {
-        self.logits.dims().last().copied().unwrap_or(0) + 1
+        self.logits().dims().last().copied().unwrap_or(0) + 1
     }
 
-    /// `Σ_l [log t − t·y_l + a_l − 2·softplus(a_l − t·y_l)]` over the last axis.
+    /// The sum over units of the binary Concrete logit-space densities of `y`.
     fn log_prob_raw(&self, y: &Tensor) -> Result<Tensor> {
-        let t = self.temperature;
-        let d = self.logits.sub(&y.mul_scalar(t)?)?;
-        let per_unit = d.sub(&d.softplus()?.mul_scalar(2.0)?)?.add_scalar(t.ln())?;
+        let per_unit = self.per_unit.log_prob_logit(y)?;
         per_unit.sum(per_unit.rank() - 1)
     }
 }
@@ -299,7 +299,7 @@ impl Distribution for RelaxedHalting {
     }
 
     fn batch_shape(&self) -> Shape {
-        let dims = self.logits.dims();
+        let dims = self.logits().dims();
         Shape::new(&dims[..dims.len() - 1])
     }
 
@@ -312,11 +312,11 @@ impl Distribution for RelaxedHalting {
     }
 
     fn dtype(&self) -> DType {
-        self.logits.dtype()
+        self.logits().dtype()
     }
 
     fn device(&self) -> Device {
-        self.logits.device()
+        self.logits().device()
     }
 
     fn has_rsample(&self) -> bool {
@@ -327,8 +327,8 @@ impl Distribution for RelaxedHalting {
         let mut dims = batch_shape.dims().to_vec();
         dims.push(self.num_units() - 1);
         Ok(Arc::new(RelaxedHalting::new(
-            self.logits.broadcast_as(&Shape::new(dims))?,
-            self.temperature,
+            self.logits().broadcast_as(&Shape::new(dims))?,
+            self.temperature(),
             self.straight_through,
         )?))
     }
@@ -339,14 +339,14 @@ impl Distribution for RelaxedHalting {
 
     fn rsample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
         let mut dims = sample_shape.to_vec();
-        dims.extend_from_slice(self.logits.dims());
+        dims.extend_from_slice(self.logits().dims());
         let shape = Shape::new(dims);
         let noise = Tensor::rand_logistic(shape.clone(), self.dtype(), self.device(), rng)?;
         let raw = self
-            .logits
+            .logits()
             .broadcast_as(&shape)?
             .add(&noise)?
-            .mul_scalar(1.0 / self.temperature)?;
+            .mul_scalar(1.0 / self.temperature())?;
         let soft = stick_breaking_weights(&raw.sigmoid()?)?;
         if !self.straight_through {
             return Ok(Draw::Relaxed { value: soft, raw });
