@@ -106,17 +106,19 @@ pub(crate) fn sample_terms<T, U>(
         params,
         rng,
     )?;
-    // Guide sites drawn before the first score-function site: their closed-form terms cannot
-    // depend on a score-function sample.
+    // Guide sites drawn up to the first score-function site: their closed-form terms cannot
+    // depend on a score-function sample. Without such a site there is no reward to keep them
+    // out of (and no value to read back from the device).
     let mut before_sf = Vec::new();
+    let mut has_sf = false;
     for site in q.iter().filter(|s| s.is_latent()) {
+        before_sf.push(site.name.clone());
         if is_score_function(site) {
-            before_sf.push(site.name.clone());
+            has_sf = true;
             break;
         }
-        before_sf.push(site.name.clone());
     }
-    let independent = |name: &str| before_sf.iter().any(|n| n == name);
+    let independent = |name: &str| has_sf && before_sf.iter().any(|n| n == name);
     let mut fixed = 0.0;
     let mut f: Option<Tensor> = None;
     let mut closed = Vec::new();
