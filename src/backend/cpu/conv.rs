@@ -1,4 +1,5 @@
-//! 2-D convolution as im2col + GEMM, parallel over the images of a batch.
+//! 2-D convolution as im2col + GEMM, parallel over the images of a batch; `f32` on CPUs
+//! with AVX-512VL goes through the [`direct`] kernels instead, where they apply.
 //!
 //! For image `b`: `cols = im2col(x[b])` is `(C_in·K_h·K_w) × (H_out·W_out)`, and
 //! `y[b] = W · cols` with `W` viewed as `C_out × (C_in·K_h·K_w)`. The backward passes reuse the
@@ -8,6 +9,24 @@ use super::matmul::{gemm_into, MatRef, Threads};
 use crate::backend::ops::Conv2dParams;
 use crate::Element;
 use rayon::prelude::*;
+use std::any::TypeId;
+
+pub mod direct;
+
+/// The `f32` slice behind `v` when `T` is `f32`.
+fn as_f32<T: Element>(v: &[T]) -> Option<&[f32]> {
+    // SAFETY: `T` is `f32` (same type id), so the cast changes nothing.
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) })
+}
+
+/// `v` as a `Vec<T>` when `T` is `f32` (the caller has checked that it is).
+fn from_f32<T: Element>(v: Vec<f32>) -> Vec<T> {
+    assert_eq!(TypeId::of::<T>(), TypeId::of::<f32>());
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: `T` is `f32`, so pointer, length, capacity and allocation layout all match.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), v.len(), v.capacity()) }
+}
 
 fn is_pointwise(p: &Conv2dParams) -> bool {
     p.k_h == 1 && p.k_w == 1 && p.stride == 1 && p.padding == 0
@@ -125,6 +144,16 @@ fn threads_for(p: &Conv2dParams) -> Threads {
 
 /// Forward convolution: `x` is `[B, C_in, H, W]`, `w` is `[C_out, C_in, K_h, K_w]`.
 pub fn conv2d<T: Element>(x: &[T], w: &[T], p: Conv2dParams) -> Vec<T> {
+    if let (Some(xf), Some(wf)) = (as_f32(x), as_f32(w)) {
+        if let Some(y) = direct::forward(xf, wf, p) {
+            return from_f32(y);
+        }
+    }
+    im2col_forward(x, w, p)
+}
+
+/// Forward convolution by im2col + GEMM (every element type, every shape).
+pub fn im2col_forward<T: Element>(x: &[T], w: &[T], p: Conv2dParams) -> Vec<T> {
     let ckk = p.c_in * p.k_h * p.k_w;
     let plane = p.h_out() * p.w_out();
     let in_size = p.c_in * p.h_in * p.w_in;
@@ -159,6 +188,16 @@ pub fn conv2d<T: Element>(x: &[T], w: &[T], p: Conv2dParams) -> Vec<T> {
 
 /// Gradient with respect to the input: `dy` is `[B, C_out, H_out, W_out]`.
 pub fn conv2d_backward_input<T: Element>(dy: &[T], w: &[T], p: Conv2dParams) -> Vec<T> {
+    if let (Some(gf), Some(wf)) = (as_f32(dy), as_f32(w)) {
+        if let Some(dx) = direct::backward_input(gf, wf, p) {
+            return from_f32(dx);
+        }
+    }
+    im2col_backward_input(dy, w, p)
+}
+
+/// Input gradient by GEMM + col2im (every element type, every shape).
+pub fn im2col_backward_input<T: Element>(dy: &[T], w: &[T], p: Conv2dParams) -> Vec<T> {
     let ckk = p.c_in * p.k_h * p.k_w;
     let plane = p.h_out() * p.w_out();
     let in_size = p.c_in * p.h_in * p.w_in;
@@ -196,6 +235,16 @@ pub fn conv2d_backward_input<T: Element>(dy: &[T], w: &[T], p: Conv2dParams) -> 
 
 /// Gradient with respect to the weight: `x` is the input, `dy` the output gradient.
 pub fn conv2d_backward_weight<T: Element>(x: &[T], dy: &[T], p: Conv2dParams) -> Vec<T> {
+    if let (Some(xf), Some(gf)) = (as_f32(x), as_f32(dy)) {
+        if let Some(dw) = direct::backward_weight(xf, gf, p) {
+            return from_f32(dw);
+        }
+    }
+    im2col_backward_weight(x, dy, p)
+}
+
+/// Weight gradient by im2col + GEMM (every element type, every shape).
+pub fn im2col_backward_weight<T: Element>(x: &[T], dy: &[T], p: Conv2dParams) -> Vec<T> {
     let ckk = p.c_in * p.k_h * p.k_w;
     let plane = p.h_out() * p.w_out();
     let in_size = p.c_in * p.h_in * p.w_in;

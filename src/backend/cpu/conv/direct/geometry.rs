@@ -1,0 +1,174 @@
+//! Where the direct kernels read and write: the phase-split, zero-padded copy of an input
+//! image, the offset of every kernel tap inside it, and the output vectors of 8 pixels.
+//!
+//! A stride-`s` convolution reads input column `x·s + kx` for output column `x`. Splitting
+//! the padded input into `s` phases by column (`phase[p][c][r][j] = padded[c][r][j·s + p]`)
+//! turns that into column `x + kx / s` of phase `kx % s`: contiguous again, so 8 adjacent
+//! output pixels read 8 adjacent inputs for every tap. Stride 1 has a single phase, which is
+//! just the padded image.
+
+use crate::backend::ops::Conv2dParams;
+
+/// Lanes of one vector (`f32` in a 256-bit register).
+pub const LANES: usize = 8;
+
+/// Layout of the buffers one direct convolution works on.
+#[derive(Clone, Debug)]
+pub struct Geometry {
+    /// The convolution.
+    pub p: Conv2dParams,
+    /// Output row width rounded up to whole vectors.
+    pub w_vec: usize,
+    /// Rows of one phase plane (the padded input height).
+    pub rows: usize,
+    /// Columns of one phase plane.
+    pub cols: usize,
+    /// Elements between consecutive input channels of a phase.
+    pub chan_stride: usize,
+    /// Elements of one phase (all channels).
+    pub phase_size: usize,
+    /// Offset of each kernel tap (`ky`-major, then `kx`) from a vector's input offset.
+    pub taps: Vec<usize>,
+    /// For every output vector: its input offset (into the phase buffer) and its output
+    /// offset (into an output plane of row width `out_row`).
+    pub vectors: Vec<(usize, usize)>,
+    /// Row width of the output planes the kernels write (`w_out` when it is a whole number
+    /// of vectors, else `w_vec`, and the caller copies out).
+    pub out_row: usize,
+}
+
+impl Geometry {
+    /// The layout of `p`.
+    pub fn new(p: Conv2dParams) -> Self {
+        let s = p.stride;
+        let (h_out, w_out) = (p.h_out(), p.w_out());
+        let w_vec = w_out.div_ceil(LANES) * LANES;
+        let rows = p.h_in + 2 * p.padding;
+        let cols = w_vec + (p.k_w - 1) / s;
+        let chan_stride = rows * cols;
+        let phase_size = p.c_in * chan_stride;
+        let taps = (0..p.k_h)
+            .flat_map(|ky| (0..p.k_w).map(move |kx| (ky, kx)))
+            .map(|(ky, kx)| (kx % s) * phase_size + ky * cols + kx / s)
+            .collect();
+        let out_row = if w_vec == w_out { w_out } else { w_vec };
+        let vectors = (0..h_out)
+            .flat_map(|y| (0..w_vec / LANES).map(move |v| (y, v * LANES)))
+            .map(|(y, x0)| (y * s * cols + x0, y * out_row + x0))
+            .collect();
+        Geometry {
+            p,
+            w_vec,
+            rows,
+            cols,
+            chan_stride,
+            phase_size,
+            taps,
+            vectors,
+            out_row,
+        }
+    }
+
+    /// Elements of the phase buffer of one image.
+    pub fn input_len(&self) -> usize {
+        self.p.stride * self.phase_size
+    }
+
+    /// Whether the kernels write output planes in the final layout.
+    pub fn writes_in_place(&self) -> bool {
+        self.out_row == self.p.w_out()
+    }
+
+    /// Fills `dst` (`input_len()` elements) with the phase-split, zero-padded copy of one
+    /// image `x` (`[C_in, H, W]`).
+    pub fn fill_input(&self, x: &[f32], dst: &mut [f32]) {
+        let p = &self.p;
+        let (s, pad) = (p.stride, p.padding);
+        for phase in 0..s {
+            let phase_buf = &mut dst[phase * self.phase_size..(phase + 1) * self.phase_size];
+            // Columns j of this phase read padded column j·s + phase = input column
+            // j·s + phase − pad; the valid ones are a contiguous range of j.
+            let first = (pad.saturating_sub(phase)).div_ceil(s);
+            let last = (p.w_in + pad)
+                .saturating_sub(phase)
+                .div_ceil(s)
+                .min(self.cols);
+            for c in 0..p.c_in {
+                let channel = &x[c * p.h_in * p.w_in..(c + 1) * p.h_in * p.w_in];
+                let plane = &mut phase_buf[c * self.chan_stride..(c + 1) * self.chan_stride];
+                for (r, row) in plane.chunks_exact_mut(self.cols).enumerate() {
+                    let inside = r >= pad && r - pad < p.h_in && first < last;
+                    if !inside {
+                        row.fill(0.0);
+                        continue;
+                    }
+                    let src = &channel[(r - pad) * p.w_in..(r - pad + 1) * p.w_in];
+                    row[..first].fill(0.0);
+                    let start = first * s + phase - pad;
+                    if s == 1 {
+                        row[first..last].copy_from_slice(&src[start..start + last - first]);
+                    } else {
+                        for (j, v) in row[first..last].iter_mut().enumerate() {
+                            *v = src[start + j * s];
+                        }
+                    }
+                    row[last..].fill(0.0);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(h: usize, w: usize, stride: usize, padding: usize) -> Conv2dParams {
+        Conv2dParams {
+            batch: 1,
+            c_in: 2,
+            h_in: h,
+            w_in: w,
+            c_out: 1,
+            k_h: 3,
+            k_w: 3,
+            stride,
+            padding,
+        }
+    }
+
+    /// Every tap of every output vector reads the padded input element the definition names.
+    #[test]
+    fn taps_read_the_padded_input() {
+        for &(h, w, s, pad) in &[(5, 7, 1, 1), (8, 8, 2, 1), (9, 13, 2, 1), (6, 16, 1, 0)] {
+            let p = params(h, w, s, pad);
+            let g = Geometry::new(p);
+            let x: Vec<f32> = (0..2 * h * w).map(|i| i as f32 + 1.0).collect();
+            let mut buf = vec![f32::NAN; g.input_len()];
+            g.fill_input(&x, &mut buf);
+            let padded = |c: usize, r: isize, col: isize| -> f32 {
+                let (r, col) = (r - pad as isize, col - pad as isize);
+                if r < 0 || col < 0 || r >= h as isize || col >= w as isize {
+                    0.0
+                } else {
+                    x[c * h * w + r as usize * w + col as usize]
+                }
+            };
+            for (v, &(input, _)) in g.vectors.iter().enumerate() {
+                let y = v / (g.w_vec / LANES);
+                let x0 = (v % (g.w_vec / LANES)) * LANES;
+                for c in 0..2 {
+                    for (t, &tap) in g.taps.iter().enumerate() {
+                        let (ky, kx) = (t / 3, t % 3);
+                        for lane in 0..LANES.min(p.w_out().saturating_sub(x0)) {
+                            let got = buf[input + c * g.chan_stride + tap + lane];
+                            let want =
+                                padded(c, (y * s + ky) as isize, ((x0 + lane) * s + kx) as isize);
+                            assert_eq!(got, want, "{h}x{w} s{s} p{pad} c{c} y{y} x{x0}+{lane}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

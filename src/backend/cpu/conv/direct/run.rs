@@ -1,0 +1,304 @@
+//! Drivers of the direct kernels: weight packing, the per-image loops over tiles, and the
+//! parallel split over images (and channel groups when the batch is small).
+
+use super::geometry::Geometry;
+use super::kernels::{
+    forward_tile, weight_grad_tile, FWD_CHANNELS, FWD_VECTORS, WGRAD_CHANNELS, WGRAD_TAPS,
+};
+use super::WGRAD_CHUNK;
+use crate::backend::ops::Conv2dParams;
+use rayon::prelude::*;
+
+/// Packs `w` (`[C_out, C_in, taps]`) as `[tiles][C_in][taps][FWD_CHANNELS]`, zero beyond
+/// `C_out`.
+fn pack_forward_weights(w: &[f32], p: &Conv2dParams) -> Vec<f32> {
+    let taps = p.k_h * p.k_w;
+    let tiles = p.c_out.div_ceil(FWD_CHANNELS);
+    let mut packed = vec![0.0; tiles * p.c_in * taps * FWD_CHANNELS];
+    for co in 0..p.c_out {
+        let (tile, c) = (co / FWD_CHANNELS, co % FWD_CHANNELS);
+        for ci in 0..p.c_in {
+            for t in 0..taps {
+                let at = ((tile * p.c_in + ci) * taps + t) * FWD_CHANNELS + c;
+                packed[at] = w[(co * p.c_in + ci) * taps + t];
+            }
+        }
+    }
+    packed
+}
+
+/// Buffers one worker reuses across images.
+struct Scratch {
+    input: Vec<f32>,
+    out: Vec<f32>,
+    dummy: Vec<f32>,
+}
+
+/// Forward convolution by the direct kernels (the caller has checked that they apply).
+pub fn forward(x: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
+    let g = Geometry::new(p);
+    let packed = pack_forward_weights(w, &p);
+    let plane = p.h_out() * p.w_out();
+    let in_size = p.c_in * p.h_in * p.w_in;
+    let tiles = p.c_out.div_ceil(FWD_CHANNELS);
+    // Enough work items for every thread: split an image's channel tiles into groups when
+    // the batch is small (only when groups fall on whole channel planes of the output).
+    let threads = rayon::current_num_threads().max(1);
+    let wanted_groups = (2 * threads).div_ceil(p.batch).min(tiles);
+    let groups = if p.c_out % FWD_CHANNELS == 0 {
+        (1..=wanted_groups)
+            .rev()
+            .find(|g| tiles % g == 0)
+            .unwrap_or(1)
+    } else {
+        1
+    };
+    let tiles_per_group = tiles / groups;
+    let group_channels = if groups == 1 {
+        p.c_out
+    } else {
+        tiles_per_group * FWD_CHANNELS
+    };
+    let scratch_plane = p.h_out() * g.out_row;
+    let mut out = vec![0.0; p.batch * p.c_out * plane];
+    out.par_chunks_mut(group_channels * plane)
+        .enumerate()
+        .for_each_init(
+            || Scratch {
+                input: vec![0.0; g.input_len()],
+                out: if g.writes_in_place() {
+                    Vec::new()
+                } else {
+                    vec![0.0; group_channels * scratch_plane]
+                },
+                dummy: vec![0.0; scratch_plane],
+            },
+            |s, (item, dst)| {
+                let (b, group) = (item / groups, item % groups);
+                g.fill_input(&x[b * in_size..(b + 1) * in_size], &mut s.input);
+                let first_tile = group * tiles_per_group;
+                let channels = first_tile * FWD_CHANNELS
+                    ..p.c_out.min((first_tile + tiles_per_group) * FWD_CHANNELS);
+                if g.writes_in_place() {
+                    image_forward(&g, &packed, &s.input, channels, dst, &mut s.dummy);
+                } else {
+                    image_forward(&g, &packed, &s.input, channels, &mut s.out, &mut s.dummy);
+                    copy_out_rows(&s.out, dst, g.out_row, p.w_out());
+                }
+            },
+        );
+    out
+}
+
+/// Copies planes of row width `from_row` into planes of row width `to_row` (the first
+/// `to_row` columns of every row).
+fn copy_out_rows(src: &[f32], dst: &mut [f32], from_row: usize, to_row: usize) {
+    for (d, s) in dst.chunks_exact_mut(to_row).zip(src.chunks_exact(from_row)) {
+        d.copy_from_slice(&s[..to_row]);
+    }
+}
+
+/// Output channels `channels` of one image into `dst` (channel `channels.start` first, planes
+/// of `h_out × g.out_row`); `dummy` takes the rows of a tile beyond `C_out`.
+fn image_forward(
+    g: &Geometry,
+    packed: &[f32],
+    input: &[f32],
+    channels: std::ops::Range<usize>,
+    dst: &mut [f32],
+    dummy: &mut [f32],
+) {
+    let p = &g.p;
+    let taps = p.k_h * p.k_w;
+    let out_plane = p.h_out() * g.out_row;
+    let tile_len = p.c_in * taps * FWD_CHANNELS;
+    let dst_ptr = dst.as_mut_ptr();
+    let dummy_ptr = dummy.as_mut_ptr();
+    let mut full = g.vectors.chunks_exact(FWD_VECTORS);
+    let groups: Vec<&[(usize, usize)]> = full.by_ref().collect();
+    let rest = full.remainder();
+    // Vector groups outside, channel tiles inside: the input rows a group reads stay in L1
+    // while every tile (whose weights stay there too) passes over them.
+    let tile_of = |co0: usize| {
+        let tile = co0 / FWD_CHANNELS;
+        let weights = packed[tile * tile_len..(tile + 1) * tile_len].as_ptr();
+        let outs: [*mut f32; FWD_CHANNELS] = std::array::from_fn(|c| {
+            let co = co0 + c;
+            if co < channels.end {
+                // SAFETY: channel `co − channels.start` of `dst` starts here (in bounds).
+                unsafe { dst_ptr.add((co - channels.start) * out_plane) }
+            } else {
+                dummy_ptr
+            }
+        });
+        (weights, outs)
+    };
+    let tiles: Vec<_> = channels
+        .clone()
+        .step_by(FWD_CHANNELS)
+        .map(tile_of)
+        .collect();
+    for group in &groups {
+        let in_off = std::array::from_fn(|v| group[v].0);
+        let out_off = std::array::from_fn(|v| group[v].1);
+        for &(weights, outs) in &tiles {
+            // SAFETY: the geometry keeps every tap of every vector inside the input buffer
+            // and every output vector inside its plane; `supported()` was checked.
+            unsafe {
+                forward_tile::<FWD_CHANNELS, FWD_VECTORS>(
+                    input.as_ptr(),
+                    g.chan_stride,
+                    p.c_in,
+                    &g.taps,
+                    weights,
+                    in_off,
+                    outs,
+                    out_off,
+                );
+            }
+        }
+    }
+    for &(i, o) in rest {
+        for &(weights, outs) in &tiles {
+            // SAFETY: as above.
+            unsafe {
+                forward_tile::<FWD_CHANNELS, 1>(
+                    input.as_ptr(),
+                    g.chan_stride,
+                    p.c_in,
+                    &g.taps,
+                    weights,
+                    [i],
+                    outs,
+                    [o],
+                );
+            }
+        }
+    }
+}
+
+/// Input gradient of a stride-1 convolution: the forward kernel on `dy` with the flipped,
+/// transposed weight and padding `K − 1 − padding`.
+pub fn backward_input(dy: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
+    let taps = p.k_h * p.k_w;
+    let mut flipped = vec![0.0; w.len()];
+    for co in 0..p.c_out {
+        for ci in 0..p.c_in {
+            for t in 0..taps {
+                flipped[(ci * p.c_out + co) * taps + (taps - 1 - t)] =
+                    w[(co * p.c_in + ci) * taps + t];
+            }
+        }
+    }
+    let transposed = Conv2dParams {
+        batch: p.batch,
+        c_in: p.c_out,
+        h_in: p.h_out(),
+        w_in: p.w_out(),
+        c_out: p.c_in,
+        k_h: p.k_h,
+        k_w: p.k_w,
+        stride: 1,
+        padding: p.k_h - 1 - p.padding,
+    };
+    forward(dy, &flipped, transposed)
+}
+
+/// Weight gradient of a 3×3 convolution, summed over fixed chunks of images in order.
+pub fn backward_weight(x: &[f32], dy: &[f32], p: Conv2dParams) -> Vec<f32> {
+    let g = Geometry::new(p);
+    let taps: [usize; WGRAD_TAPS] = std::array::from_fn(|t| g.taps[t]);
+    let w_size = p.c_out * p.c_in * WGRAD_TAPS;
+    let in_size = p.c_in * p.h_in * p.w_in;
+    let plane = p.h_out() * p.w_out();
+    let grad_plane = p.h_out() * g.out_row;
+    let partials: Vec<Vec<f32>> = (0..p.batch.div_ceil(WGRAD_CHUNK))
+        .into_par_iter()
+        .map(|chunk| {
+            let images = chunk * WGRAD_CHUNK..p.batch.min((chunk + 1) * WGRAD_CHUNK);
+            let mut inputs = vec![0.0; images.len() * g.input_len()];
+            for (buf, b) in inputs.chunks_exact_mut(g.input_len()).zip(images.clone()) {
+                g.fill_input(&x[b * in_size..(b + 1) * in_size], buf);
+            }
+            let grads_padded;
+            let grads: &[f32] = if g.writes_in_place() {
+                &dy[images.start * p.c_out * plane..images.end * p.c_out * plane]
+            } else {
+                let mut padded = vec![0.0; images.len() * p.c_out * grad_plane];
+                let src = &dy[images.start * p.c_out * plane..images.end * p.c_out * plane];
+                for (d, s) in padded
+                    .chunks_exact_mut(g.out_row)
+                    .zip(src.chunks_exact(p.w_out()))
+                {
+                    d[..p.w_out()].copy_from_slice(s);
+                }
+                grads_padded = padded;
+                &grads_padded
+            };
+            let mut part = vec![0.0; w_size];
+            let input_bases: Vec<*const f32> = inputs
+                .chunks_exact(g.input_len())
+                .map(|buf| buf.as_ptr())
+                .collect();
+            let mut grad_bases: Vec<*const f32> = vec![std::ptr::null(); images.len()];
+            let mut co = 0;
+            while co < p.c_out {
+                let width = (p.c_out - co).min(WGRAD_CHANNELS);
+                for (k, base) in grad_bases.iter_mut().enumerate() {
+                    *base = grads[(k * p.c_out + co) * grad_plane..].as_ptr();
+                }
+                for ci in 0..p.c_in {
+                    let in_off = ci * g.chan_stride;
+                    // SAFETY: the geometry keeps every tap of every vector inside each
+                    // image's input buffer and every gradient vector inside its plane.
+                    unsafe {
+                        if width == WGRAD_CHANNELS {
+                            let sums = weight_grad_tile::<WGRAD_CHANNELS>(
+                                &input_bases,
+                                in_off,
+                                &grad_bases,
+                                grad_plane,
+                                &taps,
+                                &g.vectors,
+                            );
+                            store_sums(&mut part, &sums, co, ci, p.c_in);
+                        } else {
+                            let sums = weight_grad_tile::<1>(
+                                &input_bases,
+                                in_off,
+                                &grad_bases,
+                                grad_plane,
+                                &taps,
+                                &g.vectors,
+                            );
+                            store_sums(&mut part, &sums, co, ci, p.c_in);
+                        }
+                    }
+                }
+                co += width;
+            }
+            part
+        })
+        .collect();
+    let mut total = vec![0.0; w_size];
+    for part in partials {
+        for (t, v) in total.iter_mut().zip(part) {
+            *t += v;
+        }
+    }
+    total
+}
+
+/// Writes the sums of one weight-gradient tile (`[c][tap]` for channels `co..`) into `dw`.
+fn store_sums<const CO: usize>(
+    dw: &mut [f32],
+    sums: &[[f32; WGRAD_TAPS]; CO],
+    co: usize,
+    ci: usize,
+    c_in: usize,
+) {
+    for (c, row) in sums.iter().enumerate() {
+        let at = ((co + c) * c_in + ci) * WGRAD_TAPS;
+        dw[at..at + WGRAD_TAPS].copy_from_slice(row);
+    }
+}
