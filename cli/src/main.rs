@@ -1,5 +1,6 @@
 //! The `pact` command-line tool.
 
+mod allocator;
 mod backend;
 mod commands;
 mod error;
@@ -39,6 +40,7 @@ enum Command {
 }
 
 fn main() {
+    allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args, cli.backend),
