@@ -4,8 +4,9 @@
 //! register-blocked kernel then accumulates 4 output channels × 32 output pixels over every
 //! input channel and tap straight from it ([`kernels`]). The input gradient of a stride-1
 //! convolution is the same forward kernel run on the output gradient with the flipped,
-//! transposed weight; the weight gradient has a kernel of its own and sums over fixed chunks
-//! of images in order, so it does not depend on the thread count.
+//! transposed weight, and of a stride-2 one four parity phases of it (`strided`); the weight
+//! gradient has a kernel of its own and sums over fixed chunks of images in order, so it does
+//! not depend on the thread count.
 //!
 //! Shapes the kernels do not cover (and CPUs without the instructions, `f64`, or the
 //! `PACT_CONV=im2col` environment variable) return `None` and fall back to im2col + GEMM.
@@ -56,6 +57,8 @@ fn covers(p: &Conv2dParams) -> bool {
 
 #[cfg(target_arch = "x86_64")]
 mod run;
+#[cfg(target_arch = "x86_64")]
+mod strided;
 
 /// Forward convolution (`x` `[B, C_in, H, W]`, `w` `[C_out, C_in, K_h, K_w]`), or `None` when
 /// the direct kernels do not apply.
@@ -73,19 +76,22 @@ pub fn forward(x: &[f32], w: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
     }
 }
 
-/// Input gradient of a stride-1 convolution, or `None` when the direct kernels do not apply.
+/// Input gradient of a stride-1 convolution (square kernel, padding below its size) or of a
+/// stride-2, 3×3, padding-1 one on even sizes, or `None` when the direct kernels do not apply.
 pub fn backward_input(dy: &[f32], w: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
-    if !enabled() || !covers(&p) || p.stride != 1 || p.padding >= p.k_h || p.padding >= p.k_w {
+    if !enabled() || !covers(&p) {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
     {
-        Some(run::backward_input(dy, w, p))
+        if p.stride == 1 && p.k_h == p.k_w && p.padding < p.k_h {
+            return Some(run::backward_input(dy, w, p));
+        }
+        if strided::covers(&p) {
+            return Some(strided::backward_input(dy, w, p));
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        None
-    }
+    None
 }
 
 /// Weight gradient of a 3×3 convolution, or `None` when the direct kernels do not apply.

@@ -11,8 +11,8 @@ use rayon::prelude::*;
 
 /// Packs `w` (`[C_out, C_in, taps]`) as `[tiles][C_in][taps][FWD_CHANNELS]`, zero beyond
 /// `C_out`.
-fn pack_forward_weights(w: &[f32], p: &Conv2dParams) -> Vec<f32> {
-    let taps = p.k_h * p.k_w;
+pub(super) fn pack_forward_weights(w: &[f32], p: &Conv2dParams) -> Vec<f32> {
+    let taps = w.len() / (p.c_out * p.c_in);
     let tiles = p.c_out.div_ceil(FWD_CHANNELS);
     let mut packed = vec![0.0; tiles * p.c_in * taps * FWD_CHANNELS];
     for co in 0..p.c_out {
@@ -80,9 +80,17 @@ pub fn forward(x: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
                 let channels = first_tile * FWD_CHANNELS
                     ..p.c_out.min((first_tile + tiles_per_group) * FWD_CHANNELS);
                 if g.writes_in_place() {
-                    image_forward(&g, &packed, &s.input, channels, dst, &mut s.dummy);
+                    image_forward(&g, &g.taps, &packed, &s.input, channels, dst, &mut s.dummy);
                 } else {
-                    image_forward(&g, &packed, &s.input, channels, &mut s.out, &mut s.dummy);
+                    image_forward(
+                        &g,
+                        &g.taps,
+                        &packed,
+                        &s.input,
+                        channels,
+                        &mut s.out,
+                        &mut s.dummy,
+                    );
                     copy_out_rows(&s.out, dst, g.out_row, p.w_out());
                 }
             },
@@ -99,9 +107,11 @@ fn copy_out_rows(src: &[f32], dst: &mut [f32], from_row: usize, to_row: usize) {
 }
 
 /// Output channels `channels` of one image into `dst` (channel `channels.start` first, planes
-/// of `h_out × g.out_row`); `dummy` takes the rows of a tile beyond `C_out`.
-fn image_forward(
+/// of `h_out × g.out_row`), summing over `taps` (offsets into `input`, with `packed` weights
+/// for them); `dummy` takes the rows of a tile beyond `C_out`.
+pub(super) fn image_forward(
     g: &Geometry,
+    taps: &[usize],
     packed: &[f32],
     input: &[f32],
     channels: std::ops::Range<usize>,
@@ -109,9 +119,8 @@ fn image_forward(
     dummy: &mut [f32],
 ) {
     let p = &g.p;
-    let taps = p.k_h * p.k_w;
     let out_plane = p.h_out() * g.out_row;
-    let tile_len = p.c_in * taps * FWD_CHANNELS;
+    let tile_len = p.c_in * taps.len() * FWD_CHANNELS;
     let dst_ptr = dst.as_mut_ptr();
     let dummy_ptr = dummy.as_mut_ptr();
     let mut full = g.vectors.chunks_exact(FWD_VECTORS);
@@ -149,7 +158,7 @@ fn image_forward(
                     input.as_ptr(),
                     g.chan_stride,
                     p.c_in,
-                    &g.taps,
+                    taps,
                     weights,
                     in_off,
                     outs,
@@ -166,7 +175,7 @@ fn image_forward(
                     input.as_ptr(),
                     g.chan_stride,
                     p.c_in,
-                    &g.taps,
+                    taps,
                     weights,
                     [i],
                     outs,
