@@ -60,8 +60,11 @@ pub fn forward(x: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
         tiles_per_group * FWD_CHANNELS
     };
     let scratch_plane = p.h_out() * g.out_row;
-    let mut out = vec![0.0; p.batch * p.c_out * plane];
-    out.par_chunks_mut(group_channels * plane)
+    // Every output element is written below, so the vector starts uninitialised (no memset).
+    let len = p.batch * p.c_out * plane;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(group_channels * plane)
         .enumerate()
         .for_each_init(
             || Scratch {
@@ -80,48 +83,83 @@ pub fn forward(x: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
                 let channels = first_tile * FWD_CHANNELS
                     ..p.c_out.min((first_tile + tiles_per_group) * FWD_CHANNELS);
                 if g.writes_in_place() {
-                    image_forward(&g, &g.taps, &packed, &s.input, channels, dst, &mut s.dummy);
+                    // SAFETY: `dst` holds the planes of `channels` (the group's), uninitialised
+                    // memory that the kernels only write.
+                    unsafe {
+                        image_forward(
+                            &g,
+                            &g.taps,
+                            &packed,
+                            &s.input,
+                            channels,
+                            dst.as_mut_ptr().cast(),
+                            dst.len(),
+                            &mut s.dummy,
+                        );
+                    }
                 } else {
-                    image_forward(
-                        &g,
-                        &g.taps,
-                        &packed,
-                        &s.input,
-                        channels,
-                        &mut s.out,
-                        &mut s.dummy,
-                    );
+                    // SAFETY: `s.out` holds the planes of `channels` at the scratch row width.
+                    unsafe {
+                        image_forward(
+                            &g,
+                            &g.taps,
+                            &packed,
+                            &s.input,
+                            channels,
+                            s.out.as_mut_ptr(),
+                            s.out.len(),
+                            &mut s.dummy,
+                        );
+                    }
                     copy_out_rows(&s.out, dst, g.out_row, p.w_out());
                 }
             },
         );
+    // SAFETY: the loop above wrote all `len` elements (every channel plane of every image).
+    unsafe { out.set_len(len) };
     out
 }
 
 /// Copies planes of row width `from_row` into planes of row width `to_row` (the first
 /// `to_row` columns of every row).
-fn copy_out_rows(src: &[f32], dst: &mut [f32], from_row: usize, to_row: usize) {
+fn copy_out_rows(
+    src: &[f32],
+    dst: &mut [std::mem::MaybeUninit<f32>],
+    from_row: usize,
+    to_row: usize,
+) {
     for (d, s) in dst.chunks_exact_mut(to_row).zip(src.chunks_exact(from_row)) {
-        d.copy_from_slice(&s[..to_row]);
+        for (out, &v) in d.iter_mut().zip(&s[..to_row]) {
+            out.write(v);
+        }
     }
 }
 
 /// Output channels `channels` of one image into `dst` (channel `channels.start` first, planes
 /// of `h_out × g.out_row`), summing over `taps` (offsets into `input`, with `packed` weights
 /// for them); `dummy` takes the rows of a tile beyond `C_out`.
-pub(super) fn image_forward(
+///
+/// # Safety
+/// `dst` is valid for writes of `dst_len` elements, and `dst_len` covers those planes (checked).
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn image_forward(
     g: &Geometry,
     taps: &[usize],
     packed: &[f32],
     input: &[f32],
     channels: std::ops::Range<usize>,
-    dst: &mut [f32],
+    dst: *mut f32,
+    dst_len: usize,
     dummy: &mut [f32],
 ) {
     let p = &g.p;
     let out_plane = p.h_out() * g.out_row;
+    assert!(
+        dst_len >= channels.len() * out_plane,
+        "output planes out of bounds"
+    );
     let tile_len = p.c_in * taps.len() * FWD_CHANNELS;
-    let dst_ptr = dst.as_mut_ptr();
+    let dst_ptr = dst;
     let dummy_ptr = dummy.as_mut_ptr();
     let mut full = g.vectors.chunks_exact(FWD_VECTORS);
     let groups: Vec<&[(usize, usize)]> = full.by_ref().collect();

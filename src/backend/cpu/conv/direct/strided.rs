@@ -101,7 +101,19 @@ pub fn backward_input(dy: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
         |(input, sub, dummy), (b, dst)| {
             fill_padded(&dy[b * grad_size..(b + 1) * grad_size], &g, input);
             for phase in &phases {
-                image_forward(&g, &phase.taps, &phase.packed, input, 0..p.c_in, sub, dummy);
+                // SAFETY: `sub` holds `C_in` planes at the window's output row width.
+                unsafe {
+                    image_forward(
+                        &g,
+                        &phase.taps,
+                        &phase.packed,
+                        input,
+                        0..p.c_in,
+                        sub.as_mut_ptr(),
+                        sub.len(),
+                        dummy,
+                    );
+                }
                 interleave(sub, phase, &g, &p, dst);
             }
         },
