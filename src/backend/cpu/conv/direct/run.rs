@@ -290,7 +290,11 @@ pub fn backward_weight(x: &[f32], dy: &[f32], p: Conv2dParams) -> Vec<f32> {
             let mut grad_bases: Vec<*const f32> = vec![std::ptr::null(); images.len()];
             let mut co = 0;
             while co < p.c_out {
-                let width = (p.c_out - co).min(WGRAD_CHANNELS);
+                let width = if p.c_out - co >= WGRAD_CHANNELS {
+                    WGRAD_CHANNELS
+                } else {
+                    1
+                };
                 for (k, base) in grad_bases.iter_mut().enumerate() {
                     *base = grads[(k * p.c_out + co) * grad_plane..].as_ptr();
                 }
