@@ -3,7 +3,7 @@
 
 use crate::adaptive::HaltingMode;
 use crate::data::ImageSet;
-use crate::resnet::ResNet;
+use crate::resnet::{ResNet, EVAL_CHUNK};
 use crate::Result;
 use pact::{Device, Rng, Tensor};
 use serde::{Deserialize, Serialize};
@@ -36,7 +36,10 @@ pub struct EvalReport {
 }
 
 /// Evaluates `net` on `set` in `mode` (no graph, batch norm in evaluation mode), in batches of
-/// `batch_size`. A spatial network is counted per position: FLOPs by
+/// `batch_size`. Plain, ACT and deterministic PACT evaluation of a network with global
+/// halting heads runs [`ResNet::forward_eval_chunked`] (chunks of [`EVAL_CHUNK`] examples:
+/// the activation memory is the batch's states plus one chunk's intermediates); other modes
+/// run [`ResNet::forward_adaptive`]. A spatial network is counted per position: FLOPs by
 /// [`ResNet::spatial_flops`], units as the mean over positions.
 pub fn evaluate_images(
     net: &ResNet,
@@ -81,6 +84,15 @@ pub fn evaluate_images(
             let flops = out.flops_per_example(net, set.height, set.width)?;
             spatial_flops.extend(flops.iter().map(|&f| f as f64));
             out.logits.argmax(1)?
+        } else if net.supports_chunked_eval(mode) {
+            let out = pact::no_grad(|| net.forward_eval_chunked(&x, mode, EVAL_CHUNK))?;
+            let predicted = out.logits.argmax(1)?;
+            drop(out.logits);
+            peak = peak.max(pact::memory::peak_bytes().saturating_sub(base));
+            for (b, block) in out.blocks.iter().enumerate() {
+                units[b].extend(&block.units);
+            }
+            predicted
         } else {
             let out = pact::no_grad(|| net.forward_adaptive(&x, mode, false, &mut rng))?;
             let predicted = out.logits.argmax(1)?;

@@ -61,9 +61,10 @@ impl BatchNorm {
         }
     }
 
-    /// Normalises with the running averages: one fused scale and shift per channel.
-    pub fn forward_eval(&self, x: &Tensor) -> Result<Tensor> {
-        let channels = x.dim(1)?;
+    /// The per-channel `(scale, shift)` of evaluation mode, both `[C]`:
+    /// `scale = γ / √(running_var + ε)`, `shift = β − running_mean · scale`, so that
+    /// [`BatchNorm::forward_eval`] is `x · scale + shift`.
+    pub fn eval_scale_shift(&self) -> Result<(Tensor, Tensor)> {
         let scale = self
             .running_var
             .tensor()
@@ -75,6 +76,13 @@ impl BatchNorm {
             .bias
             .tensor()
             .sub(&self.running_mean.tensor().mul(&scale)?)?;
+        Ok((scale, shift))
+    }
+
+    /// Normalises with the running averages: one fused scale and shift per channel.
+    pub fn forward_eval(&self, x: &Tensor) -> Result<Tensor> {
+        let channels = x.dim(1)?;
+        let (scale, shift) = self.eval_scale_shift()?;
         let mut shape = vec![1; x.rank()];
         shape[1] = channels;
         x.mul(&scale.reshape(shape.clone())?)?

@@ -6,6 +6,7 @@
 //! by kind: [`elementwise`], [`reduce`], [`layout`], [`linalg`], [`nn_ops`], [`random`].
 
 pub mod elementwise;
+pub mod inplace;
 pub mod layout;
 pub mod linalg;
 pub mod nn_ops;

@@ -10,7 +10,7 @@ use pact_models::adaptive::HaltingMode;
 use pact_models::data::Split;
 use pact_models::halting::ACT_EPSILON;
 use pact_models::objective::{image_step, Objective};
-use pact_models::resnet::{ResNet, ResNetConfig};
+use pact_models::resnet::{ResNet, ResNetConfig, EVAL_CHUNK};
 use std::time::Instant;
 
 /// Which network to time.
@@ -173,12 +173,18 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
                 start = Instant::now();
             }
             let (x, _) = &batches[i % batches.len()];
-            let out = net.forward_adaptive(x, &eval_mode, false, &mut rng)?;
+            let units: Vec<Vec<usize>> = if net.supports_chunked_eval(&eval_mode) {
+                let out = net.forward_eval_chunked(x, &eval_mode, EVAL_CHUNK)?;
+                out.blocks.into_iter().map(|b| b.units).collect()
+            } else {
+                let out = net.forward_adaptive(x, &eval_mode, false, &mut rng)?;
+                out.blocks.into_iter().map(|b| b.units).collect()
+            };
             if i >= 2 {
                 examples += x.dims()[0];
-                executed.resize(out.blocks.len(), 0);
-                for (e, block) in executed.iter_mut().zip(&out.blocks) {
-                    *e += block.units.iter().sum::<usize>();
+                executed.resize(units.len(), 0);
+                for (e, block) in executed.iter_mut().zip(&units) {
+                    *e += block.iter().sum::<usize>();
                 }
             }
         }

@@ -19,13 +19,21 @@
 //!   only the current state of each example is held;
 //! - `PonderNet`: every unit runs; every state is returned with `log q(N | x)` (§10).
 //!
+//! [`run_block_chunked`] evaluates the plain, ACT and deterministic PACT modes with little
+//! memory: per-example states, units over chunks of the running examples, residual updates
+//! in place.
+//!
 //! [`run_spatial_block`] runs the spatial variants (SACT and spatial PACT, §8): the same
 //! modes, with one halting decision per spatial position and halted positions frozen.
 
 mod block;
+mod chunked;
 mod spatial;
 
 pub use block::{run_block, weighted_sum, BlockOutput};
+pub use chunked::{
+    chunked_mode, run_block_chunked, BlockHalting, ChunkedBlock, ChunkedBlockOutput,
+};
 pub use spatial::{dilate3x3, run_spatial_block, upsample_nearest, SpatialBlockOutput};
 
 use serde::{Deserialize, Serialize};

@@ -36,11 +36,13 @@ impl HaltingHead {
 
     /// The halting logit per example, `[B]`.
     pub fn logit(&self, state: &Tensor, training: bool) -> Result<Tensor> {
-        let pooled = state.global_avg_pool2d()?;
-        let g = self
-            .bn
-            .forward(&pooled, training)?
-            .leaky_relu(LEAKY_SLOPE)?;
+        self.logit_pooled(&state.global_avg_pool2d()?, training)
+    }
+
+    /// The halting logit per example, `[B]`, from the state already pooled over its spatial
+    /// axes (`[B, C]`, as [`Tensor::global_avg_pool2d`] gives it).
+    pub fn logit_pooled(&self, pooled: &Tensor, training: bool) -> Result<Tensor> {
+        let g = self.bn.forward(pooled, training)?.leaky_relu(LEAKY_SLOPE)?;
         self.fc.forward(&g)?.squeeze(1)
     }
 

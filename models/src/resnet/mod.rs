@@ -3,15 +3,17 @@
 //! 3), batch norm and leaky ReLU, global average pooling, a linear classifier.
 //! `n = 5` is ResNet-32, `n = 18` is ResNet-110.
 
+mod chunked;
 mod head;
 mod spatial;
 mod spatial_head;
 mod unit;
 
+pub use chunked::{ChunkedNetOutput, EVAL_CHUNK};
 pub use head::{HaltingHead, HALTING_BIAS};
 pub use spatial::SpatialNetOutput;
 pub use spatial_head::SpatialHaltingHead;
-pub use unit::{ResidualUnit, BN_EPS, BN_MOMENTUM, LEAKY_SLOPE};
+pub use unit::{ResidualUnit, UnitNorms, BN_EPS, BN_MOMENTUM, LEAKY_SLOPE};
 
 use crate::adaptive::{run_block, BlockOutput, HaltingMode};
 use pact::nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, ParamStore};

@@ -10,6 +10,14 @@ pub const BN_EPS: f64 = 1e-3;
 /// Batch-norm momentum (PyTorch convention: weight of the new batch statistic).
 pub const BN_MOMENTUM: f64 = 0.1;
 
+/// The eval-mode batch norms of a [`ResidualUnit`] as per-channel `(scale, shift)` pairs
+/// ([`BatchNorm::eval_scale_shift`]), computed once for a whole evaluation pass.
+#[derive(Clone, Debug)]
+pub struct UnitNorms {
+    bn1: (Tensor, Tensor),
+    bn2: (Tensor, Tensor),
+}
+
 /// BN + leaky ReLU → 3×3 conv (stride) → BN + leaky ReLU → 3×3 conv, plus a shortcut that is
 /// the identity, or average pooling and zero channel padding where stride or width changes.
 #[derive(Clone)]
@@ -113,5 +121,51 @@ impl ResidualUnit {
             y = y.mul(m)?;
         }
         y.add(&self.shortcut(x)?)
+    }
+
+    /// Whether the shortcut is the identity (stride 1, as many channels out as in): the unit
+    /// is then `x + branch(x)` with `branch(x)` of `x`'s shape.
+    pub fn has_identity_shortcut(&self) -> bool {
+        self.stride == 1 && self.c_in == self.c_out
+    }
+
+    /// The eval-mode batch norms, for [`ResidualUnit::forward_eval_chunk`].
+    pub fn eval_norms(&self) -> Result<UnitNorms> {
+        Ok(UnitNorms {
+            bn1: self.bn1.eval_scale_shift()?,
+            bn2: self.bn2.eval_scale_shift()?,
+        })
+    }
+
+    /// Evaluation mode without a graph, on a chunk `x` that it consumes (and overwrites):
+    /// with an identity shortcut the residual branch only (the caller adds it to `x`'s
+    /// states), otherwise the whole unit. Batch norm and leaky ReLU are applied in place, and
+    /// each intermediate is dropped as soon as the next one is computed, so at most two
+    /// chunk-sized intermediates (a convolution's input and output) are alive at once.
+    pub fn forward_eval_chunk(&self, x: Tensor, norms: &UnitNorms) -> Result<Tensor> {
+        let shortcut = if self.has_identity_shortcut() {
+            None
+        } else {
+            Some(self.shortcut(&x)?)
+        };
+        let (scale1, shift1) = &norms.bn1;
+        let (scale2, shift2) = &norms.bn2;
+        let z = {
+            let y = x.scale_shift_leaky_relu(scale1, shift1, LEAKY_SLOPE)?;
+            self.conv1.forward(&y)?
+        };
+        let branch = {
+            let z = z.scale_shift_leaky_relu(scale2, shift2, LEAKY_SLOPE)?;
+            self.conv2.forward(&z)?
+        };
+        match shortcut {
+            None => Ok(branch),
+            Some(mut s) => {
+                // `branch + shortcut`, written into the shortcut's fresh storage.
+                let flat = branch.reshape([1, branch.elem_count()])?;
+                s.add_scaled_row_in_place(&flat, 0, 1.0)?;
+                Ok(s)
+            }
+        }
     }
 }
