@@ -87,6 +87,11 @@ pub struct BenchArgs {
     /// decisions of a trained network are what make PACT's evaluation skip units.
     #[arg(long)]
     pub checkpoint: Option<std::path::PathBuf>,
+    /// Examples per chunk of the low-memory evaluation (plain, ACT and PACT's deterministic
+    /// rule run each unit over chunks of the running examples, so that only one chunk's
+    /// intermediates are held beside the states).
+    #[arg(long, default_value_t = EVAL_CHUNK)]
+    pub eval_chunk: usize,
     /// With `--checkpoint`: the data whose test split the timed batches are cut from (cycled
     /// in order), e.g. `shapes:2000:32`.
     #[arg(long, default_value = "shapes:2000:32", requires = "checkpoint")]
@@ -120,9 +125,9 @@ pub fn set_threads(threads: usize) -> Result<()> {
 
 /// Runs `pact bench` on `device`.
 pub fn run(args: BenchArgs, device: Device) -> Result<()> {
-    if args.batch == 0 || args.steps == 0 {
+    if args.batch == 0 || args.steps == 0 || args.eval_chunk == 0 {
         return Err(CliError::Usage(
-            "--batch and --steps must be at least 1".into(),
+            "--batch, --steps and --eval-chunk must be at least 1".into(),
         ));
     }
     set_threads(args.threads)?;
@@ -174,7 +179,7 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
             }
             let (x, _) = &batches[i % batches.len()];
             let units: Vec<Vec<usize>> = if net.supports_chunked_eval(&eval_mode) {
-                let out = net.forward_eval_chunked(x, &eval_mode, EVAL_CHUNK)?;
+                let out = net.forward_eval_chunked(x, &eval_mode, args.eval_chunk)?;
                 out.blocks.into_iter().map(|b| b.units).collect()
             } else {
                 let out = net.forward_adaptive(x, &eval_mode, false, &mut rng)?;
@@ -209,6 +214,7 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
         "peak_rss_mb": peak_rss_mb(),
         "eval_peak_activation_mb": (activation_mb * 10.0).round() / 10.0,
         "eval_units_mean": units_mean,
+        "eval_chunk": args.eval_chunk,
         "checkpoint": args.checkpoint.as_ref().map(|p| p.display().to_string()),
     });
     if args.json {

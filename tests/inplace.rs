@@ -1,0 +1,101 @@
+//! The in-place evaluation ops give the ordinary ops' values bit for bit, write in place
+//! only into storage nobody else sees, and stay differentiable where a graph is recorded.
+
+use pact::{DType, Device, Rng, Tensor};
+
+fn data_ptr(t: &Tensor) -> usize {
+    let cpu = t.storage().as_cpu().unwrap();
+    match (cpu.as_f32(), cpu.as_f64()) {
+        (Some(v), _) => v.as_ptr() as usize,
+        (_, Some(v)) => v.as_ptr() as usize,
+        _ => unreachable!(),
+    }
+}
+
+fn reference(x: &Tensor, scale: &Tensor, shift: &Tensor, slope: f64) -> Tensor {
+    let mut shape = vec![1; x.rank()];
+    shape[1] = x.dims()[1];
+    x.mul(&scale.reshape(shape.clone()).unwrap())
+        .unwrap()
+        .add(&shift.reshape(shape).unwrap())
+        .unwrap()
+        .leaky_relu(slope)
+        .unwrap()
+}
+
+#[test]
+fn scale_shift_leaky_relu_is_the_composed_ops_bit_for_bit_and_in_place() {
+    let mut rng = Rng::seed(0);
+    for dtype in [DType::F32, DType::F64] {
+        for shape in [vec![3, 4, 5, 6], vec![5, 4]] {
+            let x = Tensor::randn(shape.clone(), dtype, Device::Cpu, &mut rng).unwrap();
+            let scale = Tensor::randn([4], dtype, Device::Cpu, &mut rng).unwrap();
+            let shift = Tensor::randn([4], dtype, Device::Cpu, &mut rng).unwrap();
+            let expected = reference(&x, &scale, &shift, 0.1);
+            // A private copy: written in place.
+            let own = x.mul_scalar(1.0).unwrap();
+            let ptr = data_ptr(&own);
+            let y = own.scale_shift_leaky_relu(&scale, &shift, 0.1).unwrap();
+            assert_eq!(data_ptr(&y), ptr);
+            assert_eq!(y.to_f64_vec(), expected.to_f64_vec());
+            // Shared with `x` (a clone, a reshaped view): computed out of place.
+            let before = x.to_f64_vec();
+            let y = x
+                .clone()
+                .scale_shift_leaky_relu(&scale, &shift, 0.1)
+                .unwrap();
+            assert_eq!(y.to_f64_vec(), expected.to_f64_vec());
+            let view = x.reshape(shape.clone()).unwrap();
+            drop(view.scale_shift_leaky_relu(&scale, &shift, 0.1).unwrap());
+            assert_eq!(x.to_f64_vec(), before);
+        }
+    }
+}
+
+#[test]
+fn scale_shift_leaky_relu_checks_shapes_and_keeps_gradients() {
+    let x = Tensor::var_from_f64(&[1.0, -2.0, 3.0, -4.0], [2, 2], Device::Cpu).unwrap();
+    let scale = Tensor::from_f64_vec(vec![2.0, 3.0], [2], Device::Cpu).unwrap();
+    let shift = Tensor::from_f64_vec(vec![0.5, 0.0], [2], Device::Cpu).unwrap();
+    let bad = Tensor::from_f64_vec(vec![1.0; 3], [3], Device::Cpu).unwrap();
+    assert!(x.clone().scale_shift_leaky_relu(&bad, &shift, 0.1).is_err());
+    // A variable records a graph: the ordinary ops run, and gradients flow.
+    let y = x
+        .clone()
+        .scale_shift_leaky_relu(&scale, &shift, 0.1)
+        .unwrap();
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    let g = grads.get(&x).unwrap().to_f64_vec();
+    // d/dx leaky(2x + 0.5) at 1: 2; leaky(3x) at −2: 0.3; at 3: 2; leaky(3x) at −4: 0.3.
+    let expected = [2.0, 0.3, 2.0, 0.3];
+    for (a, b) in g.iter().zip(expected) {
+        assert!((a - b).abs() < 1e-12, "{g:?}");
+    }
+}
+
+#[test]
+fn add_scaled_row_in_place_adds_one_row_bit_for_bit() {
+    let mut rng = Rng::seed(1);
+    for dtype in [DType::F32, DType::F64] {
+        let src = Tensor::randn([3, 2, 5], dtype, Device::Cpu, &mut rng).unwrap();
+        let x = Tensor::randn([1, 2, 5], dtype, Device::Cpu, &mut rng).unwrap();
+        let expected = x
+            .add(&src.narrow(0, 2, 1).unwrap().mul_scalar(0.3).unwrap())
+            .unwrap();
+        let mut own = x.mul_scalar(1.0).unwrap();
+        let ptr = data_ptr(&own);
+        own.add_scaled_row_in_place(&src, 2, 0.3).unwrap();
+        assert_eq!(data_ptr(&own), ptr);
+        assert_eq!(own.to_f64_vec(), expected.to_f64_vec());
+        // Shared: the other owner keeps its values.
+        let before = x.to_f64_vec();
+        let mut shared = x.clone();
+        shared.add_scaled_row_in_place(&src, 2, 0.3).unwrap();
+        assert_eq!(shared.to_f64_vec(), expected.to_f64_vec());
+        assert_eq!(x.to_f64_vec(), before);
+        // Out of range and mismatched sizes are errors.
+        assert!(shared.add_scaled_row_in_place(&src, 3, 1.0).is_err());
+        let wide = Tensor::zeros([3, 11], dtype, Device::Cpu);
+        assert!(shared.add_scaled_row_in_place(&wide, 0, 1.0).is_err());
+    }
+}
