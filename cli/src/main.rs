@@ -40,6 +40,9 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    // Training and evaluation reuse the same large buffers every step: keep freed memory
+    // instead of faulting fresh pages in again (see the function's docs).
+    pact::memory::keep_freed_memory();
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args, cli.backend),
         Command::Compare(args) => commands::compare::run(args),
