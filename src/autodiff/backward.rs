@@ -51,7 +51,7 @@ impl Tensor {
                     continue;
                 }
                 let summed = match pending.remove(&input.id()) {
-                    Some(existing) => existing.add(&g)?,
+                    Some(existing) => existing.accumulate(&g)?,
                     None => g,
                 };
                 pending.insert(input.id(), summed);
@@ -91,6 +91,18 @@ fn topological_order(root: &Tensor) -> Vec<Tensor> {
 fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Tensor)>> {
     let one = |x: &Tensor, gx: Tensor| Ok(vec![(x.clone(), gx)]);
     match op {
+        // Leaky ReLU and ReLU: one fused pass instead of building the derivative and
+        // multiplying by it.
+        Op::Unary(x, UnaryOp::LeakyRelu(slope)) => {
+            let gx = x
+                .storage()
+                .leaky_relu_backward(g.storage(), x.shape(), *slope)?;
+            one(x, Tensor::build(gx, x.shape().clone(), None, false))
+        }
+        Op::Unary(x, UnaryOp::Relu) => {
+            let gx = x.storage().leaky_relu_backward(g.storage(), x.shape(), 0.0)?;
+            one(x, Tensor::build(gx, x.shape().clone(), None, false))
+        }
         Op::Unary(x, u) => match unary_derivative(*u, x, out)? {
             Some(d) => one(x, g.mul(&d)?),
             None => Ok(vec![]),

@@ -284,6 +284,26 @@ pub trait BackendStorage: Sized + Clone + Send + Sync + fmt::Debug {
         invstd: &Self,
         d: NormDims,
     ) -> Result<(Self, Self, Self)>;
+
+    /// The gradient of a leaky ReLU with `slope` at `self` (shape `shape`) for the output
+    /// gradient `grad`: `grad` where `self > 0`, else `slope · grad` (ReLU is `slope = 0`).
+    /// Provided as the two primitives it composes; a backend may fuse them.
+    fn leaky_relu_backward(&self, grad: &Self, shape: &Shape, slope: f64) -> Result<Self> {
+        grad.binary(
+            shape,
+            &self.unary(UnaryOp::LeakyStep(slope))?,
+            shape,
+            shape,
+            BinaryOp::Mul,
+        )
+    }
+
+    /// `self += rhs` for equal shapes `shape` (gradient accumulation). Provided as a
+    /// [`BackendStorage::binary`] add; a backend may add in place.
+    fn add_assign(&mut self, rhs: &Self, shape: &Shape) -> Result<()> {
+        *self = self.binary(shape, rhs, shape, shape, BinaryOp::Add)?;
+        Ok(())
+    }
 }
 
 /// The storage of a tensor on whichever backend it lives.
@@ -658,6 +678,25 @@ impl Storage {
             same(s, invstd, "batch_norm")?,
             d,
         )))
+    }
+    /// See [`BackendStorage::leaky_relu_backward`].
+    pub fn leaky_relu_backward(&self, grad: &Self, shape: &Shape, slope: f64) -> Result<Self> {
+        on_backend!(self, s => wrap(s.leaky_relu_backward(
+            same(s, grad, "leaky_relu_backward")?,
+            shape,
+            slope,
+        )))
+    }
+    /// See [`BackendStorage::add_assign`].
+    pub fn add_assign(&mut self, rhs: &Self, shape: &Shape) -> Result<()> {
+        match self {
+            Storage::Cpu(s) => s.add_assign(same(s, rhs, "add_assign")?, shape),
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Storage::ArrayFire(s) => {
+                let r = same(s, rhs, "add_assign")?;
+                s.add_assign(r, shape)
+            }
+        }
     }
 }
 

@@ -185,6 +185,34 @@ pub fn unary<T: Element>(x: &[T], op: UnaryOp) -> Vec<T> {
     }
 }
 
+/// `f(a[i], b[i])` for equal-length slices, in parallel for large inputs.
+fn zip_map<T: Element>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> Vec<T> {
+    if a.len() >= PAR_THRESHOLD {
+        a.par_iter().zip(b.par_iter()).map(|(&x, &y)| f(x, y)).collect()
+    } else {
+        a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+    }
+}
+
+/// The gradient of a leaky ReLU with `slope` at `x` for the output gradient `g`, in one pass:
+/// `g` where `x > 0`, else `slope · g` (the product `g · LeakyStep(x)`, exactly).
+pub fn leaky_relu_backward<T: Element>(x: &[T], g: &[T], slope: f64) -> Vec<T> {
+    let a = c::<T>(slope);
+    let zero = T::zero();
+    zip_map(x, g, move |x, g| if x > zero { g } else { g * a })
+}
+
+/// `a += b` elementwise for equal lengths, in parallel for large inputs.
+pub fn add_assign<T: Element>(a: &mut [T], b: &[T]) {
+    if a.len() >= PAR_THRESHOLD {
+        a.par_chunks_mut(PAR_THRESHOLD)
+            .zip(b.par_chunks(PAR_THRESHOLD))
+            .for_each(|(x, y)| x.iter_mut().zip(y).for_each(|(x, &y)| *x += y));
+    } else {
+        a.iter_mut().zip(b).for_each(|(x, &y)| *x += y);
+    }
+}
+
 fn view<'a, T>(data: &'a [T], shape: &Shape) -> ArrayViewD<'a, T> {
     ArrayViewD::from_shape(IxDyn(shape.dims()), data).expect("storage matches its shape")
 }

@@ -5,6 +5,7 @@
 
 pub mod conv;
 pub mod elementwise;
+mod fill;
 pub mod layout;
 pub mod matmul;
 pub mod norm;
@@ -182,6 +183,18 @@ impl BackendStorage for CpuStorage {
             (on_false.0.same(), on_false.1),
             out,
         ))
+    }
+
+    fn leaky_relu_backward(&self, grad: &Self, _shape: &Shape, slope: f64) -> Result<Self> {
+        map1!(self, x => elementwise::leaky_relu_backward(x, grad.same(), slope))
+    }
+
+    fn add_assign(&mut self, rhs: &Self, _shape: &Shape) -> Result<()> {
+        match self {
+            CpuStorage::F32(a) => elementwise::add_assign(a, rhs.same()),
+            CpuStorage::F64(a) => elementwise::add_assign(a, rhs.same()),
+        }
+        Ok(())
     }
 
     fn broadcast_to(&self, shape: &Shape, target: &Shape) -> Result<Self> {
