@@ -174,3 +174,147 @@ fn gradients_of_a_value_used_several_times_add_up() {
     let doubled: Vec<f64> = expected.iter().map(|v| 2.0 * v).collect();
     assert_close("accumulated", &twice, &doubled, 1e-12);
 }
+
+#[test]
+fn sum_to_merges_axes_and_matches_the_reference() {
+    let mut g = Gen::new(4);
+    let big = [3usize, 4, 5, 6];
+    let x = g.vec(big.iter().product(), -1.0, 1.0);
+    let at = |i: [usize; 4]| ((i[0] * big[1] + i[1]) * big[2] + i[2]) * big[3] + i[3];
+    let targets: Vec<Vec<usize>> = vec![
+        vec![3, 1, 1, 1],
+        vec![1, 4, 1, 1],
+        vec![4, 1, 1],
+        vec![1, 1, 5, 6],
+        vec![3, 1, 5, 1],
+        vec![6],
+        vec![1],
+        vec![],
+        vec![3, 4, 5, 6],
+    ];
+    for target in targets {
+        let padded: Vec<usize> = std::iter::repeat_n(1, 4 - target.len())
+            .chain(target.iter().copied())
+            .collect();
+        let out_len: usize = padded.iter().product();
+        let mut expected = vec![0.0; out_len];
+        for a in 0..big[0] {
+            for b in 0..big[1] {
+                for c in 0..big[2] {
+                    for d in 0..big[3] {
+                        let i = [a, b, c, d];
+                        let mut o = 0;
+                        for k in 0..4 {
+                            o = o * padded[k] + if padded[k] == 1 { 0 } else { i[k] };
+                        }
+                        expected[o] += x[at(i)];
+                    }
+                }
+            }
+        }
+        let t = Tensor::from_f64_slice(&x, big, DType::F64, DEV).unwrap();
+        let s = t.sum_to(&pact::Shape::new(target.clone())).unwrap();
+        assert_eq!(s.dims(), &target[..]);
+        assert_close(&format!("{target:?}"), &s.to_f64_vec(), &expected, 1e-12);
+    }
+}
+
+/// `a op b` with NumPy broadcasting, by index arithmetic.
+fn broadcast_reference(
+    a: &[f64],
+    a_shape: &[usize],
+    b: &[f64],
+    b_shape: &[usize],
+    out: &[usize],
+    op: fn(f64, f64) -> f64,
+) -> Vec<f64> {
+    let n: usize = out.iter().product();
+    let pad = |s: &[usize]| -> Vec<usize> {
+        std::iter::repeat_n(1, out.len() - s.len())
+            .chain(s.iter().copied())
+            .collect()
+    };
+    let (pa, pb) = (pad(a_shape), pad(b_shape));
+    let index = |p: &[usize], coords: &[usize]| {
+        coords
+            .iter()
+            .zip(p)
+            .fold(0, |acc, (&c, &d)| acc * d + if d == 1 { 0 } else { c })
+    };
+    (0..n)
+        .map(|flat| {
+            let mut coords = vec![0; out.len()];
+            let mut r = flat;
+            for k in (0..out.len()).rev() {
+                coords[k] = r % out[k];
+                r /= out[k];
+            }
+            op(a[index(&pa, &coords)], b[index(&pb, &coords)])
+        })
+        .collect()
+}
+
+#[test]
+fn broadcast_binary_ops_match_the_reference_on_every_path() {
+    let mut g = Gen::new(5);
+    let big = vec![6usize, 5, 33, 35];
+    let smalls: Vec<Vec<usize>> = vec![
+        big.clone(),
+        vec![1, 5, 1, 1],
+        vec![6, 1, 1, 1],
+        vec![5, 1, 1],
+        vec![6, 5, 1, 1],
+        vec![1],
+        vec![35],
+        vec![6, 1, 33, 1],
+        vec![1, 1, 1, 1],
+    ];
+    let ops: [(&str, fn(&Tensor, &Tensor) -> pact::Result<Tensor>, fn(f64, f64) -> f64); 4] = [
+        ("add", |a, b| a.add(b), |x, y| x + y),
+        ("sub", |a, b| a.sub(b), |x, y| x - y),
+        ("mul", |a, b| a.mul(b), |x, y| x * y),
+        ("div", |a, b| a.div(b), |x, y| x / y),
+    ];
+    for small in &smalls {
+        let x = g.vec(big.iter().product(), -2.0, 2.0);
+        let y = g.vec(small.iter().product(), 0.5, 2.0);
+        for dtype in [DType::F32, DType::F64] {
+            let xt = Tensor::from_f64_slice(&x, big.clone(), dtype, DEV).unwrap();
+            let yt = Tensor::from_f64_slice(&y, small.clone(), dtype, DEV).unwrap();
+            for (name, op, f) in ops {
+                let what = format!("{name} {small:?} {dtype:?}");
+                let e = broadcast_reference(&x, &big, &y, small, &big, f);
+                assert_close(&what, &op(&xt, &yt).unwrap().to_f64_vec(), &e, 1e-6);
+                // Swapped operands (the small one first); divide by values away from 0.
+                let xs: Vec<f64> = x.iter().map(|v| v.abs() + 0.5).collect();
+                let xst = Tensor::from_f64_slice(&xs, big.clone(), dtype, DEV).unwrap();
+                let e = broadcast_reference(&y, small, &xs, &big, &big, f);
+                assert_close(
+                    &format!("swapped {what}"),
+                    &op(&yt, &xst).unwrap().to_f64_vec(),
+                    &e,
+                    1e-6,
+                );
+            }
+        }
+    }
+    // Empty and unit-sized operands.
+    let e = Tensor::zeros([0, 3], DType::F32, DEV);
+    let c = Tensor::ones([3], DType::F32, DEV);
+    assert_eq!(e.add(&c).unwrap().dims(), &[0, 3]);
+    let u = Tensor::ones([4, 1], DType::F32, DEV);
+    assert_eq!(u.add(&c).unwrap().to_f64_vec(), vec![2.0; 12]);
+}
+
+#[test]
+fn unary_maps_match_the_reference_across_chunk_boundaries() {
+    let mut g = Gen::new(6);
+    for len in [0, 1, 8191, 8193, 40_000] {
+        let x = g.vec(len, -2.0, 2.0);
+        let t = Tensor::from_f64_slice(&x, [len], DType::F32, DEV).unwrap();
+        let e: Vec<f64> = x.iter().map(|&v| if v > 0.0 { v } else { 0.1 * v }).collect();
+        assert_close("leaky", &t.leaky_relu(0.1).unwrap().to_f64_vec(), &e, 1e-6);
+        let e: Vec<f64> = x.iter().map(|&v| 3.0 * v - 1.0).collect();
+        assert_close("affine", &t.affine(3.0, -1.0).unwrap().to_f64_vec(), &e, 1e-6);
+    }
+}

@@ -178,7 +178,10 @@ fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Ten
             let mut result = Vec::with_capacity(xs.len());
             for x in xs {
                 let len = x.dim(*axis)?;
-                result.push((x.clone(), g.narrow(*axis, start, len)?));
+                // Untracked parts (the zeros of `pad_zeros`) need no slice of the gradient.
+                if x.tracks() {
+                    result.push((x.clone(), g.narrow(*axis, start, len)?));
+                }
                 start += len;
             }
             Ok(result)

@@ -4,6 +4,7 @@ use crate::backend::ops::{BinaryOp, UnaryOp};
 use crate::{Element, Shape};
 use ndarray::{ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use num_traits::Float;
+use super::fill::build_chunks;
 use rayon::prelude::*;
 
 /// Below this many elements, kernels stay on one thread.
@@ -149,12 +150,21 @@ pub fn binary_fn<T: Float>(op: BinaryOp) -> impl Fn(T, T) -> T + Sync + Send {
     }
 }
 
-/// Applies `f` to every element, in parallel for large inputs.
+/// Elements per work unit of the elementwise kernels: big enough to amortise rayon's
+/// per-task cost, small enough to balance two or more threads on a 2¹⁵-element tensor.
+const CHUNK: usize = 1 << 13;
+
+/// Applies `f` to every element, in parallel for large inputs. The output is written once
+/// (no zero fill), chunk by chunk, in loops that the compiler can vectorise.
 pub fn map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
-    if x.len() >= PAR_THRESHOLD {
-        x.par_iter().map(|&v| f(v)).collect()
-    } else {
-        x.iter().map(|&v| f(v)).collect()
+    // SAFETY: every element of every chunk is written.
+    unsafe {
+        build_chunks(x.len(), CHUNK, x.len() >= PAR_THRESHOLD, |i, dst| {
+            let src = &x[i * CHUNK..i * CHUNK + dst.len()];
+            for (d, &v) in dst.iter_mut().zip(src) {
+                d.write(f(v));
+            }
+        })
     }
 }
 
@@ -185,12 +195,18 @@ pub fn unary<T: Element>(x: &[T], op: UnaryOp) -> Vec<T> {
     }
 }
 
-/// `f(a[i], b[i])` for equal-length slices, in parallel for large inputs.
+/// `f(a[i], b[i])` for equal-length slices, in parallel for large inputs; written once,
+/// chunk by chunk, like [`map`].
 fn zip_map<T: Element>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> Vec<T> {
-    if a.len() >= PAR_THRESHOLD {
-        a.par_iter().zip(b.par_iter()).map(|(&x, &y)| f(x, y)).collect()
-    } else {
-        a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+    debug_assert_eq!(a.len(), b.len());
+    // SAFETY: every element of every chunk is written.
+    unsafe {
+        build_chunks(a.len(), CHUNK, a.len() >= PAR_THRESHOLD, |i, dst| {
+            let range = i * CHUNK..i * CHUNK + dst.len();
+            for ((d, &x), &y) in dst.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
+                d.write(f(x, y));
+            }
+        })
     }
 }
 
@@ -249,14 +265,7 @@ fn binary_with<T: Element>(
         return Vec::new();
     }
     if a.len() == n && b.len() == n {
-        if n >= PAR_THRESHOLD {
-            return a
-                .par_iter()
-                .zip(b.par_iter())
-                .map(|(&x, &y)| f(x, y))
-                .collect();
-        }
-        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+        return zip_map(a, b, f);
     }
     if b.len() == 1 && a.len() == n {
         let y = b[0];
@@ -319,34 +328,30 @@ fn binary_rowwise<T: Element>(
         return None;
     };
     let block = contiguous_block(small_shape, out)?;
+    if block == 0 {
+        return Some(Vec::new());
+    }
     let period = small.len();
-    let apply = |(chunk_index, (dst, src)): (usize, (&mut [T], &[T]))| {
-        let s = small[chunk_index % period];
-        if swapped {
-            for (d, &x) in dst.iter_mut().zip(src) {
-                *d = f(s, x);
-            }
-        } else {
-            for (d, &x) in dst.iter_mut().zip(src) {
-                *d = f(x, s);
+    // Work units of whole runs, about `CHUNK` elements each.
+    let span = block * (CHUNK / block).max(1);
+    let apply = |i: usize, dst: &mut [std::mem::MaybeUninit<T>]| {
+        let start = i * span;
+        let src = &full[start..start + dst.len()];
+        for (j, (d, x)) in dst.chunks_mut(block).zip(src.chunks(block)).enumerate() {
+            let s = small[(start / block + j) % period];
+            if swapped {
+                for (d, &x) in d.iter_mut().zip(x) {
+                    d.write(f(s, x));
+                }
+            } else {
+                for (d, &x) in d.iter_mut().zip(x) {
+                    d.write(f(x, s));
+                }
             }
         }
     };
-    let mut result = vec![T::zero(); n];
-    if n >= PAR_THRESHOLD {
-        result
-            .par_chunks_mut(block)
-            .zip(full.par_chunks(block))
-            .enumerate()
-            .for_each(apply);
-    } else {
-        result
-            .chunks_mut(block)
-            .zip(full.chunks(block))
-            .enumerate()
-            .for_each(apply);
-    }
-    Some(result)
+    // SAFETY: every element of every chunk is written by `apply`.
+    Some(unsafe { build_chunks(n, span, n >= PAR_THRESHOLD, apply) })
 }
 
 /// `cond ≠ 0 ? t : f` with broadcasting.
