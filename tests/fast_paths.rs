@@ -82,8 +82,12 @@ fn batch_norm_matches_the_f64_reference_on_large_odd_and_offset_inputs() {
             let xt = Tensor::from_f64_slice(&x, shape.clone(), dtype, DEV)
                 .unwrap()
                 .to_var();
-            let gt = Tensor::from_f64_slice(&gamma, [c], dtype, DEV).unwrap().to_var();
-            let bt = Tensor::from_f64_slice(&beta, [c], dtype, DEV).unwrap().to_var();
+            let gt = Tensor::from_f64_slice(&gamma, [c], dtype, DEV)
+                .unwrap()
+                .to_var();
+            let bt = Tensor::from_f64_slice(&beta, [c], dtype, DEV)
+                .unwrap()
+                .to_var();
             let dyt = Tensor::from_f64_slice(&dy, shape.clone(), dtype, DEV).unwrap();
             let (y, _, _) = xt.batch_norm_train(&gt, &bt, 1e-3).unwrap();
             assert_close(&format!("y {what}"), &y.to_f64_vec(), &ey, tol);
@@ -118,7 +122,9 @@ fn leaky_relu_and_relu_gradients_match_the_reference_on_every_size() {
         let dy = g.vec(len, -1.0, 1.0);
         for slope in [0.1, 0.0] {
             for dtype in [DType::F32, DType::F64] {
-                let xt = Tensor::from_f64_slice(&x, [len], dtype, DEV).unwrap().to_var();
+                let xt = Tensor::from_f64_slice(&x, [len], dtype, DEV)
+                    .unwrap()
+                    .to_var();
                 let dyt = Tensor::from_f64_slice(&dy, [len], dtype, DEV).unwrap();
                 let y = if slope == 0.0 {
                     xt.relu()
@@ -162,10 +168,20 @@ fn gradients_of_a_value_used_several_times_add_up() {
         .iter()
         .map(|&v| 2.0 + 2.0 * v + if v > 0.0 { 1.0 } else { 0.1 })
         .collect();
-    assert_close("dx", &grads.get(&xt).unwrap().to_f64_vec(), &expected, 1e-12);
+    assert_close(
+        "dx",
+        &grads.get(&xt).unwrap().to_f64_vec(),
+        &expected,
+        1e-12,
+    );
     // A second backward pass over the same graph gives the same gradients.
     let again = loss.backward().unwrap();
-    assert_close("again", &again.get(&xt).unwrap().to_f64_vec(), &expected, 1e-12);
+    assert_close(
+        "again",
+        &again.get(&xt).unwrap().to_f64_vec(),
+        &expected,
+        1e-12,
+    );
     let twice = {
         let mut store = loss.backward().unwrap();
         loss.backward_into(&mut store).unwrap();
@@ -269,7 +285,11 @@ fn broadcast_binary_ops_match_the_reference_on_every_path() {
         vec![6, 1, 33, 1],
         vec![1, 1, 1, 1],
     ];
-    let ops: [(&str, fn(&Tensor, &Tensor) -> pact::Result<Tensor>, fn(f64, f64) -> f64); 4] = [
+    let ops: [(
+        &str,
+        fn(&Tensor, &Tensor) -> pact::Result<Tensor>,
+        fn(f64, f64) -> f64,
+    ); 4] = [
         ("add", |a, b| a.add(b), |x, y| x + y),
         ("sub", |a, b| a.sub(b), |x, y| x - y),
         ("mul", |a, b| a.mul(b), |x, y| x * y),
@@ -312,9 +332,66 @@ fn unary_maps_match_the_reference_across_chunk_boundaries() {
     for len in [0, 1, 8191, 8193, 40_000] {
         let x = g.vec(len, -2.0, 2.0);
         let t = Tensor::from_f64_slice(&x, [len], DType::F32, DEV).unwrap();
-        let e: Vec<f64> = x.iter().map(|&v| if v > 0.0 { v } else { 0.1 * v }).collect();
+        let e: Vec<f64> = x
+            .iter()
+            .map(|&v| if v > 0.0 { v } else { 0.1 * v })
+            .collect();
         assert_close("leaky", &t.leaky_relu(0.1).unwrap().to_f64_vec(), &e, 1e-6);
         let e: Vec<f64> = x.iter().map(|&v| 3.0 * v - 1.0).collect();
-        assert_close("affine", &t.affine(3.0, -1.0).unwrap().to_f64_vec(), &e, 1e-6);
+        assert_close(
+            "affine",
+            &t.affine(3.0, -1.0).unwrap().to_f64_vec(),
+            &e,
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn fused_batch_norm_leaky_relu_equals_the_two_ops_exactly() {
+    let mut g = Gen::new(7);
+    for shape in [
+        vec![6usize, 5, 33, 35],
+        vec![3, 4, 5],
+        vec![9, 2],
+        vec![1, 1, 1, 1],
+    ] {
+        let c = shape[1];
+        let len: usize = shape.iter().product();
+        let x = g.vec(len, -2.0, 2.0);
+        let dy = g.vec(len, -1.0, 1.0);
+        let gamma = g.vec(c, 0.5, 1.5);
+        let beta = g.vec(c, -0.5, 0.5);
+        for dtype in [DType::F32, DType::F64] {
+            let run = |fused: bool| {
+                let xt = Tensor::from_f64_slice(&x, shape.clone(), dtype, DEV)
+                    .unwrap()
+                    .to_var();
+                let gt = Tensor::from_f64_slice(&gamma, [c], dtype, DEV)
+                    .unwrap()
+                    .to_var();
+                let bt = Tensor::from_f64_slice(&beta, [c], dtype, DEV)
+                    .unwrap()
+                    .to_var();
+                let dyt = Tensor::from_f64_slice(&dy, shape.clone(), dtype, DEV).unwrap();
+                let (y, mean, var) = if fused {
+                    xt.batch_norm_train_leaky_relu(&gt, &bt, 1e-3, 0.1).unwrap()
+                } else {
+                    let (y, m, v) = xt.batch_norm_train(&gt, &bt, 1e-3).unwrap();
+                    (y.leaky_relu(0.1).unwrap(), m, v)
+                };
+                let grads = y.mul(&dyt).unwrap().sum_all().unwrap().backward().unwrap();
+                let get = |t: &Tensor| grads.get(t).unwrap().to_f64_vec();
+                [
+                    y.to_f64_vec(),
+                    mean.to_f64_vec(),
+                    var.to_f64_vec(),
+                    get(&xt),
+                    get(&gt),
+                    get(&bt),
+                ]
+            };
+            assert_eq!(run(true), run(false), "{shape:?} {dtype:?}");
+        }
     }
 }

@@ -100,7 +100,9 @@ fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Ten
             one(x, Tensor::build(gx, x.shape().clone(), None, false))
         }
         Op::Unary(x, UnaryOp::Relu) => {
-            let gx = x.storage().leaky_relu_backward(g.storage(), x.shape(), 0.0)?;
+            let gx = x
+                .storage()
+                .leaky_relu_backward(g.storage(), x.shape(), 0.0)?;
             one(x, Tensor::build(gx, x.shape().clone(), None, false))
         }
         Op::Unary(x, u) => match unary_derivative(*u, x, out)? {
@@ -213,14 +215,24 @@ fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Ten
             mean,
             invstd,
             dims,
+            leaky,
         } => {
-            let (dx, dgamma, dbeta) = x.storage().batch_norm_backward(
-                g.storage(),
-                gamma.storage(),
-                mean.storage(),
-                invstd.storage(),
-                *dims,
-            )?;
+            let (dx, dgamma, dbeta) = match leaky {
+                None => x.storage().batch_norm_backward(
+                    g.storage(),
+                    gamma.storage(),
+                    mean.storage(),
+                    invstd.storage(),
+                    *dims,
+                )?,
+                Some(eps_slope) => x.storage().batch_norm_leaky_backward(
+                    g.storage(),
+                    (gamma.storage(), beta.storage()),
+                    (mean.storage(), invstd.storage()),
+                    *dims,
+                    *eps_slope,
+                )?,
+            };
             Ok(vec![
                 (x.clone(), Tensor::build(dx, x.shape().clone(), None, false)),
                 (

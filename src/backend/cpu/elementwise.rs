@@ -1,10 +1,10 @@
 //! Elementwise kernels: unary maps, broadcast binary ops, `where`, broadcast materialisation.
 
+use super::fill::build_chunks;
 use crate::backend::ops::{BinaryOp, UnaryOp};
 use crate::{Element, Shape};
 use ndarray::{ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use num_traits::Float;
-use super::fill::build_chunks;
 use rayon::prelude::*;
 
 /// Below this many elements, kernels stay on one thread.
@@ -303,7 +303,10 @@ fn contiguous_block(small: &Shape, out: &Shape) -> Option<usize> {
     let padded: Vec<usize> = std::iter::repeat_n(1, offset)
         .chain(small.dims().iter().copied())
         .collect();
-    let last = padded.iter().rposition(|&d| d != 1)?;
+    // A single element (every axis 1) covers the whole output.
+    let Some(last) = padded.iter().rposition(|&d| d != 1) else {
+        return Some(out.elem_count());
+    };
     let first = padded.iter().position(|&d| d != 1)?;
     if (first..=last).any(|i| padded[i] != out.dims()[i]) {
         return None;

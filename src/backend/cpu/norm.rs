@@ -61,18 +61,38 @@ fn map_rows<T: Element>(
     }
 }
 
-/// Returns `(y, mean, invstd)`.
+/// Per channel, the scale `invstd·γ` and offset `β − mean·scale` of the normalisation, as
+/// the forward pass computes them (the backward pass of the fused activation recomputes
+/// `x·scale + offset` and must get the same signs).
+fn affine_of<T: Element>(gamma: &[T], beta: &[T], mean: &[T], invstd: &[T]) -> Vec<(T, T)> {
+    (0..gamma.len())
+        .map(|c| {
+            let scale = invstd[c] * gamma[c];
+            (scale, beta[c] - mean[c] * scale)
+        })
+        .collect()
+}
+
+/// Returns `(y, mean, invstd)`; with `slope`, `y` is passed through a leaky ReLU with that
+/// slope in the same pass.
 pub fn batch_norm<T: Element>(
     x: &[T],
     gamma: &[T],
     beta: &[T],
     d: NormDims,
     eps: f64,
+    slope: Option<f64>,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let count = (d.outer * d.inner).max(1) as f64;
     // One pass: sums of `x − k` and `(x − k)²` with `k` the channel's first value, which
     // keeps the variance accurate however far the mean is from zero.
-    let shift = |c: usize| if x.is_empty() { T::zero() } else { row(x, d, 0, c)[0] };
+    let shift = |c: usize| {
+        if x.is_empty() {
+            T::zero()
+        } else {
+            row(x, d, 0, c)[0]
+        }
+    };
     let sums = channel_sums(x, x, d, |c, xs, _| {
         let k = shift(c);
         lane_sums2(xs, xs, |v, _| {
@@ -88,20 +108,32 @@ pub fn batch_norm<T: Element>(
         means.push(T::from_f64_lossy(shift(c).to_f64_exact() + m));
         invstd.push(T::from_f64_lossy(1.0 / (var + eps).sqrt()));
     }
-    let scale: Vec<T> = (0..d.channels).map(|c| invstd[c] * gamma[c]).collect();
-    let offset: Vec<T> = (0..d.channels)
-        .map(|c| beta[c] - means[c] * scale[c])
-        .collect();
-    let y = map_rows((x, x), d, |c, src, _, dst| {
-        let (s, b) = (scale[c], offset[c]);
-        for (o, &v) in dst.iter_mut().zip(src) {
-            o.write(v * s + b);
+    let affine = affine_of(gamma, beta, &means, &invstd);
+    let y = match slope {
+        None => map_rows((x, x), d, |c, src, _, dst| {
+            let (s, b) = affine[c];
+            for (o, &v) in dst.iter_mut().zip(src) {
+                o.write(v * s + b);
+            }
+        }),
+        Some(slope) => {
+            let (a, zero) = (T::from_f64_lossy(slope), T::zero());
+            map_rows((x, x), d, |c, src, _, dst| {
+                let (s, b) = affine[c];
+                for (o, &v) in dst.iter_mut().zip(src) {
+                    let z = v * s + b;
+                    o.write(if z > zero { z } else { z * a });
+                }
+            })
         }
-    });
+    };
     (y, means, invstd)
 }
 
-/// Returns `(dx, dgamma, dbeta)`.
+/// Returns `(dx, dgamma, dbeta)`. With `leaky = Some((beta, slope))` the forward pass was
+/// followed by a leaky ReLU (see [`batch_norm`]): `dy` is the gradient of the activation's
+/// output, and the activation's gradient is applied on the fly (its input recomputed from
+/// `x`), so that no intermediate tensor is written.
 pub fn batch_norm_backward<T: Element>(
     x: &[T],
     dy: &[T],
@@ -109,12 +141,42 @@ pub fn batch_norm_backward<T: Element>(
     mean: &[T],
     invstd: &[T],
     d: NormDims,
+    leaky: Option<(&[T], f64)>,
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let stats = (gamma, mean, invstd);
+    match leaky {
+        None => backward_with(x, dy, stats, d, |_, g, _| g),
+        Some((beta, slope)) => {
+            let affine = affine_of(gamma, beta, mean, invstd);
+            let (a, zero) = (T::from_f64_lossy(slope), T::zero());
+            backward_with(x, dy, stats, d, move |c, g, v| {
+                let (s, b) = affine[c];
+                if v * s + b > zero {
+                    g
+                } else {
+                    g * a
+                }
+            })
+        }
+    }
+}
+
+/// The backward pass for the gradient `pre(c, dy, x)` reaching the normalisation's output.
+fn backward_with<T: Element>(
+    x: &[T],
+    dy: &[T],
+    (gamma, mean, invstd): (&[T], &[T], &[T]),
+    d: NormDims,
+    pre: impl Fn(usize, T, T) -> T + Sync + Send,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let count = (d.outer * d.inner).max(1) as f64;
-    // Σ dy and Σ dy·(x − mean) per channel.
+    // Σ dz and Σ dz·(x − mean) per channel.
     let sums = channel_sums(dy, x, d, |c, gs, xs| {
         let m = mean[c];
-        lane_sums2(gs, xs, |g, v| (g, g * (v - m)))
+        lane_sums2(gs, xs, |g, v| {
+            let g = pre(c, g, v);
+            (g, g * (v - m))
+        })
     });
     let dbeta: Vec<T> = sums.iter().map(|s| T::from_f64_lossy(s.0)).collect();
     let dgamma: Vec<T> = sums
@@ -136,10 +198,10 @@ pub fn batch_norm_backward<T: Element>(
         })
         .collect();
     let dx = map_rows((x, dy), d, |c, xs, gs, dst| {
-        let (a, b, k) = coefficients[c];
+        let (p, q, k) = coefficients[c];
         let m = mean[c];
         for ((o, &v), &g) in dst.iter_mut().zip(xs).zip(gs) {
-            o.write(a * g + b * (v - m) + k);
+            o.write(p * pre(c, g, v) + q * (v - m) + k);
         }
     });
     (dx, dgamma, dbeta)
