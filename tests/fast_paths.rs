@@ -270,6 +270,13 @@ fn broadcast_reference(
         .collect()
 }
 
+/// A binary op's name, its tensor method and its scalar reference.
+type NamedBinary = (
+    &'static str,
+    fn(&Tensor, &Tensor) -> pact::Result<Tensor>,
+    fn(f64, f64) -> f64,
+);
+
 #[test]
 fn broadcast_binary_ops_match_the_reference_on_every_path() {
     let mut g = Gen::new(5);
@@ -285,11 +292,7 @@ fn broadcast_binary_ops_match_the_reference_on_every_path() {
         vec![6, 1, 33, 1],
         vec![1, 1, 1, 1],
     ];
-    let ops: [(
-        &str,
-        fn(&Tensor, &Tensor) -> pact::Result<Tensor>,
-        fn(f64, f64) -> f64,
-    ); 4] = [
+    let ops: [NamedBinary; 4] = [
         ("add", |a, b| a.add(b), |x, y| x + y),
         ("sub", |a, b| a.sub(b), |x, y| x - y),
         ("mul", |a, b| a.mul(b), |x, y| x * y),
