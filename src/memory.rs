@@ -48,3 +48,51 @@ pub fn reset_peak() -> usize {
     PEAK.store(live, Ordering::Relaxed);
     live
 }
+
+/// Asks the C allocator to keep freed memory for reuse instead of returning it to the
+/// operating system, and returns whether it agreed (only glibc on Linux is tuned; elsewhere
+/// this does nothing and returns `false`).
+///
+/// A training step allocates and frees the same large activation buffers (megabytes each)
+/// every step. With glibc's defaults many of them are served by fresh `mmap`s, or by heap
+/// memory that was just trimmed away, so every step pays page faults and the kernel's page
+/// clearing for them again (about 10% of a ResNet-32 step on two threads). After this call
+/// blocks up to 32 MiB come from the heap and the heap is never trimmed: the process keeps
+/// its peak footprint, and later steps reuse it. Call it once, at start-up, in programs that
+/// run many steps (the `pact` command-line tool does).
+pub fn keep_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::raw::c_int;
+        extern "C" {
+            fn mallopt(param: c_int, value: c_int) -> c_int;
+        }
+        // From glibc's <malloc.h>.
+        const M_TRIM_THRESHOLD: c_int = -1;
+        const M_MMAP_THRESHOLD: c_int = -3;
+        // glibc refuses mmap thresholds above half its largest heap (32 MiB on 64-bit).
+        const MMAP_THRESHOLD: c_int = 32 << 20;
+        // SAFETY: `mallopt` only changes allocator parameters; both are valid settings.
+        let trim = unsafe { mallopt(M_TRIM_THRESHOLD, c_int::MAX) };
+        // SAFETY: as above.
+        let mmap = unsafe { mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
+        trim == 1 && mmap == 1
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keep_freed_memory_is_accepted_on_glibc() {
+        let accepted = super::keep_freed_memory();
+        assert_eq!(accepted, cfg!(all(target_os = "linux", target_env = "gnu")));
+        // Allocation still works afterwards, large and small.
+        let big = vec![1u8; 40 << 20];
+        let small = vec![2u8; 1 << 10];
+        assert_eq!(big[big.len() - 1] + small[0], 3);
+    }
+}

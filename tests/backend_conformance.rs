@@ -50,6 +50,7 @@ macro_rules! conformance_suite {
             conv2d_backward_primitives,
             pooling,
             batch_norm,
+            batch_norm_leaky_relu,
             empty_sizes,
             no_grad_builds_no_graph,
             detach_stops_gradients,
@@ -1941,6 +1942,57 @@ mod checks {
 
     // -----------------------------------------------------------------------------------------
     // Empty sizes.
+
+    /// The fused batch norm + leaky ReLU equals the two ops (values and gradients).
+    pub fn batch_norm_leaky_relu(dev: Device) {
+        let mut g = Gen::new(16);
+        for dtype in DTYPES {
+            for dims in [vec![4, 3], vec![2, 3, 2, 2], vec![5, 2, 1, 1]] {
+                let c = dims[1];
+                let x = data(&mut g, numel(&dims), -2.0, 3.0, dtype);
+                let gamma = data(&mut g, c, 0.5, 1.5, dtype);
+                let beta = data(&mut g, c, -0.5, 0.5, dtype);
+                let dy = data(&mut g, x.len(), -1.0, 1.0, dtype);
+                let run = |fused: bool| {
+                    let tx = mk(dev, &x, &dims, dtype).to_var();
+                    let tg = mk(dev, &gamma, &[c], dtype).to_var();
+                    let tb = mk(dev, &beta, &[c], dtype).to_var();
+                    let y = if fused {
+                        tx.batch_norm_train_leaky_relu(&tg, &tb, 1e-3, 0.1)
+                            .unwrap()
+                            .0
+                    } else {
+                        tx.batch_norm_train(&tg, &tb, 1e-3)
+                            .unwrap()
+                            .0
+                            .leaky_relu(0.1)
+                            .unwrap()
+                    };
+                    let grads = y
+                        .mul(&mk(dev, &dy, &dims, dtype))
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .backward()
+                        .unwrap();
+                    let get = |t: &Tensor| grads.get(t).unwrap().to_f64_vec();
+                    [y.to_f64_vec(), get(&tx), get(&tg), get(&tb)]
+                };
+                let (fused, plain) = (run(true), run(false));
+                for (what, (a, b)) in ["y", "dx", "dgamma", "dbeta"]
+                    .iter()
+                    .zip(fused.iter().zip(&plain))
+                {
+                    for (u, v) in a.iter().zip(b) {
+                        assert!(
+                            (u - v).abs() <= 1e-5 * (1.0 + v.abs()),
+                            "{what} {dims:?} {dtype:?}: {u} vs {v}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     pub fn empty_sizes(dev: Device) {
         for dtype in DTYPES {

@@ -564,6 +564,23 @@ fn batch_norm_train_in_x_gamma_and_beta() {
 }
 
 #[test]
+fn batch_norm_with_fused_leaky_relu_in_x_gamma_and_beta() {
+    let mut g = Gen::new(14);
+    for shape in [vec![4, 3], vec![2, 3, 2, 2], vec![1, 2, 3, 3]] {
+        let c = shape[1];
+        let x = input(g.vec(numel(&shape), -2.0, 2.0), &shape);
+        // β away from 0 so that few normalised values sit near the kink.
+        let gamma = input(g.vec(c, 0.5, 1.5), &[c]);
+        let beta = input(g.vec(c, 0.2, 0.6), &[c]);
+        check_grad(
+            |v| Ok(v[0].batch_norm_train_leaky_relu(&v[1], &v[2], 1e-3, 0.1)?.0),
+            &[x, gamma, beta],
+        )
+        .unwrap_or_else(|e| panic!("batch_norm + leaky_relu {shape:?}: {e}"));
+    }
+}
+
+#[test]
 fn softmax_family_and_cross_entropy() {
     let mut g = Gen::new(13);
     let x = input(g.vec(24, -3.0, 3.0), &[2, 3, 4]);

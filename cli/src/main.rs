@@ -1,6 +1,5 @@
 //! The `pact` command-line tool.
 
-mod allocator;
 mod backend;
 mod commands;
 mod error;
@@ -40,8 +39,10 @@ enum Command {
 }
 
 fn main() {
-    allocator::keep_freed_memory();
     let cli = Cli::parse();
+    // Training and evaluation reuse the same large buffers every step: keep freed memory
+    // instead of faulting fresh pages in again (see the function's docs).
+    pact::memory::keep_freed_memory();
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args, cli.backend),
         Command::Compare(args) => commands::compare::run(args),

@@ -51,7 +51,7 @@ impl Tensor {
                     continue;
                 }
                 let summed = match pending.remove(&input.id()) {
-                    Some(existing) => existing.add(&g)?,
+                    Some(existing) => existing.accumulate(&g)?,
                     None => g,
                 };
                 pending.insert(input.id(), summed);
@@ -91,6 +91,20 @@ fn topological_order(root: &Tensor) -> Vec<Tensor> {
 fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Tensor)>> {
     let one = |x: &Tensor, gx: Tensor| Ok(vec![(x.clone(), gx)]);
     match op {
+        // Leaky ReLU and ReLU: one fused pass instead of building the derivative and
+        // multiplying by it.
+        Op::Unary(x, UnaryOp::LeakyRelu(slope)) => {
+            let gx = x
+                .storage()
+                .leaky_relu_backward(g.storage(), x.shape(), *slope)?;
+            one(x, Tensor::build(gx, x.shape().clone(), None, false))
+        }
+        Op::Unary(x, UnaryOp::Relu) => {
+            let gx = x
+                .storage()
+                .leaky_relu_backward(g.storage(), x.shape(), 0.0)?;
+            one(x, Tensor::build(gx, x.shape().clone(), None, false))
+        }
         Op::Unary(x, u) => match unary_derivative(*u, x, out)? {
             Some(d) => one(x, g.mul(&d)?),
             None => Ok(vec![]),
@@ -166,7 +180,10 @@ fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Ten
             let mut result = Vec::with_capacity(xs.len());
             for x in xs {
                 let len = x.dim(*axis)?;
-                result.push((x.clone(), g.narrow(*axis, start, len)?));
+                // Untracked parts (the zeros of `pad_zeros`) need no slice of the gradient.
+                if x.tracks() {
+                    result.push((x.clone(), g.narrow(*axis, start, len)?));
+                }
                 start += len;
             }
             Ok(result)
@@ -198,14 +215,24 @@ fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Ten
             mean,
             invstd,
             dims,
+            leaky,
         } => {
-            let (dx, dgamma, dbeta) = x.storage().batch_norm_backward(
-                g.storage(),
-                gamma.storage(),
-                mean.storage(),
-                invstd.storage(),
-                *dims,
-            )?;
+            let (dx, dgamma, dbeta) = match leaky {
+                None => x.storage().batch_norm_backward(
+                    g.storage(),
+                    gamma.storage(),
+                    mean.storage(),
+                    invstd.storage(),
+                    *dims,
+                )?,
+                Some(eps_slope) => x.storage().batch_norm_leaky_backward(
+                    g.storage(),
+                    (gamma.storage(), beta.storage()),
+                    (mean.storage(), invstd.storage()),
+                    *dims,
+                    *eps_slope,
+                )?,
+            };
             Ok(vec![
                 (x.clone(), Tensor::build(dx, x.shape().clone(), None, false)),
                 (

@@ -39,7 +39,7 @@ impl GradStore {
     /// Adds `grad` to the gradient stored for `id` (gradient accumulation).
     pub fn accumulate(&mut self, id: TensorId, grad: Tensor) -> Result<()> {
         let summed = match self.grads.remove(&id) {
-            Some(existing) => crate::no_grad(|| existing.add(&grad))?,
+            Some(existing) => crate::no_grad(|| existing.accumulate(&grad))?,
             None => grad,
         };
         self.grads.insert(id, summed);

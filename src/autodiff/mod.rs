@@ -18,6 +18,7 @@
 //! 4. add the gradient rule to the `match` in [`backward`];
 //! 5. add a finite-difference check to `tests/gradcheck.rs`.
 
+mod accumulate;
 pub mod backward;
 mod custom;
 mod grad_store;

@@ -36,6 +36,8 @@ pub(crate) enum Op {
         mean: Tensor,
         invstd: Tensor,
         dims: NormDims,
+        /// `(eps, slope)` when a leaky ReLU with that slope was fused onto the output.
+        leaky: Option<(f64, f64)>,
     },
     Cast(Tensor),
     /// A copy to another device (the gradient goes back to the input's device).

@@ -284,6 +284,58 @@ pub trait BackendStorage: Sized + Clone + Send + Sync + fmt::Debug {
         invstd: &Self,
         d: NormDims,
     ) -> Result<(Self, Self, Self)>;
+
+    /// [`BackendStorage::batch_norm`] followed by a leaky ReLU with `slope`: returns
+    /// `(leaky_relu(y), mean, invstd)`. Provided as the two kernels; a backend may fuse them.
+    fn batch_norm_leaky(
+        &self,
+        gamma: &Self,
+        beta: &Self,
+        d: NormDims,
+        eps: f64,
+        slope: f64,
+    ) -> Result<(Self, Self, Self)> {
+        let (y, mean, invstd) = self.batch_norm(gamma, beta, d, eps)?;
+        Ok((y.unary(UnaryOp::LeakyRelu(slope))?, mean, invstd))
+    }
+
+    /// Gradients `(dx, dgamma, dbeta)` of [`BackendStorage::batch_norm_leaky`] (`self` is
+    /// `x`, `grad_out` the gradient of its output) for the `(eps, slope)` it ran with.
+    /// Provided as the normalisation recomputed, the activation's gradient and
+    /// [`BackendStorage::batch_norm_backward`]; a backend may fuse them.
+    fn batch_norm_leaky_backward(
+        &self,
+        grad_out: &Self,
+        (gamma, beta): (&Self, &Self),
+        (mean, invstd): (&Self, &Self),
+        d: NormDims,
+        (eps, slope): (f64, f64),
+    ) -> Result<(Self, Self, Self)> {
+        let (z, _, _) = self.batch_norm(gamma, beta, d, eps)?;
+        let shape = Shape::new([d.outer, d.channels, d.inner]);
+        let dz = z.leaky_relu_backward(grad_out, &shape, slope)?;
+        self.batch_norm_backward(&dz, gamma, mean, invstd, d)
+    }
+
+    /// The gradient of a leaky ReLU with `slope` at `self` (shape `shape`) for the output
+    /// gradient `grad`: `grad` where `self > 0`, else `slope · grad` (ReLU is `slope = 0`).
+    /// Provided as the two primitives it composes; a backend may fuse them.
+    fn leaky_relu_backward(&self, grad: &Self, shape: &Shape, slope: f64) -> Result<Self> {
+        grad.binary(
+            shape,
+            &self.unary(UnaryOp::LeakyStep(slope))?,
+            shape,
+            shape,
+            BinaryOp::Mul,
+        )
+    }
+
+    /// `self += rhs` for equal shapes `shape` (gradient accumulation). Provided as a
+    /// [`BackendStorage::binary`] add; a backend may add in place.
+    fn add_assign(&mut self, rhs: &Self, shape: &Shape) -> Result<()> {
+        *self = self.binary(shape, rhs, shape, shape, BinaryOp::Add)?;
+        Ok(())
+    }
 }
 
 /// The storage of a tensor on whichever backend it lives.
@@ -658,6 +710,59 @@ impl Storage {
             same(s, invstd, "batch_norm")?,
             d,
         )))
+    }
+    /// See [`BackendStorage::batch_norm_leaky`].
+    pub fn batch_norm_leaky(
+        &self,
+        gamma: &Self,
+        beta: &Self,
+        d: NormDims,
+        eps: f64,
+        slope: f64,
+    ) -> Result<(Self, Self, Self)> {
+        on_backend!(self, s => wrap3(s.batch_norm_leaky(
+            same(s, gamma, "batch_norm")?,
+            same(s, beta, "batch_norm")?,
+            d,
+            eps,
+            slope,
+        )))
+    }
+    /// See [`BackendStorage::batch_norm_leaky_backward`].
+    pub fn batch_norm_leaky_backward(
+        &self,
+        grad_out: &Self,
+        (gamma, beta): (&Self, &Self),
+        (mean, invstd): (&Self, &Self),
+        d: NormDims,
+        eps_slope: (f64, f64),
+    ) -> Result<(Self, Self, Self)> {
+        on_backend!(self, s => wrap3(s.batch_norm_leaky_backward(
+            same(s, grad_out, "batch_norm")?,
+            (same(s, gamma, "batch_norm")?, same(s, beta, "batch_norm")?),
+            (same(s, mean, "batch_norm")?, same(s, invstd, "batch_norm")?),
+            d,
+            eps_slope,
+        )))
+    }
+    /// See [`BackendStorage::leaky_relu_backward`].
+    pub fn leaky_relu_backward(&self, grad: &Self, shape: &Shape, slope: f64) -> Result<Self> {
+        on_backend!(self, s => wrap(s.leaky_relu_backward(
+            same(s, grad, "leaky_relu_backward")?,
+            shape,
+            slope,
+        )))
+    }
+    /// See [`BackendStorage::add_assign`].
+    pub fn add_assign(&mut self, rhs: &Self, shape: &Shape) -> Result<()> {
+        match self {
+            Storage::Cpu(s) => s.add_assign(same(s, rhs, "add_assign")?, shape),
+            #[cfg(any(feature = "arrayfire", feature = "arrayfire-emulator"))]
+            Storage::ArrayFire(s) => {
+                let r = same(s, rhs, "add_assign")?;
+                s.add_assign(r, shape)
+            }
+        }
     }
 }
 

@@ -38,27 +38,50 @@ impl BatchNorm {
         if training {
             let (y, mean, var) =
                 x.batch_norm_train(&self.weight.tensor(), &self.bias.tensor(), self.eps)?;
-            let count = (x.elem_count() / x.dim(1)?) as f64;
-            let unbiased = var.mul_scalar(count / (count - 1.0).max(1.0))?;
-            let m = self.momentum;
-            crate::no_grad(|| -> Result<()> {
-                let rm = self
-                    .running_mean
-                    .tensor()
-                    .mul_scalar(1.0 - m)?
-                    .add(&mean.mul_scalar(m)?)?;
-                let rv = self
-                    .running_var
-                    .tensor()
-                    .mul_scalar(1.0 - m)?
-                    .add(&unbiased.mul_scalar(m)?)?;
-                self.running_mean.set(rm)?;
-                self.running_var.set(rv)
-            })?;
+            self.update_running(x, &mean, &var)?;
             Ok(y)
         } else {
             self.forward_eval(x)
         }
+    }
+
+    /// `forward(x, training)` followed by a leaky ReLU with `slope`; in training, as the
+    /// single fused op [`Tensor::batch_norm_train_leaky_relu`] (the same values, computed
+    /// with one pass and one tensor less each way).
+    pub fn forward_leaky_relu(&self, x: &Tensor, training: bool, slope: f64) -> Result<Tensor> {
+        if training {
+            let (y, mean, var) = x.batch_norm_train_leaky_relu(
+                &self.weight.tensor(),
+                &self.bias.tensor(),
+                self.eps,
+                slope,
+            )?;
+            self.update_running(x, &mean, &var)?;
+            Ok(y)
+        } else {
+            self.forward_eval(x)?.leaky_relu(slope)
+        }
+    }
+
+    /// Moves the running averages towards the batch statistics of `x`.
+    fn update_running(&self, x: &Tensor, mean: &Tensor, var: &Tensor) -> Result<()> {
+        let count = (x.elem_count() / x.dim(1)?) as f64;
+        let unbiased = var.mul_scalar(count / (count - 1.0).max(1.0))?;
+        let m = self.momentum;
+        crate::no_grad(|| -> Result<()> {
+            let rm = self
+                .running_mean
+                .tensor()
+                .mul_scalar(1.0 - m)?
+                .add(&mean.mul_scalar(m)?)?;
+            let rv = self
+                .running_var
+                .tensor()
+                .mul_scalar(1.0 - m)?
+                .add(&unbiased.mul_scalar(m)?)?;
+            self.running_mean.set(rm)?;
+            self.running_var.set(rv)
+        })
     }
 
     /// The per-channel `(scale, shift)` of evaluation mode, both `[C]`:

@@ -295,6 +295,12 @@ impl Tensor {
         self.0.op.as_ref()
     }
 
+    /// The storage, writable, if this handle is the only owner of both the tensor node and
+    /// its storage (no clone, no view shares it), so that writing cannot be observed.
+    pub(crate) fn unique_storage_mut(&mut self) -> Option<&mut Storage> {
+        Arc::get_mut(&mut self.0).and_then(|inner| Arc::get_mut(&mut inner.storage))
+    }
+
     /// Whether this is a variable (a leaf that gradients are computed for).
     pub fn is_variable(&self) -> bool {
         self.0.is_variable

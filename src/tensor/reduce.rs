@@ -96,7 +96,26 @@ impl Tensor {
             });
         }
         let axes = shape.broadcast_axes(self.shape());
-        self.sum_axes_keepdim(&axes)?.reshape(shape.clone())
+        // Merge runs of neighbouring summed axes (and runs of kept ones) into single axes, so
+        // that e.g. `[N, C, H, W] → [N, 1, 1, 1]` is one reduction over `C·H·W` contiguous
+        // values instead of three passes. Axes of size 1 go with either kind.
+        let mut merged: Vec<(usize, bool)> = Vec::with_capacity(self.rank());
+        for (i, &d) in self.dims().iter().enumerate() {
+            let summed = axes.contains(&i);
+            match merged.last_mut() {
+                Some((m, s)) if *s == summed || d == 1 => *m *= d,
+                Some((m, s)) if *m == 1 => {
+                    *m = d;
+                    *s = summed;
+                }
+                _ => merged.push((d, summed)),
+            }
+        }
+        let dims: Vec<usize> = merged.iter().map(|&(d, _)| d).collect();
+        let summed: Vec<usize> = (0..merged.len()).filter(|&i| merged[i].1).collect();
+        self.reshape(dims)?
+            .sum_axes_keepdim(&summed)?
+            .reshape(shape.clone())
     }
 
     /// `log Σ exp(x)` along `axis`, keeping it with size 1, computed stably.

@@ -42,7 +42,7 @@ impl HaltingHead {
     /// The halting logit per example, `[B]`, from the state already pooled over its spatial
     /// axes (`[B, C]`, as [`Tensor::global_avg_pool2d`] gives it).
     pub fn logit_pooled(&self, pooled: &Tensor, training: bool) -> Result<Tensor> {
-        let g = self.bn.forward(pooled, training)?.leaky_relu(LEAKY_SLOPE)?;
+        let g = self.bn.forward_leaky_relu(pooled, training, LEAKY_SLOPE)?;
         self.fc.forward(&g)?.squeeze(1)
     }
 

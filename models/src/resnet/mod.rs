@@ -180,10 +180,7 @@ impl ResNet {
 
     /// Final batch norm, leaky ReLU, global average pooling and the classifier.
     pub fn head(&self, x: &Tensor, training: bool) -> Result<Tensor> {
-        let h = self
-            .final_bn
-            .forward(x, training)?
-            .leaky_relu(LEAKY_SLOPE)?;
+        let h = self.final_bn.forward_leaky_relu(x, training, LEAKY_SLOPE)?;
         self.fc.forward(&h.global_avg_pool2d()?)
     }
 

@@ -113,9 +113,9 @@ impl ResidualUnit {
         mask: Option<&Tensor>,
         training: bool,
     ) -> Result<Tensor> {
-        let y = self.bn1.forward(x, training)?.leaky_relu(LEAKY_SLOPE)?;
+        let y = self.bn1.forward_leaky_relu(x, training, LEAKY_SLOPE)?;
         let y = self.conv1.forward(&y)?;
-        let y = self.bn2.forward(&y, training)?.leaky_relu(LEAKY_SLOPE)?;
+        let y = self.bn2.forward_leaky_relu(&y, training, LEAKY_SLOPE)?;
         let mut y = self.conv2.forward(&y)?;
         if let Some(m) = mask {
             y = y.mul(m)?;

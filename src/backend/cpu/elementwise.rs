@@ -1,5 +1,6 @@
 //! Elementwise kernels: unary maps, broadcast binary ops, `where`, broadcast materialisation.
 
+use super::fill::build_chunks;
 use crate::backend::ops::{BinaryOp, UnaryOp};
 use crate::{Element, Shape};
 use ndarray::{ArrayViewD, ArrayViewMutD, IxDyn, Zip};
@@ -149,12 +150,21 @@ pub fn binary_fn<T: Float>(op: BinaryOp) -> impl Fn(T, T) -> T + Sync + Send {
     }
 }
 
-/// Applies `f` to every element, in parallel for large inputs.
+/// Elements per work unit of the elementwise kernels: big enough to amortise rayon's
+/// per-task cost, small enough to balance two or more threads on a 2¹⁵-element tensor.
+const CHUNK: usize = 1 << 13;
+
+/// Applies `f` to every element, in parallel for large inputs. The output is written once
+/// (no zero fill), chunk by chunk, in loops that the compiler can vectorise.
 pub fn map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
-    if x.len() >= PAR_THRESHOLD {
-        x.par_iter().map(|&v| f(v)).collect()
-    } else {
-        x.iter().map(|&v| f(v)).collect()
+    // SAFETY: every element of every chunk is written.
+    unsafe {
+        build_chunks(x.len(), CHUNK, x.len() >= PAR_THRESHOLD, |i, dst| {
+            let src = &x[i * CHUNK..i * CHUNK + dst.len()];
+            for (d, &v) in dst.iter_mut().zip(src) {
+                d.write(f(v));
+            }
+        })
     }
 }
 
@@ -182,6 +192,40 @@ pub fn unary<T: Element>(x: &[T], op: UnaryOp) -> Vec<T> {
             map(x, move |v| v * m + b)
         }
         other => map(x, unary_fn::<T>(other)),
+    }
+}
+
+/// `f(a[i], b[i])` for equal-length slices, in parallel for large inputs; written once,
+/// chunk by chunk, like [`map`].
+fn zip_map<T: Element>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> Vec<T> {
+    debug_assert_eq!(a.len(), b.len());
+    // SAFETY: every element of every chunk is written.
+    unsafe {
+        build_chunks(a.len(), CHUNK, a.len() >= PAR_THRESHOLD, |i, dst| {
+            let range = i * CHUNK..i * CHUNK + dst.len();
+            for ((d, &x), &y) in dst.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
+                d.write(f(x, y));
+            }
+        })
+    }
+}
+
+/// The gradient of a leaky ReLU with `slope` at `x` for the output gradient `g`, in one pass:
+/// `g` where `x > 0`, else `slope · g` (the product `g · LeakyStep(x)`, exactly).
+pub fn leaky_relu_backward<T: Element>(x: &[T], g: &[T], slope: f64) -> Vec<T> {
+    let a = c::<T>(slope);
+    let zero = T::zero();
+    zip_map(x, g, move |x, g| if x > zero { g } else { g * a })
+}
+
+/// `a += b` elementwise for equal lengths, in parallel for large inputs.
+pub fn add_assign<T: Element>(a: &mut [T], b: &[T]) {
+    if a.len() >= PAR_THRESHOLD {
+        a.par_chunks_mut(PAR_THRESHOLD)
+            .zip(b.par_chunks(PAR_THRESHOLD))
+            .for_each(|(x, y)| x.iter_mut().zip(y).for_each(|(x, &y)| *x += y));
+    } else {
+        a.iter_mut().zip(b).for_each(|(x, &y)| *x += y);
     }
 }
 
@@ -221,14 +265,7 @@ fn binary_with<T: Element>(
         return Vec::new();
     }
     if a.len() == n && b.len() == n {
-        if n >= PAR_THRESHOLD {
-            return a
-                .par_iter()
-                .zip(b.par_iter())
-                .map(|(&x, &y)| f(x, y))
-                .collect();
-        }
-        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+        return zip_map(a, b, f);
     }
     if b.len() == 1 && a.len() == n {
         let y = b[0];
@@ -266,7 +303,10 @@ fn contiguous_block(small: &Shape, out: &Shape) -> Option<usize> {
     let padded: Vec<usize> = std::iter::repeat_n(1, offset)
         .chain(small.dims().iter().copied())
         .collect();
-    let last = padded.iter().rposition(|&d| d != 1)?;
+    // A single element (every axis 1) covers the whole output.
+    let Some(last) = padded.iter().rposition(|&d| d != 1) else {
+        return Some(out.elem_count());
+    };
     let first = padded.iter().position(|&d| d != 1)?;
     if (first..=last).any(|i| padded[i] != out.dims()[i]) {
         return None;
@@ -291,34 +331,30 @@ fn binary_rowwise<T: Element>(
         return None;
     };
     let block = contiguous_block(small_shape, out)?;
+    if block == 0 {
+        return Some(Vec::new());
+    }
     let period = small.len();
-    let apply = |(chunk_index, (dst, src)): (usize, (&mut [T], &[T]))| {
-        let s = small[chunk_index % period];
-        if swapped {
-            for (d, &x) in dst.iter_mut().zip(src) {
-                *d = f(s, x);
-            }
-        } else {
-            for (d, &x) in dst.iter_mut().zip(src) {
-                *d = f(x, s);
+    // Work units of whole runs, about `CHUNK` elements each.
+    let span = block * (CHUNK / block).max(1);
+    let apply = |i: usize, dst: &mut [std::mem::MaybeUninit<T>]| {
+        let start = i * span;
+        let src = &full[start..start + dst.len()];
+        for (j, (d, x)) in dst.chunks_mut(block).zip(src.chunks(block)).enumerate() {
+            let s = small[(start / block + j) % period];
+            if swapped {
+                for (d, &x) in d.iter_mut().zip(x) {
+                    d.write(f(s, x));
+                }
+            } else {
+                for (d, &x) in d.iter_mut().zip(x) {
+                    d.write(f(x, s));
+                }
             }
         }
     };
-    let mut result = vec![T::zero(); n];
-    if n >= PAR_THRESHOLD {
-        result
-            .par_chunks_mut(block)
-            .zip(full.par_chunks(block))
-            .enumerate()
-            .for_each(apply);
-    } else {
-        result
-            .chunks_mut(block)
-            .zip(full.chunks(block))
-            .enumerate()
-            .for_each(apply);
-    }
-    Some(result)
+    // SAFETY: every element of every chunk is written by `apply`.
+    Some(unsafe { build_chunks(n, span, n >= PAR_THRESHOLD, apply) })
 }
 
 /// `cond ≠ 0 ? t : f` with broadcasting.

@@ -5,6 +5,7 @@
 
 pub mod conv;
 pub mod elementwise;
+mod fill;
 pub mod layout;
 pub mod matmul;
 pub mod norm;
@@ -184,6 +185,66 @@ impl BackendStorage for CpuStorage {
         ))
     }
 
+    fn batch_norm_leaky(
+        &self,
+        gamma: &Self,
+        beta: &Self,
+        d: NormDims,
+        eps: f64,
+        slope: f64,
+    ) -> Result<(Self, Self, Self)> {
+        Ok(match self {
+            CpuStorage::F32(x) => {
+                let (y, m, s) = norm::batch_norm(x, gamma.same(), beta.same(), d, eps, Some(slope));
+                (CpuStorage::F32(y), CpuStorage::F32(m), CpuStorage::F32(s))
+            }
+            CpuStorage::F64(x) => {
+                let (y, m, s) = norm::batch_norm(x, gamma.same(), beta.same(), d, eps, Some(slope));
+                (CpuStorage::F64(y), CpuStorage::F64(m), CpuStorage::F64(s))
+            }
+        })
+    }
+
+    fn batch_norm_leaky_backward(
+        &self,
+        grad_out: &Self,
+        (gamma, beta): (&Self, &Self),
+        (mean, invstd): (&Self, &Self),
+        d: NormDims,
+        (_eps, slope): (f64, f64),
+    ) -> Result<(Self, Self, Self)> {
+        macro_rules! backward {
+            ($x:expr, $wrap:path) => {{
+                let (a, b, c) = norm::batch_norm_backward(
+                    $x,
+                    grad_out.same(),
+                    gamma.same(),
+                    mean.same(),
+                    invstd.same(),
+                    d,
+                    Some((beta.same(), slope)),
+                );
+                ($wrap(a), $wrap(b), $wrap(c))
+            }};
+        }
+        Ok(match self {
+            CpuStorage::F32(x) => backward!(x, CpuStorage::F32),
+            CpuStorage::F64(x) => backward!(x, CpuStorage::F64),
+        })
+    }
+
+    fn leaky_relu_backward(&self, grad: &Self, _shape: &Shape, slope: f64) -> Result<Self> {
+        map1!(self, x => elementwise::leaky_relu_backward(x, grad.same(), slope))
+    }
+
+    fn add_assign(&mut self, rhs: &Self, _shape: &Shape) -> Result<()> {
+        match self {
+            CpuStorage::F32(a) => elementwise::add_assign(a, rhs.same()),
+            CpuStorage::F64(a) => elementwise::add_assign(a, rhs.same()),
+        }
+        Ok(())
+    }
+
     fn broadcast_to(&self, shape: &Shape, target: &Shape) -> Result<Self> {
         map1!(self, v => elementwise::broadcast_to(v, shape, target))
     }
@@ -298,11 +359,11 @@ impl BackendStorage for CpuStorage {
     ) -> Result<(Self, Self, Self)> {
         Ok(match self {
             CpuStorage::F32(x) => {
-                let (y, m, s) = norm::batch_norm(x, gamma.same(), beta.same(), d, eps);
+                let (y, m, s) = norm::batch_norm(x, gamma.same(), beta.same(), d, eps, None);
                 (CpuStorage::F32(y), CpuStorage::F32(m), CpuStorage::F32(s))
             }
             CpuStorage::F64(x) => {
-                let (y, m, s) = norm::batch_norm(x, gamma.same(), beta.same(), d, eps);
+                let (y, m, s) = norm::batch_norm(x, gamma.same(), beta.same(), d, eps, None);
                 (CpuStorage::F64(y), CpuStorage::F64(m), CpuStorage::F64(s))
             }
         })
@@ -325,6 +386,7 @@ impl BackendStorage for CpuStorage {
                     mean.same(),
                     invstd.same(),
                     d,
+                    None,
                 );
                 (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c))
             }
@@ -336,6 +398,7 @@ impl BackendStorage for CpuStorage {
                     mean.same(),
                     invstd.same(),
                     d,
+                    None,
                 );
                 (CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c))
             }

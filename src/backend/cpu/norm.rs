@@ -1,72 +1,140 @@
 //! Fused batch normalisation (training statistics) and its backward pass.
 //!
 //! Input `[outer, C, inner]`; every channel is normalised over its `outer · inner` values.
+//! Each kernel reads its inputs as few times as it can: the forward pass once for the
+//! statistics and once for the output, the backward pass once for the two per-channel sums
+//! and once for the input gradient. Per-channel sums use vectorisable lane sums within each
+//! row and `f64` across rows.
 
+use super::elementwise::PAR_THRESHOLD;
+use super::fill::{build_chunks, lane_sums2};
 use crate::backend::ops::NormDims;
 use crate::Element;
 use rayon::prelude::*;
-
-/// Per-channel sums `(Σ f(x), Σ g(x))` over all rows of a channel, in parallel over channels.
-fn channel_sums<T: Element>(d: NormDims, f: impl Fn(usize, usize) -> (T, T) + Sync) -> Vec<(T, T)> {
-    (0..d.channels)
-        .into_par_iter()
-        .map(|c| {
-            let mut acc = (T::zero(), T::zero());
-            for o in 0..d.outer {
-                let (a, b) = f(o, c);
-                acc.0 += a;
-                acc.1 += b;
-            }
-            acc
-        })
-        .collect()
-}
 
 fn row<T>(x: &[T], d: NormDims, o: usize, c: usize) -> &[T] {
     let start = (o * d.channels + c) * d.inner;
     &x[start..start + d.inner]
 }
 
-/// Returns `(y, mean, invstd)`.
+/// Per channel `c`, the `f64` totals over all its rows of `f(c, row_of_a, row_of_b)`, in
+/// parallel over channels for large inputs.
+fn channel_sums<T: Element>(
+    a: &[T],
+    b: &[T],
+    d: NormDims,
+    f: impl Fn(usize, &[T], &[T]) -> (T, T) + Sync,
+) -> Vec<(f64, f64)> {
+    let per_channel = |c: usize| {
+        let mut acc = (0.0, 0.0);
+        for o in 0..d.outer {
+            let (p, q) = f(c, row(a, d, o, c), row(b, d, o, c));
+            acc.0 += p.to_f64_exact();
+            acc.1 += q.to_f64_exact();
+        }
+        acc
+    };
+    if a.len() >= PAR_THRESHOLD {
+        (0..d.channels).into_par_iter().map(per_channel).collect()
+    } else {
+        (0..d.channels).map(per_channel).collect()
+    }
+}
+
+/// `dst[r] = f(c, src[r])` over the rows `r` (of `inner` elements, channel `c = r mod C`)
+/// of one or two inputs, written once into a fresh vector; in parallel over examples for
+/// large inputs.
+fn map_rows<T: Element>(
+    srcs: (&[T], &[T]),
+    d: NormDims,
+    f: impl Fn(usize, &[T], &[T], &mut [std::mem::MaybeUninit<T>]) + Sync + Send,
+) -> Vec<T> {
+    let (a, b) = srcs;
+    let example = d.channels * d.inner;
+    // SAFETY: every row of every example chunk is handed to `f`, which writes all of it.
+    unsafe {
+        build_chunks(a.len(), example, a.len() >= PAR_THRESHOLD, |o, dst| {
+            for (c, out) in dst.chunks_mut(d.inner.max(1)).enumerate() {
+                f(c, row(a, d, o, c), row(b, d, o, c), out);
+            }
+        })
+    }
+}
+
+/// Per channel, the scale `invstd·γ` and offset `β − mean·scale` of the normalisation, as
+/// the forward pass computes them (the backward pass of the fused activation recomputes
+/// `x·scale + offset` and must get the same signs).
+fn affine_of<T: Element>(gamma: &[T], beta: &[T], mean: &[T], invstd: &[T]) -> Vec<(T, T)> {
+    (0..gamma.len())
+        .map(|c| {
+            let scale = invstd[c] * gamma[c];
+            (scale, beta[c] - mean[c] * scale)
+        })
+        .collect()
+}
+
+/// Returns `(y, mean, invstd)`; with `slope`, `y` is passed through a leaky ReLU with that
+/// slope in the same pass.
 pub fn batch_norm<T: Element>(
     x: &[T],
     gamma: &[T],
     beta: &[T],
     d: NormDims,
     eps: f64,
+    slope: Option<f64>,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let count = T::from_usize(d.outer * d.inner).unwrap_or(T::one());
-    // Two passes (mean, then centred squares) for accuracy.
-    let means: Vec<T> = channel_sums(d, |o, c| (row(x, d, o, c).iter().copied().sum(), T::zero()))
-        .into_iter()
-        .map(|(s, _)| s / count)
-        .collect();
-    let invstd: Vec<T> = channel_sums(d, |o, c| {
-        let m = means[c];
-        let sq = row(x, d, o, c).iter().map(|&v| (v - m) * (v - m)).sum();
-        (sq, T::zero())
-    })
-    .into_iter()
-    .map(|(s, _)| T::one() / (s / count + T::from_f64_lossy(eps)).sqrt())
-    .collect();
-    let mut y = vec![T::zero(); x.len()];
-    if !y.is_empty() {
-        y.par_chunks_mut(d.inner)
-            .zip(x.par_chunks(d.inner))
-            .enumerate()
-            .for_each(|(r, (dst, src))| {
-                let c = r % d.channels;
-                let scale = invstd[c] * gamma[c];
-                let shift = beta[c] - means[c] * scale;
-                for (o, &v) in dst.iter_mut().zip(src) {
-                    *o = v * scale + shift;
-                }
-            });
+    let count = (d.outer * d.inner).max(1) as f64;
+    // One pass: sums of `x − k` and `(x − k)²` with `k` the channel's first value, which
+    // keeps the variance accurate however far the mean is from zero.
+    let shift = |c: usize| {
+        if x.is_empty() {
+            T::zero()
+        } else {
+            row(x, d, 0, c)[0]
+        }
+    };
+    let sums = channel_sums(x, x, d, |c, xs, _| {
+        let k = shift(c);
+        lane_sums2(xs, xs, |v, _| {
+            let s = v - k;
+            (s, s * s)
+        })
+    });
+    let mut means = Vec::with_capacity(d.channels);
+    let mut invstd = Vec::with_capacity(d.channels);
+    for (c, &(s1, s2)) in sums.iter().enumerate() {
+        let m = s1 / count;
+        let var = (s2 / count - m * m).max(0.0);
+        means.push(T::from_f64_lossy(shift(c).to_f64_exact() + m));
+        invstd.push(T::from_f64_lossy(1.0 / (var + eps).sqrt()));
     }
+    let affine = affine_of(gamma, beta, &means, &invstd);
+    let y = match slope {
+        None => map_rows((x, x), d, |c, src, _, dst| {
+            let (s, b) = affine[c];
+            for (o, &v) in dst.iter_mut().zip(src) {
+                o.write(v * s + b);
+            }
+        }),
+        Some(slope) => {
+            let (a, zero, one) = (T::from_f64_lossy(slope), T::zero(), T::one());
+            map_rows((x, x), d, |c, src, _, dst| {
+                let (s, b) = affine[c];
+                for (o, &v) in dst.iter_mut().zip(src) {
+                    let z = v * s + b;
+                    // A multiplier chosen without a branch, so the loop vectorises.
+                    o.write(z * if z > zero { one } else { a });
+                }
+            })
+        }
+    };
     (y, means, invstd)
 }
 
-/// Returns `(dx, dgamma, dbeta)`.
+/// Returns `(dx, dgamma, dbeta)`. With `leaky = Some((beta, slope))` the forward pass was
+/// followed by a leaky ReLU (see [`batch_norm`]): `dy` is the gradient of the activation's
+/// output, and the activation's gradient is applied on the fly (its input recomputed from
+/// `x`), so that no intermediate tensor is written.
 pub fn batch_norm_backward<T: Element>(
     x: &[T],
     dy: &[T],
@@ -74,34 +142,64 @@ pub fn batch_norm_backward<T: Element>(
     mean: &[T],
     invstd: &[T],
     d: NormDims,
+    leaky: Option<(&[T], f64)>,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let count = T::from_usize(d.outer * d.inner).unwrap_or(T::one());
-    // Σ dy and Σ dy·x̂ per channel.
-    let sums = channel_sums(d, |o, c| {
-        let (m, s) = (mean[c], invstd[c]);
-        row(dy, d, o, c)
-            .iter()
-            .zip(row(x, d, o, c))
-            .fold((T::zero(), T::zero()), |(a, b), (&g, &v)| {
-                (a + g, b + g * (v - m) * s)
+    let stats = (gamma, mean, invstd);
+    match leaky {
+        None => backward_with(x, dy, stats, d, |_, g, _| g),
+        Some((beta, slope)) => {
+            let affine = affine_of(gamma, beta, mean, invstd);
+            let (a, zero, one) = (T::from_f64_lossy(slope), T::zero(), T::one());
+            backward_with(x, dy, stats, d, move |c, g, v| {
+                let (s, b) = affine[c];
+                g * if v * s + b > zero { one } else { a }
             })
-    });
-    let dbeta: Vec<T> = sums.iter().map(|s| s.0).collect();
-    let dgamma: Vec<T> = sums.iter().map(|s| s.1).collect();
-    let mut dx = vec![T::zero(); x.len()];
-    if !dx.is_empty() {
-        dx.par_chunks_mut(d.inner)
-            .zip(x.par_chunks(d.inner).zip(dy.par_chunks(d.inner)))
-            .enumerate()
-            .for_each(|(r, (dst, (xs, gs)))| {
-                let c = r % d.channels;
-                let k = gamma[c] * invstd[c] / count;
-                let (sum_dy, sum_dy_xhat) = (dbeta[c], dgamma[c]);
-                for ((o, &v), &g) in dst.iter_mut().zip(xs).zip(gs) {
-                    let xhat = (v - mean[c]) * invstd[c];
-                    *o = k * (count * g - sum_dy - xhat * sum_dy_xhat);
-                }
-            });
+        }
     }
+}
+
+/// The backward pass for the gradient `pre(c, dy, x)` reaching the normalisation's output.
+fn backward_with<T: Element>(
+    x: &[T],
+    dy: &[T],
+    (gamma, mean, invstd): (&[T], &[T], &[T]),
+    d: NormDims,
+    pre: impl Fn(usize, T, T) -> T + Sync + Send,
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let count = (d.outer * d.inner).max(1) as f64;
+    // Σ dz and Σ dz·(x − mean) per channel.
+    let sums = channel_sums(dy, x, d, |c, gs, xs| {
+        let m = mean[c];
+        lane_sums2(gs, xs, |g, v| {
+            let g = pre(c, g, v);
+            (g, g * (v - m))
+        })
+    });
+    let dbeta: Vec<T> = sums.iter().map(|s| T::from_f64_lossy(s.0)).collect();
+    let dgamma: Vec<T> = sums
+        .iter()
+        .zip(invstd)
+        .map(|(s, &is)| T::from_f64_lossy(s.1 * is.to_f64_exact()))
+        .collect();
+    // dx = γ·s/n · (n·dy − Σdy − x̂·Σdy·x̂) with x̂ = (x − m)·s, as a·dy + b·(x − m) + c.
+    let coefficients: Vec<(T, T, T)> = (0..d.channels)
+        .map(|c| {
+            let (g, s) = (gamma[c].to_f64_exact(), invstd[c].to_f64_exact());
+            let k = g * s / count;
+            let (sum_dy, sum_dy_centred) = sums[c];
+            (
+                T::from_f64_lossy(g * s),
+                T::from_f64_lossy(-k * sum_dy_centred * s * s),
+                T::from_f64_lossy(-k * sum_dy),
+            )
+        })
+        .collect();
+    let dx = map_rows((x, dy), d, |c, xs, gs, dst| {
+        let (p, q, k) = coefficients[c];
+        let m = mean[c];
+        for ((o, &v), &g) in dst.iter_mut().zip(xs).zip(gs) {
+            o.write(p * pre(c, g, v) + q * (v - m) + k);
+        }
+    });
     (dx, dgamma, dbeta)
 }

@@ -4,6 +4,7 @@
 //! `[outer, 1, inner]`.
 
 use super::elementwise::PAR_THRESHOLD;
+use super::fill::lane_sums2;
 use crate::backend::ops::{ReduceOp, ScanOp};
 use crate::{Element, Shape};
 use rayon::prelude::*;
@@ -35,7 +36,10 @@ pub fn reduce<T: Element>(x: &[T], shape: &Shape, axis: usize, op: ReduceOp) -> 
     };
     let reduce_block = |(o, out): (usize, &mut [T])| {
         let block = &x[o * n * inner..(o + 1) * n * inner];
-        if inner == 1 {
+        if inner == 1 && op == ReduceOp::Sum {
+            // Vectorised partial sums (a plain fold is one serial chain of additions).
+            out[0] = lane_sums2(block, block, |v, _| (v, T::zero())).0;
+        } else if inner == 1 {
             out[0] = block.iter().fold(init, |a, &v| combine(a, v));
         } else {
             out.iter_mut().for_each(|v| *v = init);
