@@ -1,4 +1,4 @@
-//! The same seed, data and thread count give bit-identical parameters and metrics
+//! The same seed and data give bit-identical parameters and metrics, whatever the thread count
 //! (docs/guide/reproducibility.md): two runs of `pact train` with relaxed sampling, data
 //! shuffling and augmentation write the same checkpoint tensors and the same log, apart
 //! from wall-clock fields; another seed changes them.
@@ -11,7 +11,16 @@ use std::process::Command;
 
 /// Trains a small PACT ResNet (Concrete-relaxed halting, shuffled, augmented) into `out`.
 fn train(out: &Path, seed: &str, threads: &str) {
-    let run = Command::new(env!("CARGO_BIN_EXE_pact"))
+    train_with(out, seed, threads, None);
+}
+
+/// As [`train`], with `PACT_CONV` set to `conv` (e.g. `im2col`) when given.
+fn train_with(out: &Path, seed: &str, threads: &str, conv: Option<&str>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pact"));
+    if let Some(kernels) = conv {
+        command.env("PACT_CONV", kernels);
+    }
+    let run = command
         .env("RAYON_NUM_THREADS", threads)
         .args([
             "train",
@@ -91,4 +100,23 @@ fn same_seed_and_threads_give_identical_runs() {
     assert_eq!(la, lb, "the logs differ");
     // The seed matters: another one gives other parameters.
     assert_ne!(ta, tensor_bits(&c), "the seed had no effect");
+}
+
+#[test]
+fn the_thread_count_does_not_change_a_run() {
+    // Every kernel splits its outputs across threads or sums in fixed chunks, in order: the
+    // direct convolution kernels (where the CPU has them) and the im2col path alike.
+    for conv in [None, Some("im2col")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (one, three) = (tmp.path().join("one"), tmp.path().join("three"));
+        train_with(&one, "5", "1", conv);
+        train_with(&three, "5", "3", conv);
+        let (t1, t3) = (tensor_bits(&one), tensor_bits(&three));
+        assert!(!t1.is_empty());
+        assert_eq!(
+            t1, t3,
+            "parameters differ between 1 and 3 threads ({conv:?})"
+        );
+        assert_eq!(log_without_timing(&one), log_without_timing(&three));
+    }
 }

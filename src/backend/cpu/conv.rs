@@ -253,8 +253,9 @@ pub fn im2col_backward_weight<T: Element>(x: &[T], dy: &[T], p: Conv2dParams) ->
         return vec![T::zero(); w_size];
     }
     let threads = threads_for(&p);
-    let workers = rayon::current_num_threads().max(1);
-    let per = p.batch.div_ceil(workers);
+    // Fixed chunks of images, their partial sums added in order: the result does not depend
+    // on the thread count.
+    let per = direct::WGRAD_CHUNK;
     let partials: Vec<Vec<T>> = (0..p.batch.div_ceil(per))
         .into_par_iter()
         .map(|chunk| {
