@@ -108,8 +108,9 @@ impl Geometry {
                     if s == 1 {
                         row[first..last].copy_from_slice(&src[start..start + last - first]);
                     } else {
-                        for (j, v) in row[first..last].iter_mut().enumerate() {
-                            *v = src[start + j * s];
+                        let picked = src[start..].iter().step_by(s);
+                        for (v, &x) in row[first..last].iter_mut().zip(picked) {
+                            *v = x;
                         }
                     }
                     row[last..].fill(0.0);
