@@ -82,7 +82,7 @@ impl Geometry {
     /// Fills `dst` (`input_len()` elements) with the phase-split, zero-padded copy of one
     /// image `x` (`[C_in, H, W]`).
     pub fn fill_input(&self, x: &[f32], dst: &mut [f32]) {
-        if self.p.stride == 2 && self.p.w_in / 2 + self.p.padding / 2 + 1 <= self.cols {
+        if self.p.stride == 2 && self.p.w_in / 2 + self.p.padding / 2 < self.cols {
             return self.fill_input_stride2(x, dst);
         }
         let p = &self.p;
