@@ -19,6 +19,7 @@
 //! # Ok::<(), pact::Error>(())
 //! ```
 
+use crate::backend::cpu::elementwise::leaky_gain;
 use crate::backend::cpu::CpuStorage;
 use crate::backend::Storage;
 use crate::{Element, Error, Result, Tensor};
@@ -136,7 +137,7 @@ fn scale_shift_leaky<T: Element>(x: &mut [T], a: &[T], b: &[T], inner: usize, sl
         for v in plane {
             // The ordinary ops round after the product and after the sum, as here (no FMA).
             let y = *v * a + b;
-            *v = if y > T::zero() { y } else { y * slope };
+            *v = y * leaky_gain(y, slope);
         }
     }
 }

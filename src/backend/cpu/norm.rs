@@ -6,7 +6,7 @@
 //! and once for the input gradient. Per-channel sums use vectorisable lane sums within each
 //! row and `f64` across rows.
 
-use super::elementwise::PAR_THRESHOLD;
+use super::elementwise::{leaky_gain, PAR_THRESHOLD};
 use super::fill::{build_chunks, lane_sums2};
 use crate::backend::ops::NormDims;
 use crate::Element;
@@ -117,13 +117,12 @@ pub fn batch_norm<T: Element>(
             }
         }),
         Some(slope) => {
-            let (a, zero, one) = (T::from_f64_lossy(slope), T::zero(), T::one());
+            let a = T::from_f64_lossy(slope);
             map_rows((x, x), d, |c, src, _, dst| {
                 let (s, b) = affine[c];
                 for (o, &v) in dst.iter_mut().zip(src) {
                     let z = v * s + b;
-                    // A multiplier chosen without a branch, so the loop vectorises.
-                    o.write(z * if z > zero { one } else { a });
+                    o.write(z * leaky_gain(z, a));
                 }
             })
         }
@@ -149,10 +148,10 @@ pub fn batch_norm_backward<T: Element>(
         None => backward_with(x, dy, stats, d, |_, g, _| g),
         Some((beta, slope)) => {
             let affine = affine_of(gamma, beta, mean, invstd);
-            let (a, zero, one) = (T::from_f64_lossy(slope), T::zero(), T::one());
+            let a = T::from_f64_lossy(slope);
             backward_with(x, dy, stats, d, move |c, g, v| {
                 let (s, b) = affine[c];
-                g * if v * s + b > zero { one } else { a }
+                g * leaky_gain(v * s + b, a)
             })
         }
     }
