@@ -94,6 +94,59 @@ fn to_vec_of<T: Element, U: Element>(v: &[T]) -> Vec<U> {
         .collect()
 }
 
+impl CpuStorage {
+    /// [`norm::batch_norm`] on either element type; `slope` fuses a leaky ReLU.
+    fn norm_forward(
+        &self,
+        gamma: &Self,
+        beta: &Self,
+        d: NormDims,
+        eps: f64,
+        slope: Option<f64>,
+    ) -> (Self, Self, Self) {
+        macro_rules! forward {
+            ($x:expr, $wrap:path) => {{
+                let (y, m, s) = norm::batch_norm($x, gamma.same(), beta.same(), d, eps, slope);
+                ($wrap(y), $wrap(m), $wrap(s))
+            }};
+        }
+        match self {
+            CpuStorage::F32(x) => forward!(x, CpuStorage::F32),
+            CpuStorage::F64(x) => forward!(x, CpuStorage::F64),
+        }
+    }
+
+    /// [`norm::batch_norm_backward`] on either element type; `leaky = Some((beta, slope))`
+    /// for the forward pass that fused a leaky ReLU.
+    fn norm_backward(
+        &self,
+        grad_out: &Self,
+        gamma: &Self,
+        (mean, invstd): (&Self, &Self),
+        d: NormDims,
+        leaky: Option<(&Self, f64)>,
+    ) -> (Self, Self, Self) {
+        macro_rules! backward {
+            ($x:expr, $wrap:path) => {{
+                let (a, b, c) = norm::batch_norm_backward(
+                    $x,
+                    grad_out.same(),
+                    gamma.same(),
+                    mean.same(),
+                    invstd.same(),
+                    d,
+                    leaky.map(|(beta, slope)| (beta.same(), slope)),
+                );
+                ($wrap(a), $wrap(b), $wrap(c))
+            }};
+        }
+        match self {
+            CpuStorage::F32(x) => backward!(x, CpuStorage::F32),
+            CpuStorage::F64(x) => backward!(x, CpuStorage::F64),
+        }
+    }
+}
+
 impl BackendStorage for CpuStorage {
     type Location = ();
 
@@ -193,16 +246,7 @@ impl BackendStorage for CpuStorage {
         eps: f64,
         slope: f64,
     ) -> Result<(Self, Self, Self)> {
-        Ok(match self {
-            CpuStorage::F32(x) => {
-                let (y, m, s) = norm::batch_norm(x, gamma.same(), beta.same(), d, eps, Some(slope));
-                (CpuStorage::F32(y), CpuStorage::F32(m), CpuStorage::F32(s))
-            }
-            CpuStorage::F64(x) => {
-                let (y, m, s) = norm::batch_norm(x, gamma.same(), beta.same(), d, eps, Some(slope));
-                (CpuStorage::F64(y), CpuStorage::F64(m), CpuStorage::F64(s))
-            }
-        })
+        Ok(self.norm_forward(gamma, beta, d, eps, Some(slope)))
     }
 
     fn batch_norm_leaky_backward(
@@ -213,24 +257,7 @@ impl BackendStorage for CpuStorage {
         d: NormDims,
         (_eps, slope): (f64, f64),
     ) -> Result<(Self, Self, Self)> {
-        macro_rules! backward {
-            ($x:expr, $wrap:path) => {{
-                let (a, b, c) = norm::batch_norm_backward(
-                    $x,
-                    grad_out.same(),
-                    gamma.same(),
-                    mean.same(),
-                    invstd.same(),
-                    d,
-                    Some((beta.same(), slope)),
-                );
-                ($wrap(a), $wrap(b), $wrap(c))
-            }};
-        }
-        Ok(match self {
-            CpuStorage::F32(x) => backward!(x, CpuStorage::F32),
-            CpuStorage::F64(x) => backward!(x, CpuStorage::F64),
-        })
+        Ok(self.norm_backward(grad_out, gamma, (mean, invstd), d, Some((beta, slope))))
     }
 
     fn leaky_relu_backward(&self, grad: &Self, _shape: &Shape, slope: f64) -> Result<Self> {
@@ -357,16 +384,7 @@ impl BackendStorage for CpuStorage {
         d: NormDims,
         eps: f64,
     ) -> Result<(Self, Self, Self)> {
-        Ok(match self {
-            CpuStorage::F32(x) => {
-                let (y, m, s) = norm::batch_norm(x, gamma.same(), beta.same(), d, eps, None);
-                (CpuStorage::F32(y), CpuStorage::F32(m), CpuStorage::F32(s))
-            }
-            CpuStorage::F64(x) => {
-                let (y, m, s) = norm::batch_norm(x, gamma.same(), beta.same(), d, eps, None);
-                (CpuStorage::F64(y), CpuStorage::F64(m), CpuStorage::F64(s))
-            }
-        })
+        Ok(self.norm_forward(gamma, beta, d, eps, None))
     }
 
     fn batch_norm_backward(
@@ -377,31 +395,6 @@ impl BackendStorage for CpuStorage {
         invstd: &Self,
         d: NormDims,
     ) -> Result<(Self, Self, Self)> {
-        Ok(match self {
-            CpuStorage::F32(x) => {
-                let (a, b, c) = norm::batch_norm_backward(
-                    x,
-                    grad_out.same(),
-                    gamma.same(),
-                    mean.same(),
-                    invstd.same(),
-                    d,
-                    None,
-                );
-                (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c))
-            }
-            CpuStorage::F64(x) => {
-                let (a, b, c) = norm::batch_norm_backward(
-                    x,
-                    grad_out.same(),
-                    gamma.same(),
-                    mean.same(),
-                    invstd.same(),
-                    d,
-                    None,
-                );
-                (CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c))
-            }
-        })
+        Ok(self.norm_backward(grad_out, gamma, (mean, invstd), d, None))
     }
 }
