@@ -91,22 +91,8 @@ fn topological_order(root: &Tensor) -> Vec<Tensor> {
 fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Tensor)>> {
     let one = |x: &Tensor, gx: Tensor| Ok(vec![(x.clone(), gx)]);
     match op {
-        // Leaky ReLU and ReLU: one fused pass instead of building the derivative and
-        // multiplying by it.
-        Op::Unary(x, UnaryOp::LeakyRelu(slope)) => {
-            let gx = x
-                .storage()
-                .leaky_relu_backward(g.storage(), x.shape(), *slope)?;
-            one(x, Tensor::build(gx, x.shape().clone(), None, false))
-        }
-        Op::Unary(x, UnaryOp::Relu) => {
-            let gx = x
-                .storage()
-                .leaky_relu_backward(g.storage(), x.shape(), 0.0)?;
-            one(x, Tensor::build(gx, x.shape().clone(), None, false))
-        }
-        Op::Unary(x, u) => match unary_derivative(*u, x, out)? {
-            Some(d) => one(x, g.mul(&d)?),
+        Op::Unary(x, u) => match unary_gradient(*u, x, out, g)? {
+            Some(gx) => one(x, gx),
             None => Ok(vec![]),
         },
         Op::Binary(a, b, bop) => binary_gradients(*bop, a, b, out, g),
@@ -267,8 +253,9 @@ fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Ten
     }
 }
 
-/// `d out / d x` elementwise, or `None` for piecewise-constant ops.
-fn unary_derivative(op: UnaryOp, x: &Tensor, out: &Tensor) -> Result<Option<Tensor>> {
+/// The gradient reaching `x` of a unary op (`g · d out / d x` elementwise), or `None` for
+/// piecewise-constant ops.
+fn unary_gradient(op: UnaryOp, x: &Tensor, out: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
     let d = match op {
         UnaryOp::Neg => x.full_like(-1.0),
         UnaryOp::Exp => out.clone(),
@@ -281,8 +268,10 @@ fn unary_derivative(op: UnaryOp, x: &Tensor, out: &Tensor) -> Result<Option<Tens
         // σ'(x) = σ(x)·σ(−x): accurate in both tails, where 1 − σ(x) would cancel to 0.
         UnaryOp::Sigmoid => out.mul(&x.neg()?.sigmoid()?)?,
         UnaryOp::Tanh => out.square()?.affine(-1.0, 1.0)?,
-        UnaryOp::Relu => x.unary(UnaryOp::Step)?,
-        UnaryOp::LeakyRelu(a) => x.unary(UnaryOp::LeakyStep(a))?,
+        // ReLU and leaky ReLU: one fused pass instead of building the derivative and
+        // multiplying by it.
+        UnaryOp::Relu => return leaky_relu_gradient(x, g, 0.0).map(Some),
+        UnaryOp::LeakyRelu(a) => return leaky_relu_gradient(x, g, a).map(Some),
         UnaryOp::Softplus => x.sigmoid()?,
         UnaryOp::LogSigmoid => x.neg()?.sigmoid()?,
         UnaryOp::Powf(p) => x.powf(p - 1.0)?.affine(p, 0.0)?,
@@ -294,7 +283,15 @@ fn unary_derivative(op: UnaryOp, x: &Tensor, out: &Tensor) -> Result<Option<Tens
         | UnaryOp::InRange(..)
         | UnaryOp::CmpScalar(..) => return Ok(None),
     };
-    Ok(Some(d))
+    g.mul(&d).map(Some)
+}
+
+/// `g` where `x > 0`, else `slope · g`, in one backend pass.
+fn leaky_relu_gradient(x: &Tensor, g: &Tensor, slope: f64) -> Result<Tensor> {
+    let gx = x
+        .storage()
+        .leaky_relu_backward(g.storage(), x.shape(), slope)?;
+    Ok(Tensor::build(gx, x.shape().clone(), None, false))
 }
 
 fn binary_gradients(
