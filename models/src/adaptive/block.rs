@@ -1,7 +1,9 @@
 //! Running one adaptive block in each halting mode.
 
 use super::HaltingMode;
-use crate::halting::{concrete_weights, expected_n, log_stick_breaking};
+use crate::halting::{
+    act_halts, concrete_weights, expected_n, halts_deterministically, log_stick_breaking,
+};
 use crate::{Error, Result};
 use pact::{Rng, Tensor};
 
@@ -221,7 +223,7 @@ fn run_act(
             if !running[i] {
                 continue;
             }
-            if l + 1 == units || cum_values[i] + h_values[i] >= 1.0 - eps {
+            if l + 1 == units || act_halts(cum_values[i], h_values[i], eps) {
                 stop[i] = 1.0;
                 n[i] = l + 1;
             } else {
@@ -292,7 +294,7 @@ fn run_deterministic(
         check_logits(&a, active.len(), l)?;
         let (mut halt, mut keep) = (Vec::new(), Vec::new());
         for (local, &logit) in a.to_f64_vec().iter().enumerate() {
-            if logit >= 0.0 {
+            if halts_deterministically(logit) {
                 halt.push(local);
             } else {
                 keep.push(local);

@@ -11,6 +11,7 @@
 //! those of [`run_block`](super::run_block) in the same mode, up to floating-point rounding.
 
 use super::HaltingMode;
+use crate::halting::{act_halts, halts_deterministically};
 use crate::{Error, Result};
 use pact::{DType, Tensor};
 
@@ -160,7 +161,7 @@ pub fn run_block_chunked(
                 }
                 None => {
                     for (&i, &a) in rows.iter().zip(&logits.try_to_f64_vec()?) {
-                        if a >= 0.0 {
+                        if halts_deterministically(a) {
                             n[i] = l + 1;
                         } else {
                             running.push(i);
@@ -262,7 +263,7 @@ fn act_step(
         Some(h) => (h, false),
         None => (1.0, true),
     };
-    let stop = last || act.cum[i] + h >= 1.0 - act.eps;
+    let stop = last || act_halts(act.cum[i], h, act.eps);
     let p = if stop {
         let r = round_to(dtype, 1.0 - act.cum[i]);
         act.remainder[i] = r;

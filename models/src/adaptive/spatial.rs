@@ -20,7 +20,9 @@
 
 use super::block::in_input_order;
 use super::{BlockOutput, HaltingMode};
-use crate::halting::{concrete_weights, expected_n, log_stick_breaking};
+use crate::halting::{
+    act_halts, concrete_weights, expected_n, halts_deterministically, log_stick_breaking,
+};
 use crate::{Error, Result};
 use pact::{Rng, Tensor};
 
@@ -301,7 +303,7 @@ fn run_sact(
             if n[i] != 0 {
                 continue;
             }
-            if l + 1 == units || cum_values[i] + h_values[i] >= 1.0 - eps {
+            if l + 1 == units || act_halts(cum_values[i], h_values[i], eps) {
                 stop[i] = 1.0;
                 n[i] = l + 1;
             } else {
@@ -452,7 +454,7 @@ fn run_deterministic(
         for (row, &e) in active.iter().enumerate() {
             let cells = &mut n[e * p..(e + 1) * p];
             for (v, &logit) in cells.iter_mut().zip(&a[row * p..(row + 1) * p]) {
-                if *v == 0 && logit >= 0.0 {
+                if *v == 0 && halts_deterministically(logit) {
                     *v = l + 1;
                 }
             }

@@ -4,6 +4,12 @@
 use super::with_last_unit;
 use pact::{Result, Tensor};
 
+/// ACT's halting test after a unit with halting probability `h` (pact-math §2): the block
+/// halts once the cumulative halting probability `cum_before + h` reaches `1 − ε`.
+pub fn act_halts(cum_before: f64, h: f64, eps: f64) -> bool {
+    cum_before + h >= 1.0 - eps
+}
+
 /// ACT's threshold slack ε: halting happens once the cumulative halting probability reaches
 /// `1 − ε`.
 pub const ACT_EPSILON: f64 = 0.01;
@@ -39,11 +45,12 @@ pub fn act_from_probs(h: &Tensor, eps: f64) -> Result<ActHalting> {
         let mut cum = 0.0;
         let mut halt = l;
         for j in 0..l {
-            cum += values[row * l + j];
-            if cum >= 1.0 - eps {
+            let h = values[row * l + j];
+            if act_halts(cum, h, eps) {
                 halt = j + 1;
                 break;
             }
+            cum += h;
         }
         n.push(halt);
         for j in 0..halt - 1 {

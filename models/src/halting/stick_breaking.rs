@@ -4,6 +4,12 @@
 use super::{unit_column, units_axis, with_last_unit};
 use pact::{Result, Rng, Tensor};
 
+/// The deterministic rule's test for one unit (pact-math §6): the first unit whose halting
+/// logit is at least 0 (halting probability at least ½) stops the block.
+pub fn halts_deterministically(logit: f64) -> bool {
+    logit >= 0.0
+}
+
 /// `[B, L]` survival before each unit: `Π_{i<l} (1 − z_i)`, from `1 − z` of units `1..L−1`.
 fn survival(one_minus: &Tensor) -> Result<Tensor> {
     let axis = units_axis(one_minus)?;
@@ -55,7 +61,11 @@ pub fn deterministic_n(logits: &Tensor) -> Vec<usize> {
     logits
         .to_f64_vec()
         .chunks(l1)
-        .map(|row| row.iter().position(|&a| a >= 0.0).map_or(l1 + 1, |j| j + 1))
+        .map(|row| {
+            row.iter()
+                .position(|&a| halts_deterministically(a))
+                .map_or(l1 + 1, |j| j + 1)
+        })
         .collect()
 }
 
