@@ -84,22 +84,23 @@ pub fn evaluate_images(
             let flops = out.flops_per_example(net, set.height, set.width)?;
             spatial_flops.extend(flops.iter().map(|&f| f as f64));
             out.logits.argmax(1)?
-        } else if net.supports_chunked_eval(mode) {
-            let out = pact::no_grad(|| net.forward_eval_chunked(&x, mode, EVAL_CHUNK))?;
-            let predicted = out.logits.argmax(1)?;
-            drop(out.logits);
-            peak = peak.max(pact::memory::peak_bytes().saturating_sub(base));
-            for (b, block) in out.blocks.iter().enumerate() {
-                units[b].extend(&block.units);
-            }
-            predicted
         } else {
-            let out = pact::no_grad(|| net.forward_adaptive(&x, mode, false, &mut rng))?;
-            let predicted = out.logits.argmax(1)?;
-            drop(out.logits);
+            let (logits, block_units) = if net.supports_chunked_eval(mode) {
+                let out = pact::no_grad(|| net.forward_eval_chunked(&x, mode, EVAL_CHUNK))?;
+                let block_units: Vec<Vec<usize>> =
+                    out.blocks.into_iter().map(|b| b.units).collect();
+                (out.logits, block_units)
+            } else {
+                let out = pact::no_grad(|| net.forward_adaptive(&x, mode, false, &mut rng))?;
+                let block_units: Vec<Vec<usize>> =
+                    out.blocks.into_iter().map(|b| b.units).collect();
+                (out.logits, block_units)
+            };
+            let predicted = logits.argmax(1)?;
+            drop(logits);
             peak = peak.max(pact::memory::peak_bytes().saturating_sub(base));
-            for (b, block) in out.blocks.iter().enumerate() {
-                units[b].extend(&block.units);
+            for (b, block) in block_units.into_iter().enumerate() {
+                units[b].extend(block);
             }
             predicted
         };
