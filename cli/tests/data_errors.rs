@@ -51,6 +51,15 @@ fn missing_and_corrupt_data_files_are_named() {
     assert!(!ok);
     assert!(err.contains("train-images-idx3-ubyte"), "{err}");
 
+    // Fashion-MNIST without files: which package installs them.
+    let (ok, err) = train_on(&format!("fashion-mnist:{}", missing.display()), &out);
+    assert!(!ok);
+    assert!(
+        err.contains("Fashion-MNIST") && err.contains("apt-get install dataset-fashion-mnist"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
     // CSV: a non-numeric cell names the line; a NaN pixel is rejected; a shape mismatch too.
     let csv = dir.path().join("images.csv");
     std::fs::write(&csv, "0,0,0,0,1\n0,x,0,0,0\n").unwrap();

@@ -316,7 +316,6 @@ fn figure_grid_of_image_bar_and_line_panels() {
                 name: "prior".into(),
                 values: vec![0.4, 0.3, 0.3],
             }],
-            y_top: Some(2.0),
         })
         .panel(Panel::Lines(
             LineChart::new("loss").series("loss", [(0.0, 1.0), (1.0, 0.4)]),
@@ -358,7 +357,6 @@ fn figure_and_raster_reject_bad_input() {
     let bad_bars = Figure::new("bad", 1).panel(Panel::Bars {
         chart: GroupedBarChart::new("b", ["1", "2"]).series("s", [1.0]),
         lines: vec![],
-        y_top: None,
     });
     assert!(matches!(render_svg(&bad_bars), Err(Error::InvalidInput(_))));
 }

@@ -5,7 +5,7 @@
 
 use crate::{CliError, Result};
 use pact_models::analysis::{self, Comparison, SweepPoint, DEFAULT_EPS, DEFAULT_PENALTY};
-use pact_models::plot::{self, Format, GroupedBarChart, LegendPosition, LineChart};
+use pact_models::plot::{self, Format, GroupedBarChart, LegendPosition, LineChart, YAxis};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -272,6 +272,7 @@ fn distribution_chart(halting: &[f64], c: &Comparison) -> GroupedBarChart {
     )
     .x_label("unit n (N = number of units executed)")
     .y_label("probability of halting at unit n")
+    .y_axis(YAxis::Probability)
     .series("ACT: halting weights p_n", c.act.weights.iter().copied())
     .series("PACT: q(N = n)", c.pact.q.iter().copied())
     .marker(format!("ACT: N = {}", c.act.n), act_n - nudge)

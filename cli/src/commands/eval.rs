@@ -31,7 +31,7 @@ pub struct EvalArgs {
     /// Checkpoint written by `pact train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Data spec (e.g. `shapes`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:1x8x8`); the test split
+    /// Data spec (e.g. `shapes`, `fashion-mnist`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:1x8x8`); the test split
     /// is used. Recurrent models take a sequence task (`parity:16`, `logic`, ...), generated.
     #[arg(long)]
     pub data: String,

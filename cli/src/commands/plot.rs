@@ -14,7 +14,7 @@ use pact_models::evaluate::evaluate_images;
 use pact_models::halting::{act_from_probs, deterministic_n, ACT_EPSILON};
 use pact_models::plot::{
     save, BarSeries, Figure, Format, GroupedBarChart, LegendPosition, LineChart, Panel, Raster,
-    TradeoffChart,
+    TradeoffChart, YAxis,
 };
 use pact_models::resnet::ResNet;
 use pact_models::spec::ModelSpec;
@@ -246,7 +246,7 @@ fn halting(args: HaltingArgs, device: Device) -> Result<()> {
         ),
         1 + out.blocks.len(),
     )
-    .cell(420, 320);
+    .cell(560, 320);
     let plane = set.channels * set.height * set.width;
     for (row, &index) in chosen.iter().enumerate() {
         let mut caption = format!(
@@ -286,15 +286,14 @@ fn halting(args: HaltingArgs, device: Device) -> Result<()> {
             let chart = GroupedBarChart::new(format!("block {}", b + 1), categories.clone())
                 .x_label("units N")
                 .y_label("probability")
+                .y_axis(YAxis::Probability)
                 .series("PACT q(N|x)", q)
                 .series("ACT weights", act_w)
                 .marker(format!("deterministic N = {det_n}"), det_n as f64 - 1.0)
                 .marker(format!("ACT: N = {act_n}"), act_n as f64 - 1.0 + 0.1);
-            // Probabilities reach 1 at most: the upper part of the panel holds the legend.
             fig = fig.panel(Panel::Bars {
                 chart,
                 lines: Vec::new(),
-                y_top: Some(1.9),
             });
         }
     }
@@ -381,7 +380,8 @@ fn histogram(args: HistogramArgs, device: Device) -> Result<()> {
         }
         let mut chart = GroupedBarChart::new(format!("block {}", b + 1), categories.clone())
             .x_label("units executed N")
-            .y_label("examples");
+            .y_label("examples")
+            .y_axis(YAxis::Counts);
         for (name, c) in group_names.iter().zip(counts) {
             chart = chart.series(name.clone(), c);
         }
@@ -392,11 +392,7 @@ fn histogram(args: HistogramArgs, device: Device) -> Result<()> {
                 values: p.iter().map(|v| v * set.len() as f64).collect(),
             })
             .collect();
-        fig = fig.panel(Panel::Bars {
-            chart,
-            lines,
-            y_top: None,
-        });
+        fig = fig.panel(Panel::Bars { chart, lines });
     }
     save(&fig, &args.out)?;
     Ok(())

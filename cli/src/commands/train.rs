@@ -123,7 +123,7 @@ pub struct TrainArgs {
     /// [default: pact-resnet]
     #[arg(long)]
     pub model: Option<String>,
-    /// Data spec. Images: `shapes[:N[:SIZE[:NOISE]]]`, `cifar10:DIR`, `mnist:DIR`, `csv:FILE:CxHxW`.
+    /// Data spec. Images: `shapes[:N[:SIZE[:NOISE]]]`, `cifar10:DIR`, `mnist:DIR`, `fashion-mnist[:DIR]`, `csv:FILE:CxHxW`.
     /// Sequence tasks (generated): `parity[:B]`, `logic[:GATES]`, `addition[:DIGITS]`,
     /// `sort[:LEN]` [default: shapes]
     #[arg(long)]

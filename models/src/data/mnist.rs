@@ -42,8 +42,56 @@ pub struct IdxImages {
     pub pixels: Vec<u8>,
 }
 
+/// The directory where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST.
+pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// The class names of Fashion-MNIST, by label.
+pub const FASHION_MNIST_CLASSES: [&str; NUM_CLASSES] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// Which data set in the MNIST IDX layout a directory holds: it names the loaded set and
+/// says, when files are missing, where to get them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdxSet {
+    /// Handwritten digits (or any set in the same layout, such as KMNIST).
+    Mnist,
+    /// Zalando's Fashion-MNIST.
+    FashionMnist,
+}
+
+impl IdxSet {
+    /// The set's name: `mnist` or `fashion-mnist`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdxSet::Mnist => "mnist",
+            IdxSet::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    fn where_to_get(self) -> &'static str {
+        match self {
+            IdxSet::Mnist => "",
+            IdxSet::FashionMnist => {
+                " On Debian and Ubuntu, `apt-get install dataset-fashion-mnist` installs them in \
+                 /usr/share/datasets/fashion-mnist, the directory `fashion-mnist` reads by \
+                 default."
+            }
+        }
+    }
+}
+
 /// Loads a split of MNIST from `dir` as a `1×28×28` [`ImageSet`] named `mnist-train` or
-/// `mnist-test`.
+/// `mnist-test` ([`load_set`] with [`IdxSet::Mnist`]).
 ///
 /// Missing files give [`Error::MissingData`] naming the expected files and the directory;
 /// malformed ones give [`Error::Data`] naming the file and the problem.
@@ -65,6 +113,22 @@ pub struct IdxImages {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn load(dir: impl AsRef<Path>, split: Split) -> Result<ImageSet> {
+    load_set(dir, split, IdxSet::Mnist)
+}
+
+/// Loads a split of a data set in the MNIST IDX layout from `dir`, named after `set`
+/// (`fashion-mnist-test`, ...). For Fashion-MNIST the error for missing files also says which
+/// Debian package installs them.
+///
+/// ```
+/// use pact_models::data::mnist::{load_set, IdxSet};
+/// use pact_models::data::Split;
+/// let empty = tempfile::tempdir()?;
+/// let err = load_set(empty.path(), Split::Train, IdxSet::FashionMnist).unwrap_err();
+/// assert!(err.to_string().contains("apt-get install dataset-fashion-mnist"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn load_set(dir: impl AsRef<Path>, split: Split, set: IdxSet) -> Result<ImageSet> {
     let dir = dir.as_ref();
     let [images_name, labels_name] = files(split);
     let (images_path, labels_path) = match (find(dir, images_name), find(dir, labels_name)) {
@@ -75,12 +139,17 @@ pub fn load(dir: impl AsRef<Path>, split: Split) -> Result<ImageSet> {
                 .filter_map(|(m, n)| m.then_some(n))
                 .collect();
             return Err(Error::MissingData(format!(
-                "MNIST {split} data not found: missing {} (plain or .gz) in {}. Put \
+                "{} {split} data not found: missing {} (plain or .gz) in {}. Put \
                  train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and \
-                 t10k-labels-idx1-ubyte (each plain or gzipped with a .gz suffix) in {}",
+                 t10k-labels-idx1-ubyte (each plain or gzipped with a .gz suffix) in {}.{}",
+                match set {
+                    IdxSet::Mnist => "MNIST",
+                    IdxSet::FashionMnist => "Fashion-MNIST",
+                },
                 missing.join(" and "),
                 dir.display(),
-                dir.display()
+                dir.display(),
+                set.where_to_get()
             )));
         }
     };
@@ -103,7 +172,7 @@ pub fn load(dir: impl AsRef<Path>, split: Split) -> Result<ImageSet> {
         .map(|&p| f32::from(p) / 255.0)
         .collect();
     ImageSet::new(
-        format!("mnist-{split}"),
+        format!("{}-{split}", set.name()),
         pixels,
         labels,
         [1, images.rows, images.cols],

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `cifar10:DIR` | CIFAR-10 binary files in DIR ([`crate::data::cifar10`]) |
 //! | `mnist:DIR` | MNIST IDX files in DIR ([`crate::data::mnist`]) |
+//! | `fashion-mnist`, `fashion-mnist:DIR` | Fashion-MNIST IDX files in DIR (default: where Debian's `dataset-fashion-mnist` puts them, [`mnist::FASHION_MNIST_DIR`]) |
 //! | `csv:FILE:CxHxW` | images in a CSV file, of the given shape ([`crate::data::csv`]) |
 //! | `shapes`, `shapes:N`, `shapes:N:SIZE`, `shapes:N:SIZE:NOISE` | N synthetic SIZE×SIZE shape images (default 10000, 32), noise × NOISE (default 1; larger is harder) |
 //! | `parity`, `parity:B` | parity of vectors of B elements (default 64) |
@@ -40,7 +41,8 @@ pub const DEFAULT_ADDITION_DIGITS: usize = 5;
 pub const DEFAULT_SORT_LEN: usize = 15;
 
 /// The accepted forms, for error messages.
-pub const VALID_SPECS: &str = "cifar10:DIR, mnist:DIR, csv:FILE:CxHxW, shapes[:N[:SIZE[:NOISE]]], \
+pub const VALID_SPECS: &str = "cifar10:DIR, mnist:DIR, fashion-mnist[:DIR], csv:FILE:CxHxW, \
+                               shapes[:N[:SIZE[:NOISE]]], \
                                parity[:B], logic[:GATES], addition[:DIGITS], sort[:LEN]";
 
 /// A data set or task, as named by a spec string.
@@ -63,6 +65,11 @@ pub enum DataSpec {
     },
     /// MNIST from the IDX files in `dir`.
     Mnist {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// Fashion-MNIST from the IDX files in `dir` (by default [`mnist::FASHION_MNIST_DIR`]).
+    FashionMnist {
         /// The directory.
         dir: PathBuf,
     },
@@ -155,6 +162,12 @@ impl DataSpec {
             "mnist" => DataSpec::Mnist {
                 dir: path("directory", "mnist:DIR")?,
             },
+            "fashion-mnist" => DataSpec::FashionMnist {
+                dir: match rest {
+                    None => PathBuf::from(mnist::FASHION_MNIST_DIR),
+                    Some(_) => path("directory", "fashion-mnist[:DIR]")?,
+                },
+            },
             "csv" => {
                 let form = "csv:FILE:CxHxW, e.g. csv:digits.csv:1x8x8";
                 match rest.and_then(|r| r.rsplit_once(':')) {
@@ -224,6 +237,7 @@ impl DataSpec {
         match self {
             DataSpec::Cifar10 { .. } => "cifar10",
             DataSpec::Mnist { .. } => "mnist",
+            DataSpec::FashionMnist { .. } => "fashion-mnist",
             DataSpec::Csv { .. } => "csv",
             DataSpec::Shapes { .. } => "shapes",
             DataSpec::Parity { .. } => "parity",
@@ -238,6 +252,7 @@ impl DataSpec {
         match self {
             DataSpec::Cifar10 { .. }
             | DataSpec::Mnist { .. }
+            | DataSpec::FashionMnist { .. }
             | DataSpec::Csv { .. }
             | DataSpec::Shapes { .. } => DataKind::Images,
             _ => DataKind::Sequences,
@@ -259,6 +274,9 @@ impl DataSpec {
         match self {
             DataSpec::Cifar10 { dir } => cifar10::load(dir, split),
             DataSpec::Mnist { dir } => mnist::load(dir, split),
+            DataSpec::FashionMnist { dir } => {
+                mnist::load_set(dir, split, mnist::IdxSet::FashionMnist)
+            }
             DataSpec::Csv { file, shape } => csv::load(file, *shape),
             DataSpec::Shapes {
                 n,
@@ -343,6 +361,13 @@ impl fmt::Display for DataSpec {
         write!(f, "{}", self.name())?;
         match self {
             DataSpec::Cifar10 { dir } | DataSpec::Mnist { dir } => write!(f, ":{}", dir.display()),
+            DataSpec::FashionMnist { dir } => {
+                if dir.as_path() == std::path::Path::new(mnist::FASHION_MNIST_DIR) {
+                    Ok(())
+                } else {
+                    write!(f, ":{}", dir.display())
+                }
+            }
             DataSpec::Csv { file, shape } => write!(
                 f,
                 ":{}:{}x{}x{}",
@@ -381,6 +406,8 @@ mod tests {
         for s in [
             "cifar10:/data/cifar-10-batches-bin",
             "mnist:data/mnist",
+            "fashion-mnist",
+            "fashion-mnist:data/fashion",
             "csv:digits.csv:1x8x8",
             "csv:C:\\data\\x.csv:3x4x5",
             "shapes",
@@ -437,6 +464,18 @@ mod tests {
         ] {
             assert!(DataSpec::parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            DataSpec::parse("fashion-mnist").unwrap(),
+            DataSpec::FashionMnist {
+                dir: mnist::FASHION_MNIST_DIR.into()
+            }
+        );
+        assert_eq!(
+            DataSpec::parse(&format!("fashion-mnist:{}", mnist::FASHION_MNIST_DIR))
+                .unwrap()
+                .to_string(),
+            "fashion-mnist"
+        );
         let p = DataSpec::parse("parity:64").unwrap();
         assert_eq!(p, DataSpec::Parity { size: 64 });
         assert_eq!(p.to_string(), "parity"); // defaults are left out
@@ -472,6 +511,18 @@ mod tests {
             missing.load_images(Split::Train, &mut rng),
             Err(Error::MissingData(_))
         ));
+        let fashion = DataSpec::FashionMnist {
+            dir: dir.path().into(),
+        };
+        let msg = fashion
+            .load_images(Split::Test, &mut rng)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("Fashion-MNIST test data not found")
+                && msg.contains("apt-get install dataset-fashion-mnist"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -481,6 +532,7 @@ mod tests {
         for form in [
             "cifar10:DIR",
             "mnist:DIR",
+            "fashion-mnist[:DIR]",
             "csv:FILE:CxHxW",
             "parity",
             "sort",
@@ -490,6 +542,7 @@ mod tests {
         for (spec, needle) in [
             ("cifar10", "needs a directory"),
             ("mnist:", "needs a directory"),
+            ("fashion-mnist:", "needs a directory"),
             ("csv:file.csv", "needs a file and a shape"),
             ("csv::1x8x8", "needs a file and a shape"),
             ("csv:f.csv:8x8", "CxHxW"),

@@ -1,11 +1,9 @@
 //! Grouped bar charts over categories, and the category-axis drawing shared with histograms.
 
-use super::{
-    builder, check_finite, draw_legend, plot_err, series_color, style, value_range, Chart, Labels,
-    LegendPosition,
-};
+use super::{builder, check_finite, plot_err, series_color, style, value_range, Chart, Labels};
 use crate::{Error, Result};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -28,12 +26,26 @@ pub struct Marker {
     pub position: f64,
 }
 
+/// What the y axis of a bar chart shows, which fixes its range and its ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum YAxis {
+    /// From 0 (or the least value) to a little above the largest value.
+    #[default]
+    Values,
+    /// Probabilities: exactly 0 to 1, whatever the data.
+    Probability,
+    /// Counts: from 0, with ticks on whole numbers only.
+    Counts,
+}
+
 /// Several series of bars side by side over the same categories, with a legend and optional
 /// vertical [`Marker`] lines.
 ///
 /// Every bar is one filled rectangle in the series' colour ([`series_color`] of its index);
 /// bars of zero height are drawn too (and are invisible), so an SVG holds exactly
-/// `categories × series` bar rectangles plus one legend swatch per series.
+/// `categories × series` bar rectangles plus one legend swatch per series. The legend stands
+/// to the right of the plotting area, so it never covers a bar; [`YAxis`] sets the range and
+/// ticks of the y axis.
 ///
 /// ```
 /// use pact_models::plot::{render_svg, GroupedBarChart};
@@ -56,6 +68,8 @@ pub struct GroupedBarChart {
     pub series: Vec<BarSeries>,
     /// Vertical marker lines.
     pub markers: Vec<Marker>,
+    /// What the y axis shows.
+    pub y_axis: YAxis,
 }
 
 impl GroupedBarChart {
@@ -69,7 +83,15 @@ impl GroupedBarChart {
             categories: categories.into_iter().map(Into::into).collect(),
             series: Vec::new(),
             markers: Vec::new(),
+            y_axis: YAxis::Values,
         }
+    }
+
+    /// Sets what the y axis shows: [`YAxis::Probability`] fixes it to 0–1,
+    /// [`YAxis::Counts`] gives it whole-number ticks.
+    pub fn y_axis(mut self, axis: YAxis) -> Self {
+        self.y_axis = axis;
+        self
     }
 
     /// Sets the x-axis description.
@@ -119,15 +141,7 @@ impl Chart for GroupedBarChart {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        draw_category_chart(
-            root,
-            &self.labels,
-            &self.categories,
-            &self.series,
-            &self.markers,
-            &[],
-            None,
-        )
+        draw_category_chart(root, self, &[])
     }
 }
 
@@ -158,21 +172,111 @@ impl Ranged for CategoryAxis {
     }
 }
 
+/// A y axis from `lo` to `hi` whose ticks are plotters' usual round numbers, or whole numbers
+/// only.
+struct ValueAxis {
+    lo: f64,
+    hi: f64,
+    whole_numbers: bool,
+}
+
+impl Ranged for ValueAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        RangedCoordf64::from(self.lo..self.hi).map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if self.whole_numbers {
+            whole_number_ticks(self.lo, self.hi, hint.max_num_points().clamp(2, 10))
+        } else {
+            RangedCoordf64::from(self.lo..self.hi).key_points(hint)
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+/// A tick label: at most three decimals, without trailing zeros (`0.2`, `1`, `12.5`).
+fn tick_label(v: &f64) -> String {
+    let text = format!("{v:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.into()
+    }
+}
+
 /// Colours of marker lines, cycled.
 const MARKER_COLORS: [RGBColor; 3] = [BLACK, RGBColor(120, 0, 120), RGBColor(0, 110, 0)];
 
+/// The colour of overlay curve `j` over `bars` bar series: the next palette colours, or black
+/// shades when the bars have taken the whole palette.
+fn line_color(bars: usize, j: usize) -> RGBColor {
+    if bars + j < super::PALETTE.len() {
+        series_color(bars + j)
+    } else {
+        [BLACK, RGBColor(90, 90, 90)][j % 2]
+    }
+}
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy)]
+enum Swatch {
+    Bar(RGBColor),
+    Line(RGBColor),
+    Dashed(RGBColor),
+}
+
+/// The y range of a chart of `values` on `axis`.
+fn y_range(values: impl IntoIterator<Item = f64>, axis: YAxis) -> (f64, f64) {
+    match axis {
+        YAxis::Probability => (0.0, 1.0),
+        YAxis::Values => value_range(values, 0.05),
+        YAxis::Counts => {
+            let (lo, hi) = value_range(values, 0.05);
+            (lo.floor(), hi.ceil().max(1.0))
+        }
+    }
+}
+
+/// A y axis whose ticks are whole numbers (at most about `hint` of them).
+fn whole_number_ticks(lo: f64, hi: f64, most: usize) -> Vec<f64> {
+    let span = (hi - lo).max(1.0);
+    let raw = span / most.max(1) as f64;
+    let magnitude = 10f64.powf(raw.log10().floor()).max(1.0);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * magnitude)
+        .max(1.0);
+    let first = (lo / step).ceil() * step;
+    (0..)
+        .map(|k| first + k as f64 * step)
+        .take_while(|&v| v <= hi + 1e-9)
+        .collect()
+}
+
 /// Draws bars over categories, marker lines, and overlay curves (one value per category, drawn
-/// as lines with dots at the category centres). The y axis reaches at least `y_top`, if given
-/// (room above the bars for the legend).
+/// as lines with dots at the category centres), with the legend to the right of the plot.
 pub(crate) fn draw_category_chart<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    labels: &Labels,
-    categories: &[String],
-    series: &[BarSeries],
-    markers: &[Marker],
+    chart: &GroupedBarChart,
     lines: &[BarSeries],
-    y_top: Option<f64>,
 ) -> Result<()> {
+    let GroupedBarChart {
+        labels,
+        categories,
+        series,
+        markers,
+        y_axis,
+    } = chart;
     let n = categories.len();
     if n == 0 {
         return Err(Error::InvalidInput(format!(
@@ -194,18 +298,48 @@ pub(crate) fn draw_category_chart<DB: DrawingBackend>(
     check_finite("marker position", markers.iter().map(|m| m.position))?;
 
     root.fill(&WHITE).map_err(plot_err)?;
-    let (y0, mut y1) = value_range(
+    let mut legend: Vec<(&str, Swatch)> = Vec::new();
+    legend.extend(
+        series
+            .iter()
+            .enumerate()
+            .map(|(j, s)| (s.name.as_str(), Swatch::Bar(series_color(j)))),
+    );
+    legend.extend(
+        lines
+            .iter()
+            .enumerate()
+            .map(|(j, s)| (s.name.as_str(), Swatch::Line(line_color(series.len(), j)))),
+    );
+    legend.extend(markers.iter().enumerate().map(|(j, m)| {
+        (
+            m.label.as_str(),
+            Swatch::Dashed(MARKER_COLORS[j % MARKER_COLORS.len()]),
+        )
+    }));
+    let (plot_area, legend_area) = match legend_width(root, &legend)? {
+        Some(width) => {
+            let (w, _) = root.dim_in_pixel();
+            let (a, b) = root.split_horizontally(w.saturating_sub(width));
+            (a, Some(b))
+        }
+        None => (root.clone(), None),
+    };
+
+    let (y0, y1) = y_range(
         series
             .iter()
             .chain(lines)
             .flat_map(|s| s.values.iter().copied()),
-        0.3,
+        *y_axis,
     );
-    if let Some(top) = y_top.filter(|t| t.is_finite()) {
-        y1 = y1.max(top);
-    }
-    let mut chart = builder(root, labels)
-        .build_cartesian_2d(CategoryAxis { count: n }, y0..y1)
+    let y = ValueAxis {
+        lo: y0,
+        hi: y1,
+        whole_numbers: *y_axis == YAxis::Counts,
+    };
+    let mut cc = builder(&plot_area, labels)
+        .build_cartesian_2d(CategoryAxis { count: n }, y)
         .map_err(plot_err)?;
     let name_of = |x: &f64| {
         let i = x.round();
@@ -215,13 +349,14 @@ pub(crate) fn draw_category_chart<DB: DrawingBackend>(
             String::new()
         }
     };
-    chart
-        .configure_mesh()
+    cc.configure_mesh()
         .disable_x_mesh()
         .x_labels(n.min(25))
+        .y_labels(10)
         .x_desc(labels.x_label.as_str())
         .y_desc(labels.y_label.as_str())
         .x_label_formatter(&name_of)
+        .y_label_formatter(&tick_label)
         .label_style(("sans-serif", style::TICK))
         .axis_desc_style(("sans-serif", style::AXIS))
         .light_line_style(BLACK.mix(0.05))
@@ -232,56 +367,142 @@ pub(crate) fn draw_category_chart<DB: DrawingBackend>(
     let width = group / series.len().max(1) as f64;
     for (j, s) in series.iter().enumerate() {
         let color = series_color(j);
-        chart
-            .draw_series(s.values.iter().enumerate().map(|(i, &v)| {
-                let x0 = i as f64 - group / 2.0 + j as f64 * width;
-                Rectangle::new([(x0, 0.0), (x0 + width, v)], color.filled())
-            }))
-            .map_err(plot_err)?
-            .label(s.name.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 7), (x + 18, y + 7)], color.filled()));
+        cc.draw_series(s.values.iter().enumerate().map(|(i, &v)| {
+            let x0 = i as f64 - group / 2.0 + j as f64 * width;
+            Rectangle::new([(x0, 0.0), (x0 + width, v)], color.filled())
+        }))
+        .map_err(plot_err)?;
     }
 
     for (j, s) in lines.iter().enumerate() {
-        let color = series_color(series.len() + j);
+        let color = line_color(series.len(), j);
         let points: Vec<(f64, f64)> = s
             .values
             .iter()
             .enumerate()
             .map(|(i, &v)| (i as f64, v))
             .collect();
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().copied(),
-                color.stroke_width(3),
-            ))
-            .map_err(plot_err)?
-            .label(s.name.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-            });
-        chart
-            .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+        cc.draw_series(LineSeries::new(
+            points.iter().copied(),
+            color.stroke_width(3),
+        ))
+        .map_err(plot_err)?;
+        cc.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
             .map_err(plot_err)?;
     }
 
     for (j, m) in markers.iter().enumerate() {
         let color = MARKER_COLORS[j % MARKER_COLORS.len()];
-        let line = color.stroke_width(2);
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(m.position, y0), (m.position, y1)],
-                10,
-                6,
-                line,
-            ))
-            .map_err(plot_err)?
-            .label(m.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], line));
+        cc.draw_series(DashedLineSeries::new(
+            vec![(m.position, y0), (m.position, y1)],
+            10,
+            6,
+            color.stroke_width(2),
+        ))
+        .map_err(plot_err)?;
     }
 
-    if !(series.is_empty() && lines.is_empty() && markers.is_empty()) {
-        draw_legend(&mut chart, LegendPosition::UpperRight)?;
+    if let Some(area) = legend_area {
+        draw_side_legend(&area, &legend)?;
     }
     Ok(())
+}
+
+/// Room for the swatch and the gaps around a legend entry's text, in pixels.
+const LEGEND_SWATCH: u32 = 22;
+const LEGEND_PAD: u32 = 10;
+const LEGEND_ROW: i32 = 24;
+/// The top of the legend: about where the plotting area starts, below the title.
+const LEGEND_TOP: i32 = 56;
+
+/// The width of the legend column for `entries`, or `None` when there are none. At most
+/// half the picture, so a long label is cut rather than squeezing the plot away.
+fn legend_width<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    entries: &[(&str, Swatch)],
+) -> Result<Option<u32>> {
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let font = ("sans-serif", style::LEGEND).into_text_style(root);
+    let mut widest = 0u32;
+    for (label, _) in entries {
+        let (w, _) = root.estimate_text_size(label, &font).map_err(plot_err)?;
+        widest = widest.max(w);
+    }
+    let (total, _) = root.dim_in_pixel();
+    Ok(Some(
+        (widest + LEGEND_SWATCH + 3 * LEGEND_PAD).min(total / 2),
+    ))
+}
+
+/// Draws the legend entries one per row in `area`, a framed box at its top.
+fn draw_side_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(&str, Swatch)],
+) -> Result<()> {
+    let (w, _) = area.dim_in_pixel();
+    let left = 0i32;
+    let right = w as i32 - LEGEND_PAD as i32;
+    let bottom = LEGEND_TOP + LEGEND_ROW * entries.len() as i32 + LEGEND_PAD as i32;
+    area.draw(&Rectangle::new(
+        [(left, LEGEND_TOP - LEGEND_PAD as i32), (right, bottom)],
+        BLACK.mix(0.5).stroke_width(1),
+    ))
+    .map_err(plot_err)?;
+    let font = ("sans-serif", style::LEGEND).into_font().color(&BLACK);
+    for (k, (label, swatch)) in entries.iter().enumerate() {
+        let y = LEGEND_TOP + LEGEND_ROW * k as i32 + LEGEND_ROW / 2;
+        let x = left + LEGEND_PAD as i32;
+        match *swatch {
+            Swatch::Bar(c) => area.draw(&Rectangle::new([(x, y - 7), (x + 18, y + 7)], c.filled())),
+            Swatch::Line(c) => area.draw(&PathElement::new(
+                vec![(x, y), (x + 18, y)],
+                c.stroke_width(3),
+            )),
+            Swatch::Dashed(c) => area.draw(&PathElement::new(
+                vec![(x, y), (x + 7, y)],
+                c.stroke_width(2),
+            )),
+        }
+        .map_err(plot_err)?;
+        if let Swatch::Dashed(c) = swatch {
+            area.draw(&PathElement::new(
+                vec![(x + 11, y), (x + 18, y)],
+                c.stroke_width(2),
+            ))
+            .map_err(plot_err)?;
+        }
+        area.draw_text(
+            label,
+            &font.clone().pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Left,
+                plotters::style::text_anchor::VPos::Center,
+            )),
+            (x + LEGEND_SWATCH as i32 + 4, y),
+        )
+        .map_err(plot_err)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_axes_tick_on_whole_numbers() {
+        assert_eq!(whole_number_ticks(0.0, 3.15, 8), vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(
+            whole_number_ticks(0.0, 52.5, 8),
+            vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0]
+        );
+        assert!(whole_number_ticks(0.0, 1234.0, 8)
+            .iter()
+            .all(|t| t.fract() == 0.0));
+        assert_eq!(y_range([0.2, 0.9], YAxis::Probability), (0.0, 1.0));
+        assert_eq!(y_range([3.0, 7.0], YAxis::Counts), (0.0, 8.0));
+        assert_eq!(tick_label(&0.30000000000000004), "0.3");
+        assert_eq!(tick_label(&2.0), "2");
+    }
 }

@@ -95,9 +95,6 @@ pub enum Panel {
         chart: GroupedBarChart,
         /// Overlay curves, e.g. a prior scaled to counts.
         lines: Vec<BarSeries>,
-        /// The least top of the y axis (e.g. `2.0` for probabilities, leaving the upper half
-        /// to the legend); by default the data's range plus 30%.
-        y_top: Option<f64>,
     },
     /// A line chart.
     Lines(LineChart),
@@ -120,7 +117,6 @@ pub enum Panel {
 ///     .panel(Panel::Bars {
 ///         chart: GroupedBarChart::new("units", ["1", "2"]).series("count", [3.0, 4.0]),
 ///         lines: vec![],
-///         y_top: None,
 ///     });
 /// assert!(render_svg(&fig)?.contains("Two panels"));
 /// # Ok::<(), pact_models::Error>(())
@@ -196,19 +192,7 @@ impl Chart for Figure {
         let cells = body.split_evenly((self.rows(), self.columns));
         for (panel, area) in self.panels.iter().zip(cells.iter()) {
             match panel {
-                Panel::Bars {
-                    chart,
-                    lines,
-                    y_top,
-                } => draw_category_chart(
-                    area,
-                    &chart.labels,
-                    &chart.categories,
-                    &chart.series,
-                    &chart.markers,
-                    lines,
-                    *y_top,
-                )?,
+                Panel::Bars { chart, lines } => draw_category_chart(area, chart, lines)?,
                 Panel::Lines(chart) => chart.draw(area)?,
                 Panel::Image(raster) => draw_raster(area, raster)?,
                 Panel::Heatmap(map) => draw_heatmap(area, map)?,

@@ -1,6 +1,6 @@
 //! Histograms of counts per category, with an optional reference curve.
 
-use super::bars::{draw_category_chart, BarSeries};
+use super::bars::{draw_category_chart, BarSeries, GroupedBarChart, YAxis};
 use super::{Chart, Labels};
 use crate::Result;
 use plotters::coord::Shift;
@@ -9,7 +9,8 @@ use plotters::prelude::*;
 /// Counts per category as bars, optionally with a reference curve (e.g. the counts a model
 /// predicts) drawn as a line with dots over the category centres.
 ///
-/// The bars use [`series_color`](super::series_color)`(0)`, the curve `series_color(1)`.
+/// The bars use [`series_color`](super::series_color)`(0)`, the curve `series_color(1)`; the
+/// y axis has whole-number ticks ([`YAxis::Counts`]).
 ///
 /// ```
 /// use pact_models::plot::{render_svg, Histogram};
@@ -92,10 +93,16 @@ impl Chart for Histogram {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let bars = [BarSeries {
-            name: self.count_label.clone(),
-            values: self.counts.iter().map(|&c| c as f64).collect(),
-        }];
+        let bars = GroupedBarChart {
+            labels: self.labels.clone(),
+            categories: self.categories.clone(),
+            series: vec![BarSeries {
+                name: self.count_label.clone(),
+                values: self.counts.iter().map(|&c| c as f64).collect(),
+            }],
+            markers: Vec::new(),
+            y_axis: YAxis::Counts,
+        };
         let lines: Vec<BarSeries> = self
             .reference
             .iter()
@@ -104,14 +111,6 @@ impl Chart for Histogram {
                 values: values.clone(),
             })
             .collect();
-        draw_category_chart(
-            root,
-            &self.labels,
-            &self.categories,
-            &bars,
-            &[],
-            &lines,
-            None,
-        )
+        draw_category_chart(root, &bars, &lines)
     }
 }

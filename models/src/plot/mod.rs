@@ -57,7 +57,7 @@ mod histogram;
 mod line;
 mod tradeoff;
 
-pub use bars::{BarSeries, GroupedBarChart, Marker};
+pub use bars::{BarSeries, GroupedBarChart, Marker, YAxis};
 pub use figure::{Figure, Panel, Raster};
 pub use heatmap::{viridis, Heatmap};
 pub use histogram::Histogram;
