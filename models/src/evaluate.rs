@@ -29,6 +29,13 @@ pub struct EvalReport {
     /// Accuracy per difficulty level, where the data set knows difficulties.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accuracy_by_difficulty: Vec<f64>,
+    /// Accuracy per class, indexed by label.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accuracy_by_class: Vec<f64>,
+    /// Mean units executed per class (outer, indexed by label) and block (inner); for spatial
+    /// models, the most units any position of the example executed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units_by_class: Vec<Vec<f64>>,
     /// Units executed per example, one vector per block (for histograms; for spatial models,
     /// the most units any position of the example executed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -64,6 +71,7 @@ pub fn evaluate_images(
         .as_ref()
         .map_or(0, |d| d.iter().max().map_or(0, |m| m + 1));
     let mut level_hits = vec![0usize; levels];
+    let mut class_hits = vec![0usize; set.num_classes];
     let mut level_counts = vec![0usize; levels];
     let mut rng = Rng::seed(0);
     let mut peak = 0usize;
@@ -107,6 +115,9 @@ pub fn evaluate_images(
         for (k, (&p, &y)) in predicted.iter().zip(&labels).enumerate() {
             let hit = usize::from(p == y);
             correct += hit;
+            if let Some(h) = class_hits.get_mut(y) {
+                *h += hit;
+            }
             if let Some(d) = &set.difficulty {
                 level_hits[d[chunk[k]]] += hit;
                 level_counts[d[chunk[k]]] += 1;
@@ -136,6 +147,23 @@ pub fn evaluate_images(
             .map(|u| u.iter().sum::<usize>() as f64 / n)
             .collect()
     };
+    let class_counts = set.class_counts();
+    let units_by_class = (0..set.num_classes)
+        .map(|c| {
+            units
+                .iter()
+                .map(|block| {
+                    let total: usize = block
+                        .iter()
+                        .zip(&set.labels)
+                        .filter(|(_, &y)| y == c)
+                        .map(|(&u, _)| u)
+                        .sum();
+                    total as f64 / class_counts[c].max(1) as f64
+                })
+                .collect()
+        })
+        .collect();
     let flops_mean = flops.iter().sum::<f64>() / n;
     let flops_std = (flops.iter().map(|f| (f - flops_mean).powi(2)).sum::<f64>() / n).sqrt();
     Ok(EvalReport {
@@ -150,6 +178,12 @@ pub fn evaluate_images(
             .zip(&level_counts)
             .map(|(&h, &c)| h as f64 / c.max(1) as f64)
             .collect(),
+        accuracy_by_class: class_hits
+            .iter()
+            .zip(&class_counts)
+            .map(|(&h, &c)| h as f64 / c.max(1) as f64)
+            .collect(),
+        units_by_class,
         units_per_example: units,
     })
 }

@@ -93,6 +93,36 @@ impl Objective {
         }
     }
 
+    /// The same objective with its computation penalty (ACT's τ, PACT's λ) multiplied by
+    /// `scale`; the plain objective is unchanged. Used by [`PenaltyWarmup`].
+    ///
+    /// ```
+    /// use pact_models::objective::Objective;
+    /// let act = Objective::Act { tau: 0.1, eps: 0.01 };
+    /// assert_eq!(act.with_penalty_scaled(0.5), Objective::Act { tau: 0.05, eps: 0.01 });
+    /// ```
+    pub fn with_penalty_scaled(&self, scale: f64) -> Objective {
+        match *self {
+            Objective::Plain => Objective::Plain,
+            Objective::Act { tau, eps } => Objective::Act {
+                tau: tau * scale,
+                eps,
+            },
+            Objective::PactScoreFunction { lambda } => Objective::PactScoreFunction {
+                lambda: lambda * scale,
+            },
+            Objective::Pact {
+                lambda,
+                temperature,
+                straight_through,
+            } => Objective::Pact {
+                lambda: lambda * scale,
+                temperature,
+                straight_through,
+            },
+        }
+    }
+
     /// The halting mode used while training with this objective.
     pub fn training_mode(&self) -> HaltingMode {
         match *self {
@@ -107,6 +137,42 @@ impl Objective {
                 temperature,
                 straight_through,
             },
+        }
+    }
+}
+
+/// A linear warm-up of the computation penalty: over the first `fraction` of the training
+/// steps, τ or λ grows linearly from 0 to its value, and stays there after.
+///
+/// Without it, the penalty's gradient acts from the first step, while the units' outputs are
+/// still untrained and a deeper network is not yet any better than a shallow one; PACT's
+/// halting heads then commit to one unit per block before the later units have learnt
+/// anything, and those units, weighted by almost zero, never do (`docs/guide/concepts.md`,
+/// "Why λ needs a warm-up").
+///
+/// ```
+/// use pact_models::objective::PenaltyWarmup;
+/// let w = PenaltyWarmup { fraction: 0.5 };
+/// assert_eq!(w.scale(0, 100), 0.0);
+/// assert_eq!(w.scale(25, 100), 0.5);
+/// assert_eq!(w.scale(80, 100), 1.0);
+/// assert_eq!(PenaltyWarmup { fraction: 0.0 }.scale(0, 100), 1.0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PenaltyWarmup {
+    /// The fraction of the training steps over which the penalty grows, in `[0, 1]`.
+    pub fraction: f64,
+}
+
+impl PenaltyWarmup {
+    /// The penalty's multiplier at `step` (0-based: the number of updates done) of a run of
+    /// `total` steps.
+    pub fn scale(&self, step: u64, total: u64) -> f64 {
+        let ramp = self.fraction * total as f64;
+        if ramp <= 0.0 {
+            1.0
+        } else {
+            (step as f64 / ramp).min(1.0)
         }
     }
 }

@@ -45,6 +45,28 @@ fn reports_are_consistent_with_the_units_executed() {
     assert!(det.flops_mean <= plain.flops_mean);
     assert!(det.peak_activation_bytes > 0 && det.examples_per_s > 0.0);
     assert!((0.0..=1.0).contains(&det.accuracy));
+    // Per class: the accuracies and units, weighted by the class sizes, give the totals, and
+    // each class's units are the mean over its own examples.
+    let counts = set.class_counts();
+    assert_eq!(det.accuracy_by_class.len(), 4);
+    let weighted: f64 = det
+        .accuracy_by_class
+        .iter()
+        .zip(&counts)
+        .map(|(a, &c)| a * c as f64)
+        .sum();
+    assert!((weighted / 24.0 - det.accuracy).abs() < 1e-12);
+    for (c, per_block) in det.units_by_class.iter().enumerate() {
+        for (b, &u) in per_block.iter().enumerate() {
+            let own: Vec<usize> = (0..24)
+                .filter(|&i| set.labels[i] == c)
+                .map(|i| det.units_per_example[b][i])
+                .collect();
+            let mean = own.iter().sum::<usize>() as f64 / own.len().max(1) as f64;
+            assert_eq!(u, mean, "class {c}, block {b}");
+        }
+    }
+    assert_eq!(plain.units_by_class, vec![vec![3.0; 3]; 4]);
     let json = serde_json::to_value(&det).unwrap();
     for key in [
         "accuracy",
@@ -53,6 +75,8 @@ fn reports_are_consistent_with_the_units_executed() {
         "units_mean",
         "peak_activation_bytes",
         "examples_per_s",
+        "accuracy_by_class",
+        "units_by_class",
     ] {
         assert!(json.get(key).is_some(), "missing {key}");
     }

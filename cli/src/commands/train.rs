@@ -12,7 +12,7 @@ use pact_inference::{StepOutput, Stop, Trainer, TrainerConfig};
 use pact_models::data::augment::Augment;
 use pact_models::data::{DataSpec, ImageSet, Split};
 use pact_models::halting::ACT_EPSILON;
-use pact_models::objective::{image_step, Objective};
+use pact_models::objective::{image_step, Objective, PenaltyWarmup};
 use pact_models::recurrent_spec::{DEFAULT_MAX_PONDER, RECURRENT_HALTING_BIAS};
 use pact_models::resnet::{ResNet, ResNetConfig, HALTING_BIAS};
 use pact_models::spec::{ModelName, ModelSpec, RecurrentName};
@@ -55,6 +55,9 @@ pub struct TrainConfig {
     pub lambda: f64,
     /// PACT: Concrete temperature.
     pub temperature: f64,
+    /// ACT and PACT ResNets: the fraction of the training steps over which τ or λ grows
+    /// linearly from 0 to its value.
+    pub penalty_warmup: f64,
     /// PACT: straight-through relaxed halting.
     pub straight_through: bool,
     /// PACT: the score-function (REINFORCE) estimator instead of the Concrete relaxation.
@@ -96,6 +99,7 @@ impl Default for TrainConfig {
             tau: 0.01,
             lambda: 0.01,
             temperature: 0.5,
+            penalty_warmup: 0.0,
             straight_through: false,
             score_function: false,
             halting_bias: HALTING_BIAS,
@@ -169,6 +173,10 @@ pub struct TrainArgs {
     /// PACT Concrete temperature [default: 0.5]
     #[arg(long)]
     pub temperature: Option<f64>,
+    /// ACT and PACT ResNets: fraction of the training steps over which --tau or --lambda grows
+    /// linearly from 0 to its value [default: 0]
+    #[arg(long)]
+    pub penalty_warmup: Option<f64>,
     /// PACT straight-through halting.
     #[arg(long)]
     pub straight_through: bool,
@@ -255,6 +263,7 @@ fn merge(args: &TrainArgs) -> Result<TrainConfig> {
         tau,
         lambda,
         temperature,
+        penalty_warmup,
         checkpoint_every,
         hidden,
         max_ponder,
@@ -295,6 +304,7 @@ fn given_as_flag(args: &TrainArgs, key: &str) -> bool {
         "tau" => args.tau.is_some(),
         "lambda" => args.lambda.is_some(),
         "temperature" => args.temperature.is_some(),
+        "penalty_warmup" => args.penalty_warmup.is_some(),
         "checkpoint_every" => args.checkpoint_every.is_some(),
         _ => false,
     }
@@ -374,6 +384,12 @@ pub fn check(c: &TrainConfig) -> std::result::Result<(), InvalidSetting> {
         "positive",
     )?;
     finite("tau", c.tau, c.tau >= 0.0, "≥ 0")?;
+    finite(
+        "penalty_warmup",
+        c.penalty_warmup,
+        (0.0..=1.0).contains(&c.penalty_warmup),
+        "in [0, 1]",
+    )?;
     finite("lambda", c.lambda, c.lambda >= 0.0, "≥ 0")?;
     finite("weight_decay", c.weight_decay, c.weight_decay >= 0.0, "≥ 0")?;
     finite(
@@ -545,6 +561,10 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Resul
         train: &train,
         net: &net,
         objective: &objective,
+        warmup: PenaltyWarmup {
+            fraction: c.penalty_warmup,
+        },
+        total_steps: steps,
         augment: c.augment,
     };
     let opt = optimizer(c, &store);
@@ -644,6 +664,8 @@ struct Run<'a> {
     train: &'a ImageSet,
     net: &'a ResNet,
     objective: &'a Objective,
+    warmup: PenaltyWarmup,
+    total_steps: u64,
     augment: bool,
 }
 
@@ -670,7 +692,9 @@ impl Run<'_> {
                 [labels.len(), shape[0], shape[1], shape[2]],
                 self.device,
             )?;
-            let out = image_step(self.net, &x, &labels, self.objective, rng)
+            let penalty = self.warmup.scale(batch.step - 1, self.total_steps);
+            let objective = self.objective.with_penalty_scaled(penalty);
+            let out = image_step(self.net, &x, &labels, &objective, rng)
                 .map_err(pact_inference::Error::step)?;
             let mut step = StepOutput::new(out.loss)
                 .metric("accuracy", out.accuracy)
