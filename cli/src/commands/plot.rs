@@ -14,7 +14,7 @@ use pact_models::evaluate::evaluate_images;
 use pact_models::halting::{act_from_probs, deterministic_n, ACT_EPSILON};
 use pact_models::plot::{
     save, BarSeries, Figure, Format, GroupedBarChart, LegendPosition, LineChart, Panel, Raster,
-    TradeoffChart, YAxis,
+    TradeoffChart, TradeoffPoint, YAxis,
 };
 use pact_models::resnet::ResNet;
 use pact_models::spec::ModelSpec;
@@ -110,7 +110,9 @@ pub struct HistogramArgs {
 /// Arguments of `pact plot tradeoff`.
 #[derive(clap::Args, Debug)]
 pub struct TradeoffArgs {
-    /// Directories holding `*.json` files written by `pact eval --json` (one point each).
+    /// Directories holding `*.json` files written by `pact eval --json`: one point per
+    /// directory and method, labelled with the directory's name; several records of one
+    /// method in a directory (seeds) give their mean with ±1 standard deviation error bars.
     #[arg(long, num_args = 1.., required = true)]
     pub runs: Vec<PathBuf>,
     /// Output file: `.png` or `.svg`.
@@ -414,8 +416,8 @@ fn method_name(model: &str, mode: &str) -> String {
 }
 
 fn tradeoff(args: TradeoffArgs) -> Result<()> {
-    // Method name → (flops, accuracy, label) points, in name order.
-    let mut methods: BTreeMap<String, Vec<(f64, f64, String)>> = BTreeMap::new();
+    // Method name → directory name → the (flops, accuracy) of its records, in name order.
+    let mut methods: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
     for dir in &args.runs {
         let shown = dir.display().to_string();
         let entries = std::fs::read_dir(dir).map_err(|e| CliError::Io {
@@ -460,16 +462,42 @@ fn tradeoff(args: TradeoffArgs) -> Result<()> {
             methods
                 .entry(name)
                 .or_default()
-                .push((flops, accuracy, run_name.clone()));
+                .entry(run_name.clone())
+                .or_default()
+                .push((flops, accuracy));
         }
     }
     let mut chart = TradeoffChart::new(args.title).y_label("accuracy (test)");
-    for (name, mut points) in methods {
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        chart = chart.labelled_series(name, points);
+    for (name, runs) in methods {
+        let mut points: Vec<TradeoffPoint> = runs
+            .into_iter()
+            .map(|(run, records)| {
+                let flops: Vec<f64> = records.iter().map(|r| r.0).collect();
+                let accuracy: Vec<f64> = records.iter().map(|r| r.1).collect();
+                TradeoffPoint::new(mean(&flops), mean(&accuracy))
+                    .label(run)
+                    .errors(sample_std(&flops), sample_std(&accuracy))
+            })
+            .collect();
+        points.sort_by(|a, b| a.flops.total_cmp(&b.flops));
+        chart = chart.points(name, points);
     }
     save(&chart, &args.out)?;
     Ok(())
+}
+
+/// The mean of `values` (0 for none).
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// The sample standard deviation of `values` (divisor n − 1; 0 for fewer than two).
+fn sample_std(values: &[f64]) -> f64 {
+    if values.len() < 2 {
+        return 0.0;
+    }
+    let m = mean(values);
+    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt()
 }
 
 fn training(args: TrainingArgs) -> Result<()> {

@@ -141,7 +141,7 @@ impl Chart for LineChart {
             self.y_range,
             self.legend,
             None,
-            &[],
+            &Marks::default(),
         )
     }
 }
@@ -149,8 +149,22 @@ impl Chart for LineChart {
 /// A text label placed next to a data point.
 pub(crate) type PointLabel = ((f64, f64), String);
 
-/// Draws lines with breaks at non-finite y, and optional point labels.
-#[allow(clippy::too_many_arguments)]
+/// Error bars around a point, in the colour of curve `series`.
+pub(crate) struct ErrorBar {
+    pub series: usize,
+    pub center: (f64, f64),
+    pub x_err: f64,
+    pub y_err: f64,
+}
+
+/// What is drawn at the points besides the curves: text labels and error bars.
+#[derive(Default)]
+pub(crate) struct Marks<'a> {
+    pub point_labels: &'a [PointLabel],
+    pub error_bars: &'a [ErrorBar],
+}
+
+/// Draws lines with breaks at non-finite y, and optional point labels and error bars.
 pub(crate) fn draw_lines<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     labels: &Labels,
@@ -159,8 +173,18 @@ pub(crate) fn draw_lines<DB: DrawingBackend>(
     y_range: Option<(f64, f64)>,
     legend: LegendPosition,
     x_format: Option<&dyn Fn(&f64) -> String>,
-    point_labels: &[PointLabel],
+    marks: &Marks,
 ) -> Result<()> {
+    let Marks {
+        point_labels,
+        error_bars,
+    } = *marks;
+    check_finite(
+        "error bar",
+        error_bars
+            .iter()
+            .flat_map(|e| [e.center.0, e.center.1, e.x_err, e.y_err]),
+    )?;
     if curves
         .iter()
         .all(|c| c.points.iter().all(|q| !q.1.is_finite()))
@@ -195,13 +219,22 @@ pub(crate) fn draw_lines<DB: DrawingBackend>(
             .flat_map(|c| c.points.iter().copied())
             .filter(|p| p.1.is_finite())
     };
+    let bar_ends = || {
+        error_bars.iter().flat_map(|e| {
+            [
+                (e.center.0 - e.x_err, e.center.1 - e.y_err),
+                (e.center.0 + e.x_err, e.center.1 + e.y_err),
+            ]
+        })
+    };
     let (x0, x1) = x_range.unwrap_or_else(|| {
-        let (lo, hi) = padded_range(finite().map(|p| p.0), 0.02);
+        let (lo, hi) = padded_range(finite().chain(bar_ends()).map(|p| p.0), 0.02);
         // Point labels are written to the right of their points: leave room for them.
         let room = if point_labels.is_empty() { 0.0 } else { 0.12 };
         (lo, hi + (hi - lo) * room)
     });
-    let (y0, y1) = y_range.unwrap_or_else(|| padded_range(finite().map(|p| p.1), 0.05));
+    let (y0, y1) =
+        y_range.unwrap_or_else(|| padded_range(finite().chain(bar_ends()).map(|p| p.1), 0.05));
 
     root.fill(&WHITE).map_err(plot_err)?;
     let mut chart = builder(root, labels)
@@ -248,6 +281,29 @@ pub(crate) fn draw_lines<DB: DrawingBackend>(
                         .map(|&p| Circle::new(p, 4, color.filled())),
                 )
                 .map_err(plot_err)?;
+        }
+    }
+    for e in error_bars {
+        let color = series_color(e.series).stroke_width(2);
+        let (x, y) = e.center;
+        // A bar in data coordinates with caps of a fixed size in pixels at both ends.
+        let mut bar = |from: (f64, f64), to: (f64, f64), cap: [(i32, i32); 2]| {
+            chart
+                .draw_series(std::iter::once(PathElement::new(vec![from, to], color)))
+                .map_err(plot_err)?;
+            chart
+                .draw_series(
+                    [from, to]
+                        .map(|end| EmptyElement::at(end) + PathElement::new(cap.to_vec(), color)),
+                )
+                .map_err(plot_err)
+                .map(|_| ())
+        };
+        if e.y_err > 0.0 {
+            bar((x, y - e.y_err), (x, y + e.y_err), [(-5, 0), (5, 0)])?;
+        }
+        if e.x_err > 0.0 {
+            bar((x - e.x_err, y), (x + e.x_err, y), [(0, -5), (0, 5)])?;
         }
     }
     chart

@@ -1,6 +1,6 @@
 //! Speed/accuracy trade-off charts: accuracy against FLOPs, one series per method.
 
-use super::line::{draw_lines, LineSeries, PointLabel};
+use super::line::{draw_lines, ErrorBar, LineSeries, Marks, PointLabel};
 use super::{Chart, Labels, LegendPosition};
 use crate::Result;
 use plotters::coord::Shift;
@@ -15,6 +15,38 @@ pub struct TradeoffPoint {
     pub accuracy: f64,
     /// Text drawn next to the point, if any.
     pub label: Option<String>,
+    /// The half-length of the horizontal error bar (e.g. the standard deviation of the cost
+    /// over seeds); 0 draws none.
+    pub flops_err: f64,
+    /// The half-length of the vertical error bar (e.g. the standard deviation of the accuracy
+    /// over seeds); 0 draws none.
+    pub accuracy_err: f64,
+}
+
+impl TradeoffPoint {
+    /// A point without a label or error bars.
+    pub fn new(flops: f64, accuracy: f64) -> Self {
+        TradeoffPoint {
+            flops,
+            accuracy,
+            label: None,
+            flops_err: 0.0,
+            accuracy_err: 0.0,
+        }
+    }
+
+    /// Sets the label drawn next to the point.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Sets the error bars: `± flops_err` horizontally and `± accuracy_err` vertically.
+    pub fn errors(mut self, flops_err: f64, accuracy_err: f64) -> Self {
+        self.flops_err = flops_err;
+        self.accuracy_err = accuracy_err;
+        self
+    }
 }
 
 /// One method's operating points.
@@ -27,14 +59,16 @@ pub struct TradeoffSeries {
 }
 
 /// A trade-off chart: x = FLOPs (tick labels in SI units, e.g. `1.5G`), y = accuracy; each
-/// method is a line through its operating points with a dot at each.
+/// method is a line through its operating points with a dot at each, and error bars where a
+/// point has them (mean ± standard deviation over seeds, say).
 ///
 /// ```
-/// use pact_models::plot::{render_svg, TradeoffChart};
+/// use pact_models::plot::{render_svg, TradeoffChart, TradeoffPoint};
 ///
 /// let chart = TradeoffChart::new("CIFAR-10")
 ///     .series("ACT", [(0.8e9, 0.91), (1.1e9, 0.93)])
-///     .labelled_series("PACT", [(0.7e9, 0.91, "τ=0.01"), (1.0e9, 0.93, "τ=0.001")]);
+///     .labelled_series("PACT", [(0.7e9, 0.91, "τ=0.01"), (1.0e9, 0.93, "τ=0.001")])
+///     .points("ResNet", [TradeoffPoint::new(1.2e9, 0.935).errors(0.0, 0.002)]);
 /// assert!(render_svg(&chart)?.contains("τ=0.01"));
 /// # Ok::<(), pact_models::Error>(())
 /// ```
@@ -95,11 +129,7 @@ impl TradeoffChart {
             name: name.into(),
             points: points
                 .into_iter()
-                .map(|(flops, accuracy)| TradeoffPoint {
-                    flops,
-                    accuracy,
-                    label: None,
-                })
+                .map(|(flops, accuracy)| TradeoffPoint::new(flops, accuracy))
                 .collect(),
         });
         self
@@ -115,12 +145,21 @@ impl TradeoffChart {
             name: name.into(),
             points: points
                 .into_iter()
-                .map(|(flops, accuracy, label)| TradeoffPoint {
-                    flops,
-                    accuracy,
-                    label: Some(label.into()),
-                })
+                .map(|(flops, accuracy, label)| TradeoffPoint::new(flops, accuracy).label(label))
                 .collect(),
+        });
+        self
+    }
+
+    /// Adds a method's points as they are (labels and error bars included).
+    pub fn points(
+        mut self,
+        name: impl Into<String>,
+        points: impl IntoIterator<Item = TradeoffPoint>,
+    ) -> Self {
+        self.series.push(TradeoffSeries {
+            name: name.into(),
+            points: points.into_iter().collect(),
         });
         self
     }
@@ -152,6 +191,22 @@ impl Chart for TradeoffChart {
             .flat_map(|s| s.points.iter())
             .filter_map(|p| p.label.clone().map(|l| ((p.flops, p.accuracy), l)))
             .collect();
+        let error_bars: Vec<ErrorBar> = self
+            .series
+            .iter()
+            .enumerate()
+            .flat_map(|(j, s)| {
+                s.points
+                    .iter()
+                    .filter(|p| p.flops_err > 0.0 || p.accuracy_err > 0.0)
+                    .map(move |p| ErrorBar {
+                        series: j,
+                        center: (p.flops, p.accuracy),
+                        x_err: p.flops_err,
+                        y_err: p.accuracy_err,
+                    })
+            })
+            .collect();
         draw_lines(
             root,
             &self.labels,
@@ -160,7 +215,10 @@ impl Chart for TradeoffChart {
             None,
             self.legend,
             Some(&|x| format_si(*x)),
-            &labels,
+            &Marks {
+                point_labels: &labels,
+                error_bars: &error_bars,
+            },
         )
     }
 }
