@@ -29,6 +29,9 @@ pub struct EvalReport {
     /// Accuracy per difficulty level, where the data set knows difficulties.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accuracy_by_difficulty: Vec<f64>,
+    /// The class names, indexed by label, where the data set has them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_names: Vec<String>,
     /// Accuracy per class, indexed by label.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accuracy_by_class: Vec<f64>,
@@ -178,6 +181,7 @@ pub fn evaluate_images(
             .zip(&level_counts)
             .map(|(&h, &c)| h as f64 / c.max(1) as f64)
             .collect(),
+        class_names: set.class_names.clone(),
         accuracy_by_class: class_hits
             .iter()
             .zip(&class_counts)

@@ -1,7 +1,9 @@
 //! `pact plot`: figures of halting distributions, units histograms, speed/accuracy trade-offs,
 //! training curves and spatial ponder maps, as PNG or SVG (by the output file's extension).
 
+mod classes;
 mod ponder_map;
+mod records;
 
 use super::common::{load_images, load_resnet};
 use crate::{CliError, Result};
@@ -14,7 +16,7 @@ use pact_models::evaluate::evaluate_images;
 use pact_models::halting::{act_from_probs, deterministic_n, ACT_EPSILON};
 use pact_models::plot::{
     save, BarSeries, Figure, Format, GroupedBarChart, LegendPosition, LineChart, Panel, Raster,
-    TradeoffChart, TradeoffPoint, YAxis,
+    YAxis,
 };
 use pact_models::resnet::ResNet;
 use pact_models::spec::ModelSpec;
@@ -45,6 +47,9 @@ pub enum PlotCommand {
     /// Ponder-cost maps of a spatial model (sact-resnet, spatial-pact-resnet) over a few test
     /// images, with a colour scale.
     PonderMap(ponder_map::PonderMapArgs),
+    /// Units executed and accuracy per class, one bar series per run directory, from
+    /// `pact eval --json` files (averaged over the records of a directory, e.g. seeds).
+    Classes(classes::ClassesArgs),
 }
 
 /// Arguments of `pact plot halting`.
@@ -142,6 +147,7 @@ pub fn run(args: PlotArgs, device: Device) -> Result<()> {
         PlotCommand::Tradeoff(a) => &a.out,
         PlotCommand::Training(a) => &a.out,
         PlotCommand::PonderMap(a) => &a.out,
+        PlotCommand::Classes(a) => &a.out,
     }
     .clone();
     // Check the extension before any expensive work.
@@ -149,9 +155,10 @@ pub fn run(args: PlotArgs, device: Device) -> Result<()> {
     match args.what {
         PlotCommand::Halting(a) => halting(a, device)?,
         PlotCommand::Histogram(a) => histogram(a, device)?,
-        PlotCommand::Tradeoff(a) => tradeoff(a)?,
+        PlotCommand::Tradeoff(a) => records::tradeoff(a)?,
         PlotCommand::Training(a) => training(a)?,
         PlotCommand::PonderMap(a) => ponder_map::ponder_map(a, device)?,
+        PlotCommand::Classes(a) => classes::classes(a)?,
     }
     println!("wrote {}", out.display());
     Ok(())
@@ -251,9 +258,17 @@ fn halting(args: HaltingArgs, device: Device) -> Result<()> {
     .cell(560, 320);
     let plane = set.channels * set.height * set.width;
     for (row, &index) in chosen.iter().enumerate() {
+        let name = |label: usize| {
+            if set.class_names.is_empty() {
+                label.to_string()
+            } else {
+                set.class_name(label)
+            }
+        };
         let mut caption = format!(
             "#{index}: class {}, predicted {}",
-            labels[row], predicted[row]
+            name(labels[row]),
+            name(predicted[row])
         );
         if let Some(d) = &set.difficulty {
             caption.push_str(&format!(", level {}", d[index]));
@@ -353,7 +368,7 @@ fn histogram(args: HistogramArgs, device: Device) -> Result<()> {
         }
         SplitBy::Class => (
             set.labels.clone(),
-            (0..set.num_classes).map(|c| format!("class {c}")).collect(),
+            (0..set.num_classes).map(|c| set.class_name(c)).collect(),
         ),
         _ => (vec![0; set.len()], vec!["examples".to_string()]),
     };
@@ -398,106 +413,6 @@ fn histogram(args: HistogramArgs, device: Device) -> Result<()> {
     }
     save(&fig, &args.out)?;
     Ok(())
-}
-
-/// The method a `pact eval --json` record measures, from its `model` and `mode` fields.
-fn method_name(model: &str, mode: &str) -> String {
-    match (model, mode) {
-        ("sact-resnet", "act") => "SACT".into(),
-        ("spatial-pact-resnet", "pact-deterministic") => "spatial PACT".into(),
-        (_, "ponder-net") => "PonderNet".into(),
-        (_, "act") => "ACT".into(),
-        (_, "pact-deterministic") => "PACT".into(),
-        (_, "pact-relaxed") => "PACT (relaxed)".into(),
-        ("resnet", _) | (_, "plain") => "ResNet (all units)".into(),
-        _ if !model.is_empty() => format!("{model} ({mode})"),
-        _ => "unknown".into(),
-    }
-}
-
-fn tradeoff(args: TradeoffArgs) -> Result<()> {
-    // Method name → directory name → the (flops, accuracy) of its records, in name order.
-    let mut methods: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
-    for dir in &args.runs {
-        let shown = dir.display().to_string();
-        let entries = std::fs::read_dir(dir).map_err(|e| CliError::Io {
-            path: shown.clone(),
-            source: e,
-        })?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json") && p.is_file())
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(CliError::Usage(format!(
-                "{shown}: no *.json files (write them with `pact eval --json > {shown}/eval.json`)"
-            )));
-        }
-        let run_name = dir
-            .file_name()
-            .map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned());
-        for file in files {
-            let fshown = file.display().to_string();
-            let text = std::fs::read_to_string(&file).map_err(|e| CliError::Io {
-                path: fshown.clone(),
-                source: e,
-            })?;
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                CliError::Usage(format!("{fshown}: not a `pact eval --json` record: {e}"))
-            })?;
-            let number = |key: &str| {
-                v.get(key)
-                    .and_then(serde_json::Value::as_f64)
-                    .filter(|x| x.is_finite())
-                    .ok_or_else(|| {
-                        CliError::Usage(format!(
-                            "{fshown}: no numeric `{key}` (from `pact eval --json`)"
-                        ))
-                    })
-            };
-            let (accuracy, flops) = (number("accuracy")?, number("flops_mean")?);
-            let text_of = |key: &str| v.get(key).and_then(|m| m.as_str()).unwrap_or("");
-            let name = method_name(text_of("model"), text_of("mode"));
-            methods
-                .entry(name)
-                .or_default()
-                .entry(run_name.clone())
-                .or_default()
-                .push((flops, accuracy));
-        }
-    }
-    let mut chart = TradeoffChart::new(args.title).y_label("accuracy (test)");
-    for (name, runs) in methods {
-        let mut points: Vec<TradeoffPoint> = runs
-            .into_iter()
-            .map(|(run, records)| {
-                let flops: Vec<f64> = records.iter().map(|r| r.0).collect();
-                let accuracy: Vec<f64> = records.iter().map(|r| r.1).collect();
-                TradeoffPoint::new(mean(&flops), mean(&accuracy))
-                    .label(run)
-                    .errors(sample_std(&flops), sample_std(&accuracy))
-            })
-            .collect();
-        points.sort_by(|a, b| a.flops.total_cmp(&b.flops));
-        chart = chart.points(name, points);
-    }
-    save(&chart, &args.out)?;
-    Ok(())
-}
-
-/// The mean of `values` (0 for none).
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len().max(1) as f64
-}
-
-/// The sample standard deviation of `values` (divisor n − 1; 0 for fewer than two).
-fn sample_std(values: &[f64]) -> f64 {
-    if values.len() < 2 {
-        return 0.0;
-    }
-    let m = mean(values);
-    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt()
 }
 
 fn training(args: TrainingArgs) -> Result<()> {

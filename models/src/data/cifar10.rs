@@ -119,7 +119,8 @@ pub fn load_files(paths: &[PathBuf]) -> Result<ImageSet> {
         labels,
         [CHANNELS, SIDE, SIDE],
         NUM_CLASSES,
-    )
+    )?
+    .with_class_names(CLASS_NAMES)
 }
 
 /// Parses the bytes of one CIFAR-10 binary file (`path` is only used in messages): pixels

@@ -34,6 +34,8 @@ pub struct ImageSet {
     pub num_classes: usize,
     /// A difficulty level per image, where the data set knows one (the synthetic shapes do).
     pub difficulty: Option<Vec<usize>>,
+    /// The class names, indexed by label, where the data set has them (empty otherwise).
+    pub class_names: Vec<String>,
     /// A short name for messages and reports (`"cifar10-train"`, `"shapes"`, a file name).
     pub name: String,
 }
@@ -64,10 +66,38 @@ impl ImageSet {
             width: shape[2],
             num_classes,
             difficulty: None,
+            class_names: Vec::new(),
             name: name.into(),
         };
         set.validate()?;
         Ok(set)
+    }
+
+    /// The same set with a name for each class (`num_classes` names, else an error).
+    ///
+    /// ```
+    /// use pact_models::data::ImageSet;
+    /// let set = ImageSet::new("two", vec![0.0, 1.0], vec![0, 1], [1, 1, 1], 2)?
+    ///     .with_class_names(["dark", "light"])?;
+    /// assert_eq!(set.class_name(1), "light");
+    /// assert!(ImageSet::new("two", vec![0.0], vec![0], [1, 1, 1], 2)?.with_class_names(["x"]).is_err());
+    /// # Ok::<(), pact_models::Error>(())
+    /// ```
+    pub fn with_class_names<S: Into<String>>(
+        mut self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Result<Self> {
+        self.class_names = names.into_iter().map(Into::into).collect();
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// The name of class `label`: its given name, else `class LABEL`.
+    pub fn class_name(&self, label: usize) -> String {
+        self.class_names
+            .get(label)
+            .cloned()
+            .unwrap_or_else(|| format!("class {label}"))
     }
 
     /// The same set with a difficulty level per image (one per image, else an error).
@@ -123,6 +153,13 @@ impl ImageSet {
                     self.labels.len()
                 ));
             }
+        }
+        if !self.class_names.is_empty() && self.class_names.len() != self.num_classes {
+            return bad(format!(
+                "{} class names for {} classes",
+                self.class_names.len(),
+                self.num_classes
+            ));
         }
         Ok(())
     }
@@ -224,6 +261,7 @@ impl ImageSet {
                 .difficulty
                 .as_ref()
                 .map(|d| indices.iter().map(|&i| d[i]).collect()),
+            class_names: self.class_names.clone(),
             name: self.name.clone(),
         })
     }

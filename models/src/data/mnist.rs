@@ -171,13 +171,17 @@ pub fn load_set(dir: impl AsRef<Path>, split: Split, set: IdxSet) -> Result<Imag
         .iter()
         .map(|&p| f32::from(p) / 255.0)
         .collect();
-    ImageSet::new(
+    let loaded = ImageSet::new(
         format!("{}-{split}", set.name()),
         pixels,
         labels,
         [1, images.rows, images.cols],
         NUM_CLASSES,
-    )
+    )?;
+    match set {
+        IdxSet::Mnist => loaded.with_class_names((0..NUM_CLASSES).map(|d| d.to_string())),
+        IdxSet::FashionMnist => loaded.with_class_names(FASHION_MNIST_CLASSES),
+    }
 }
 
 /// `dir/name` if it is a file, else `dir/name.gz` if that is, else `None`.
