@@ -5,14 +5,26 @@
 #
 #   scripts/results.sh [images|resnet32|parity|all] [OUT]      defaults: all results-runs
 #   NOISE=1 scripts/results.sh images    the image sweep at the standard noise (default 4)
+#   scripts/results.sh fashion [OUT]     the Fashion-MNIST sweep (hours; resumable, see below)
+#   scripts/results.sh fashion-report    tables and plots from the committed Fashion-MNIST records
 #
 # Every run is seeded; on this project's 2-core machine the image sweep takes about 10 minutes
 # and the parity sweep a few (release build).
+#
+# The Fashion-MNIST sweep (needs `apt-get install dataset-fashion-mnist`) trains a plain
+# ResNet, ACT over several τ and PACT over several λ, each with several seeds, and writes one
+# JSON record per run to docs/results/fashion/SETTING/seed-S.json (committed; checkpoints stay
+# under OUT). Run it again after an interruption and it goes on where it stopped: finished
+# runs (those with a record) are skipped, an interrupted training resumes from its last
+# checkpoint. `fashion-report` prints the tables of docs/RESULTS.md and draws its plots.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}; out=${2:-results-runs}
 cargo build --release -q -p pact-cli
 pact=./target/release/pact
+# The commit the binary was built from (+ when the tree had changes), stored in the records.
+built_from=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || built_from="$built_from+"
 mkdir -p "$out"
 
 # train MODEL PENALTY_FLAG VALUE NAME DATA_TRAIN DATA_TEST EXTRA...
@@ -82,10 +94,87 @@ parity() {
     table parity
 }
 
+# The Fashion-MNIST sweep: one network and budget for every setting (the choice is explained
+# in docs/RESULTS.md), seeds in the outer loop so that every setting has a first seed early.
+# (The FASHION_* variables exist for trying the script on a small copy of the data.)
+FASHION_RECORDS=${FASHION_RECORDS:-docs/results/fashion}
+FASHION_DATA=${FASHION_DATA:-fashion-mnist}
+FASHION_EPOCHS=${FASHION_EPOCHS:-3}
+FASHION_SEEDS=${FASHION_SEEDS:-0 1 2}
+FASHION_TAU=${FASHION_TAU:-0.02 0.05 0.1 0.2 0.4}
+FASHION_LAMBDA=${FASHION_LAMBDA:-0.02 0.05 0.1 0.2 0.35 0.6}
+FASHION_COMMON=(--units 5 --epochs "$FASHION_EPOCHS" --batch-size 64 --penalty-warmup 0.5)
+
+# fashion_run MODEL SETTING SEED [FLAGS...]: one run, skipped if its record exists.
+fashion_run() {
+    local model=$1 setting=$2 seed=$3; shift 3
+    local record="$FASHION_RECORDS/$setting/seed-$seed.json"
+    [ -f "$record" ] && return 0
+    local dir="$out/fashion/$setting/seed-$seed" resume=()
+    mkdir -p "$dir" "$FASHION_RECORDS/$setting"
+    if [ ! -f "$dir/trained" ]; then
+        if [ -f "$dir/last.safetensors" ]; then
+            resume=(--resume)
+        else
+            rm -f "$dir/log.jsonl" "$dir/train.txt"  # a start cut short before its first checkpoint
+        fi
+        echo "== $(date +%H:%M) fashion $setting seed $seed ${resume[*]}"
+        if ! "$pact" train --model "$model" --data "$FASHION_DATA" --seed "$seed" --out "$dir" \
+            "${FASHION_COMMON[@]}" "$@" "${resume[@]}" >>"$dir/train.txt" 2>&1; then
+            echo "   failed: see $dir/train.txt" >&2
+            return 0
+        fi
+        touch "$dir/trained"
+    fi
+    "$pact" eval --checkpoint "$dir/last.safetensors" --data "$FASHION_DATA" --json >"$dir/eval.json"
+    python3 - "$dir" "$setting" "$seed" "$record" "$built_from" <<'PY'
+import json, os, pathlib, sys
+run, setting, seed, record, commit = sys.argv[1:]
+r = json.loads(pathlib.Path(run, "eval.json").read_text())
+log = [json.loads(l) for l in pathlib.Path(run, "log.jsonl").read_text().splitlines() if l.strip()]
+# Training seconds over every call (a resumed run's log restarts its clock).
+seconds, last = 0.0, 0.0
+for x in log:
+    if x.get("elapsed_s", 0.0) < last:
+        seconds += last
+    last = x.get("elapsed_s", 0.0)
+seconds += last
+r.update({
+    "setting": setting,
+    "seed": int(seed),
+    "train_steps": log[-1]["step"] if log else 0,
+    "train_seconds": round(seconds, 1),
+    "final_train_units": [log[-1][k] for k in sorted(log[-1]) if k.startswith("units_")] if log else [],
+    "commit": commit,
+})
+tmp = record + ".tmp"
+pathlib.Path(tmp).write_text(json.dumps(r, indent=1) + "\n")
+os.replace(tmp, record)
+PY
+}
+
+fashion() {
+    for seed in $FASHION_SEEDS; do
+        fashion_run resnet resnet "$seed"
+        for tau in $FASHION_TAU; do fashion_run act-resnet "act-tau-$tau" "$seed" --tau "$tau"; done
+        for lambda in $FASHION_LAMBDA; do
+            fashion_run pact-resnet "pact-lambda-$lambda" "$seed" --lambda "$lambda"
+        done
+    done
+    fashion_report
+}
+
+# Tables (Markdown, on stdout) and plots (docs/img/fashion-*.png) from the records.
+fashion_report() {
+    python3 scripts/fashion_report.py "$FASHION_RECORDS" "$pact"
+}
+
 case $what in
     images) images ;;
     resnet32) resnet32 ;;
     parity) parity ;;
+    fashion) fashion ;;
+    fashion-report) fashion_report ;;
     all) images; resnet32; parity ;;
-    *) echo "usage: scripts/results.sh [images|resnet32|parity|all] [OUT]" >&2; exit 2 ;;
+    *) echo "usage: scripts/results.sh [images|resnet32|parity|fashion|fashion-report|all] [OUT]" >&2; exit 2 ;;
 esac

@@ -18,6 +18,12 @@ pub struct EvalReport {
     pub flops_mean: f64,
     /// Standard deviation of FLOPs per example.
     pub flops_std: f64,
+    /// FLOPs per example of the cheapest run of the network: one unit per block.
+    #[serde(default)]
+    pub flops_least: f64,
+    /// FLOPs per example of the whole network: every unit of every block.
+    #[serde(default)]
+    pub flops_most: f64,
     /// Mean units executed, one entry per adaptive block (for spatial models, the mean over
     /// examples and positions).
     pub units_mean: Vec<f64>,
@@ -169,10 +175,13 @@ pub fn evaluate_images(
         .collect();
     let flops_mean = flops.iter().sum::<f64>() / n;
     let flops_std = (flops.iter().map(|f| (f - flops_mean).powi(2)).sum::<f64>() / n).sqrt();
+    let units_per_block: Vec<usize> = net.stages().iter().map(|s| s.units.len()).collect();
     Ok(EvalReport {
         accuracy: correct as f64 / n,
         flops_mean,
         flops_std,
+        flops_least: net.flops(set.height, set.width, &vec![1; blocks]) as f64,
+        flops_most: net.flops(set.height, set.width, &units_per_block) as f64,
         units_mean,
         peak_activation_bytes: peak,
         examples_per_s: n / seconds.max(1e-9),

@@ -29,6 +29,8 @@ fn reports_are_consistent_with_the_units_executed() {
     assert_eq!(plain.units_mean, vec![3.0, 3.0, 3.0]);
     assert_eq!(plain.flops_std, 0.0);
     assert_eq!(plain.flops_mean, net.flops(8, 8, &[3, 3, 3]) as f64);
+    assert_eq!(plain.flops_most, plain.flops_mean);
+    assert_eq!(plain.flops_least, net.flops(8, 8, &[1, 1, 1]) as f64);
     assert_eq!(plain.accuracy_by_difficulty.len(), 4);
     let det =
         evaluate_images(&net, &set, &HaltingMode::PactDeterministic, 10, Device::Cpu).unwrap();

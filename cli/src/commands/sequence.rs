@@ -100,12 +100,15 @@ pub fn run_if_recurrent(c: &TrainConfig, out: &Path, resume: bool, device: Devic
 
 /// Gives a recurrent run the settings that suit it where neither the TOML file nor a flag set
 /// them (`given` holds the keys that were set): Adam at lr 0.01 with a constant schedule, no
-/// weight decay, batches of 32; penalties τ = λ = 0.001; the halting bias +1 for ACT (Graves)
+/// weight decay, batches of 128 (Graves'); penalties τ = λ = 0.001; the halting bias +1 for ACT (Graves)
 /// but −1 for PACT and PonderNet, and PACT's Concrete temperature 2. The image defaults (SGD at
 /// 0.1, cosine, weight decay 1e-4) leave a parity RNN at chance, and so do, for PACT, a bias of
 /// +1, temperature 0.5 or λ = 0.01: its relaxed RNN settles on a single pondering step before
 /// it has learnt anything, and one step of a tanh RNN does not find parity:8 in 5000 steps.
-/// Image models are left alone.
+/// Batches of 32 left parity:8 unsolved after 5000 steps in 2 of 5 seeds for PACT (73%, 86%)
+/// and 2 of 5 for ACT (97%, 94%): the task sits at chance for thousands of steps before the
+/// loss breaks through, and small batches break through later. With 128, all of 10 seeds
+/// reached ≥ 99.8% for both, at 1.4× the time. Image models are left alone.
 pub fn apply_recurrent_defaults(c: &mut TrainConfig, given: &BTreeSet<String>) {
     let Ok(Family::Recurrent(name)) = Family::parse(&c.model) else {
         return;
@@ -124,7 +127,7 @@ pub fn apply_recurrent_defaults(c: &mut TrainConfig, given: &BTreeSet<String>) {
         c.weight_decay = 0.0;
     }
     if unset("batch_size") {
-        c.batch_size = 32;
+        c.batch_size = 128;
     }
     if unset("tau") {
         c.tau = 0.001;

@@ -122,7 +122,7 @@ pub struct TrainArgs {
     /// pondering tanh RNN or LSTM (step cap --max-ponder), trained with ACT, PACT or PonderNet:
     /// `act-rnn`, `pact-rnn`, `pondernet-rnn`, `act-lstm`, `pact-lstm`, `pondernet-lstm`.
     /// Recurrent runs default to Adam, --lr 0.01, a constant schedule, no weight decay,
-    /// --batch-size 32 and --tau = --lambda = 0.001; halting bias +1 for ACT (Graves), −1 for
+    /// --batch-size 128 and --tau = --lambda = 0.001; halting bias +1 for ACT (Graves), −1 for
     /// PACT and PonderNet; PACT at --temperature 2 (flags and TOML keys override these)
     /// [default: pact-resnet]
     #[arg(long)]

@@ -110,7 +110,7 @@ fn remaining(done: u64, left: u64, seconds: f64) -> f64 {
 
 /// One progress line: `step 470/940 (50%)  epoch 1  loss …  [1m05s, about 1m05s left]`.
 fn line(position: u64, total: u64, message: &str, seconds: f64, left: f64) -> String {
-    let percent = 100 * position / total.max(1);
+    let percent = (100 * position + total / 2) / total.max(1);
     format!(
         "step {position}/{total} ({percent}%)  {message}  [{}, about {} left]",
         clock(seconds),
