@@ -99,7 +99,7 @@ impl Default for TrainConfig {
             tau: 0.01,
             lambda: 0.01,
             temperature: 0.5,
-            penalty_warmup: 0.0,
+            penalty_warmup: 0.5,
             straight_through: false,
             score_function: false,
             halting_bias: HALTING_BIAS,
@@ -174,7 +174,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub temperature: Option<f64>,
     /// ACT and PACT ResNets: fraction of the training steps over which --tau or --lambda grows
-    /// linearly from 0 to its value [default: 0]
+    /// linearly from 0 to its value (0 applies it from the first step) [default: 0.5]
     #[arg(long)]
     pub penalty_warmup: Option<f64>,
     /// PACT straight-through halting.
