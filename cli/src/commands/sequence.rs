@@ -430,7 +430,7 @@ mod tests {
         apply_recurrent_defaults(&mut act, &BTreeSet::new());
         assert_eq!((act.optimizer.as_str(), act.lr), ("adam", 0.01));
         assert_eq!((act.schedule.as_str(), act.weight_decay), ("constant", 0.0));
-        assert_eq!((act.batch_size, act.tau, act.lambda), (32, 0.001, 0.001));
+        assert_eq!((act.batch_size, act.tau, act.lambda), (128, 0.001, 0.001));
         assert_eq!(act.recurrent_halting_bias, 1.0);
         assert_eq!(act.temperature, TrainConfig::default().temperature);
 

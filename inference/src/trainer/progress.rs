@@ -1,8 +1,9 @@
 //! Progress reports: steps, epoch, loss, accuracy (when the step reports one) and speed.
 //!
-//! On a terminal this is an `indicatif` bar. When standard error is not a terminal (a batch
-//! job, a CI log, output piped to a file) a bar would print nothing, so a plain line is written
-//! instead every [`LINE_EVERY_PERCENT`] percent of the steps, and at the last one.
+//! On a terminal this is an `indicatif` bar (on standard error). When standard error is not a
+//! terminal (a batch job, a CI log, output piped to a file) a bar would print nothing, so a
+//! plain line is written to standard output instead every [`LINE_EVERY_PERCENT`] percent of
+//! the steps, and at the last one; standard error stays for errors.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -80,7 +81,7 @@ impl Progress {
                 *position += 1;
                 if *position >= *next {
                     let left = remaining(*position - *first, *total - *position, seconds);
-                    eprintln!("{}", line(*position, *total, &message, seconds, left));
+                    println!("{}", line(*position, *total, &message, seconds, left));
                     *next = next_line_at(*position, *total);
                 }
             }
