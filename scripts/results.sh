@@ -5,6 +5,8 @@
 #
 #   scripts/results.sh [images|resnet32|parity|all] [OUT]      defaults: all results-runs
 #   NOISE=1 scripts/results.sh images    the image sweep at the standard noise (default 4)
+#   scripts/results.sh parity-seeds      the demo's parity RNNs, ACT and PACT, over 5 seeds
+#   scripts/results.sh lstm-sort         pondering LSTMs on Graves' sort task, ACT and PACT
 #   scripts/results.sh fashion [OUT]     the Fashion-MNIST sweep (hours; resumable, see below)
 #   scripts/results.sh fashion-report    tables and plots from the committed Fashion-MNIST records
 #
@@ -21,11 +23,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}; out=${2:-results-runs}
 cargo build --release -q -p pact-cli
-pact=./target/release/pact
+mkdir -p "$out"
+# A copy of the binary, so that rebuilding while a long sweep runs does not change it midway.
+pact="$out/.pact-$$"
+cp target/release/pact "$pact"
+trap 'rm -f "$pact"' EXIT
 # The commit the binary was built from (+ when the tree had changes), stored in the records.
 built_from=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD 2>/dev/null || built_from="$built_from+"
-mkdir -p "$out"
 
 # train MODEL PENALTY_FLAG VALUE NAME DATA_TRAIN DATA_TEST EXTRA...
 run() {
@@ -92,6 +97,67 @@ parity() {
     "$pact" plot tradeoff --runs "$out/parity"/* --out docs/img/results-parity.png \
         --title "Parity (8 bits), pondering RNN: accuracy against FLOPs"
     table parity
+}
+
+# The demo's parity RNNs (ACT and PACT at their defaults, 5000 steps) over several seeds.
+parity_seeds() {
+    local common=(--hidden 64 --max-ponder 6 --steps 5000)
+    for seed in ${SEEDS:-0 1 2 3 4}; do
+        for model in act-rnn pact-rnn; do
+            local dir="$out/parity-seeds/$model/seed-$seed"
+            mkdir -p "$dir"
+            if [ ! -f "$dir/eval.json" ]; then
+                echo "== parity:8 $model seed $seed"
+                "$pact" train --model "$model" --data parity:8 --seed "$seed" --out "$dir" \
+                    "${common[@]}" >"$dir/train.txt" 2>&1
+                "$pact" eval --checkpoint "$dir/last.safetensors" --data parity:8 --seed "$seed" \
+                    --examples 2000 --json >"$dir/eval.json"
+            fi
+        done
+    done
+    seed_table "$out/parity-seeds"
+}
+
+# Graves' sort task (at most 4 numbers) with pondering LSTMs, ACT against PACT.
+lstm_sort() {
+    local common=(--hidden 64 --max-ponder 6 --steps ${LSTM_STEPS:-4000})
+    for seed in ${SEEDS:-0 1 2}; do
+        for model in act-lstm pact-lstm; do
+            local dir="$out/lstm-sort/$model/seed-$seed"
+            mkdir -p "$dir"
+            if [ ! -f "$dir/eval.json" ]; then
+                echo "== sort:4 $model seed $seed"
+                "$pact" train --model "$model" --data sort:4 --seed "$seed" --out "$dir" \
+                    "${common[@]}" >"$dir/train.txt" 2>&1
+                "$pact" eval --checkpoint "$dir/last.safetensors" --data sort:4 --seed "$seed" \
+                    --examples 2000 --json >"$dir/eval.json"
+            fi
+        done
+    done
+    seed_table "$out/lstm-sort"
+}
+
+# One row per seed, one column per model: accuracy and pondering steps per input step.
+seed_table() {
+    python3 - "$1" <<'PY'
+import json, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+models = sorted(p.name for p in root.iterdir() if p.is_dir())
+seeds = sorted({s.name for m in models for s in (root / m).iterdir() if (s / "eval.json").exists()},
+               key=lambda s: int(s.split("-")[1]))
+print("| seed | " + " | ".join(f"{m}: accuracy | steps | FLOPs" for m in models) + " |")
+print("|---|" + "---|---|---|" * len(models))
+for seed in seeds:
+    cells = []
+    for m in models:
+        f = root / m / seed / "eval.json"
+        if f.exists():
+            r = json.loads(f.read_text())
+            cells.append(f"{100 * r['accuracy']:.1f}% | {r['units_mean'][0]:.2f} | {r['flops_mean'] / 1e3:.1f}k")
+        else:
+            cells.append("– | – | –")
+    print(f"| {seed.split('-')[1]} | " + " | ".join(cells) + " |")
+PY
 }
 
 # The Fashion-MNIST sweep: one network and budget for every setting (the choice is explained
@@ -174,7 +240,9 @@ case $what in
     resnet32) resnet32 ;;
     parity) parity ;;
     fashion) fashion ;;
+    parity-seeds) parity_seeds ;;
+    lstm-sort) lstm_sort ;;
     fashion-report) fashion_report ;;
     all) images; resnet32; parity ;;
-    *) echo "usage: scripts/results.sh [images|resnet32|parity|fashion|fashion-report|all] [OUT]" >&2; exit 2 ;;
+    *) echo "usage: scripts/results.sh [images|resnet32|parity|parity-seeds|lstm-sort|fashion|fashion-report|all] [OUT]" >&2; exit 2 ;;
 esac
