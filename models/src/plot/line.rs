@@ -165,6 +165,7 @@ pub(crate) struct Marks<'a> {
 }
 
 /// Draws lines with breaks at non-finite y, and optional point labels and error bars.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn draw_lines<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     labels: &Labels,
