@@ -120,7 +120,7 @@ parity_seeds() {
 
 # Graves' sort task (at most 4 numbers) with pondering LSTMs, ACT against PACT.
 lstm_sort() {
-    local common=(--hidden 64 --max-ponder 6 --steps ${LSTM_STEPS:-4000})
+    local common=(--hidden 64 --max-ponder 6 --steps ${LSTM_STEPS:-3000})
     for seed in ${SEEDS:-0 1 2}; do
         for model in act-lstm pact-lstm; do
             local dir="$out/lstm-sort/$model/seed-$seed"
