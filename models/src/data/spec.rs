@@ -484,6 +484,36 @@ mod tests {
     }
 
     #[test]
+    fn fashion_mnist_loads_gzipped_files_with_class_names() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let gz = |name: &str, bytes: &[u8]| {
+            let file = std::fs::File::create(dir.path().join(format!("{name}.gz"))).unwrap();
+            let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+            enc.write_all(bytes).unwrap();
+            enc.finish().unwrap();
+        };
+        let header =
+            |words: &[u32]| -> Vec<u8> { words.iter().flat_map(|w| w.to_be_bytes()).collect() };
+        let mut images = header(&[mnist::IMAGES_MAGIC, 2, 2, 2]);
+        images.extend([0, 255, 0, 255, 255, 0, 255, 0]);
+        let mut labels = header(&[mnist::LABELS_MAGIC, 2]);
+        labels.extend([9, 6]);
+        gz("t10k-images-idx3-ubyte", &images);
+        gz("t10k-labels-idx1-ubyte", &labels);
+        let spec = DataSpec::parse(&format!("fashion-mnist:{}", dir.path().display())).unwrap();
+        let set = spec.load_images(Split::Test, &mut Rng::seed(0)).unwrap();
+        assert_eq!(set.name, "fashion-mnist-test");
+        assert_eq!(
+            (set.len(), set.shape(), set.labels.clone()),
+            (2, [1, 2, 2], vec![9, 6])
+        );
+        assert_eq!(set.class_name(9), "Ankle boot");
+        assert_eq!(set.class_name(6), "Shirt");
+        assert_eq!(set.image(0), &[0.0, 1.0, 0.0, 1.0]);
+    }
+
+    #[test]
     fn specs_load_and_generate() {
         let mut rng = Rng::seed(0);
         let spec = DataSpec::parse("logic:12").unwrap();
