@@ -99,42 +99,37 @@ parity() {
     table parity
 }
 
-# The demo's parity RNNs (ACT and PACT at their defaults, 5000 steps) over several seeds.
-parity_seeds() {
-    local common=(--hidden 64 --max-ponder 6 --steps 5000)
-    for seed in ${SEEDS:-0 1 2 3 4}; do
-        for model in act-rnn pact-rnn; do
-            local dir="$out/parity-seeds/$model/seed-$seed"
+# recurrent_seeds NAME DATA "SEEDS" "MODELS" TRAIN_FLAGS...: every model on the sequence task
+# DATA for every seed (skipping runs already evaluated), each evaluated on 2000 generated
+# sequences, then a table of seeds against models.
+recurrent_seeds() {
+    local name=$1 data=$2 seeds=$3 models=$4; shift 4
+    for seed in $seeds; do
+        for model in $models; do
+            local dir="$out/$name/$model/seed-$seed"
             mkdir -p "$dir"
             if [ ! -f "$dir/eval.json" ]; then
-                echo "== parity:8 $model seed $seed"
-                "$pact" train --model "$model" --data parity:8 --seed "$seed" --out "$dir" \
-                    "${common[@]}" >"$dir/train.txt" 2>&1
-                "$pact" eval --checkpoint "$dir/last.safetensors" --data parity:8 --seed "$seed" \
+                echo "== $data $model seed $seed"
+                "$pact" train --model "$model" --data "$data" --seed "$seed" --out "$dir" "$@" \
+                    >"$dir/train.txt" 2>&1
+                "$pact" eval --checkpoint "$dir/last.safetensors" --data "$data" --seed "$seed" \
                     --examples 2000 --json >"$dir/eval.json"
             fi
         done
     done
-    seed_table "$out/parity-seeds"
+    seed_table "$out/$name"
+}
+
+# The demo's parity RNNs (ACT and PACT at their defaults, 5000 steps) over several seeds.
+parity_seeds() {
+    recurrent_seeds parity-seeds parity:8 "${SEEDS:-0 1 2 3 4}" "act-rnn pact-rnn" \
+        --hidden 64 --max-ponder 6 --steps 5000
 }
 
 # Graves' sort task (at most 4 numbers) with pondering LSTMs, ACT against PACT.
 lstm_sort() {
-    local common=(--hidden 64 --max-ponder 6 --steps ${LSTM_STEPS:-3000})
-    for seed in ${SEEDS:-0 1 2}; do
-        for model in act-lstm pact-lstm; do
-            local dir="$out/lstm-sort/$model/seed-$seed"
-            mkdir -p "$dir"
-            if [ ! -f "$dir/eval.json" ]; then
-                echo "== sort:4 $model seed $seed"
-                "$pact" train --model "$model" --data sort:4 --seed "$seed" --out "$dir" \
-                    "${common[@]}" >"$dir/train.txt" 2>&1
-                "$pact" eval --checkpoint "$dir/last.safetensors" --data sort:4 --seed "$seed" \
-                    --examples 2000 --json >"$dir/eval.json"
-            fi
-        done
-    done
-    seed_table "$out/lstm-sort"
+    recurrent_seeds lstm-sort sort:4 "${SEEDS:-0 1 2}" "act-lstm pact-lstm" \
+        --hidden 64 --max-ponder 6 --steps "${LSTM_STEPS:-3000}"
 }
 
 # One row per seed, one column per model: accuracy and pondering steps per input step.
