@@ -1,11 +1,11 @@
-//! A small discrete model whose exact MAP is checked: PACT's halting model (pact-math §3–§4).
+//! A small discrete model whose exact MAP is checked: PACT's halting model (math §3–§4).
 //!
 //! Each of `B` problems runs a block of `L = 5` units with known states `s_1 … s_L`; the model
 //! says how many units ran, `N ~ TruncatedGeometric(λ)` (`p(n) ∝ e^{−λn}`), and observes a few
 //! noisy readings of the state `s_N`. The variational distribution is PACT's: halting variables
 //! `z_l ~ Bernoulli(h_l)`, `N = min{l : z_l = 1}`, written in the same language.
 //!
-//! 1. The worked example of pact-math §3: enumerating that guide at
+//! 1. The worked example of math §3: enumerating that guide at
 //!    `h = (.01, .5, .6, .7)` gives `q(N) = (.01, .495, .297, .1386, .0594)` and
 //!    `E_q[N] = 2.7424`; decoding it with `z = [h ≥ 0.5]` gives `N = 2`.
 //! 2. Stochastic variational optimisation for MAP inference: maximise
@@ -129,7 +129,7 @@ fn worked_example() -> Result<()> {
     if !ok {
         return Err(Error::invalid(
             "halting_map",
-            "the worked example of pact-math §3 does not match",
+            "the worked example of math §3 does not match",
         ));
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! Evaluation of adaptive image classifiers: accuracy, FLOPs per example (pact-math §9),
+//! Evaluation of adaptive image classifiers: accuracy, FLOPs per example (math §9),
 //! units executed per block, peak activation memory and speed.
 
 use crate::adaptive::HaltingMode;

@@ -1,5 +1,5 @@
 //! Evaluation of pondering recurrent networks on Graves' sequence tasks: accuracy (whole
-//! sequence and per element), pondering steps per input step, FLOPs per example (pact-math §9),
+//! sequence and per element), pondering steps per input step, FLOPs per example (math §9),
 //! peak activation memory and speed.
 //!
 //! Accuracy follows each task's definition: an example counts as right only if every one of

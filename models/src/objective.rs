@@ -1,13 +1,13 @@
 //! Training objectives of the adaptive image classifiers, as losses to minimise.
 //!
-//! - ACT (pact-math §2): `cross-entropy + τ · Σ_blocks mean_batch(N + R)`;
+//! - ACT (math §2): `cross-entropy + τ · Σ_blocks mean_batch(N + R)`;
 //! - PACT by stochastic variational MAP (§4, §5): the negative bound
 //!   `−E_q[log p(y | x, z) + log p(z)]`, with the likelihood term estimated through the
 //!   Concrete-relaxed block outputs and the prior term in closed form,
 //!   `−E_q[log p(N)] = λ E_q[N] + log Z` (the constant `log Z` is dropped);
 //! - plain: cross-entropy.
 //!
-//! The spatial variants (pact-math §8) train with the same objectives on a spatial network
+//! The spatial variants (math §8) train with the same objectives on a spatial network
 //! ([`ResNet::new_spatial`]): its blocks report the ponder cost `N + R` and `E_q[N]` per
 //! position (`[B, H, W]`), so every mean below is over batch *and* positions:
 //!

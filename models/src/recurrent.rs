@@ -1,4 +1,4 @@
-//! Recurrent cells that ponder at every input step (pact-math §10): at step `t` the cell runs
+//! Recurrent cells that ponder at every input step (math §10): at step `t` the cell runs
 //! up to `M` times on the same input, with a first-step flag appended,
 //! `s_t^1 = S(s_{t−1}, x_t ⊕ 1)`, `s_t^n = S(s_t^{n−1}, x_t ⊕ 0)`, and a halting head
 //! `h_t^n = σ(W_h s_t^n + b_h)` decides how many times, in any [`HaltingMode`].
@@ -107,7 +107,7 @@ impl PonderingRnn {
         Ok(self.out.forward(&self.hidden_of(state)?)?)
     }
 
-    /// FLOPs of one pondering step of the cell (pact-math §9: linear layers only, `2·in·out`
+    /// FLOPs of one pondering step of the cell (math §9: linear layers only, `2·in·out`
     /// each): the input map on `inputs + 1` features (the flag) and the recurrent map, four
     /// gates for an LSTM.
     pub fn cell_flops(&self) -> u64 {
@@ -129,7 +129,7 @@ impl PonderingRnn {
         2 * (self.config.hidden * self.config.outputs) as u64
     }
 
-    /// FLOPs of one example (pact-math §9) given its pondering steps at each of its real input
+    /// FLOPs of one example (math §9) given its pondering steps at each of its real input
     /// steps: every executed pondering step counts the cell and, unless it is the `M`-th (which
     /// always halts, so no head runs), the halting head; the output layer counts once per input
     /// step.

@@ -1,4 +1,4 @@
-//! Named recurrent model families (pact-math §10) and the description stored in their
+//! Named recurrent model families (math §10) and the description stored in their
 //! checkpoints, so that `pact eval` rebuilds exactly the pondering network that was trained.
 //!
 //! The image families live in [`crate::spec`]; a checkpoint holds one of the two descriptions,
@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 /// Checkpoint metadata key holding a [`RecurrentSpec`] as JSON.
 pub const RECURRENT_MODEL_KEY: &str = "pact.recurrent_model";
 
-/// Graves' initial halting bias for recurrent ACT (pact-math §1): `h ≈ 0.73`, so a fresh
+/// Graves' initial halting bias for recurrent ACT (math §1): `h ≈ 0.73`, so a fresh
 /// network ponders one or two steps.
 pub const RECURRENT_HALTING_BIAS: f64 = 1.0;
 
-/// The default step cap `M` (pact-math §10).
+/// The default step cap `M` (math §10).
 pub const DEFAULT_MAX_PONDER: usize = 100;
 
 /// How a recurrent family halts and is trained.
@@ -114,7 +114,7 @@ impl RecurrentName {
     }
 
     /// The halting mode a trained model of this family is evaluated in by default: ACT's own
-    /// weighted halting for ACT; the deterministic rule of pact-math §6, applied at every input
+    /// weighted halting for ACT; the deterministic rule of math §6, applied at every input
     /// step, for PACT and for PonderNet (whose `q(N | x)` is the same stick-breaking law).
     pub fn default_eval_mode(self) -> HaltingMode {
         match self.method() {

@@ -1,5 +1,5 @@
 //! Training objectives of the pondering recurrent networks on Graves' sequence tasks
-//! (pact-math §10), as losses to minimise.
+//! (math §10), as losses to minimise.
 //!
 //! The task loss of an example is the cross-entropy summed over its targets: every
 //! classification (`K` per step) of every step whose mask is set, as in Graves (2016), where the

@@ -9,7 +9,7 @@ use pact::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The recurrent families (pact-math §10) and their checkpoint description, kept in their own
+/// The recurrent families (math §10) and their checkpoint description, kept in their own
 /// module.
 pub use crate::recurrent_spec::{RecurrentName, RecurrentSpec, RECURRENT_MODEL_KEY};
 
@@ -27,7 +27,7 @@ pub enum ModelName {
     /// ResNet whose stages are PACT blocks (Concrete-relaxed in training, deterministic in
     /// evaluation).
     PactResnet,
-    /// ResNet whose stages are spatial ACT blocks (SACT, pact-math §8): halting per position.
+    /// ResNet whose stages are spatial ACT blocks (SACT, math §8): halting per position.
     SactResnet,
     /// ResNet whose stages are spatial PACT blocks (one halting variable per unit and
     /// position; Concrete-relaxed in training, deterministic per position in evaluation).
@@ -76,7 +76,7 @@ impl ModelName {
         }
     }
 
-    /// Whether the family halts per spatial position (pact-math §8).
+    /// Whether the family halts per spatial position (math §8).
     pub fn is_spatial(self) -> bool {
         matches!(self, ModelName::SactResnet | ModelName::SpatialPactResnet)
     }

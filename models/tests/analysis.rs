@@ -1,4 +1,4 @@
-//! Tests of `pact_models::analysis` against pact-math.md (§2, §3, §4, §6, §7).
+//! Tests of `pact_models::analysis` against math.md (§2, §3, §4, §6, §7).
 
 use autodiff::{F1, FT};
 use pact_models::analysis::*;

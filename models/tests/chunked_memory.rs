@@ -1,4 +1,4 @@
-//! Activation memory of the chunked evaluation (pact-math §6): deterministic PACT holds one
+//! Activation memory of the chunked evaluation (math §6): deterministic PACT holds one
 //! state per example plus one chunk's intermediates; ACT also holds the weighted sum of
 //! every running example. The memory counters are process-wide, so these measurements have a
 //! test binary to themselves and run one after the other in one test.

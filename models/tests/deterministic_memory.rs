@@ -1,4 +1,4 @@
-//! pact-math §6: deterministic evaluation keeps only the current state of each example — no
+//! math §6: deterministic evaluation keeps only the current state of each example — no
 //! stored unit outputs, no weighted accumulator. Measured with the process-wide tensor
 //! memory counters, so this test has a binary to itself.
 

@@ -1,4 +1,4 @@
-//! The halting block as a site of the modelling language (pact-math §3–§7): PACT's model and
+//! The halting block as a site of the modelling language (math §3–§7): PACT's model and
 //! amortised guide written with `pact::ppl`, ACT obtained from them by one more relaxation and
 //! checked against a direct, independent ACT implementation (loss and gradients in f64).
 
@@ -130,7 +130,7 @@ fn cross_entropy(out: &Tensor, u: &Tensor, y: &Tensor) -> Tensor {
         .unwrap()
 }
 
-/// Graves' ACT written directly from pact-math §2, sharing no halting code with the library:
+/// Graves' ACT written directly from math §2, sharing no halting code with the library:
 /// `Σ_b CE(Σ_n p_n s_n) + τ Σ_b (N + R)`.
 fn direct_act(block: &Block, x: &Tensor, y: &Tensor, tau: f64, eps: f64) -> Tensor {
     let (states, logits) = block.forward(x).unwrap();

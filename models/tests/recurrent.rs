@@ -1,4 +1,4 @@
-//! Pondering recurrent cells (pact-math §10) in every halting mode.
+//! Pondering recurrent cells (math §10) in every halting mode.
 
 use pact::nn::ParamStore;
 use pact::{DType, Device, Rng, Tensor};

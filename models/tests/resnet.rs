@@ -7,7 +7,7 @@ use pact_models::resnet::{ResNet, ResNetConfig};
 
 const CPU: Device = Device::Cpu;
 
-/// pact-math §9. Per example on 32×32 inputs, with 2·K_h·K_w·C_in·C_out per output position:
+/// math §9. Per example on 32×32 inputs, with 2·K_h·K_w·C_in·C_out per output position:
 /// - stem 3→16 at 32×32: 2·9·3·16·1024 = 884,736;
 /// - a unit of stage 1 (two 16→16 convs at 32×32): 2 · 2·9·16·16·1024 = 9,437,184;
 /// - the first unit of stage 2: 16→32 with stride 2 (16×16 out) 2,359,296 plus 32→32 at

@@ -1,4 +1,4 @@
-//! The sequence objectives (pact-math §2, §10) against values computed by hand, and a tiny
+//! The sequence objectives (math §2, §10) against values computed by hand, and a tiny
 //! ACT RNN that learns parity.
 
 use pact::nn::{Adam, AdamConfig, Optimizer, ParamStore};
@@ -105,7 +105,7 @@ const XS: [[f64; 2]; 2] = [[1.0, -1.0], [-1.0, 0.0]];
 const YS: [[usize; 2]; 2] = [[1, 0], [0, 0]];
 const LENGTHS: [usize; 2] = [2, 1];
 
-/// ACT by hand (pact-math §2): per example, `Σ_t nll_t + τ Σ_t (N_t + R_t)`, batch mean.
+/// ACT by hand (math §2): per example, `Σ_t nll_t + τ Σ_t (N_t + R_t)`, batch mean.
 fn act_by_hand(v: &Scalars, m: usize, tau: f64) -> f64 {
     let eps = 0.01;
     let mut total = 0.0;
@@ -136,7 +136,7 @@ fn act_by_hand(v: &Scalars, m: usize, tau: f64) -> f64 {
     total / 2.0
 }
 
-/// PonderNet by hand (pact-math §10): per example, `Σ_t [Σ_n q(n) nll(ŷ_n) + β KL(q ‖ p_λ)]`,
+/// PonderNet by hand (math §10): per example, `Σ_t [Σ_n q(n) nll(ŷ_n) + β KL(q ‖ p_λ)]`,
 /// the next step starting from `Σ_n q(n) s_n`; batch mean.
 fn ponder_net_by_hand(v: &Scalars, m: usize, beta: f64, lambda: f64) -> f64 {
     let z: f64 = (1..=m).map(|n| (-lambda * n as f64).exp()).sum();

@@ -1,4 +1,4 @@
-//! Spatial halting (pact-math §8) and its FLOPs (§9): the spatial block against the
+//! Spatial halting (math §8) and its FLOPs (§9): the spatial block against the
 //! non-spatial one position by position, frozen positions, deterministic evaluation against a
 //! direct implementation, the spatial ResNet against the non-spatial one when every position
 //! has the same halting probability, gradients against finite differences, the objectives and
@@ -90,7 +90,7 @@ fn rows(t: &Tensor) -> Tensor {
         .unwrap()
 }
 
-/// pact-math §8: per position, SACT, relaxed and deterministic spatial PACT are the
+/// math §8: per position, SACT, relaxed and deterministic spatial PACT are the
 /// non-spatial ACT / PACT of §2, §5, §6 (values and gradients).
 #[test]
 fn spatial_block_is_the_non_spatial_block_position_by_position_section_8() {
@@ -270,7 +270,7 @@ fn at(state: &[f64], dims: &[usize], p: usize) -> Vec<f64> {
     (0..c).map(|k| state[(b * c + k) * hw + q]).collect()
 }
 
-/// pact-math §2 per position (§8) on the ResNet's own units and heads: N, R and ρ are those of
+/// math §2 per position (§8) on the ResNet's own units and heads: N, R and ρ are those of
 /// `act_from_probs` on each position's halting probabilities, and a halted position keeps the
 /// state of its halting unit exactly.
 #[test]
@@ -328,7 +328,7 @@ fn sact_is_act_per_position_and_halted_positions_are_frozen_section_8() {
     }
 }
 
-/// pact-math §6 per position (§8): deterministic spatial PACT equals a direct implementation
+/// math §6 per position (§8): deterministic spatial PACT equals a direct implementation
 /// that runs every unit densely and keeps, with `where`, the old state at positions that have
 /// halted (the first unit with `h ≥ 0.5`); the output is each position's state at its N.
 #[test]
@@ -410,7 +410,7 @@ fn fill(store: &ParamStore, name: &str, value: f64) {
     p.set(p.tensor().full_like(value)).unwrap();
 }
 
-/// pact-math §8: with the same halting probability at every position the spatial network is
+/// math §8: with the same halting probability at every position the spatial network is
 /// the non-spatial one: same logits (ACT, deterministic PACT, plain), a constant ponder map
 /// equal to the per-example ponder cost, and the same SACT training loss.
 #[test]
@@ -509,7 +509,7 @@ fn uniform_halting_reproduces_the_non_spatial_network_section_8() {
 }
 
 /// The SACT and spatial PACT objectives: cross-entropy plus τ (λ) times the mean over batch
-/// and positions of the ponder cost (of `E_q[N]`), summed over blocks (pact-math §2, §4, §8).
+/// and positions of the ponder cost (of `E_q[N]`), summed over blocks (math §2, §4, §8).
 #[test]
 fn spatial_objectives_average_over_batch_and_positions_section_8() {
     let (_store, net, x) = tiny_spatial(0.0, 4);
@@ -691,7 +691,7 @@ fn objective_name(o: &Objective) -> &'static str {
 }
 
 /// `pact eval`'s numbers for a spatial model: units are means over positions, FLOPs are
-/// counted per position (pact-math §9).
+/// counted per position (math §9).
 #[test]
 fn evaluation_counts_units_and_flops_per_position_section_9() {
     let config = ResNetConfig {
@@ -742,7 +742,7 @@ fn evaluation_counts_units_and_flops_per_position_section_9() {
     }
 }
 
-/// pact-math §6 and §8: in deterministic mode an example whose every position has halted leaves
+/// math §6 and §8: in deterministic mode an example whose every position has halted leaves
 /// the batch; the others keep running with their halted positions frozen, and the output has
 /// every example in order.
 #[test]

@@ -181,7 +181,7 @@ impl Conv2dParams {
     }
 
     /// Floating-point operations of the forward pass (`2·K_h·K_w·C_in·C_out` per output
-    /// position, pact-math §9).
+    /// position, math §9).
     pub fn flops(&self) -> u64 {
         2 * (self.k_h * self.k_w * self.c_in * self.c_out) as u64
             * (self.h_out() * self.w_out() * self.batch) as u64

@@ -1,5 +1,5 @@
 //! RelaxedBernoulli: the binary Concrete distribution (Maddison et al. 2017; Jang et al.
-//! 2017), pact-math §5.
+//! 2017), math §5.
 
 use super::util::{
     check_not_nan, check_range, check_temperature, extended, logit_from_prob, unit_interval_bounds,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 /// A law on `{1, …, L}` given by its log-mass table; two constructions are offered.
 ///
-/// **Time-penalty prior** ([`TruncatedGeometric::new`], pact-math §3):
+/// **Time-penalty prior** ([`TruncatedGeometric::new`], math §3):
 /// `p(n) = e^{−λn} / Z`, `log p(n) = −λn − log Z`, `log Z = logsumexp_{m=1..L}(−λm)`.
 /// Its log is linear in `n` over the whole support, exactly the role of ACT's `τN`;
 /// `λ = 0` is uniform, `λ > 0` prefers fewer units (mode 1), `λ < 0` more (mode `L`).

@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub enum DecodeRule {
     /// The law's mode ([`Distribution::mode`]).
     Mode,
-    /// For `{0, 1}` sites, `z = [E z ≥ threshold]` (`[p ≥ 0.5]` is pact-math §6); other
+    /// For `{0, 1}` sites, `z = [E z ≥ threshold]` (`[p ≥ 0.5]` is math §6); other
     /// discrete sites fall back to the mode.
     Threshold(f64),
     /// A user rule: the value for a site given its name and law.

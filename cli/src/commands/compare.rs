@@ -1,6 +1,6 @@
 //! `pact compare`: ACT against PACT for given halting probabilities.
 //!
-//! The formulas are those of `pact_models::analysis` (pact-math.md §2, §3, §6); this module
+//! The formulas are those of `pact_models::analysis` (math.md §2, §3, §6); this module
 //! parses the flags, prints tables or JSON, and draws the plots with `pact_models::plot`.
 
 use crate::{CliError, Result};

@@ -1,4 +1,4 @@
-//! The recurrent side of `pact train` and `pact eval`: pondering RNNs and LSTMs (pact-math §10)
+//! The recurrent side of `pact train` and `pact eval`: pondering RNNs and LSTMs (math §10)
 //! on Graves' generated sequence tasks (`parity`, `logic`, `addition`, `sort`).
 //!
 //! Training draws a fresh batch at every step, as Graves did, from a generator seeded by the

@@ -7,7 +7,7 @@
 //!
 //! - [`SvoMap`]: stochastic variational optimisation for amortised MAP,
 //!   `max E_q[log p(x | z) + log p(z)]` with no entropy term, so `q` tends to a point mass
-//!   at the MAP configuration (pact-math.md §4);
+//!   at the MAP configuration (math.md §4);
 //! - [`Elbo`]: the same plus the entropy of `q`;
 //! - [`ScoreFunction`]: either objective by REINFORCE with a [`Baseline`];
 //! - [`Exact`]: the expectation over `q` by enumeration of the guide's discrete sites

@@ -55,7 +55,7 @@ macro_rules! sampled_builders {
 }
 pub(crate) use sampled_builders;
 
-/// Stochastic variational optimisation for amortised MAP (pact-math.md §4): maximises
+/// Stochastic variational optimisation for amortised MAP (math.md §4): maximises
 /// `J = E_q[log p(x | z) + log p(z)]` with no entropy term, so at the optimum `q` is a point
 /// mass at the MAP configuration. Each discrete guide site is estimated by its
 /// [`Estimator`](super::Estimator); the prior term uses its closed form where the laws allow.

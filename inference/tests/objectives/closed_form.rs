@@ -1,5 +1,5 @@
 //! The closed-form prior term of the truncated-geometric prior over the number of units
-//! (pact-math.md §4): `E_q[log p(N)] = −λ E_q[N] − log Z`, used by the sampled objectives
+//! (math.md §4): `E_q[log p(N)] = −λ E_q[N] − log Z`, used by the sampled objectives
 //! when the guide's law at `n` has the prior's support `1..=L`.
 //!
 //! The prior `p(n) ∝ e^{−λn}` (`λ = 0.5`, `L = 5`) against two guides with one learnable

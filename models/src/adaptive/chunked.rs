@@ -5,9 +5,9 @@
 //! What is held at once is then the states themselves (plus ACT's weighted sum of states)
 //! and the transients of one chunk, instead of the transients of the whole batch. Halted
 //! examples leave without being copied: they simply stop being updated. ACT and the
-//! deterministic rule of PACT (pact-math §6) run on the same machinery, so their memory can
+//! deterministic rule of PACT (math §6) run on the same machinery, so their memory can
 //! be compared: ACT holds, for every running example, its state and its running weighted sum
-//! `Σ_l p_l s_l` (pact-math §2); PACT holds only the state. The decisions and outputs are
+//! `Σ_l p_l s_l` (math §2); PACT holds only the state. The decisions and outputs are
 //! those of [`run_block`](super::run_block) in the same mode, up to floating-point rounding.
 
 use super::HaltingMode;
@@ -246,7 +246,7 @@ fn run_unit(
 }
 
 /// ACT after unit `l` for example `i` with halting probability `h` (`None` at the last unit,
-/// where every example halts; pact-math §2): adds
+/// where every example halts; math §2): adds
 /// `p_l s_l` to its weighted sum and reports whether it keeps running. A halted example's
 /// state is replaced by its weighted sum (the block output), so the state's memory goes.
 /// The arithmetic is that of the dense ACT run in the tensors' dtype.

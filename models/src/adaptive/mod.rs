@@ -10,7 +10,7 @@
 //!
 //! Modes ([`HaltingMode`]):
 //! - `Plain`: every unit, no halting;
-//! - `Act`: Graves' ACT (pact-math §2), weights accumulated as the units run, so only the
+//! - `Act`: Graves' ACT (math §2), weights accumulated as the units run, so only the
 //!   current state and the weighted sum are held;
 //! - `PactRelaxed`: Concrete-relaxed stick-breaking weights at temperature `t` (§5), optionally
 //!   straight-through; every unit runs (training);
@@ -46,7 +46,7 @@ pub enum HaltingMode {
     Plain,
     /// Graves' ACT with threshold slack `eps`.
     Act {
-        /// ε of pact-math §2 (0.01 in the papers).
+        /// ε of math §2 (0.01 in the papers).
         eps: f64,
     },
     /// PACT training: Concrete-relaxed halting variables.
@@ -58,7 +58,7 @@ pub enum HaltingMode {
     },
     /// PACT evaluation: halt at the first `h ≥ 0.5`, compacting the batch.
     PactDeterministic,
-    /// PonderNet (pact-math §10): every unit runs and every state is returned with
+    /// PonderNet (math §10): every unit runs and every state is returned with
     /// `log q(N = n | x)`, so the caller can form `Σ_n q(n) · loss(y, ŷ_n) + β KL(q ‖ prior)`.
     PonderNet,
     /// PACT with exact samples: every unit runs, `N ~ q(N | x)` is drawn per example and the

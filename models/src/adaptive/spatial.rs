@@ -1,4 +1,4 @@
-//! Spatially adaptive blocks (pact-math §8): one halting decision per spatial position.
+//! Spatially adaptive blocks (math §8): one halting decision per spatial position.
 //!
 //! The block is described by closures, like [`run_block`](super::run_block):
 //!

@@ -1,11 +1,11 @@
-//! Graves' ACT (pact-math.md §2).
+//! Graves' ACT (math.md §2).
 
 use super::validate::{validate_eps, validate_halting};
 use crate::Result;
 use num_traits::Float;
 use serde::Serialize;
 
-/// ACT's quantities for one block (pact-math.md §2).
+/// ACT's quantities for one block (math.md §2).
 ///
 /// Serialises to `{"n", "remainder", "ponder", "weights"}` (`ponder_grad` is left out).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,4 +1,4 @@
-//! PACT's halting distribution and its point estimates (pact-math.md §3, §6).
+//! PACT's halting distribution and its point estimates (math.md §3, §6).
 
 use super::prior::expected_log_prior_unchecked;
 use super::validate::{validate_halting, validate_penalty};
@@ -11,7 +11,7 @@ pub(crate) fn count<T: Float>(n: usize) -> T {
     T::from(n).unwrap_or_else(T::nan)
 }
 
-/// PACT's quantities for one block (pact-math.md §3, §4, §6).
+/// PACT's quantities for one block (math.md §3, §4, §6).
 ///
 /// Serialises to `{"q", "expected_n", "deterministic_n", "map_n", "expected_log_prior"}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,4 +1,4 @@
-//! Priors over the number of executed units (pact-math.md §3, §4).
+//! Priors over the number of executed units (math.md §3, §4).
 //!
 //! The priors are described in the docs of the parent module (`analysis`, "Priors over N").
 

@@ -1,10 +1,10 @@
-//! Graves' ACT halting (pact-math §2), batched and differentiable in the halting
+//! Graves' ACT halting (math §2), batched and differentiable in the halting
 //! probabilities (with `N` a constant, as in the paper).
 
 use super::with_last_unit;
 use pact::{Result, Tensor};
 
-/// ACT's halting test after a unit with halting probability `h` (pact-math §2): the block
+/// ACT's halting test after a unit with halting probability `h` (math §2): the block
 /// halts once the cumulative halting probability `cum_before + h` reaches `1 − ε`.
 pub fn act_halts(cum_before: f64, h: f64, eps: f64) -> bool {
     cum_before + h >= 1.0 - eps
@@ -88,7 +88,7 @@ mod tests {
         Tensor::var_from_f64(&flat, [rows.len(), rows[0].len()], Device::Cpu).unwrap()
     }
 
-    /// pact-math §2, golden values.
+    /// math §2, golden values.
     #[test]
     fn act_golden_values_section_2() {
         let h = probs(&[
@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(grad, expected);
     }
 
-    /// pact-math §2: ρ is discontinuous in h, with h = (0.5, x, 1).
+    /// math §2: ρ is discontinuous in h, with h = (0.5, x, 1).
     #[test]
     fn act_ponder_jumps_at_the_threshold_section_2() {
         for (x, expected) in [(0.3, 3.2), (0.48, 3.02), (0.49, 2.5), (0.7, 2.5)] {

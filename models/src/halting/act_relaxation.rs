@@ -1,4 +1,4 @@
-//! ACT as one more relaxation of the PACT model (pact-math §7).
+//! ACT as one more relaxation of the PACT model (math §7).
 //!
 //! Take a halting site whose guide law is the amortised posterior and whose model law is the
 //! time-penalty prior with `λ = τ` (both [`HaltingLaw`]s). [`ActRelaxation`] replaces
@@ -75,7 +75,7 @@ impl CustomRelaxation for ActRelaxation {
             })),
             HaltingRole::BernoulliPrior { .. } => Err(Error::site(
                 site,
-                "ACT is a relaxation of PACT with the time-penalty prior (pact-math §7); this \
+                "ACT is a relaxation of PACT with the time-penalty prior (math §7); this \
                  site's prior has independent Bernoulli halting variables",
             )),
         }

@@ -1,4 +1,4 @@
-//! The test-time rule of pact-math §6 as a decoding rule of the modelling language.
+//! The test-time rule of math §6 as a decoding rule of the modelling language.
 
 use super::law::HaltingLaw;
 use super::stick_breaking::deterministic_n;

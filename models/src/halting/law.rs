@@ -1,6 +1,6 @@
 //! The halting variables of a block as one site of the modelling language: [`HaltingLaw`], the
 //! law of the halting unit `N` encoded as a one-hot vector over the units `1..=L`, and
-//! [`RelaxedHalting`], its Concrete relaxation (pact-math §3, §5).
+//! [`RelaxedHalting`], its Concrete relaxation (math §3, §5).
 //!
 //! A block's halting variables `z_1 … z_{L−1}` (with `z_L ≡ 1`) enter the model only through
 //! `N = min{l : z_l = 1}`, so one site per block carries them: its exact values are the one-hot
@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub enum HaltingRole {
     /// The amortised posterior `q(N | x)`: halting logits from the halting heads.
     Posterior,
-    /// The time-penalty prior `p(N = n) ∝ e^{−λn}` (pact-math §3).
+    /// The time-penalty prior `p(N = n) ∝ e^{−λn}` (math §3).
     TimePenaltyPrior {
         /// The time penalty `λ`.
         lambda: f64,
@@ -48,7 +48,7 @@ pub enum HaltingRole {
 /// use pact::dist::Distribution;
 /// use pact::{DType, Device, Tensor};
 /// use pact_models::halting::HaltingLaw;
-/// // h = (.01, .5, .6, .7) as logits: the worked example of pact-math §3.
+/// // h = (.01, .5, .6, .7) as logits: the worked example of math §3.
 /// let h = [0.01f64, 0.5, 0.6, 0.7];
 /// let a: Vec<f64> = h.iter().map(|p| (p / (1.0 - p)).ln()).collect();
 /// let q = HaltingLaw::posterior(Tensor::from_f64_vec(a, [1, 4], Device::Cpu)?)?;
@@ -243,7 +243,7 @@ impl Distribution for HaltingLaw {
     }
 }
 
-/// The Concrete relaxation of a [`HaltingLaw`] (pact-math §5): per unit
+/// The Concrete relaxation of a [`HaltingLaw`] (math §5): per unit
 /// `y_l = (a_l + log u_l − log(1 − u_l)) / t`, `z̃_l = σ(y_l)`, and the value is the
 /// stick-breaking weight vector `w_l = z̃_l Π_{i<l}(1 − z̃_i)` (`z̃_L ≡ 1`, so `Σ w = 1`).
 ///

@@ -1,5 +1,5 @@
 //! Halting arithmetic on batches: from the halting logits of a block's units to ACT's
-//! weights and ponder cost (pact-math §2), PACT's stick-breaking posterior `q(N | x)` (§3),
+//! weights and ponder cost (math §2), PACT's stick-breaking posterior `q(N | x)` (§3),
 //! its Concrete relaxation (§5) and the deterministic rule (§6).
 //!
 //! Every function takes the logits `a` of units `1..L−1` as a `[B, L−1]` tensor (the last unit

@@ -1,10 +1,10 @@
-//! PACT's halting distribution (pact-math §3), its Concrete relaxation (§5) and the
+//! PACT's halting distribution (math §3), its Concrete relaxation (§5) and the
 //! deterministic rule (§6), batched.
 
 use super::{unit_column, units_axis, with_last_unit};
 use pact::{Result, Rng, Tensor};
 
-/// The deterministic rule's test for one unit (pact-math §6): the first unit whose halting
+/// The deterministic rule's test for one unit (math §6): the first unit whose halting
 /// logit is at least 0 (halting probability at least ½) stops the block.
 pub fn halts_deterministically(logit: f64) -> bool {
     logit >= 0.0
@@ -90,7 +90,7 @@ pub fn concrete_weights(
 }
 
 /// `KL(q ‖ p)` per example, `[B]`, between `q(N | x)` given as `log q` (`[B, L]`) and the
-/// truncated geometric prior `p(N = n) ∝ e^{−λn}` on `1..=L` (pact-math §3, §10):
+/// truncated geometric prior `p(N = n) ∝ e^{−λn}` on `1..=L` (math §3, §10):
 /// `Σ_n q(n) (log q(n) + λn + log Z)`.
 pub fn kl_to_truncated_geometric(log_q: &Tensor, lambda: f64) -> Result<Tensor> {
     let l = log_q.dims()[1];
@@ -112,7 +112,7 @@ mod tests {
         Tensor::from_f64_slice(&a, [1, h.len()], DType::F64, Device::Cpu).unwrap()
     }
 
-    /// pact-math §3 worked example: h = (.01, .5, .6, .7, 1).
+    /// math §3 worked example: h = (.01, .5, .6, .7, 1).
     #[test]
     fn stick_breaking_worked_example_section_3() {
         let a = logits_of(&[0.01, 0.5, 0.6, 0.7]);
@@ -129,7 +129,7 @@ mod tests {
         assert_eq!(deterministic_n(&a), vec![2]);
     }
 
-    /// pact-math §5: as t → 0 relaxed weights become one-hot, and the frequency of each N
+    /// math §5: as t → 0 relaxed weights become one-hot, and the frequency of each N
     /// follows q.
     #[test]
     fn concrete_weights_tend_to_samples_of_q_section_5() {
@@ -161,7 +161,7 @@ mod tests {
         }
     }
 
-    /// pact-math §10: KL to the prior is zero when q equals it, positive otherwise.
+    /// math §10: KL to the prior is zero when q equals it, positive otherwise.
     #[test]
     fn kl_to_truncated_geometric_section_10() {
         let lambda = 0.7f64;

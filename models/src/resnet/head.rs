@@ -1,4 +1,4 @@
-//! Halting heads of the ResNets (pact-math §1): global average pooling → batch norm → leaky
+//! Halting heads of the ResNets (math §1): global average pooling → batch norm → leaky
 //! ReLU → linear to one logit, with the bias initialised to −3 (`h ≈ 0.047`: run deep at
 //! first).
 
@@ -46,7 +46,7 @@ impl HaltingHead {
         self.fc.forward(&g)?.squeeze(1)
     }
 
-    /// Floating-point operations per example (the linear layer, pact-math §9).
+    /// Floating-point operations per example (the linear layer, math §9).
     pub fn flops(&self) -> u64 {
         2 * self.channels as u64
     }

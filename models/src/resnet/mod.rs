@@ -82,7 +82,7 @@ pub struct NetOutput {
 /// the names `conv`, `stages.{s}.units.{u}.{b1,c1,b2,c2}`, `bn`, `fc` (those of the PyTorch
 /// peer's `state_dict`).
 ///
-/// A spatial ResNet ([`ResNet::new_spatial`], pact-math §8) has spatial halting heads
+/// A spatial ResNet ([`ResNet::new_spatial`], math §8) has spatial halting heads
 /// (`stages.{s}.spatial_halt.{u}.{conv,fc}`) instead of the global ones, and runs its stages
 /// as spatial blocks.
 #[derive(Clone)]
@@ -225,7 +225,7 @@ impl ResNet {
         })
     }
 
-    /// Floating-point operations per example (pact-math §9) given the units executed per
+    /// Floating-point operations per example (math §9) given the units executed per
     /// stage: the stem, the classifier, and each executed unit with its halting head. (Spatial
     /// networks count per position: [`ResNet::spatial_flops`].)
     pub fn flops(&self, height: usize, width: usize, units_per_stage: &[usize]) -> u64 {

@@ -1,4 +1,4 @@
-//! Spatially adaptive ResNets (SACT and spatial PACT, pact-math §8): every stage is a spatial
+//! Spatially adaptive ResNets (SACT and spatial PACT, math §8): every stage is a spatial
 //! block with a [`SpatialHaltingHead`] after each unit but the last; FLOPs are counted per
 //! position (§9).
 
@@ -55,7 +55,7 @@ impl SpatialNetOutput {
         maps
     }
 
-    /// FLOPs of every example (pact-math §9, per position), for an input of `height × width`.
+    /// FLOPs of every example (math §9, per position), for an input of `height × width`.
     pub fn flops_per_example(&self, net: &ResNet, height: usize, width: usize) -> Result<Vec<u64>> {
         let batch = self.logits.dims()[0];
         (0..batch)
@@ -143,7 +143,7 @@ impl ResNet {
         })
     }
 
-    /// FLOPs of one example of a spatial network (pact-math §9) given the units executed at
+    /// FLOPs of one example of a spatial network (math §9) given the units executed at
     /// every position of every stage (`units[s]` row-major over that stage's grid): the stem
     /// and the classifier always; unit `l` of a stage where it executed, its first convolution
     /// on the executed positions dilated by 3×3, its second on the executed positions; the
@@ -192,7 +192,7 @@ mod tests {
     use super::*;
     use pact::{DType, Device};
 
-    /// pact-math §9, spatial variant, counted by hand on a tiny network: 1 input channel,
+    /// math §9, spatial variant, counted by hand on a tiny network: 1 input channel,
     /// widths 2/4/4, two units per stage, 3 classes, a 4×4 input (grids 4×4, 2×2, 1×1).
     #[test]
     fn spatial_flops_by_hand_section_9() {

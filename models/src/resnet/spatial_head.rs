@@ -1,4 +1,4 @@
-//! The spatial halting head of SACT and spatial PACT (pact-math §8): a local logit per
+//! The spatial halting head of SACT and spatial PACT (math §8): a local logit per
 //! position from a 3×3 convolution of the state (with a bias, initialised to −3), plus a
 //! global logit of the whole state (global average pooling → linear, no bias), summed; the
 //! halting probability is the sigmoid of the sum.
@@ -49,7 +49,7 @@ impl SpatialHaltingHead {
         local.add(&global.unsqueeze(2)?)
     }
 
-    /// FLOPs of the local logit at one position (the 3×3 convolution, pact-math §9).
+    /// FLOPs of the local logit at one position (the 3×3 convolution, math §9).
     pub fn flops_per_position(&self) -> u64 {
         2 * 9 * self.channels as u64
     }

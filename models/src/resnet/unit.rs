@@ -69,7 +69,7 @@ impl ResidualUnit {
         self.stride
     }
 
-    /// Floating-point operations per example for an input of `h × w` (pact-math §9: the two
+    /// Floating-point operations per example for an input of `h × w` (math §9: the two
     /// convolutions; the shortcut and normalisations are not counted).
     pub fn flops(&self, h: usize, w: usize) -> u64 {
         let (ho, wo) = (h.div_ceil(self.stride), w.div_ceil(self.stride));
@@ -78,7 +78,7 @@ impl ResidualUnit {
     }
 
     /// FLOPs per example when the first convolution is computed at `dilated` output positions
-    /// and the second at `active` ones (the spatial variant, pact-math §9).
+    /// and the second at `active` ones (the spatial variant, math §9).
     pub fn flops_masked(&self, dilated: usize, active: usize) -> u64 {
         let per_position = |c_in: usize| 2 * 9 * (c_in * self.c_out) as u64;
         per_position(self.c_in) * dilated as u64 + per_position(self.c_out) * active as u64

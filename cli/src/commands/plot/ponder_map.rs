@@ -1,4 +1,4 @@
-//! `pact plot ponder-map`: ponder-cost maps of a spatial model (pact-math §8) for a few test
+//! `pact plot ponder-map`: ponder-cost maps of a spatial model (math §8) for a few test
 //! images, next to each image and overlaid on it, with one colour scale for all of them.
 
 use super::{model_and_data, spread_examples, Examples};
