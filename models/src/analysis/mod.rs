@@ -3,7 +3,7 @@
 //! Everything here is scalar math on the halting probabilities `h_1 … h_{L−1}` of one adaptive
 //! block of `L` units; the last unit always halts (`h_L ≡ 1`), so a slice of `L − 1` values
 //! describes a block of `L` units. Unit numbers and `N` are counted from 1, as in
-//! `shared/docs/math.md`, whose sections the items below cite.
+//! `docs/guide/math.md`, whose sections the items below cite.
 //!
 //! - [ACT](act()) (§2): the halting step `N`, the remainder `R`, the ponder cost `ρ = N + R`, the
 //!   halting weights `p` and `∂ρ/∂h`.
