@@ -198,8 +198,16 @@ pub fn run(args: DemoArgs, device: pact::Device) -> Result<()> {
             train_seconds: trained.seconds,
         });
     }
+    // The halting plots show the PACT run whose cost varies most between images.
+    let pact_run = rows
+        .iter()
+        .zip(&dirs)
+        .filter(|(r, _)| r.method == "PACT")
+        .max_by(|a, b| a.0.report.flops().1.total_cmp(&b.0.report.flops().1))
+        .map(|(_, d)| d.clone())
+        .ok_or_else(|| CliError::Usage("the demo trained no PACT model".into()))?;
     rows.extend(parity_rows(&args, &p.parity, device)?);
-    plots(&args.out, &p, &dirs, args.seed, device)?;
+    plots(&args.out, &p, &dirs, &pact_run, args.seed, device)?;
     let table = markdown_table(&rows);
     let story = summary(&rows);
     println!("\n{table}\n{story}");
@@ -237,16 +245,19 @@ pub fn run(args: DemoArgs, device: pact::Device) -> Result<()> {
     Ok(())
 }
 
-/// The report's plots: halting distributions and the units histogram of the first PACT run,
-/// and the accuracy/FLOPs trade-off of every run.
-fn plots(out: &Path, p: &Plan, dirs: &[PathBuf], seed: u64, device: pact::Device) -> Result<()> {
+/// The report's plots: halting distributions and the units histogram of the PACT run in
+/// `pact_run`, and the accuracy/FLOPs trade-off of every run in `dirs`.
+fn plots(
+    out: &Path,
+    p: &Plan,
+    dirs: &[PathBuf],
+    pact_run: &Path,
+    seed: u64,
+    device: pact::Device,
+) -> Result<()> {
     use super::plot::{
         self, HaltingArgs, HistogramArgs, PlotArgs, PlotCommand, SplitBy, TradeoffArgs,
     };
-    let pact_run = dirs
-        .iter()
-        .find(|d| d.to_string_lossy().contains("pact-resnet"))
-        .ok_or_else(|| CliError::Usage("the demo trained no PACT model".into()))?;
     let checkpoint = pact_run.join("last.safetensors");
     plot::run(
         PlotArgs {
