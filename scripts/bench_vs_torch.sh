@@ -12,6 +12,7 @@
 # "PACT at a trained operating point against PyTorch's ACT" comparison.
 #
 # Needs the peer's environment: python3 -m venv .venv-peer && .venv-peer/bin/pip install torch numpy
+# The peer is scripts/peer/torch_resnet.py; PEER=FILE runs another one with the same flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-plain}; units=${2:-5}; batch=${3:-128}; steps=${4:-10}; threads=${5:-2}
@@ -21,7 +22,7 @@ if [ -n "$checkpoint" ]; then
     extra=(--checkpoint "$checkpoint" --data "$data")
     [ "$mode" = pact ] && peer_mode=act
 fi
-peer=../shared/reference/torch_adaptive_resnet.py
+peer=${PEER:-scripts/peer/torch_resnet.py}
 py=${PYTHON:-.venv-peer/bin/python}
 case $units in 5) model=resnet32 ;; 18) model=resnet110 ;; *) echo "units must be 5 or 18" >&2; exit 2 ;; esac
 

@@ -1,6 +1,5 @@
 //! `pact bench`: training and evaluation throughput, printed with the same keys as the
-//! PyTorch peer (`../shared/reference/torch_adaptive_resnet.py`) so the two compare line by
-//! line.
+//! PyTorch peer (`scripts/peer/torch_resnet.py`) so the two compare line by line.
 
 use super::common::{load_images, load_resnet};
 use crate::{CliError, Result};
