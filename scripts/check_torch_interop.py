@@ -11,13 +11,13 @@ import torch
 from safetensors.torch import load_file
 
 here = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(here, "..", "..", "shared", "reference"))
-from torch_adaptive_resnet import Net  # noqa: E402
+sys.path.insert(0, os.path.join(here, "peer"))
+from torch_resnet import AdaptiveResNet  # noqa: E402
 
 out, units = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 5
 state = load_file(os.path.join(out, "model.safetensors"))
 io = load_file(os.path.join(out, "io.safetensors"))
-net = Net(units, "plain")
+net = AdaptiveResNet(units, "plain", channels=3, classes=10)
 missing, unexpected = net.load_state_dict(state, strict=False)
 # PyTorch keeps a batch counter that pact has no use for; nothing else may be missing.
 missing = [k for k in missing if not k.endswith("num_batches_tracked")]

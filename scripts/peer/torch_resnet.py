@@ -43,13 +43,17 @@ def bn_act(bn, x):
     return F.leaky_relu(bn(x), SLOPE)
 
 
+# Module names follow pact's parameter names (`stages.0.units.1.c1.weight`, `stages.0.halt.0`,
+# ...), so a `pact` checkpoint loads as it is (scripts/check_torch_interop.py).
+
+
 class ResidualUnit(nn.Module):
     def __init__(self, c_in, c_out, stride):
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(c_in, eps=BN_EPS)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out, eps=BN_EPS)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.b1 = nn.BatchNorm2d(c_in, eps=BN_EPS)
+        self.c1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(c_out, eps=BN_EPS)
+        self.c2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
         self.stride = stride
         self.extra_channels = c_out - c_in
 
@@ -62,19 +66,8 @@ class ResidualUnit(nn.Module):
         return x
 
     def forward(self, x):
-        branch = self.conv2(bn_act(self.bn2, self.conv1(bn_act(self.bn1, x))))
+        branch = self.c2(bn_act(self.b2, self.c1(bn_act(self.b1, x))))
         return branch + self.shortcut(x)
-
-
-class HaltingHead(nn.Module):
-    def __init__(self, channels):
-        super().__init__()
-        self.bn = nn.BatchNorm1d(channels, eps=BN_EPS)
-        self.fc = nn.Linear(channels, 1)
-        nn.init.constant_(self.fc.bias, -3.0)
-
-    def forward(self, state):
-        return torch.sigmoid(self.fc(bn_act(self.bn, state.mean((2, 3)))).squeeze(1))
 
 
 def act_weights(h):
@@ -119,8 +112,18 @@ class Stage(nn.Module):
         self.units = nn.ModuleList(
             ResidualUnit(c_in if i == 0 else c_out, c_out, stride if i == 0 else 1)
             for i in range(units))
-        self.heads = nn.ModuleList(HaltingHead(c_out) for _ in range(units - 1))
+        # Halting head i: global average pool -> BN -> leaky ReLU -> linear, bias -3.
+        self.halt_bn = nn.ModuleList(nn.BatchNorm1d(c_out, eps=BN_EPS) for _ in range(units - 1))
+        self.halt = nn.ModuleList(nn.Linear(c_out, 1) for _ in range(units - 1))
+        for head in self.halt:
+            nn.init.constant_(head.bias, -3.0)
         self.mode = mode
+
+    def halting(self, i, state):
+        if i == len(self.halt):
+            return torch.ones(state.shape[0])
+        pooled = bn_act(self.halt_bn[i], state.mean((2, 3)))
+        return torch.sigmoid(self.halt[i](pooled).squeeze(1))
 
     def forward(self, x):
         if self.mode == "plain":
@@ -131,7 +134,7 @@ class Stage(nn.Module):
         for i, unit in enumerate(self.units):
             x = unit(x)
             states.append(x)
-            halting.append(self.heads[i](x) if i < len(self.heads) else torch.ones(x.shape[0]))
+            halting.append(self.halting(i, x))
         h = torch.stack(halting, 1)
         if self.mode == "act":
             weights, cost = act_weights(h)
@@ -144,7 +147,7 @@ class Stage(nn.Module):
 class AdaptiveResNet(nn.Module):
     def __init__(self, units, mode, channels, classes, widths=(16, 32, 64)):
         super().__init__()
-        self.stem = nn.Conv2d(channels, widths[0], 3, 1, 1, bias=False)
+        self.conv = nn.Conv2d(channels, widths[0], 3, 1, 1, bias=False)
         c_in = widths[0]
         stages = []
         for width, stride in zip(widths, (1, 2, 2)):
@@ -155,7 +158,7 @@ class AdaptiveResNet(nn.Module):
         self.fc = nn.Linear(widths[-1], classes)
 
     def forward(self, x):
-        x = self.stem(x)
+        x = self.conv(x)
         total = 0
         for stage in self.stages:
             x, cost = stage(x)
