@@ -89,7 +89,7 @@ impl Default for TrainConfig {
             units: 5,
             widths: [16, 32, 64],
             epochs: 10,
-            batch_size: 128,
+            batch_size: 64,
             seed: 0,
             optimizer: "sgd".into(),
             lr: 0.1,
@@ -97,7 +97,7 @@ impl Default for TrainConfig {
             weight_decay: 1e-4,
             schedule: "cosine".into(),
             tau: 0.01,
-            lambda: 0.01,
+            lambda: 0.03,
             temperature: 0.5,
             penalty_warmup: 0.5,
             straight_through: false,
@@ -148,7 +148,7 @@ pub struct TrainArgs {
     /// Epochs [default: 10]
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Batch size [default: 128]
+    /// Batch size (recurrent models: 128) [default: 64]
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Seed of initialisation, data order, augmentation, relaxed sampling and generated data
@@ -167,7 +167,8 @@ pub struct TrainArgs {
     /// ACT ponder-cost weight τ [default: 0.01]
     #[arg(long)]
     pub tau: Option<f64>,
-    /// PACT time penalty λ [default: 0.01]
+    /// PACT time penalty λ (larger: fewer units; docs/RESULTS.md shows the trade-off on
+    /// Fashion-MNIST) [default: 0.03]
     #[arg(long)]
     pub lambda: Option<f64>,
     /// PACT Concrete temperature [default: 0.5]
