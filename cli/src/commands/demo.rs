@@ -5,8 +5,9 @@
 //! RNNs), prints a comparison table and writes a report directory.
 
 use super::common::{eval_json, load_images};
+use super::run_config::TrainConfig;
 use super::sequence::{self, sequence_eval_json};
-use super::train::{train, TrainConfig};
+use super::train::train;
 use crate::{CliError, Result};
 use pact_models::data::{DataSpec, Split};
 use pact_models::evaluate::{evaluate_images, EvalReport};

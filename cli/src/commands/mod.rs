@@ -6,5 +6,6 @@ pub mod compare;
 pub mod demo;
 pub mod eval;
 pub mod plot;
+pub mod run_config;
 pub mod sequence;
 pub mod train;

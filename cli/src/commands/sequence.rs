@@ -7,7 +7,7 @@
 //! sequences from a seed kept apart from every training seed.
 
 use super::common::TEST_SEED_OFFSET;
-use super::train::{
+use super::run_config::{
     check, optimizer, print_outcome, run_metadata, schedule, start_trainer, RunTrainer, TrainConfig,
 };
 use crate::{CliError, Result};

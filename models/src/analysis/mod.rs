@@ -62,18 +62,18 @@ mod act;
 mod compare;
 mod pact;
 mod prior;
+mod stick;
 mod validate;
 
 pub use act::{act, Act};
 pub use compare::{compare, sweep, Comparison, SweepPoint};
-pub use pact::{
-    deterministic_n, expected_n, expected_n_grad, halting_distribution, map_n, pact, Pact,
-};
+pub use pact::{deterministic_n, expected_n, halting_distribution, map_n, pact, Pact};
 pub use prior::{
     bernoulli_phi_for_penalty, bernoulli_prior, expected_log_bernoulli_prior, expected_log_prior,
     expected_log_prior_grad, geometric_prior, log_bernoulli_prior, log_geometric_prior,
     log_normaliser,
 };
+pub use stick::expected_n_grad;
 pub use validate::{validate_eps, validate_halting, validate_penalty, validate_phi};
 
 /// ACT's default threshold slack `ε` (§2): a block halts once `Σ h ≥ 1 − ε`.

@@ -2,8 +2,7 @@
 //!
 //! The priors are described in the docs of the parent module (`analysis`, "Priors over N").
 
-use super::pact::expected_n_grad;
-use super::pact::{count, mean, stick_breaking};
+use super::stick::{count, expected_n_grad, mean, stick_breaking};
 use super::validate::{validate_halting, validate_penalty, validate_phi, validate_units};
 use crate::Result;
 use num_traits::Float;
