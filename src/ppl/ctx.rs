@@ -74,6 +74,85 @@ impl Ctx {
         self.process(msg)
     }
 
+    /// Draws the latent `name` from its amortised posterior `posterior` (`q(z | x)`, computed by
+    /// the model itself, from the same forward pass that uses the value) and scores it under
+    /// its prior `prior` (`p(z)`); returns the value the model sees.
+    ///
+    /// A guided site needs no separate guide: an objective treats `posterior` as the guide's
+    /// law at this site (drawn from, relaxed by the same relaxation as `prior`, its entropy and
+    /// score-function terms), `decode` decodes `posterior`, and `enumerate` enumerates the
+    /// support with `log q` recorded. Handlers that fix values (`condition`, `replay`) work as
+    /// for any site. Both laws must have the same batch and event shapes.
+    ///
+    /// ```
+    /// use pact::dist::Bernoulli;
+    /// use pact::nn::ParamStore;
+    /// use pact::ppl::{decode, run, Ctx, DecodeRule};
+    /// use pact::{DType, Device, Result, Rng, Tensor};
+    /// let s = |v: f64| Tensor::scalar(v, DType::F64, Device::Cpu);
+    /// // The posterior's logit comes from the model's own computation (an amortised "head").
+    /// let model = |ctx: &mut Ctx| -> Result<Tensor> {
+    ///     let feature = s(1.5);
+    ///     let logit = feature.mul_scalar(2.0)?;
+    ///     ctx.sample_guided("z", Bernoulli::new(s(0.0))?, Bernoulli::new(logit)?)
+    /// };
+    /// let params = ParamStore::new(DType::F64, Device::Cpu);
+    /// let (_, trace) = run(&model, &params, &mut Rng::seed(0))?;
+    /// let site = trace.get("z").unwrap();
+    /// assert!(site.is_guided());
+    /// // The prior scores the value, the posterior's log-probability is kept beside it.
+    /// assert!((site.log_prob.as_ref().unwrap().to_scalar()? - 0.5f64.ln()).abs() < 1e-12);
+    /// assert!(site.guide_log_prob.is_some());
+    /// // Decoding takes the posterior's more probable value: σ(3) > 0.5.
+    /// let (z, _) = run(&decode(DecodeRule::Threshold(0.5), model), &params, &mut Rng::seed(0))?;
+    /// assert_eq!(z.to_scalar()?, 1.0);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn sample_guided(
+        &mut self,
+        name: &str,
+        prior: impl IntoDistribution,
+        posterior: impl IntoDistribution,
+    ) -> Result<Tensor> {
+        Ok(self
+            .sample_guided_draw(name, prior, posterior)?
+            .value()
+            .clone())
+    }
+
+    /// Like [`Ctx::sample_guided`], returning the whole [`Draw`].
+    pub fn sample_guided_draw(
+        &mut self,
+        name: &str,
+        prior: impl IntoDistribution,
+        posterior: impl IntoDistribution,
+    ) -> Result<Draw> {
+        self.check_new(name)?;
+        let prior = self.expand_for_plates(name, prior.into_distribution())?;
+        let posterior = self.expand_for_plates(name, posterior.into_distribution())?;
+        if prior.batch_shape() != posterior.batch_shape()
+            || prior.event_shape() != posterior.event_shape()
+            || prior.support() != posterior.support()
+        {
+            return Err(Error::site(
+                name,
+                format!(
+                    "the prior {} (batch {}, event {}) and the posterior {} (batch {}, event {}) \
+                     of a guided site must have the same shapes and support",
+                    prior.name(),
+                    prior.batch_shape(),
+                    prior.event_shape(),
+                    posterior.name(),
+                    posterior.batch_shape(),
+                    posterior.event_shape()
+                ),
+            ));
+        }
+        let mut msg = Message::new(name, SiteKind::Sample, prior, self.plates.clone(), None);
+        msg.guide = Some(posterior);
+        self.process(msg)
+    }
+
     /// Records the observation `value` of `name` under `dist`; returns the value.
     pub fn observe(
         &mut self,
@@ -271,8 +350,14 @@ impl Ctx {
         let scorer = msg.relaxed.clone().unwrap_or_else(|| msg.dist.clone());
         let draw = match msg.value.take() {
             Some(d) => d,
-            None if scorer.has_rsample() => scorer.rsample(&[], &mut self.rng)?,
-            None => scorer.sample(&[], &mut self.rng)?,
+            None => {
+                let drawer = msg.drawer();
+                if drawer.has_rsample() {
+                    drawer.rsample(&[], &mut self.rng)?
+                } else {
+                    drawer.sample(&[], &mut self.rng)?
+                }
+            }
         };
         let batch = scorer.batch_shape();
         let expected = [batch.dims(), scorer.event_shape().dims()].concat();
@@ -297,6 +382,11 @@ impl Ctx {
                 ),
             ));
         }
+        // A guided site keeps log q of its value under the law that drew it.
+        let guide_log_prob = match msg.guide_relaxed.as_ref().or(msg.guide.as_ref()) {
+            Some(q) if msg.kind == SiteKind::Sample => Some(q.log_prob_draw(&draw)?),
+            _ => None,
+        };
         let site = Site {
             name: msg.name,
             kind: msg.kind,
@@ -310,6 +400,9 @@ impl Ctx {
             enumerated: msg.enumerated,
             decoded: msg.decoded,
             replayed: msg.replayed,
+            guide: msg.guide,
+            guide_relaxed: msg.guide_relaxed,
+            guide_log_prob,
         };
         self.record(site)?;
         Ok(draw)

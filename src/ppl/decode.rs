@@ -55,7 +55,9 @@ impl Handler for Decode {
         if !msg.is_free() || !msg.dist.is_discrete() {
             return Ok(());
         }
-        let value = self.policy.get(&msg.name).value(&msg.name, &*msg.dist)?;
+        // A guided site is decoded from its posterior, the law that would have drawn it.
+        let law = msg.guide.as_ref().unwrap_or(&msg.dist);
+        let value = self.policy.get(&msg.name).value(&msg.name, &**law)?;
         msg.fix_exact(value);
         msg.decoded = true;
         Ok(())

@@ -111,11 +111,8 @@ impl Handler for Relax {
         if !eligible {
             return Ok(());
         }
-        let choice = self.policy.get(&msg.name);
-        msg.relaxed = choice.apply(&msg.name, &msg.dist)?;
-        msg.relaxation = choice.clone();
-        msg.relaxation_decided = true;
-        Ok(())
+        let choice = self.policy.get(&msg.name).clone();
+        msg.apply_relaxation(choice)
     }
 }
 

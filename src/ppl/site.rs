@@ -75,6 +75,15 @@ pub struct Site {
     pub decoded: bool,
     /// Whether the value was taken from another trace by `replay`.
     pub replayed: bool,
+    /// The amortised posterior `q(z | x)` of a guided site ([`Ctx::sample_guided`](super::Ctx::sample_guided)),
+    /// expanded to its plates: the law the value was drawn from, while [`Site::dist`] (the
+    /// prior) scores it. `None` for every other site.
+    pub guide: Option<Arc<dyn Distribution>>,
+    /// The relaxed posterior that drew the value of a relaxed guided site.
+    pub guide_relaxed: Option<Arc<dyn Distribution>>,
+    /// `log q(value)` under the (relaxed) posterior of a guided site, shape = the batch shape,
+    /// not multiplied by [`Site::scale`].
+    pub guide_log_prob: Option<Tensor>,
 }
 
 impl Site {
@@ -94,6 +103,9 @@ impl Site {
             enumerated: false,
             decoded: false,
             replayed: false,
+            guide: None,
+            guide_relaxed: None,
+            guide_log_prob: None,
         }
     }
 
@@ -118,6 +130,24 @@ impl Site {
     /// Whether this is an unobserved `sample` site.
     pub fn is_latent(&self) -> bool {
         self.kind == SiteKind::Sample
+    }
+
+    /// Whether this is a latent site with its amortised posterior ([`Site::guide`]).
+    pub fn is_guided(&self) -> bool {
+        self.is_latent() && self.guide.is_some()
+    }
+
+    /// The posterior that drew the value of a guided site: the relaxed one if any.
+    pub fn guide_scorer(&self) -> Option<&Arc<dyn Distribution>> {
+        self.guide_relaxed.as_ref().or(self.guide.as_ref())
+    }
+
+    /// `scale · Σ log q(value)` of a guided site as a rank-0 tensor, else `None`.
+    pub fn scaled_guide_log_prob(&self) -> Result<Option<Tensor>> {
+        match &self.guide_log_prob {
+            Some(lq) => Ok(Some(lq.sum_all()?.mul_scalar(self.scale)?)),
+            None => Ok(None),
+        }
     }
 }
 
@@ -148,6 +178,11 @@ pub struct Message {
     pub decoded: bool,
     /// Whether `replay` set the value.
     pub replayed: bool,
+    /// The amortised posterior of a guided site, expanded to its plates: the law the value
+    /// is drawn from (see [`Site::guide`]).
+    pub guide: Option<Arc<dyn Distribution>>,
+    /// The relaxation of [`Message::guide`], set by `relax` with [`Message::relaxed`].
+    pub guide_relaxed: Option<Arc<dyn Distribution>>,
 }
 
 impl Message {
@@ -170,6 +205,8 @@ impl Message {
             enumerated: false,
             decoded: false,
             replayed: false,
+            guide: None,
+            guide_relaxed: None,
         }
     }
 
@@ -183,6 +220,31 @@ impl Message {
     pub fn fix_exact(&mut self, value: Tensor) {
         self.value = Some(Draw::Exact(value));
         self.relaxed = None;
+        self.guide_relaxed = None;
         self.relaxation = Relaxation::Exact;
+    }
+
+    /// Relaxes the site as `choice` says (the model law and, for a guided site, its
+    /// posterior alike) and marks the relaxation as decided.
+    pub fn apply_relaxation(&mut self, choice: Relaxation) -> Result<()> {
+        self.relaxed = choice.apply(&self.name, &self.dist)?;
+        // A guided site's posterior gets the same relaxation: it draws, the prior scores.
+        self.guide_relaxed = match &self.guide {
+            Some(q) => choice.apply(&self.name, q)?,
+            None => None,
+        };
+        self.relaxation = choice;
+        self.relaxation_decided = true;
+        Ok(())
+    }
+
+    /// The law a free value is drawn from: the (relaxed) posterior of a guided site, else
+    /// the (relaxed) model law.
+    pub fn drawer(&self) -> &Arc<dyn Distribution> {
+        self.guide_relaxed
+            .as_ref()
+            .or(self.guide.as_ref())
+            .or(self.relaxed.as_ref())
+            .unwrap_or(&self.dist)
     }
 }

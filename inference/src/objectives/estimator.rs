@@ -57,10 +57,7 @@ impl Handler for ApplyEstimators {
             return Ok(());
         }
         let choice = self.policy.get(&msg.name).relaxation(self.temperature);
-        msg.relaxed = choice.apply(&msg.name, &msg.dist)?;
-        msg.relaxation = choice;
-        msg.relaxation_decided = true;
-        Ok(())
+        msg.apply_relaxation(choice)
     }
 }
 

@@ -3,7 +3,7 @@
 use super::{Estimate, Objective, SiteReport};
 use crate::{Error, Result};
 use pact::nn::ParamStore;
-use pact::ppl::{enumerate, replay, run, Ctx, PlateFrame, Select, SiteKind, Trace};
+use pact::ppl::{enumerate, replay, run, Ctx, PlateFrame, Select, Site, SiteKind, Trace};
 use pact::{Rng, Shape, Tensor};
 
 /// The exact expectation `Σ_z q(z) [log p(x, z) (− log q(z))]` over every discrete guide
@@ -62,11 +62,11 @@ fn add(acc: Option<Tensor>, t: Tensor) -> Result<Option<Tensor>> {
 /// Splits the log-probabilities of `trace` (of `kind`s accepted by `keep`) into terms
 /// outside the plates `frames` (summed, scaled) and inside (reduced to the plate axes,
 /// weighted by the site scale relative to `local_scale`).
-fn split(
-    trace: &Trace,
+fn split<'a>(
+    trace: &'a Trace,
     frames: &[PlateFrame],
     local_scale: f64,
-    keep: impl Fn(SiteKind, bool) -> bool,
+    term: impl Fn(&'a Site) -> Option<&'a Tensor>,
 ) -> Result<(Option<Tensor>, Option<Tensor>)> {
     let rank = frames
         .iter()
@@ -75,10 +75,7 @@ fn split(
         .unwrap_or(0);
     let (mut global, mut local) = (None, None);
     for site in trace.iter() {
-        if !keep(site.kind, site.enumerated) {
-            continue;
-        }
-        let Some(lp) = &site.log_prob else { continue };
+        let Some(lp) = term(site) else { continue };
         let inside = !frames.is_empty()
             && frames
                 .iter()
@@ -118,7 +115,18 @@ impl Objective for Exact {
         params: &ParamStore,
         rng: &mut Rng,
     ) -> Result<Estimate> {
-        let (enumeration, _) = run(&enumerate(Select::All, guide), params, rng)?;
+        let guide_only = |ctx: &mut Ctx| guide(ctx).map(|_| ());
+        let (mut enumeration, _) = run(&enumerate(Select::All, guide_only), params, rng)?;
+        // A guide without latent sites leaves them to the model's guided sites
+        // (`sample_guided`): enumerate the model, whose trace then holds log q as well.
+        let guided = enumeration
+            .runs
+            .first()
+            .is_some_and(|r| !r.trace.iter().any(|s| s.enumerated));
+        if guided {
+            let model_only = |ctx: &mut Ctx| model(ctx).map(|_| ());
+            enumeration = run(&enumerate(Select::All, model_only), params, rng)?.0;
+        }
         let first = enumeration
             .runs
             .first()
@@ -140,11 +148,20 @@ impl Objective for Exact {
         let (mut total, mut entropy) = (None, None);
         let mut global_model: Option<f64> = None;
         for r in &enumeration.runs {
-            let (_, p) = run(&replay(r.trace.clone(), model), params, rng)?;
-            let (q_out, q_in) = split(&r.trace, &frames, local_scale, |k, e| {
-                k == SiteKind::Sample && e
+            let p = if guided {
+                r.trace.clone()
+            } else {
+                run(&replay(r.trace.clone(), model), params, rng)?.1
+            };
+            let (q_out, q_in) = split(&r.trace, &frames, local_scale, |s| {
+                let enumerated = s.kind == SiteKind::Sample && s.enumerated;
+                match (enumerated, guided) {
+                    (false, _) => None,
+                    (true, true) => s.guide_log_prob.as_ref(),
+                    (true, false) => s.log_prob.as_ref(),
+                }
             })?;
-            let (p_out, p_in) = split(&p, &frames, local_scale, |_, _| true)?;
+            let (p_out, p_in) = split(&p, &frames, local_scale, |s| s.log_prob.as_ref())?;
             // log q of this configuration (per element when local), and the weights.
             let log_q = match (&q_in, &q_out) {
                 (Some(l), _) => l.clone(),

@@ -82,6 +82,58 @@ pub(crate) fn is_score_function(site: &Site) -> bool {
         && site.dist.as_ref().is_some_and(|d| !d.has_rsample())
 }
 
+/// A latent site seen from the guide's side: a site of the guide's trace, or a guided site of
+/// the model's trace (whose posterior is its guide law).
+struct GuideSide<'a> {
+    site: &'a Site,
+    /// `q` at the site.
+    law: &'a Arc<dyn Distribution>,
+    /// Whether it is estimated by the score function.
+    score_function: bool,
+}
+
+impl GuideSide<'_> {
+    /// `scale · Σ log q(value)`.
+    fn scaled_log_q(&self) -> Result<Option<Tensor>> {
+        Ok(if self.site.is_guided() {
+            self.site.scaled_guide_log_prob()?
+        } else {
+            self.site.scaled_log_prob()?
+        })
+    }
+}
+
+/// The guide's latent sites, then the model's guided sites, in execution order; a guided
+/// model site that the guide also draws is an error.
+fn guide_sides<'a>(q: &'a Trace, p: &'a Trace) -> Result<Vec<GuideSide<'a>>> {
+    let mut out = Vec::new();
+    for site in q.iter().filter(|s| s.is_latent()) {
+        if let Some(law) = &site.dist {
+            out.push(GuideSide {
+                site,
+                law,
+                score_function: is_score_function(site),
+            });
+        }
+    }
+    for site in p.iter().filter(|s| s.is_guided()) {
+        if q.get(&site.name).is_some_and(|g| g.is_latent()) {
+            return Err(crate::Error::Objective(format!(
+                "site {:?} is guided in the model (sample_guided) and drawn by the guide too",
+                site.name
+            )));
+        }
+        if let Some(law) = &site.guide {
+            out.push(GuideSide {
+                site,
+                law,
+                score_function: site.guide_relaxed.is_none() && !law.has_rsample(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Runs the guide with the estimators of `policy` at `temperature`, replays the model on
 /// its trace (relaxed the same way) and assembles the terms of
 /// `E_q[log p(x, z)]` (plus `H[q]` if `entropy`).
@@ -106,14 +158,15 @@ pub(crate) fn sample_terms<T, U>(
         params,
         rng,
     )?;
+    let sides = guide_sides(&q, &p)?;
     // Guide sites drawn up to the first score-function site: their closed-form terms cannot
     // depend on a score-function sample. Without such a site there is no reward to keep them
     // out of (and no value to read back from the device).
     let mut before_sf = Vec::new();
     let mut has_sf = false;
-    for site in q.iter().filter(|s| s.is_latent()) {
-        before_sf.push(site.name.clone());
-        if is_score_function(site) {
+    for side in &sides {
+        before_sf.push(side.site.name.clone());
+        if side.score_function {
             has_sf = true;
             break;
         }
@@ -131,11 +184,14 @@ pub(crate) fn sample_terms<T, U>(
                 }
             }
             SiteKind::Sample => {
-                let pair = q
-                    .get(&site.name)
-                    .filter(|g| g.is_latent())
-                    .and_then(|g| g.dist.clone())
-                    .zip(site.dist.clone());
+                let guide_law = if site.is_guided() {
+                    site.guide.clone()
+                } else {
+                    q.get(&site.name)
+                        .filter(|g| g.is_latent())
+                        .and_then(|g| g.dist.clone())
+                };
+                let pair = guide_law.zip(site.dist.clone());
                 // A custom relaxation replaces the law and its term (ACT's −λ(N + R), say),
                 // so its own log-density stands.
                 let custom = matches!(site.relaxation, Relaxation::Custom(_));
@@ -164,15 +220,15 @@ pub(crate) fn sample_terms<T, U>(
     let mut log_q_sf: Option<Tensor> = None;
     let mut total_entropy = Some(0.0);
     let mut sites = Vec::new();
-    for site in q.iter().filter(|s| s.is_latent()) {
-        let Some(dist) = &site.dist else { continue };
+    for side in &sides {
+        let (site, dist) = (side.site, side.law);
         let closed_entropy = match dist.entropy() {
             Ok(h) => Some(h.sum_all()?.mul_scalar(site.scale)?),
             Err(_) => None,
         };
-        let sf = is_score_function(site);
+        let sf = side.score_function;
         if sf {
-            if let Some(t) = site.scaled_log_prob()? {
+            if let Some(t) = side.scaled_log_q()? {
                 log_q_sf = add(log_q_sf, t)?;
             }
         }
@@ -184,7 +240,7 @@ pub(crate) fn sample_terms<T, U>(
                     }
                     h.clone()
                 }
-                None => match site.scaled_log_prob()? {
+                None => match side.scaled_log_q()? {
                     Some(t) => t.mul_scalar(-1.0)?,
                     None => continue,
                 },

@@ -5,4 +5,5 @@ mod closed_form;
 mod common;
 mod exact;
 mod gradients;
+mod guided;
 mod map;
