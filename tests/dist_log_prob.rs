@@ -521,3 +521,91 @@ fn kl_divergences_match_closed_forms() {
     )
     .is_err());
 }
+
+/// `KL(q ‖ p)` for every combination of batch ranks 0, 1 and 2 of `q` and `p` (shapes that
+/// broadcast: `[]`, `[3]`, `[2, 3]`): the result has the broadcast shape, and each element
+/// equals the divergence between the two laws at that element, computed by hand from their
+/// probabilities. (Before the fix, a `p` with more batch axes than `q` gave `q`'s shape and
+/// wrong values, negative ones for `Categorical`, and an error for `TruncatedGeometric`.)
+#[test]
+fn kl_divergence_broadcasts_every_batch_rank_combination() {
+    use pact::dist::kl_divergence;
+    let shapes: [&[usize]; 3] = [&[], &[3], &[2, 3]];
+    let count = |s: &[usize]| s.iter().product::<usize>();
+    // The element of a law of batch shape `s` that broadcasts to element `i` of `[2, 3]`.
+    let source = |s: &[usize], i: usize| match s.len() {
+        0 => 0,
+        1 => i % 3,
+        _ => i,
+    };
+    let kl_by_hand = |a: &[f64], b: &[f64]| -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| if *x == 0.0 { 0.0 } else { x * (x / y).ln() })
+            .sum()
+    };
+    // Categorical over 4 classes: distinct, normalised probabilities per element.
+    let probs = |s: &[usize], salt: f64| -> Vec<f64> {
+        (0..count(s))
+            .flat_map(|e| {
+                let raw: Vec<f64> = (0..4)
+                    .map(|k| 1.0 + ((e * 4 + k) as f64 * 0.7 + salt).sin().abs())
+                    .collect();
+                let total: f64 = raw.iter().sum();
+                raw.into_iter().map(move |r| r / total)
+            })
+            .collect()
+    };
+    for qs in shapes {
+        for ps in shapes {
+            let (qp, pp) = (probs(qs, 0.3), probs(ps, 1.9));
+            let with_classes = |s: &[usize]| [s, &[4]].concat();
+            let q = Categorical::from_probs(t64(&qp, &with_classes(qs))).unwrap();
+            let p = Categorical::from_probs(t64(&pp, &with_classes(ps))).unwrap();
+            let kl = kl_divergence(&q, &p).unwrap();
+            let out_shape: &[usize] = if qs.len() >= ps.len() { qs } else { ps };
+            assert_eq!(kl.dims(), out_shape, "q {qs:?}, p {ps:?}");
+            let want: Vec<f64> = (0..count(out_shape))
+                .map(|i| {
+                    let (a, b) = (source(qs, i), source(ps, i));
+                    kl_by_hand(&qp[a * 4..a * 4 + 4], &pp[b * 4..b * 4 + 4])
+                })
+                .collect();
+            close(&kl.to_f64_vec(), &want, 1e-12);
+            assert!(want.iter().all(|k| *k > 0.0));
+
+            // Bernoulli, one probability per element.
+            let bq: Vec<f64> = (0..count(qs)).map(|e| 0.1 + 0.13 * e as f64).collect();
+            let bp: Vec<f64> = (0..count(ps)).map(|e| 0.85 - 0.11 * e as f64).collect();
+            let q = Bernoulli::from_probs(t64(&bq, qs)).unwrap();
+            let p = Bernoulli::from_probs(t64(&bp, ps)).unwrap();
+            let kl = kl_divergence(&q, &p).unwrap();
+            assert_eq!(kl.dims(), out_shape);
+            let want: Vec<f64> = (0..count(out_shape))
+                .map(|i| {
+                    let (a, b) = (bq[source(qs, i)], bp[source(ps, i)]);
+                    kl_by_hand(&[a, 1.0 - a], &[b, 1.0 - b])
+                })
+                .collect();
+            close(&kl.to_f64_vec(), &want, 1e-12);
+
+            // Truncated geometric over 4 units, one λ per element.
+            let lq: Vec<f64> = (0..count(qs)).map(|e| 0.4 - 0.3 * e as f64).collect();
+            let lp: Vec<f64> = (0..count(ps)).map(|e| -0.2 + 0.25 * e as f64).collect();
+            let q = TruncatedGeometric::new(t64(&lq, qs), 4).unwrap();
+            let p = TruncatedGeometric::new(t64(&lp, ps), 4).unwrap();
+            let kl = kl_divergence(&q, &p).unwrap();
+            assert_eq!(kl.dims(), out_shape);
+            let law = |lambda: f64| -> Vec<f64> {
+                truncated_geometric_reference(lambda, 4)
+                    .iter()
+                    .map(|l| l.exp())
+                    .collect()
+            };
+            let want: Vec<f64> = (0..count(out_shape))
+                .map(|i| kl_by_hand(&law(lq[source(qs, i)]), &law(lp[source(ps, i)])))
+                .collect();
+            close(&kl.to_f64_vec(), &want, 1e-12);
+        }
+    }
+}

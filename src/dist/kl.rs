@@ -12,7 +12,8 @@ use crate::{Error, Result, Tensor};
 ///   where `q` puts mass on a value `p` excludes.
 /// - Two [`Normal`](super::Normal) laws: the closed form.
 ///
-/// Other pairs are [`Error::Unsupported`]. This is the divergence that relaxed objectives
+/// The laws' batch shapes broadcast against each other, and the result has the broadcast
+/// shape. Other pairs are [`Error::Unsupported`]. This is the divergence that relaxed objectives
 /// often use in place of the (unbounded) divergence between the relaxed laws, as in the
 /// Gumbel-softmax VAE of Jang et al. (2017).
 ///
@@ -27,6 +28,12 @@ use crate::{Error, Result, Tensor};
 /// ```
 pub fn kl_divergence(q: &dyn Distribution, p: &dyn Distribution) -> Result<Tensor> {
     if q.has_enumerate_support() && p.has_enumerate_support() && q.support() == p.support() {
+        // Both laws at their common batch shape first: the support enumerates along a new
+        // leading axis, which must line up with neither law's batch axes.
+        let batch = q
+            .batch_shape()
+            .broadcast(&p.batch_shape(), "kl_divergence")?;
+        let (q, p) = (q.expand(&batch)?, p.expand(&batch)?);
         let values = q.enumerate_support()?;
         let (lq, lp) = (q.log_prob(&values)?, p.log_prob(&values)?);
         return xmul(&lq.exp()?, &lq.sub(&lp)?)?.sum(0);
