@@ -609,3 +609,61 @@ fn kl_divergence_broadcasts_every_batch_rank_combination() {
         }
     }
 }
+
+/// `Geometric`'s entropy stays finite and right at extreme logits, in f64 and f32: it is
+/// about `1 − a` far below zero (where `e^{−a}` overflows: it returned inf or NaN below about
+/// −89 in f32 and −710 in f64), and its gradient is finite everywhere. The reference values
+/// are `softplus(−a) + e^{−a} softplus(a)` computed with 1200-digit decimals (Python's
+/// `decimal`).
+#[test]
+fn geometric_entropy_is_finite_at_extreme_logits() {
+    let logits = [
+        -800.0, -710.0, -100.0, -89.0, -40.0, -20.5, -19.5, -5.0, 0.0, 3.0, 30.0, 60.0, 100.0,
+    ];
+    let exact = [
+        801.0,
+        711.0,
+        101.0,
+        90.0,
+        41.0,
+        21.500000000625075,
+        20.500000001699135,
+        6.003361432233845,
+        1.3862943611198906,
+        0.20036757847194922,
+        2.9008631203404585e-12,
+        5.341471565244877e-25,
+        3.757276735781044e-42,
+    ];
+    let n = logits.len();
+    let h = Geometric::new(t64(&logits, &[n]))
+        .unwrap()
+        .entropy()
+        .unwrap();
+    close(&h.to_f64_vec(), &exact, 1e-14);
+    // f32 (the two logits below its range are left out: −800 and −710 are −inf there).
+    let h32 = Geometric::new(t32(&logits[2..], &[n - 2]))
+        .unwrap()
+        .entropy()
+        .unwrap()
+        .to_f64_vec();
+    let want32: Vec<f64> = exact[2..].iter().map(|&v| f64::from(v as f32)).collect();
+    close(&h32, &want32, 1e-6);
+    // The gradient dH/da = −σ(−a)... is finite at every logit, including the extremes.
+    let a = t64(&logits, &[n]).to_var();
+    let grads = Geometric::new(a.clone())
+        .unwrap()
+        .entropy()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g = grads.get(&a).unwrap().to_f64_vec();
+    assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+    // Far below zero H ≈ 1 − a, so dH/da ≈ −1.
+    assert!(
+        (g[0] + 1.0).abs() < 1e-12 && (g[2] + 1.0).abs() < 1e-12,
+        "{g:?}"
+    );
+}

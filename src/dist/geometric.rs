@@ -1,7 +1,7 @@
 //! Geometric: the number of failures before the first success.
 
 use super::util::{check_not_nan, check_range, extended, logit_from_prob, xmul};
-use super::{Bernoulli, Distribution, Draw, Support};
+use super::{Distribution, Draw, Support};
 use crate::{DType, Device, Error, Result, Rng, Shape, Tensor};
 use std::sync::Arc;
 
@@ -141,7 +141,21 @@ impl Distribution for Geometric {
 
     /// `H = H_Bernoulli(p) / p`.
     fn entropy(&self) -> Result<Tensor> {
-        let h = Bernoulli::new(self.logits.clone())?.entropy()?;
-        h.mul(&self.odds_of_failure()?.add_scalar(1.0)?)
+        // H = H_b(p) / p = softplus(−a) + e^{−a} softplus(a) for the logit a. The second term
+        // tends to 1 as a → −∞ (so H ≈ 1 − a), but e^{−a} overflows on the way; below
+        // a = −20 it is log1p(x)/x = 1 − x/2 + O(x²) with x = e^a < 3·10⁻⁹, and above 700 it
+        // is below 10⁻³⁰⁰ and taken as 0 (exactly 0 at p = 1). Every branch sees clamped
+        // inputs, so none overflows and the gradient of a branch not taken is finite (and
+        // zero).
+        const LOW: f64 = -20.0;
+        const HIGH: f64 = 700.0;
+        let a = &self.logits;
+        let mid = a.clamp(LOW, HIGH)?;
+        let direct = mid.neg()?.exp()?.mul(&mid.softplus()?)?;
+        let direct = Tensor::where_cond(&a.gt_scalar(HIGH)?, &direct.zeros_like(), &direct)?;
+        let x = a.clamp(f64::NEG_INFINITY, LOW)?.exp()?;
+        let series = x.mul_scalar(-0.5)?.add_scalar(1.0)?;
+        let tail = Tensor::where_cond(&a.ge_scalar(LOW)?, &direct, &series)?;
+        a.neg()?.softplus()?.add(&tail)
     }
 }
