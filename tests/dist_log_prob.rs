@@ -667,3 +667,32 @@ fn geometric_entropy_is_finite_at_extreme_logits() {
         "{g:?}"
     );
 }
+
+/// The variance of a categorical law with its mass at a large index, and so of a truncated
+/// geometric law that favours its last units, keeps its digits in f32 and f64: computed as
+/// `E[k²] − E[k]²` it cancelled (0.1455 instead of 0.00683 in f32). Reference values from
+/// 50-digit decimals.
+#[test]
+fn variance_keeps_its_digits_when_the_mass_sits_at_a_large_index() {
+    for dtype in [DType::F64, DType::F32] {
+        let tol = if dtype == DType::F64 { 1e-12 } else { 1e-5 };
+        // p(n) ∝ e^{5n} on 1..=100: the mass sits at 100, 99, 98, …
+        let tg = TruncatedGeometric::scalar(-5.0, 100, dtype, CPU).unwrap();
+        let v = tg.variance().unwrap().to_f64_vec()[0];
+        assert!(
+            (v - 0.006829672880192057).abs() <= tol * 0.00683 * 100.0,
+            "{dtype:?}: {v}"
+        );
+        let mut probs = vec![0.0; 100];
+        probs[97] = 0.005;
+        probs[98] = 0.005;
+        probs[99] = 0.99;
+        let probs = Tensor::from_f64_slice(&probs, [100], dtype, CPU).unwrap();
+        let c = Categorical::from_probs(probs).unwrap();
+        let v = c.variance().unwrap().to_f64_vec()[0];
+        assert!(
+            (v - 0.024775).abs() <= tol * 0.0248 * 100.0,
+            "{dtype:?}: {v}"
+        );
+    }
+}
