@@ -389,7 +389,15 @@ fn inapplicable_operations_are_errors() {
     assert!(Categorical::new(t64(&[f64::INFINITY, 0.0], &[2])).is_err());
     assert!(Categorical::from_probs(t64(&[-0.1, 1.0], &[2])).is_err());
     assert!(Categorical::new(s64(0.0)).is_err());
-    assert!(Geometric::from_probs(t64(&[0.0], &[1])).is_err());
+    let err = Geometric::from_probs(t64(&[0.0], &[1]))
+        .unwrap_err()
+        .to_string();
+    // The bound reads (0, 1], not 0.000…00022250738585072014 with 330 digits.
+    assert!(err.contains("(0, 1], found 0") && err.len() < 120, "{err}");
+    let err = Categorical::from_probs(t64(&[-0.1, 1.0], &[2]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[0, ∞), found -0.1"), "{err}");
     assert!(Normal::new(s64(0.0), s64(0.0)).is_err());
     assert!(RelaxedBernoulli::new(s64(0.0), 0.0).is_err());
     assert!(TruncatedGeometric::scalar(0.1, 0, DType::F64, CPU).is_err());

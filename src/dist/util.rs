@@ -60,10 +60,54 @@ pub(crate) fn check_range(
     if let Some(v) = t.to_f64_vec().into_iter().find(|v| !(*v >= lo && *v <= hi)) {
         return Err(Error::invalid(
             op,
-            format!("{what} must lie in [{lo}, {hi}], found {v}"),
+            format!(
+                "{what} must lie in {}, found {}",
+                interval(lo, hi),
+                compact(v)
+            ),
         ));
     }
     Ok(())
+}
+
+/// The interval `[lo, hi]` as a reader wants it: `f64::MIN_POSITIVE` as an open 0 and
+/// `f64::MAX` as an open ∞, so that `(0, 1]` is not printed with 330 digits.
+fn interval(lo: f64, hi: f64) -> String {
+    let left = if lo == f64::MIN_POSITIVE {
+        "(0".to_string()
+    } else {
+        format!("[{}", compact(lo))
+    };
+    let right = if hi >= f64::MAX {
+        "∞)".to_string()
+    } else {
+        format!("{}]", compact(hi))
+    };
+    format!("{left}, {right}")
+}
+
+/// A number in at most about 20 characters: scientific notation when tiny or huge.
+pub(crate) fn compact(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && (x.abs() < 1e-4 || x.abs() >= 1e9) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_print_short() {
+        assert_eq!(interval(f64::MIN_POSITIVE, 1.0), "(0, 1]");
+        assert_eq!(interval(0.0, f64::MAX), "[0, ∞)");
+        assert_eq!(interval(0.0, 1.0), "[0, 1]");
+        assert_eq!(compact(1e-320), "1e-320");
+        assert_eq!(compact(-2.5), "-2.5");
+        assert_eq!(compact(f64::NAN), "NaN");
+    }
 }
 
 /// Errors unless the temperature is finite and positive.
