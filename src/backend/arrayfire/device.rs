@@ -288,15 +288,10 @@ mod sys {
         Ok(1)
     }
 
-    pub fn set_device(index: usize) -> Result<(), AfFailure> {
-        if index == 0 {
-            Ok(())
-        } else {
-            Err(AfFailure {
-                code: 208,
-                message: format!("the emulator has one device; asked for {index}"),
-            })
-        }
+    /// Like the real library's CPU backend, any index is accepted: pact itself checks the
+    /// index against [`device_count`].
+    pub fn set_device(_index: usize) -> Result<(), AfFailure> {
+        Ok(())
     }
 
     pub fn double_support(_: usize) -> Result<bool, AfFailure> {
@@ -360,6 +355,17 @@ pub(crate) fn activate(dev: AfDevice) -> Result<()> {
     ACTIVE.with(|a| a.set(None));
     sys::set_backend(dev.backend)
         .map_err(|e| backend_error(&format!("selecting ArrayFire backend {}", dev.backend), e))?;
+    // ArrayFire's CPU backend accepts any device index; check it against the count here so
+    // that every backend refuses a device that does not exist.
+    let count = sys::device_count()
+        .map_err(|e| backend_error(&format!("counting the devices of {}", dev.backend), e))?;
+    if dev.index >= count {
+        return Err(Error::Backend(format!(
+            "selecting {dev}: ArrayFire backend {} has {count} device(s), numbered from 0; there \
+             is no device {}",
+            dev.backend, dev.index
+        )));
+    }
     sys::set_device(dev.index).map_err(|e| backend_error(&format!("selecting {dev}"), e))?;
     ACTIVE.with(|a| a.set(Some(dev)));
     Ok(())
