@@ -49,6 +49,28 @@ pub fn reset_peak() -> usize {
     live
 }
 
+/// The memory the operating system can still give this machine's programs, in bytes
+/// (`MemAvailable` of `/proc/meminfo`), or `None` where it does not say (not Linux).
+///
+/// ```
+/// if let Some(bytes) = pact::memory::available_system_memory() {
+///     assert!(bytes > 0);
+/// }
+/// ```
+pub fn available_system_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("MemAvailable:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kib| kib * 1024)
+}
+
 /// Asks the C allocator to keep freed memory for reuse instead of returning it to the
 /// operating system, and returns whether it agreed (only glibc on Linux is tuned; elsewhere
 /// this does nothing and returns `false`).

@@ -988,3 +988,40 @@ fn a_non_finite_loss_names_the_step_and_the_last_good_checkpoint() {
     let ckpt = checkpoint::load(&last, Device::Cpu).unwrap();
     assert_eq!(ckpt.metadata["step"], "2");
 }
+
+/// A network far too large for the machine (`--units 100000`, a typo for 10) is refused before
+/// anything is allocated, with the estimate and what makes it large, instead of filling the
+/// memory (it reached 5.5 GB resident within 15 s and kept growing).
+#[test]
+fn a_network_too_large_for_the_memory_is_refused_with_the_estimate() {
+    if pact::memory::available_system_memory().is_none() {
+        eprintln!("skipped: this system does not say how much memory is available");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let start = std::time::Instant::now();
+    let run = pact(&[
+        "train",
+        "--units",
+        "100000",
+        "--data",
+        "shapes:8:8",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(
+        "--units 100000",
+        &run,
+        Lines::One,
+        &[
+            "--units 100000",
+            "needs about",
+            "GiB",
+            "available",
+            "activations",
+        ],
+    );
+    assert!(start.elapsed().as_secs() < 10, "{:?}", start.elapsed());
+    assert!(!out.join("last.safetensors").exists());
+}

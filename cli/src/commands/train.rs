@@ -274,6 +274,9 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Resul
         num_classes: train.num_classes,
         halting_bias: (name != ModelName::Resnet).then_some(c.halting_bias),
     };
+    if device == Device::Cpu {
+        refuse_what_cannot_fit(&resnet, c, height, width)?;
+    }
     let spec = ModelSpec {
         name,
         resnet: resnet.clone(),
@@ -385,5 +388,60 @@ impl Run<'_> {
             Ok(step)
         })?;
         Ok(summary)
+    }
+}
+
+/// Refuses, before anything is allocated, a network whose training step would not fit in the
+/// memory the machine has available, with the estimate and what makes it large.
+fn refuse_what_cannot_fit(
+    resnet: &ResNetConfig,
+    c: &TrainConfig,
+    h: usize,
+    w: usize,
+) -> Result<()> {
+    let copies = if c.optimizer == "adam" { 2 } else { 1 };
+    let need = resnet.training_memory(c.batch_size, h, w, 4, copies);
+    let Some(available) = pact::memory::available_system_memory() else {
+        return Ok(());
+    };
+    if need.total() <= available {
+        return Ok(());
+    }
+    let large = if need.activations >= need.parameters {
+        format!(
+            "most of it is the activations of {} units per stage on batches of {} images \
+             (--units, --batch-size)",
+            c.units, c.batch_size
+        )
+    } else {
+        format!(
+            "most of it is the parameters of {} units per stage with widths {:?} (--units, \
+             widths)",
+            c.units, c.widths
+        )
+    };
+    Err(CliError::Usage(format!(
+        "--units {}: training ResNet-{} ({:.1} million parameters) on {h}x{w} images needs about \
+         {} (parameters, gradients and optimiser state {}; activations {}), but this machine \
+         has {} available; {large}",
+        c.units,
+        resnet.depth(),
+        resnet.parameter_count() as f64 / 1e6,
+        bytes(need.total()),
+        bytes(need.parameters),
+        bytes(need.activations),
+        bytes(available)
+    )))
+}
+
+/// A size in GiB, MiB or KiB.
+fn bytes(n: u64) -> String {
+    let n = n as f64;
+    if n >= (1u64 << 30) as f64 {
+        format!("{:.1} GiB", n / (1u64 << 30) as f64)
+    } else if n >= (1u64 << 20) as f64 {
+        format!("{:.1} MiB", n / (1u64 << 20) as f64)
+    } else {
+        format!("{:.1} KiB", n / 1024.0)
     }
 }

@@ -5,12 +5,14 @@
 
 mod chunked;
 mod head;
+mod memory;
 mod spatial;
 mod spatial_head;
 mod unit;
 
 pub use chunked::{ChunkedNetOutput, EVAL_CHUNK};
 pub use head::{HaltingHead, HALTING_BIAS};
+pub use memory::TrainingMemory;
 pub use spatial::SpatialNetOutput;
 pub use spatial_head::SpatialHaltingHead;
 pub use unit::{ResidualUnit, UnitNorms, BN_EPS, BN_MOMENTUM, LEAKY_SLOPE};
