@@ -48,11 +48,11 @@ struct AdaptiveMlp {
 impl AdaptiveMlp {
     fn new(params: &ParamStore, rng: &mut Rng) -> Result<Self> {
         let layers = (0..LAYERS)
-            .map(|l| Linear::new(&params.pp(&format!("layer{l}")), HIDDEN, HIDDEN, rng))
+            .map(|l| Linear::new(&params.pp(format!("layer{l}")), HIDDEN, HIDDEN, rng))
             .collect::<Result<Vec<_>>>()?;
         let heads = (0..LAYERS - 1)
             .map(|l| {
-                let head = Linear::new(&params.pp(&format!("head{l}")), HIDDEN, 1, rng)?;
+                let head = Linear::new(&params.pp(format!("head{l}")), HIDDEN, 1, rng)?;
                 // Start deep, as the ResNets do: h ≈ 0.05.
                 if let Some(b) = head.bias() {
                     b.set(b.tensor().full_like(-3.0))?;

@@ -95,21 +95,6 @@ pub(crate) fn compact(x: f64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_print_short() {
-        assert_eq!(interval(f64::MIN_POSITIVE, 1.0), "(0, 1]");
-        assert_eq!(interval(0.0, f64::MAX), "[0, ∞)");
-        assert_eq!(interval(0.0, 1.0), "[0, 1]");
-        assert_eq!(compact(1e-320), "1e-320");
-        assert_eq!(compact(-2.5), "-2.5");
-        assert_eq!(compact(f64::NAN), "NaN");
-    }
-}
-
 /// Errors unless the temperature is finite and positive.
 pub(crate) fn check_temperature(t: f64, op: &'static str) -> Result<()> {
     if t.is_finite() && t > 0.0 {
@@ -199,5 +184,20 @@ pub(crate) fn unit_interval_bounds(dtype: DType) -> (f64, f64) {
     match dtype {
         DType::F32 => (f32::MIN_POSITIVE as f64, 1.0 - f32::EPSILON as f64 / 2.0),
         DType::F64 => (f64::MIN_POSITIVE, 1.0 - f64::EPSILON / 2.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_print_short() {
+        assert_eq!(interval(f64::MIN_POSITIVE, 1.0), "(0, 1]");
+        assert_eq!(interval(0.0, f64::MAX), "[0, ∞)");
+        assert_eq!(interval(0.0, 1.0), "[0, 1]");
+        assert_eq!(compact(1e-320), "1e-320");
+        assert_eq!(compact(-2.5), "-2.5");
+        assert_eq!(compact(f64::NAN), "NaN");
     }
 }
