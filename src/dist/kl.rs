@@ -13,7 +13,7 @@ use crate::{Error, Result, Tensor};
 /// - Two [`Normal`](super::Normal) laws: the closed form.
 ///
 /// The laws' batch shapes broadcast against each other, and the result has the broadcast
-/// shape. Other pairs are [`Error::Unsupported`]. This is the divergence that relaxed objectives
+/// shape. A divergence that rounding would leave below 0 is 0. Other pairs are [`Error::Unsupported`]. This is the divergence that relaxed objectives
 /// often use in place of the (unbounded) divergence between the relaxed laws, as in the
 /// Gumbel-softmax VAE of Jang et al. (2017).
 ///
@@ -36,7 +36,10 @@ pub fn kl_divergence(q: &dyn Distribution, p: &dyn Distribution) -> Result<Tenso
         let (q, p) = (q.expand(&batch)?, p.expand(&batch)?);
         let values = q.enumerate_support()?;
         let (lq, lp) = (q.log_prob(&values)?, p.log_prob(&values)?);
-        return xmul(&lq.exp()?, &lq.sub(&lp)?)?.sum(0);
+        let kl = xmul(&lq.exp()?, &lq.sub(&lp)?)?.sum(0)?;
+        // Rounding can leave a divergence between nearly equal laws a little below 0; it is
+        // never negative.
+        return Tensor::where_cond(&kl.lt_scalar(0.0)?, &kl.zeros_like(), &kl);
     }
     if q.name() == "Normal" && p.name() == "Normal" {
         let (qm, qs) = normal_parameters(q)?;

@@ -207,7 +207,9 @@ impl Tensor {
 
     /// Log-softmax along `axis`, computed stably.
     pub fn log_softmax(&self, axis: usize) -> Result<Tensor> {
-        self.sub(&self.logsumexp_keepdim(axis)?)
+        // (x − m) − log1p(r): the log-probability of a near-certain class keeps its digits.
+        let (m, log1p_r) = self.logsumexp_parts(axis)?;
+        self.sub(&m)?.sub(&log1p_r)
     }
 
     /// Mean cross-entropy of `[N, K]` logits against class labels `0..K`.

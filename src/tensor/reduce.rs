@@ -2,6 +2,7 @@
 
 use crate::autodiff::Op;
 use crate::backend::ops::{ReduceOp, ScanOp};
+use crate::backend::CmpOp;
 use crate::{Error, Result, Tensor};
 
 impl Tensor {
@@ -118,15 +119,55 @@ impl Tensor {
             .reshape(shape.clone())
     }
 
-    /// `log Σ exp(x)` along `axis`, keeping it with size 1, computed stably.
+    /// `log Σ exp(x)` along `axis`, keeping it with size 1, computed stably as `m + log1p(r)`
+    /// (see [`Tensor::logsumexp_parts`]).
     pub fn logsumexp_keepdim(&self, axis: usize) -> Result<Tensor> {
+        let (m, log1p_r) = self.logsumexp_parts(axis)?;
+        log1p_r.add(&m)
+    }
+
+    /// `log Σ exp(x)` along `axis` in two parts, both keeping the axis with size 1: the
+    /// largest element `m` (where finite, else 0; no gradient) and `log1p(r)` with
+    /// `r = Σ exp(x − m) − 1`, summed from the elements below the maximum (and any repeats
+    /// of it) without the leading 1. So no digits of a small `r` are lost next to 1, and
+    /// `x − m − log1p(r)` gives a near-certain law's log-probability of its likely value,
+    /// `−log1p(r)`, to its full relative precision ([`Tensor::log_softmax`] does this). The
+    /// gradient of `log1p(r)` is that of `log Σ exp(x − m)`, the softmax.
+    ///
+    /// ```
+    /// use pact::{DType, Device, Tensor};
+    /// let x = Tensor::from_f64_slice(&[30.0, 0.0, -30.0], [3], DType::F32, Device::Cpu)?;
+    /// let (m, log1p_r) = x.logsumexp_parts(0)?;
+    /// assert_eq!(m.to_f64_vec(), vec![30.0]);
+    /// // log1p(e^−30 + e^−60), to f32's relative precision.
+    /// let exact = 9.357622968840175e-14;
+    /// assert!((log1p_r.to_f64_vec()[0] - exact).abs() < 1e-6 * exact);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn logsumexp_parts(&self, axis: usize) -> Result<(Tensor, Tensor)> {
         let m = self.max_keepdim(axis)?.detach();
         // Shift by the maximum only where it is finite: rows that are entirely −∞ keep −∞, and
         // rows holding +∞ give +∞, without producing NaN from ∞ − ∞.
         let finite_m =
             Tensor::where_cond(&m.abs()?.lt_scalar(f64::INFINITY)?, &m, &m.zeros_like())?;
-        let s = self.sub(&finite_m)?.exp()?.sum_keepdim(axis)?;
-        s.log()?.add(&finite_m)
+        let shifted = self.sub(&finite_m)?;
+        let e = shifted.exp()?;
+        let at_max = shifted.cmp_scalar(CmpOp::Eq, 0.0)?;
+        // r: the terms below the maximum, plus the maxima beyond the first (−1 for a row of
+        // −∞, which makes log1p(r) = −∞).
+        let below = Tensor::where_cond(&at_max, &e.zeros_like(), &e)?.sum_keepdim(axis)?;
+        let repeats = at_max.sum_keepdim(axis)?.add_scalar(-1.0)?;
+        let rest = below.add(&repeats)?.detach();
+        // Zero in value, the gradient of Σ exp(x − m) in derivative: d log1p(r) = dΣ / Σ
+        // (where the sum is finite: a row holding +∞ has no gradient to give, and ∞ − ∞ would
+        // be NaN).
+        let total = e.sum_keepdim(axis)?;
+        let grad_only = Tensor::where_cond(
+            &total.lt_scalar(f64::INFINITY)?,
+            &total.sub(&total.detach())?,
+            &total.zeros_like(),
+        )?;
+        Ok((finite_m, rest.add(&grad_only)?.log1p()?))
     }
 
     /// `log Σ exp(x)` along `axis`, removing it.
