@@ -43,3 +43,9 @@ pub use error::{Error, Result};
 pub use rng::{Rng, RngState};
 pub use shape::Shape;
 pub use tensor::Tensor;
+
+/// `docs/gpu.md`'s code, compiled as a doc test where the ArrayFire backend's code is
+/// (`cargo test -p pact --features arrayfire-emulator --doc GpuGuide`).
+#[cfg(all(doctest, any(feature = "arrayfire", feature = "arrayfire-emulator")))]
+#[doc = include_str!("../docs/gpu.md")]
+struct GpuGuide;

@@ -22,3 +22,14 @@ pub mod sequence_objective;
 pub mod spec;
 
 pub use error::{Error, Result};
+
+/// The guides' code blocks, compiled and run as doc tests (`cargo test -p pact-models --doc`).
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../docs/guide/custom-models.md")]
+    struct CustomModels;
+    #[doc = include_str!("../../docs/guide/inference.md")]
+    struct Inference;
+    #[doc = include_str!("../../docs/guide/adding-an-op.md")]
+    struct AddingAnOp;
+}
