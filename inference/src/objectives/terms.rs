@@ -104,10 +104,29 @@ impl GuideSide<'_> {
 }
 
 /// The guide's latent sites, then the model's guided sites, in execution order; a guided
-/// model site that the guide also draws is an error.
+/// model site that the guide also draws is an error, and so is a guide site the model does
+/// not have (a misspelt name would leave the model's site drawn from its prior, unscored
+/// against the guide, without a word).
 fn guide_sides<'a>(q: &'a Trace, p: &'a Trace) -> Result<Vec<GuideSide<'a>>> {
     let mut out = Vec::new();
     for site in q.iter().filter(|s| s.is_latent()) {
+        if p.get(&site.name).is_none() {
+            let latent: Vec<&str> = p
+                .iter()
+                .filter(|s| s.is_latent())
+                .map(|s| s.name.as_str())
+                .collect();
+            return Err(crate::Error::Objective(format!(
+                "the guide's site {:?} has no site of that name in the model (the model's \
+                 latent sites: {})",
+                site.name,
+                if latent.is_empty() {
+                    "none".to_string()
+                } else {
+                    latent.join(", ")
+                }
+            )));
+        }
         if let Some(law) = &site.dist {
             out.push(GuideSide {
                 site,

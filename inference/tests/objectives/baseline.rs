@@ -93,7 +93,10 @@ fn run(
         let g = e.loss.backward().unwrap();
         let phi = params.get("phi").unwrap().tensor();
         t.grads.push(-g.get(&phi).unwrap().to_scalar().unwrap());
-        opt.step(&g).unwrap();
+        // An optimiser with nothing to train refuses to step (it would be a trap elsewhere).
+        if !handles.is_empty() {
+            opt.step(&g).unwrap();
+        }
         t.learned.push(
             handles
                 .iter()

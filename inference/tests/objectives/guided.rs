@@ -164,3 +164,54 @@ fn a_site_both_guided_and_in_the_guide_is_refused() {
         .to_string();
     assert!(err.contains("guided in the model"), "{err}");
 }
+
+/// The traps a new user fell into, now errors that say what is wrong: a guide site whose name
+/// matches no model site (`zz` for `z`), and an optimiser built before the model created its
+/// parameters.
+#[test]
+fn misspelt_guide_sites_and_early_optimisers_are_errors() {
+    use pact::nn::{Adam, AdamConfig, Optimizer};
+    let model = |ctx: &mut Ctx| -> Result<()> {
+        let z = ctx.sample("z", Bernoulli::new(s(0.0))?)?;
+        ctx.observe("x", Normal::new(z, s(1.0))?, &s(1.0))
+            .map(|_| ())
+    };
+    let misspelt = |ctx: &mut Ctx| -> Result<Tensor> { ctx.sample("zz", Bernoulli::new(s(0.5))?) };
+    let params = ParamStore::new(DType::F64, CPU);
+    let err = SvoMap::new(Estimator::Concrete)
+        .estimate(&model, &misspelt, &params, &mut Rng::seed(0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"zz\"") && err.contains("latent sites: z"),
+        "{err}"
+    );
+
+    let guide = |ctx: &mut Ctx| -> Result<Tensor> {
+        let phi = ctx.param("phi", || Ok(s(0.0)))?;
+        ctx.sample("z", Bernoulli::new(phi)?)
+    };
+    let params = ParamStore::new(DType::F64, CPU);
+    // Built before any run: the store is still empty.
+    let mut early = Adam::new(params.trainable(), AdamConfig::default());
+    let mut svo = SvoMap::new(Estimator::Concrete);
+    let e = svo
+        .estimate(&model, &guide, &params, &mut Rng::seed(0))
+        .unwrap();
+    let err = early
+        .step(&e.loss.backward().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("updates no parameters") && err.contains("ctx.param"),
+        "{err}"
+    );
+    // Built after the first run it trains φ.
+    let mut late = Adam::new(params.trainable(), AdamConfig::default());
+    let before = params.get("phi").unwrap().tensor().to_scalar().unwrap();
+    late.step(&e.loss.backward().unwrap()).unwrap();
+    assert_ne!(
+        params.get("phi").unwrap().tensor().to_scalar().unwrap(),
+        before
+    );
+}

@@ -1,6 +1,6 @@
 //! Adam (Kingma and Ba, 2015), with optional L2 weight decay as in PyTorch's `Adam`.
 
-use super::{grad_of, restore, Optimizer};
+use super::{check_has_parameters, grad_of, restore, Optimizer};
 use crate::nn::Param;
 use crate::{no_grad, GradStore, Result, Tensor};
 use std::collections::BTreeMap;
@@ -55,6 +55,7 @@ impl Adam {
 
 impl Optimizer for Adam {
     fn step(&mut self, grads: &GradStore) -> Result<()> {
+        check_has_parameters(&self.params, grads)?;
         let c = self.config;
         no_grad(|| {
             for (name, p) in &self.params {

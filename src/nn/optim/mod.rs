@@ -72,6 +72,24 @@ pub(crate) fn grad_of<'a>(grads: &'a GradStore, param: &Param) -> Option<&'a Ten
     grads.get(&param.tensor())
 }
 
+/// Refuses a step of an optimiser that updates no parameters while the loss has gradients:
+/// the optimiser was built before the model created its parameters (`ctx.param` creates
+/// them on first use), and would otherwise train nothing without a word.
+pub(crate) fn check_has_parameters(params: &[(String, Param)], grads: &GradStore) -> Result<()> {
+    if params.is_empty() && !grads.is_empty() {
+        return Err(crate::Error::invalid(
+            "Optimizer::step",
+            format!(
+                "the optimiser updates no parameters, but the loss has gradients for {} \
+                 tensors: build it after the model has run once (ctx.param creates parameters \
+                 on first use), from store.trainable()",
+                grads.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Rescales the gradients of `params` so that their global L2 norm is at most `max_norm`;
 /// returns the norm before clipping.
 pub fn clip_grad_norm(

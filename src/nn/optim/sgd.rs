@@ -1,6 +1,6 @@
 //! Stochastic gradient descent with momentum, Nesterov momentum and weight decay.
 
-use super::{grad_of, restore, Optimizer};
+use super::{check_has_parameters, grad_of, restore, Optimizer};
 use crate::nn::Param;
 use crate::{no_grad, GradStore, Result, Tensor};
 use std::collections::BTreeMap;
@@ -49,6 +49,7 @@ impl Sgd {
 
 impl Optimizer for Sgd {
     fn step(&mut self, grads: &GradStore) -> Result<()> {
+        check_has_parameters(&self.params, grads)?;
         let c = self.config;
         no_grad(|| {
             for (name, p) in &self.params {
