@@ -20,6 +20,11 @@
 //! | [`Geometric`] | {0, 1, 2, …} (failures before the first success) | `[]` | none |
 //! | [`TruncatedGeometric`] | {1, …, L} | `[]` | none |
 //! | [`Normal`] | ℝ | `[]` | reparameterised |
+//! | [`LogNormal`], [`Exponential`], [`Laplace`], [`Uniform`] | (0, ∞), [0, ∞), ℝ, [low, high) | `[]` | reparameterised |
+//! | [`Gamma`], [`Beta`], [`StudentT`] | (0, ∞), (0, 1), ℝ | `[]` | none (exact draws; score function) |
+//! | [`Dirichlet`] | the simplex | `[K]` | none (exact draws; score function) |
+//! | [`Poisson`] | {0, 1, 2, …} | `[]` | none |
+//! | [`Binomial`] | {0, …, n} | `[]` | none (finite: enumerates) |
 //! | [`Delta`] | one point | any | reparameterised |
 //! | [`Independent`] | that of its base law | base batch axes made event axes | those of its base |
 //!
@@ -45,35 +50,56 @@
 //! ```
 
 mod bernoulli;
+mod beta;
+mod binomial;
 mod categorical;
+mod continuous;
 mod delta;
+mod dirichlet;
 mod draw;
+mod exponential;
+mod gamma;
 mod geometric;
 mod independent;
 mod kl;
+mod laplace;
+mod log_normal;
 mod normal;
 mod one_hot_categorical;
+mod poisson;
 mod relaxed_bernoulli;
 mod relaxed_one_hot_categorical;
 mod straight_through;
+mod student_t;
 mod support;
 mod truncated_geometric;
+mod uniform;
 mod util;
 
 pub use bernoulli::Bernoulli;
+pub use beta::Beta;
+pub use binomial::Binomial;
 pub use categorical::Categorical;
 pub use delta::Delta;
+pub use dirichlet::Dirichlet;
 pub use draw::Draw;
+pub use exponential::Exponential;
+pub use gamma::Gamma;
 pub use geometric::Geometric;
 pub use independent::Independent;
 pub use kl::kl_divergence;
+pub use laplace::Laplace;
+pub use log_normal::LogNormal;
 pub use normal::Normal;
 pub use one_hot_categorical::OneHotCategorical;
+pub use poisson::Poisson;
 pub use relaxed_bernoulli::RelaxedBernoulli;
 pub use relaxed_one_hot_categorical::RelaxedOneHotCategorical;
 pub use straight_through::{StraightThroughBernoulli, StraightThroughOneHotCategorical};
+pub use student_t::StudentT;
 pub use support::Support;
 pub use truncated_geometric::TruncatedGeometric;
+pub use uniform::Uniform;
 pub use util::LOGIT_BOUND;
 
 use crate::{DType, Device, Error, Result, Rng, Shape, Tensor};

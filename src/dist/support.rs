@@ -7,6 +7,10 @@ use std::fmt;
 pub enum Support {
     /// The real line (elementwise).
     Real,
+    /// The positive reals `(0, ∞)` (elementwise).
+    Positive,
+    /// An interval whose ends are the law's parameters (elementwise).
+    Interval,
     /// The open unit interval (relaxed Bernoulli values).
     UnitInterval,
     /// The open probability simplex (relaxed one-hot values).
@@ -53,6 +57,8 @@ impl fmt::Display for Support {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Support::Real => write!(f, "real"),
+            Support::Positive => write!(f, "(0, ∞)"),
+            Support::Interval => write!(f, "an interval set by the parameters"),
             Support::UnitInterval => write!(f, "(0, 1)"),
             Support::Simplex => write!(f, "simplex"),
             Support::Boolean => write!(f, "{{0, 1}}"),

@@ -12,6 +12,7 @@ pub mod linalg;
 pub mod nn_ops;
 pub mod random;
 pub mod reduce;
+pub mod special;
 
 use crate::autodiff::{self, Op};
 use crate::backend::Storage;
