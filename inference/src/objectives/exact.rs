@@ -35,20 +35,37 @@ use pact::{Rng, Shape, Tensor};
 /// assert!((e.entropy.unwrap() - 2f64.ln()).abs() < 1e-12);
 /// # Ok::<(), pact_inference::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Exact {
     entropy: bool,
+    prior_sites: std::collections::BTreeSet<String>,
 }
 
 impl Exact {
     /// `E_q[log p(x, z)]`, the objective of [`SvoMap`](super::SvoMap).
     pub fn map() -> Self {
-        Exact { entropy: false }
+        Exact {
+            entropy: false,
+            prior_sites: Default::default(),
+        }
     }
 
     /// `E_q[log p(x, z) − log q(z)]`, the ELBO.
     pub fn elbo() -> Self {
-        Exact { entropy: true }
+        Exact {
+            entropy: true,
+            prior_sites: Default::default(),
+        }
+    }
+
+    /// Allows the model's latent sites `names` to be drawn from their prior (see
+    /// [`SvoMap::allow_prior_sites`](super::SvoMap::allow_prior_sites)).
+    pub fn allow_prior_sites<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        names: I,
+    ) -> Self {
+        self.prior_sites = names.into_iter().map(Into::into).collect();
+        self
     }
 }
 
@@ -151,7 +168,9 @@ impl Objective for Exact {
             let p = if guided {
                 r.trace.clone()
             } else {
-                run(&replay(r.trace.clone(), model), params, rng)?.1
+                let p = run(&replay(r.trace.clone(), model), params, rng)?.1;
+                super::terms::check_covered(&r.trace, &p, &self.prior_sites)?;
+                p
             };
             let (q_out, q_in) = split(&r.trace, &frames, local_scale, |s| {
                 let enumerated = s.kind == SiteKind::Sample && s.enumerated;

@@ -19,6 +19,9 @@ pub(crate) struct Sampled {
     pub entropy: bool,
     pub baseline: Baseline,
     pub step: u64,
+    /// Model latent sites allowed to be drawn from their prior (neither in the guide nor
+    /// guided).
+    pub prior_sites: Arc<std::collections::BTreeSet<String>>,
 }
 
 impl Sampled {
@@ -31,6 +34,7 @@ impl Sampled {
             entropy,
             baseline: Baseline::default(),
             step: 0,
+            prior_sites: Arc::default(),
         }
     }
 
@@ -73,6 +77,7 @@ impl Sampled {
                 temperature,
                 self.entropy,
                 self.closed_form,
+                &self.prior_sites,
             )?;
             let total = terms.f.to_scalar()?;
             value += total * scale;

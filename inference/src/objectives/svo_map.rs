@@ -46,6 +46,18 @@ macro_rules! sampled_builders {
                 self.0.step = step;
             }
 
+            /// Allows the model's latent sites `names` to be drawn from their prior: by default
+            /// a model latent that the guide does not draw (and that is not a guided site) is
+            /// an error, since the objective would silently sample it from the prior.
+            pub fn allow_prior_sites<I: IntoIterator<Item = S>, S: Into<String>>(
+                mut self,
+                names: I,
+            ) -> Self {
+                self.0.prior_sites =
+                    std::sync::Arc::new(names.into_iter().map(Into::into).collect());
+                self
+            }
+
             /// The current baseline state.
             pub fn current_baseline(&self) -> &Baseline {
                 &self.0.baseline

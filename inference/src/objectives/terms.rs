@@ -82,6 +82,28 @@ pub(crate) fn is_score_function(site: &Site) -> bool {
         && site.dist.as_ref().is_some_and(|d| !d.has_rsample())
 }
 
+/// Refuses a model latent site that neither the guide draws nor the model guides itself,
+/// unless it is allowed to come from its prior: the objective would sample it from the prior
+/// without a word (and score its log-probability as if it were a guide's draw).
+pub(crate) fn check_covered(
+    q: &Trace,
+    p: &Trace,
+    prior_sites: &std::collections::BTreeSet<String>,
+) -> Result<()> {
+    for site in p.iter().filter(|s| s.is_latent() && !s.is_guided()) {
+        let covered = q.get(&site.name).is_some_and(|g| g.is_latent());
+        if !covered && !prior_sites.contains(&site.name) {
+            return Err(crate::Error::Objective(format!(
+                "the model's latent site {:?} is neither drawn by the guide nor guided \
+                 (sample_guided), so it would come from its prior: cover it in the guide, or \
+                 allow it with .allow_prior_sites([{:?}])",
+                site.name, site.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A latent site seen from the guide's side: a site of the guide's trace, or a guided site of
 /// the model's trace (whose posterior is its guide law).
 struct GuideSide<'a> {
@@ -166,6 +188,7 @@ pub(crate) fn sample_terms<T, U>(
     temperature: f64,
     entropy: bool,
     closed_form: bool,
+    prior_sites: &std::collections::BTreeSet<String>,
 ) -> Result<Terms> {
     let (_, q) = run(
         &with_estimators(policy.clone(), temperature, guide),
@@ -178,6 +201,7 @@ pub(crate) fn sample_terms<T, U>(
         rng,
     )?;
     let sides = guide_sides(&q, &p)?;
+    check_covered(&q, &p, prior_sites)?;
     // Guide sites drawn up to the first score-function site: their closed-form terms cannot
     // depend on a score-function sample. Without such a site there is no reward to keep them
     // out of (and no value to read back from the device).
