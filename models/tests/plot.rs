@@ -360,3 +360,25 @@ fn figure_and_raster_reject_bad_input() {
     });
     assert!(matches!(render_svg(&bad_bars), Err(Error::InvalidInput(_))));
 }
+
+#[test]
+fn bar_panels_can_share_one_y_scale() {
+    let panel = |top: f64| Panel::Bars {
+        chart: GroupedBarChart::new("p", ["1", "2"])
+            .series("s", [1.0, top])
+            .y_axis(pact_models::plot::YAxis::Counts),
+        lines: vec![],
+    };
+    let count = |svg: &str, label: &str| texts(svg).iter().filter(|t| *t == label).count();
+    let separate = render_svg(&Figure::new("f", 2).panel(panel(40.0)).panel(panel(2.0))).unwrap();
+    let shared = render_svg(
+        &Figure::new("f", 2)
+            .panel(panel(40.0))
+            .panel(panel(2.0))
+            .share_y(),
+    )
+    .unwrap();
+    // The tick "40" appears on the tall panel only, unless the scale is shared.
+    assert_eq!(count(&separate, "40"), 1);
+    assert_eq!(count(&shared, "40"), 2);
+}

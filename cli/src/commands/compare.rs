@@ -260,7 +260,7 @@ fn sweep_table(args: &CompareArgs, halting: &[f64], unit: usize, points: &[Sweep
 fn distribution_chart(halting: &[f64], c: &Comparison) -> GroupedBarChart {
     let units = halting.len() + 1;
     // Coinciding markers are pulled slightly apart so that both stay visible.
-    let (act_n, det_n) = (c.act.n as f64 - 1.0, c.pact.deterministic_n as f64 - 1.0);
+    let (act_n, det_n) = (c.act.n as f64, c.pact.deterministic_n as f64);
     let nudge = if c.act.n == c.pact.deterministic_n {
         0.04
     } else {
@@ -275,14 +275,14 @@ fn distribution_chart(halting: &[f64], c: &Comparison) -> GroupedBarChart {
     .y_axis(YAxis::Probability)
     .series("ACT: halting weights p_n", c.act.weights.iter().copied())
     .series("PACT: q(N = n)", c.pact.q.iter().copied())
-    .marker(format!("ACT: N = {}", c.act.n), act_n - nudge)
-    .marker(
+    .marker_at(format!("ACT: N = {}", c.act.n), act_n - nudge)
+    .marker_at(
         format!("PACT: deterministic N = {}", c.pact.deterministic_n),
         det_n + nudge,
     )
-    .marker(
+    .marker_at(
         format!("PACT: E_q[N] = {:.3}", c.pact.expected_n),
-        c.pact.expected_n - 1.0,
+        c.pact.expected_n,
     )
 }
 

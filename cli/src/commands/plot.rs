@@ -306,8 +306,9 @@ fn halting(args: HaltingArgs, device: Device) -> Result<()> {
                 .y_axis(YAxis::Probability)
                 .series("PACT q(N|x)", q)
                 .series("ACT weights", act_w)
-                .marker(format!("deterministic N = {det_n}"), det_n as f64 - 1.0)
-                .marker(format!("ACT: N = {act_n}"), act_n as f64 - 1.0 + 0.1);
+                .marker_at(format!("deterministic N = {det_n}"), det_n as f64)
+                // Beside the other marker where they coincide.
+                .marker_at(format!("ACT: N = {act_n}"), act_n as f64 + 0.1);
             fig = fig.panel(Panel::Bars {
                 chart,
                 lines: Vec::new(),
@@ -387,7 +388,8 @@ fn histogram(args: HistogramArgs, device: Device) -> Result<()> {
         ),
         report.units_per_example.len().max(1),
     )
-    .cell(560, 420);
+    .cell(560, 420)
+    .share_y();
     for (b, per_example) in report.units_per_example.iter().enumerate() {
         let mut counts = vec![vec![0.0f64; units]; group_names.len()];
         for (i, &n) in per_example.iter().enumerate() {

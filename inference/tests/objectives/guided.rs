@@ -223,7 +223,8 @@ fn uncovered_model_latents_are_errors_unless_allowed() {
     let model = |ctx: &mut Ctx| -> Result<()> {
         let z = ctx.sample("z", Bernoulli::new(s(0.0))?)?;
         let w = ctx.sample("w", Bernoulli::new(s(0.0))?)?;
-        ctx.observe("x", Normal::new(z.add(&w)?, s(1.0))?, &s(1.0)).map(|_| ())
+        ctx.observe("x", Normal::new(z.add(&w)?, s(1.0))?, &s(1.0))
+            .map(|_| ())
     };
     let guide = |ctx: &mut Ctx| -> Result<Tensor> { ctx.sample("z", Bernoulli::new(s(0.3))?) };
     let params = ParamStore::new(DType::F64, CPU);
@@ -231,7 +232,10 @@ fn uncovered_model_latents_are_errors_unless_allowed() {
         .estimate(&model, &guide, &params, &mut Rng::seed(0))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("\"w\"") && err.contains("allow_prior_sites"), "{err}");
+    assert!(
+        err.contains("\"w\"") && err.contains("allow_prior_sites"),
+        "{err}"
+    );
     let err = Exact::map()
         .estimate(&model, &guide, &params, &mut Rng::seed(0))
         .unwrap_err()

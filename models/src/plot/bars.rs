@@ -21,9 +21,48 @@ pub struct BarSeries {
 pub struct Marker {
     /// The text shown in the legend.
     pub label: String,
-    /// Where the line is, in category coordinates: category `i` (0-based) is centred at `i`, so
-    /// `1.0` marks the second category and `1.5` the boundary after it.
+    /// Where the line is: in category indices (category `i`, 0-based, is centred at `i`, so
+    /// `1.0` marks the second category and `1.5` the boundary after it), or, if
+    /// [`Marker::on_values`], on the scale of the numeric category labels.
     pub position: f64,
+    /// Whether [`Marker::position`] is a value of the numeric categories
+    /// ([`GroupedBarChart::marker_at`]) rather than an index.
+    pub on_values: bool,
+}
+
+impl Marker {
+    /// The marker's position in category indices, given the category labels.
+    fn index(&self, categories: &[String]) -> Result<f64> {
+        if !self.on_values {
+            return Ok(self.position);
+        }
+        let values: Vec<f64> = categories
+            .iter()
+            .map(|c| c.trim().parse::<f64>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| {
+                Error::InvalidInput(format!(
+                    "marker '{}' is placed by value, but the categories are not all numbers",
+                    self.label
+                ))
+            })?;
+        let (first, step) = match values.as_slice() {
+            [only] => (*only, 1.0),
+            [a, b, ..] => (*a, b - a),
+            [] => return Ok(0.0),
+        };
+        let even = values
+            .iter()
+            .enumerate()
+            .all(|(i, v)| (v - (first + step * i as f64)).abs() <= 1e-9 * (1.0 + v.abs()));
+        if !even || step == 0.0 {
+            return Err(Error::InvalidInput(format!(
+                "marker '{}' is placed by value, but the categories are not evenly spaced",
+                self.label
+            )));
+        }
+        Ok((self.position - first) / step)
+    }
 }
 
 /// What the y axis of a bar chart shows, which fixes its range and its ticks.
@@ -125,11 +164,39 @@ impl GroupedBarChart {
         self
     }
 
-    /// Adds a vertical marker line at `position` (category coordinates, see [`Marker`]).
+    /// Adds a vertical marker line at `value` on the scale of numeric categories: with
+    /// categories `"1" … "5"` (units), `marker_at("N = 2", 2.0)` marks the category "2" and
+    /// `2.74` a point between "2" and "3". The categories must be evenly spaced numbers (an
+    /// error when the chart is drawn otherwise); see [`GroupedBarChart::marker`] for
+    /// category indices.
+    ///
+    /// ```
+    /// use pact_models::plot::{render_svg, GroupedBarChart};
+    /// let chart = GroupedBarChart::new("q(N)", ["1", "2", "3"])
+    ///     .series("q", [0.2, 0.5, 0.3])
+    ///     .marker_at("E[N] = 2.1", 2.1);
+    /// assert!(render_svg(&chart)?.contains("E[N] = 2.1"));
+    /// let words = GroupedBarChart::new("t", ["a", "b"]).series("s", [1.0, 2.0]).marker_at("m", 1.0);
+    /// assert!(render_svg(&words).is_err());
+    /// # Ok::<(), pact_models::Error>(())
+    /// ```
+    pub fn marker_at(mut self, label: impl Into<String>, value: f64) -> Self {
+        self.markers.push(Marker {
+            label: label.into(),
+            position: value,
+            on_values: true,
+        });
+        self
+    }
+
+    /// Adds a vertical marker line at `position` in category indices (0-based: `1.0` marks
+    /// the second category, `1.5` the boundary after it). For numeric categories such as
+    /// unit numbers, [`GroupedBarChart::marker_at`] takes their own values.
     pub fn marker(mut self, label: impl Into<String>, position: f64) -> Self {
         self.markers.push(Marker {
             label: label.into(),
             position,
+            on_values: false,
         });
         self
     }
@@ -141,7 +208,7 @@ impl Chart for GroupedBarChart {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        draw_category_chart(root, self, &[])
+        draw_category_chart(root, self, &[], None)
     }
 }
 
@@ -169,6 +236,19 @@ impl Ranged for CategoryAxis {
 
     fn range(&self) -> std::ops::Range<f64> {
         -0.5..self.count as f64 - 0.5
+    }
+}
+
+impl GroupedBarChart {
+    /// The y range the chart draws: its bars and `lines` on its [`YAxis`].
+    pub(crate) fn y_range(&self, lines: &[BarSeries]) -> (f64, f64) {
+        y_range(
+            self.series
+                .iter()
+                .chain(lines)
+                .flat_map(|s| s.values.iter().copied()),
+            self.y_axis,
+        )
     }
 }
 
@@ -269,6 +349,7 @@ pub(crate) fn draw_category_chart<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     chart: &GroupedBarChart,
     lines: &[BarSeries],
+    shared_y: Option<(f64, f64)>,
 ) -> Result<()> {
     let GroupedBarChart {
         labels,
@@ -296,6 +377,10 @@ pub(crate) fn draw_category_chart<DB: DrawingBackend>(
         check_finite(&s.name, s.values.iter().copied())?;
     }
     check_finite("marker position", markers.iter().map(|m| m.position))?;
+    let marker_at: Vec<f64> = markers
+        .iter()
+        .map(|m| m.index(categories))
+        .collect::<Result<_>>()?;
 
     root.fill(&WHITE).map_err(plot_err)?;
     let mut legend: Vec<(&str, Swatch)> = Vec::new();
@@ -326,13 +411,7 @@ pub(crate) fn draw_category_chart<DB: DrawingBackend>(
         None => (root.clone(), None),
     };
 
-    let (y0, y1) = y_range(
-        series
-            .iter()
-            .chain(lines)
-            .flat_map(|s| s.values.iter().copied()),
-        *y_axis,
-    );
+    let (y0, y1) = shared_y.unwrap_or(chart.y_range(lines));
     let y = ValueAxis {
         lo: y0,
         hi: y1,
@@ -391,10 +470,10 @@ pub(crate) fn draw_category_chart<DB: DrawingBackend>(
             .map_err(plot_err)?;
     }
 
-    for (j, m) in markers.iter().enumerate() {
+    for (j, &x) in marker_at.iter().enumerate() {
         let color = MARKER_COLORS[j % MARKER_COLORS.len()];
         cc.draw_series(DashedLineSeries::new(
-            vec![(m.position, y0), (m.position, y1)],
+            vec![(x, y0), (x, y1)],
             10,
             6,
             color.stroke_width(2),

@@ -131,6 +131,9 @@ pub struct Figure {
     pub panels: Vec<Panel>,
     /// The size of one cell in pixels (width, height).
     pub cell: (u32, u32),
+    /// Whether the bar panels share one y scale (the widest of theirs), so that their bars
+    /// compare across panels.
+    pub share_y: bool,
 }
 
 impl Figure {
@@ -141,7 +144,14 @@ impl Figure {
             columns: columns.max(1),
             panels: Vec::new(),
             cell: (480, 340),
+            share_y: false,
         }
+    }
+
+    /// Gives every bar panel the same y scale (see [`Figure::share_y`]).
+    pub fn share_y(mut self) -> Self {
+        self.share_y = true;
+        self
     }
 
     /// Adds a panel (the next cell, row by row).
@@ -190,9 +200,21 @@ impl Chart for Figure {
             )
             .map_err(plot_err)?;
         let cells = body.split_evenly((self.rows(), self.columns));
+        let shared = self
+            .share_y
+            .then(|| {
+                self.panels
+                    .iter()
+                    .filter_map(|p| match p {
+                        Panel::Bars { chart, lines } => Some(chart.y_range(lines)),
+                        _ => None,
+                    })
+                    .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+            })
+            .flatten();
         for (panel, area) in self.panels.iter().zip(cells.iter()) {
             match panel {
-                Panel::Bars { chart, lines } => draw_category_chart(area, chart, lines)?,
+                Panel::Bars { chart, lines } => draw_category_chart(area, chart, lines, shared)?,
                 Panel::Lines(chart) => chart.draw(area)?,
                 Panel::Image(raster) => draw_raster(area, raster)?,
                 Panel::Heatmap(map) => draw_heatmap(area, map)?,

@@ -111,6 +111,6 @@ impl Chart for Histogram {
                 values: values.clone(),
             })
             .collect();
-        draw_category_chart(root, &bars, &lines)
+        draw_category_chart(root, &bars, &lines, None)
     }
 }

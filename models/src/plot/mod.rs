@@ -43,7 +43,7 @@
 //!     .y_label("probability")
 //!     .series("ACT p", [0.2, 0.8, 0.0])
 //!     .series("PACT q", [0.2, 0.4, 0.4])
-//!     .marker("deterministic N = 2", 1.0);
+//!     .marker_at("deterministic N = 2", 2.0);
 //! let dir = tempfile::tempdir().unwrap();
 //! save(&chart, dir.path().join("bars.svg"))?;
 //! save(&chart, dir.path().join("bars.png"))?;
