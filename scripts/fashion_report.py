@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tables and plots of the Fashion-MNIST sweep, from its records.
 
-    python3 scripts/fashion_report.py RECORDS [PACT]
+    python3 scripts/fashion_report.py RECORDS [PACT] [--write docs/RESULTS.md]
 
 RECORDS holds one directory per setting (`resnet`, `act-tau-0.05`, `pact-lambda-0.1`, ...),
 each with one JSON record per seed (`seed-0.json`, ...) as `scripts/results.sh fashion` writes
@@ -10,7 +10,8 @@ deviation over seeds, how much the cost varies between images, units per block a
 evaluation memory; per class: accuracy and units; evaluation speed is measured apart, on an
 idle machine, by `scripts/results.sh fashion-speed`), then the checks of the claim, and draws docs/img/fashion-tradeoff.png and
 docs/img/fashion-classes.png with PACT (the `pact` binary, default target/release/pact).
-Standard library only.
+With `--write FILE`, the tables and checks also replace the text between the markers
+`<!-- fashion-report:begin -->` and `<!-- fashion-report:end -->` in FILE. Standard library only.
 """
 
 import json
@@ -191,16 +192,59 @@ def checks(settings):
     return "\n".join(lines)
 
 
+def status(settings, wanted_seeds=3):
+    """One line on how far the sweep has come."""
+    runs = sum(s.n for s in settings)
+    short = [s.label() for s in settings if s.n < wanted_seeds]
+    line = (
+        f"Status: {runs} runs recorded over {len(settings)} settings "
+        f"(training time {sum(s.train_seconds for s in settings) / 3600:.1f} h, sum over runs)."
+    )
+    if short:
+        line += (
+            f" Still short of {wanted_seeds} seeds: {', '.join(short)}; the figures below will "
+            "move as the remaining seeds land (`scripts/results.sh fashion` resumes the sweep)."
+        )
+    else:
+        line += f" Every setting has {wanted_seeds} seeds."
+    return line
+
+
+BEGIN = "<!-- fashion-report:begin -->"
+END = "<!-- fashion-report:end -->"
+
+
+def write_block(path, block):
+    """Replaces the text between BEGIN and END in the file at path with block."""
+    text = pathlib.Path(path).read_text()
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        sys.exit(f"{path}: markers {BEGIN} … {END} not found")
+    new = text[: start + len(BEGIN)] + "\n" + block.rstrip() + "\n" + text[end:]
+    tmp = pathlib.Path(str(path) + ".tmp")
+    tmp.write_text(new)
+    tmp.replace(path)
+
+
 def main():
-    records = sys.argv[1]
-    pact = sys.argv[2] if len(sys.argv) > 2 else "target/release/pact"
+    args = sys.argv[1:]
+    write = None
+    if "--write" in args:
+        i = args.index("--write")
+        if i + 1 >= len(args):
+            sys.exit("--write needs a file")
+        write = args[i + 1]
+        del args[i : i + 2]
+    if not args:
+        sys.exit(__doc__)
+    records = args[0]
+    pact = args[1] if len(args) > 1 else "target/release/pact"
     settings = [Setting(n, r) for n, r in load(records).items()]
     order = {"ResNet": 0, "ACT": 1, "PACT": 2}
     settings.sort(key=lambda s: (order[s.method], s.value))
     if not settings:
         sys.exit(f"{records}: no records yet")
-    print(tables(settings))
-    print()
+    out = [status(settings), "", tables(settings), ""]
     act = [s for s in settings if s.method == "ACT"]
     pact_settings = [s for s in settings if s.method == "PACT"]
     plain = [s for s in settings if s.method == "ResNet"]
@@ -213,12 +257,13 @@ def main():
         chosen += [a, p] + ([cheapest] if cheapest is not p else [])
     if chosen:
         acc, units = class_tables(settings, chosen)
-        print("Accuracy per class (%):\n")
-        print(acc)
-        print("\nUnits executed per example, all blocks (of 15):\n")
-        print(units)
-        print()
-    print(checks(settings))
+        out += ["Accuracy per class (%, seeds averaged):", "", acc, ""]
+        out += ["Units executed per example, all blocks together (of 15):", "", units, ""]
+    out += ["Checks of the claim (`scripts/fashion_report.py` computes them from the records):", ""]
+    out.append(checks(settings))
+    print("\n".join(out))
+    if write:
+        write_block(write, "\n".join(out))
     dirs = [str(pathlib.Path(records, s.name)) for s in settings]
     subprocess.run(
         [pact, "plot", "tradeoff", "--runs", *dirs, "--out", "docs/img/fashion-tradeoff.png",

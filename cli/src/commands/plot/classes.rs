@@ -2,7 +2,7 @@
 //! class: mean units executed per example (summed over blocks) and accuracy per class, one
 //! bar series per run directory.
 
-use super::records::{mean, read_records, run_name};
+use super::records::{mean, read_records, series_name};
 use crate::{CliError, Result};
 use pact_models::plot::{save, Figure, GroupedBarChart, Panel, YAxis};
 use std::path::PathBuf;
@@ -93,7 +93,7 @@ pub(super) fn classes(args: ClassesArgs) -> Result<()> {
                 .collect()
         };
         runs.push(PerClass {
-            name: run_name(dir),
+            name: series_name(dir, &records),
             units: average(&units),
             accuracy: average(&accuracy),
         });

@@ -115,6 +115,31 @@ fn method_name(model: &str, mode: &str) -> String {
     }
 }
 
+/// The legend name of a run directory: its records' method with the penalty its name gives,
+/// e.g. `ACT τ = 0.1`, else the directory's name.
+pub(super) fn series_name(dir: &Path, records: &[Record]) -> String {
+    let run = run_name(dir);
+    match (records.first(), point_label(&run)) {
+        (Some(record), Some(label)) => format!("{} {label}", record.method()),
+        (Some(record), None) if record.method() == "ResNet (all units)" => record.method(),
+        _ => run,
+    }
+}
+
+/// The short label of a run directory named after its penalty, as `scripts/results.sh` names
+/// them: `act-tau-0.05` → `τ = 0.05`, `pact-lambda-0.1` → `λ = 0.1`; `None` for other names.
+fn point_label(run: &str) -> Option<String> {
+    [("-tau-", "τ"), ("-lambda-", "λ")]
+        .iter()
+        .find_map(|(key, symbol)| {
+            let (_, value) = run.split_once(key)?;
+            value
+                .parse::<f64>()
+                .ok()
+                .map(|_| format!("{symbol} = {value}"))
+        })
+}
+
 /// The mean of `values` (0 for none).
 pub(super) fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
@@ -145,16 +170,21 @@ pub(super) fn tradeoff(args: TradeoffArgs) -> Result<()> {
                 .push(point);
         }
     }
-    let mut chart = TradeoffChart::new(args.title).y_label("accuracy (test)");
+    let mut chart = TradeoffChart::new(args.title).y_label("test accuracy (%)");
     for (name, runs) in methods {
+        let single = runs.len() == 1;
         let mut points: Vec<TradeoffPoint> = runs
             .into_iter()
             .map(|(run, records)| {
                 let flops: Vec<f64> = records.iter().map(|r| r.0).collect();
-                let accuracy: Vec<f64> = records.iter().map(|r| r.1).collect();
-                TradeoffPoint::new(mean(&flops), mean(&accuracy))
-                    .label(run)
-                    .errors(sample_std(&flops), sample_std(&accuracy))
+                let accuracy: Vec<f64> = records.iter().map(|r| 100.0 * r.1).collect();
+                let point = TradeoffPoint::new(mean(&flops), mean(&accuracy))
+                    .errors(sample_std(&flops), sample_std(&accuracy));
+                match point_label(&run) {
+                    Some(label) => point.label(label),
+                    None if single => point,
+                    None => point.label(run),
+                }
             })
             .collect();
         points.sort_by(|a, b| a.flops.total_cmp(&b.flops));
@@ -167,6 +197,14 @@ pub(super) fn tradeoff(args: TradeoffArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn penalty_directories_get_short_labels() {
+        assert_eq!(point_label("act-tau-0.05").as_deref(), Some("τ = 0.05"));
+        assert_eq!(point_label("pact-lambda-0.1").as_deref(), Some("λ = 0.1"));
+        assert_eq!(point_label("pact-lambda-x"), None);
+        assert_eq!(point_label("resnet"), None);
+    }
 
     #[test]
     fn seeds_average_with_a_sample_deviation() {
