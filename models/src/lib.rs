@@ -32,4 +32,6 @@ mod guides {
     struct Inference;
     #[doc = include_str!("../../docs/guide/adding-an-op.md")]
     struct AddingAnOp;
+    #[doc = include_str!("../../docs/guide/plots.md")]
+    struct Plots;
 }

@@ -5,7 +5,7 @@
 
 use crate::{CliError, Result};
 use pact_models::analysis::{self, Comparison, SweepPoint, DEFAULT_EPS, DEFAULT_PENALTY};
-use pact_models::plot::{self, Format, GroupedBarChart, LegendPosition, LineChart, YAxis};
+use pact_models::plot::{self, Format};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -87,7 +87,7 @@ fn parse_halting(list: &str) -> Result<Vec<f64>> {
 fn run_compare(args: &CompareArgs, halting: &[f64]) -> Result<()> {
     let comparison = analysis::compare(halting, args.eps, args.penalty)?;
     if let Some(path) = &args.plot {
-        plot::save(&distribution_chart(halting, &comparison), path)?;
+        plot::save(&analysis::comparison_chart(halting, &comparison), path)?;
     }
     if args.json {
         emit(&format!("{}\n", to_json(&comparison)?))?;
@@ -121,7 +121,7 @@ fn run_sweep(args: &CompareArgs, halting: &[f64], unit: usize) -> Result<()> {
         ));
     };
     let points = analysis::sweep(halting, unit, args.points, args.eps, args.penalty)?;
-    plot::save(&sweep_chart(halting, unit, &points), path)?;
+    plot::save(&analysis::sweep_chart(halting, unit, &points), path)?;
     if args.json {
         let json = SweepJson {
             unit,
@@ -251,75 +251,6 @@ fn sweep_table(args: &CompareArgs, halting: &[f64], unit: usize, points: &[Sweep
             "  {:>8.4}  {:>6}  {:>10.4}  {:>10.4}  {:>8}  {:>14.4}\n",
             p.h, p.act_n, p.act_ponder, p.expected_n, p.deterministic_n, p.expected_log_prior
         );
-    }
-    out
-}
-
-/// ACT's weights and PACT's q(N) as grouped bars over the units, with markers at ACT's N,
-/// PACT's deterministic N and E_q[N].
-fn distribution_chart(halting: &[f64], c: &Comparison) -> GroupedBarChart {
-    let units = halting.len() + 1;
-    // Coinciding markers are pulled slightly apart so that both stay visible.
-    let (act_n, det_n) = (c.act.n as f64, c.pact.deterministic_n as f64);
-    let nudge = if c.act.n == c.pact.deterministic_n {
-        0.04
-    } else {
-        0.0
-    };
-    GroupedBarChart::new(
-        format!("Halting distributions for h = {}", list(halting)),
-        (1..=units).map(|n| n.to_string()),
-    )
-    .x_label("unit n (N = number of units executed)")
-    .y_label("probability of halting at unit n")
-    .y_axis(YAxis::Probability)
-    .series("ACT: halting weights p_n", c.act.weights.iter().copied())
-    .series("PACT: q(N = n)", c.pact.q.iter().copied())
-    .marker_at(format!("ACT: N = {}", c.act.n), act_n - nudge)
-    .marker_at(
-        format!("PACT: deterministic N = {}", c.pact.deterministic_n),
-        det_n + nudge,
-    )
-    .marker_at(
-        format!("PACT: E_q[N] = {:.3}", c.pact.expected_n),
-        c.pact.expected_n,
-    )
-}
-
-/// ACT's ponder cost (broken at its jumps) and PACT's E_q[N] against the swept value.
-fn sweep_chart(halting: &[f64], unit: usize, points: &[SweepPoint]) -> LineChart {
-    let act = broken_at_jumps(points, |p| p.act_n, |p| p.act_ponder);
-    let det = broken_at_jumps(points, |p| p.deterministic_n, |p| p.deterministic_n as f64);
-    let mut shown = halting.to_vec();
-    if let Some(h) = shown.get_mut(unit - 1) {
-        *h = f64::NAN;
-    }
-    let title_h = list(&shown).replace("NaN", &format!("h_{unit}"));
-    LineChart::new(format!(
-        "Ponder cost (ACT) and E_q[N] (PACT) for h = {title_h}"
-    ))
-    .x_label(format!("h_{unit} (halting probability of unit {unit})"))
-    .y_label("units (expected) / ponder cost")
-    .series("ACT: ponder cost ρ = N + R", act)
-    .series("PACT: E_q[N]", points.iter().map(|p| (p.h, p.expected_n)))
-    .series("PACT: deterministic N", det)
-    .x_range(0.0, 1.0)
-    .legend(LegendPosition::UpperRight)
-}
-
-/// `(h, y)` points with a break (a NaN point) wherever `step` changes, so that a jump is not
-/// drawn as a steep segment.
-fn broken_at_jumps(
-    points: &[SweepPoint],
-    step: impl Fn(&SweepPoint) -> usize,
-    y: impl Fn(&SweepPoint) -> f64,
-) -> Vec<(f64, f64)> {
-    let mut out = Vec::with_capacity(points.len() + 8);
-    for (i, p) in points.iter().enumerate() {
-        if i > 0 && step(&points[i - 1]) != step(p) {
-            out.push((p.h, f64::NAN));
-        }
-        out.push((p.h, y(p)));
     }
     out
 }

@@ -10,7 +10,7 @@ use crate::{CliError, Result};
 use pact::nn::checkpoint;
 use pact::{Device, Rng, Tensor};
 use pact_models::adaptive::HaltingMode;
-use pact_models::analysis::geometric_prior;
+use pact_models::analysis::{geometric_prior, halting_chart};
 use pact_models::data::{ImageSet, Split};
 use pact_models::evaluate::evaluate_images;
 use pact_models::halting::{act_from_probs, deterministic_n, ACT_EPSILON};
@@ -246,7 +246,6 @@ fn halting(args: HaltingArgs, device: Device) -> Result<()> {
     })?;
     let predicted = out.logits.argmax(1)?;
     let units = spec.resnet.units_per_stage;
-    let categories: Vec<String> = (1..=units).map(|n| n.to_string()).collect();
     let mut fig = Figure::new(
         format!(
             "Halting distributions of {} on {}",
@@ -300,15 +299,7 @@ fn halting(args: HaltingArgs, device: Device) -> Result<()> {
                 }
                 None => (vec![1.0], 1, 1),
             };
-            let chart = GroupedBarChart::new(format!("block {}", b + 1), categories.clone())
-                .x_label("units N")
-                .y_label("probability")
-                .y_axis(YAxis::Probability)
-                .series("PACT q(N|x)", q)
-                .series("ACT weights", act_w)
-                .marker_at(format!("deterministic N = {det_n}"), det_n as f64)
-                // Beside the other marker where they coincide.
-                .marker_at(format!("ACT: N = {act_n}"), act_n as f64 + 0.1);
+            let chart = halting_chart(format!("block {}", b + 1), &q, &act_w, act_n, det_n);
             fig = fig.panel(Panel::Bars {
                 chart,
                 lines: Vec::new(),

@@ -12,7 +12,8 @@
 //!   [`map_n`], and the priors over `N`: the truncated geometric prior of §3
 //!   ([`geometric_prior`], [`log_geometric_prior`], [`expected_log_prior`]) and the
 //!   independent-Bernoulli prior ([`bernoulli_prior`], [`expected_log_bernoulli_prior`]).
-//! - [`compare`] and [`sweep`] put both together for `pact compare`.
+//! - [`compare`] and [`sweep`] put both together for `pact compare`; [`comparison_chart`],
+//!   [`sweep_chart`] and [`halting_chart`] draw them (and a trained block's `q(N | x)`).
 //!
 //! # Priors over N
 //!
@@ -59,6 +60,7 @@
 //! ```
 
 mod act;
+mod charts;
 mod compare;
 mod pact;
 mod prior;
@@ -66,6 +68,7 @@ mod stick;
 mod validate;
 
 pub use act::{act, Act};
+pub use charts::{comparison_chart, halting_chart, sweep_chart};
 pub use compare::{compare, sweep, Comparison, SweepPoint};
 pub use pact::{deterministic_n, expected_n, halting_distribution, map_n, pact, Pact};
 pub use prior::{
