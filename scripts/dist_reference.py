@@ -8,7 +8,8 @@
 Each case names a law and its parameters, a dtype (`f64` or `f32`: the parameters and points
 are first rounded to that dtype, so the reference is the exact value at what the dtype can
 hold), a quantity and, where it takes one, the point. Expected values are JSON numbers (the
-f64 nearest the exact value) or the strings "inf" and "-inf". The laws follow pact's
+f64 nearest the exact value) or the strings "inf" and "-inf", or a list of them for a
+vector-valued quantity (Dirichlet's mean, variance and mode). The laws follow pact's
 documented conventions: Geometric counts failures, Categorical indexes from 0, the truncated
 geometric law lives on 1..=L, ties of the mode go to the smallest value (Bernoulli: 1 at
 logit 0), relaxed laws clamp logits to ±30 and are scored in their raw (logit or log-simplex)
@@ -19,7 +20,7 @@ import json
 import struct
 import sys
 
-from mpmath import mp, mpf, exp, log, log1p, inf, pi, e, fsum, factorial
+from mpmath import mp, mpf, exp, log, log1p, inf, pi, e, fsum, factorial, loggamma, digamma, floor, sqrt
 
 mp.dps = 400
 
@@ -66,12 +67,24 @@ def logsumexp(xs):
 CASES = []
 
 
-def case(dist, dtype, params, quantity, expected, at=None):
+def case(dist, dtype, params, quantity, expected, at=None, lgamma_scale=None):
+    if isinstance(expected, list):
+        expected = [out(v, dtype) for v in expected]
+    else:
+        expected = out(expected, dtype)
     c = {"dist": dist, "dtype": dtype, "params": params, "quantity": quantity,
-         "expected": out(expected, dtype)}
+         "expected": expected}
     if at is not None:
         c["at"] = at
+    if lgamma_scale is not None:
+        c["lgamma_scale"] = float(lgamma_scale)
     CASES.append(c)
+
+
+def lg(*args):
+    """The size of the terms pact's log Γ of these arguments works with: |log Γ(x)| plus
+    log 16! ≈ 30 (its recurrence sums up to that before subtracting)."""
+    return fsum(abs(loggamma(mpf(x))) + 30 for x in args)
 
 
 def categorical_law(logits):
@@ -233,6 +246,209 @@ for dtype in ("f64", "f32"):
         Sq, Sp = mpf(sq), mpf(sp)
         case("normal", dtype, {"loc": mq, "scale": sq, "other_loc": mp_, "other_scale": sp},
              "kl", log(Sp / Sq) + (Sq ** 2 + (mpf(mq) - mpf(mp_)) ** 2) / (2 * Sp ** 2) - mpf(1) / 2)
+
+    # ---- The continuous and counting laws (Gamma, Beta, Dirichlet, StudentT, Poisson,
+    # Binomial, Uniform, Exponential, LogNormal, Laplace).
+    tiny = 1e-30
+
+    def lbeta(a, b):
+        return loggamma(a) + loggamma(b) - loggamma(a + b)
+
+    # Gamma(α, rate β).
+    for a in map(r, [tiny, 1e-3, 0.5, 1.0, 3.0, 1e3] + ([1e8] if dtype == "f64" else [1e6])):
+        for b in map(r, [1e-3, 1.0, 1e3]):
+            A, B = mpf(a), mpf(b)
+            params = {"concentration": a, "rate": b}
+            start = len(CASES)
+            for x in map(r, [1e-3, 1.0, 100.0]):
+                X = mpf(x)
+                case("gamma", dtype, params, "log_prob",
+                     A * log(B) + (A - 1) * log(X) - B * X - loggamma(A), at=x)
+            case("gamma", dtype, params, "mean", A / B)
+            case("gamma", dtype, params, "variance", A / B ** 2)
+            case("gamma", dtype, params, "entropy",
+                 A - log(B) + loggamma(A) + (1 - A) * digamma(A))
+            case("gamma", dtype, params, "mode", max(mpf(0), (A - 1) / B))
+            for c in CASES[start:]:
+                c["lgamma_scale"] = float(lg(A))
+
+    # Beta(α, β).
+    for a in map(r, [1e-3, 0.5, 1.0, 2.5, 1e3]):
+        for b in map(r, [1e-3, 1.0, 7.0, 1e3]):
+            A, B = mpf(a), mpf(b)
+            params = {"alpha": a, "beta": b}
+            start = len(CASES)
+            for x in map(r, [1e-6, 0.3, 0.999]):
+                X = mpf(x)
+                case("beta", dtype, params, "log_prob",
+                     (A - 1) * log(X) + (B - 1) * log1p(-X) - lbeta(A, B), at=x)
+            case("beta", dtype, params, "mean", A / (A + B))
+            case("beta", dtype, params, "variance", A * B / ((A + B) ** 2 * (A + B + 1)))
+            case("beta", dtype, params, "entropy",
+                 lbeta(A, B) - (A - 1) * digamma(A) - (B - 1) * digamma(B)
+                 + (A + B - 2) * digamma(A + B))
+            if a > 1 and b > 1:
+                case("beta", dtype, params, "mode", (A - 1) / (A + B - 2))
+            for c in CASES[start:]:
+                if c["dist"] == "beta":
+                    c["lgamma_scale"] = float(lg(A, B, A + B))
+
+    # Dirichlet(α): vector quantities are compared element by element.
+    for vec in ([0.5, 0.5, 0.5], [1e-3, 1.0, 1e3], [2.0, 3.0, 4.0, 5.0]):
+        a = [r(v) for v in vec]
+        A = [mpf(v) for v in a]
+        A0 = fsum(A)
+        params = {"concentration": a}
+        start = len(CASES)
+        lb = fsum(loggamma(v) for v in A) - loggamma(A0)
+        for point in ([1.0, 1.0, 1.0, 1.0], [1e-6, 0.5, 0.5, 0.3], [0.2, 0.3, 0.5, 1.0]):
+            z = [r(v) for v in point[:len(a)]]
+            zs = sum(mpf(v) for v in z)
+            z = [r(float(mpf(v) / zs)) for v in z]
+            Z = [mpf(v) for v in z]
+            case("dirichlet", dtype, params, "log_prob",
+                 fsum((Ak - 1) * log(Zk) for Ak, Zk in zip(A, Z)) - lb, at=z)
+        case("dirichlet", dtype, params, "mean", [Ak / A0 for Ak in A])
+        case("dirichlet", dtype, params, "variance",
+             [Ak * (A0 - Ak) / (A0 ** 2 * (A0 + 1)) for Ak in A])
+        case("dirichlet", dtype, params, "entropy",
+             lb + (A0 - len(A)) * digamma(A0) - fsum((Ak - 1) * digamma(Ak) for Ak in A))
+        if all(v > 1 for v in a):
+            case("dirichlet", dtype, params, "mode", [(Ak - 1) / (A0 - len(A)) for Ak in A])
+        for c in CASES[start:]:
+            if c["dist"] == "dirichlet":
+                c["lgamma_scale"] = float(lg(*A, A0))
+
+    # Student's t(ν, μ, σ).
+    for nu in map(r, [0.5, 1.0, 3.0, 1e6]):
+        for sc in map(r, [1e-3, 1.0, 1e3]):
+            N, S, M = mpf(nu), mpf(sc), mpf(r(-1.5))
+            params = {"df": nu, "loc": r(-1.5), "scale": sc}
+            start = len(CASES)
+            for x in map(r, [-1.5, 0.0, 1e4]):
+                Zs = (mpf(x) - M) / S
+                case("student_t", dtype, params, "log_prob",
+                     loggamma((N + 1) / 2) - loggamma(N / 2) - log(N * pi) / 2 - log(S)
+                     - (N + 1) / 2 * log1p(Zs ** 2 / N), at=x)
+            case("student_t", dtype, params, "entropy",
+                 (N + 1) / 2 * (digamma((N + 1) / 2) - digamma(N / 2)) + log(N) / 2
+                 + lbeta(N / 2, mpf(1) / 2) + log(S))
+            case("student_t", dtype, params, "mode", M)
+            if nu > 2:
+                case("student_t", dtype, params, "variance", S ** 2 * N / (N - 2))
+            for c in CASES[start:]:
+                if c["dist"] == "student_t":
+                    c["lgamma_scale"] = float(lg(N / 2, (N + 1) / 2))
+
+    # Poisson(λ).
+    for lam in map(r, [1e-8, 0.5, 3.0, 1e3] + ([1e8] if dtype == "f64" else [1e6])):
+        L = mpf(lam)
+        for k in (0.0, 1.0, 7.0, 1000.0):
+            case("poisson", dtype, {"rate": lam}, "log_prob",
+                 k * log(L) - L - loggamma(k + 1), at=k, lgamma_scale=lg(k + 1))
+        case("poisson", dtype, {"rate": lam}, "mean", L)
+        case("poisson", dtype, {"rate": lam}, "mode", floor(L))
+
+    # Binomial(n, σ(a)).
+    for n in (1, 10, 1000):
+        for a in map(r, [-30.0, -1.0, 0.0, 2.0, 30.0]):
+            A = mpf(a)
+            params = {"total": n, "logit": a}
+            lp = [loggamma(n + 1) - loggamma(k + 1) - loggamma(n - k + 1)
+                  + k * log_sigmoid(A) + (n - k) * log_sigmoid(-A) for k in range(n + 1)]
+            for k in sorted({0, n // 3, n}):
+                case("binomial", dtype, params, "log_prob", lp[k], at=float(k),
+                     lgamma_scale=lg(k + 1, n - k + 1))
+            p = exp(log_sigmoid(A))
+            case("binomial", dtype, params, "mean", n * p)
+            case("binomial", dtype, params, "variance", n * p * exp(log_sigmoid(-A)))
+            case("binomial", dtype, params, "entropy", -fsum(exp(l) * l for l in lp),
+                 lgamma_scale=2 * lg(n + 1))
+
+    # Uniform[a, b), Exponential(λ), LogNormal(μ, σ), Laplace(μ, b).
+    for lo, hi in [(0.0, 1.0), (-1e-3, 1e-3), (-1e6, 3.0)]:
+        lo, hi = r(lo), r(hi)
+        W = mpf(hi) - mpf(lo)
+        params = {"low": lo, "high": hi}
+        for x in map(r, [lo, 0.5 * (lo + hi), hi]):
+            case("uniform", dtype, params, "log_prob", -log(W) if x < hi else -inf, at=x)
+        case("uniform", dtype, params, "mean", (mpf(lo) + mpf(hi)) / 2)
+        case("uniform", dtype, params, "variance", W ** 2 / 12)
+        case("uniform", dtype, params, "entropy", log(W))
+    for lam in map(r, [1e-30, 1e-3, 1.0, 1e3] + ([1e30] if dtype == "f64" else [])):
+        L = mpf(lam)
+        for x in map(r, [0.0, 1e-3, 1.0, 1e5]):
+            case("exponential", dtype, {"rate": lam}, "log_prob", log(L) - L * mpf(x), at=x)
+        case("exponential", dtype, {"rate": lam}, "mean", 1 / L)
+        case("exponential", dtype, {"rate": lam}, "variance", 1 / L ** 2)
+        case("exponential", dtype, {"rate": lam}, "entropy", 1 - log(L))
+    for loc in map(r, [0.0, -3.0, 20.0]):
+        for sc in map(r, [1e-3, 0.5, 2.0]):
+            M, S = mpf(loc), mpf(sc)
+            params = {"loc": loc, "scale": sc}
+            for x in map(r, [1e-3, 1.0, 1e5]):
+                X = mpf(x)
+                case("log_normal", dtype, params, "log_prob",
+                     -((log(X) - M) / S) ** 2 / 2 - log(S) - log(2 * pi) / 2 - log(X), at=x)
+            case("log_normal", dtype, params, "mean", exp(M + S ** 2 / 2))
+            case("log_normal", dtype, params, "variance", (exp(S ** 2) - 1) * exp(2 * M + S ** 2))
+            case("log_normal", dtype, params, "mode", exp(M - S ** 2))
+            case("log_normal", dtype, params, "entropy", M + log(S) + (1 + log(2 * pi)) / 2)
+    for loc in map(r, [0.0, -3.5]):
+        for sc in map(r, [1e-30, 1e-3, 1.0, 1e10]):
+            M, S = mpf(loc), mpf(sc)
+            params = {"loc": loc, "scale": sc}
+            for x in map(r, [loc, loc + 1.0, 1e5]):
+                case("laplace", dtype, params, "log_prob",
+                     -abs(mpf(x) - M) / S - log(2 * S), at=x)
+            case("laplace", dtype, params, "variance", 2 * S ** 2)
+            case("laplace", dtype, params, "entropy", 1 + log(2 * S))
+
+    # KL divergences between two laws of one family (math §11).
+    def kl_case(dist, params, other, value):
+        both = dict(params)
+        both.update({"other_" + k: v for k, v in other.items()})
+        case(dist, dtype, both, "kl", value)
+
+    for (aq, bq, ap, bp) in [(2.0, 1.0, 1.0, 1.0), (1e-3, 1e3, 5.0, 1e-3), (3.0, 2.0, 3.0, 2.0),
+                             (1e3, 1.0, 1e3, 1.0 + 1e-6)]:
+        aq, bq, ap, bp = map(r, (aq, bq, ap, bp))
+        Aq, Bq, Ap, Bp = map(mpf, (aq, bq, ap, bp))
+        kl_case("gamma", {"concentration": aq, "rate": bq}, {"concentration": ap, "rate": bp},
+                (Aq - Ap) * digamma(Aq) - loggamma(Aq) + loggamma(Ap) + Ap * (log(Bq) - log(Bp))
+                + Aq * (Bp - Bq) / Bq)
+    for (aq, bq, ap, bp) in [(2.0, 3.0, 1.0, 1.0), (1e-3, 0.5, 7.0, 1e3), (4.0, 4.0, 4.0, 4.0)]:
+        aq, bq, ap, bp = map(r, (aq, bq, ap, bp))
+        Aq, Bq, Ap, Bp = map(mpf, (aq, bq, ap, bp))
+        kl_case("beta", {"alpha": aq, "beta": bq}, {"alpha": ap, "beta": bp},
+                lbeta(Ap, Bp) - lbeta(Aq, Bq) + (Aq - Ap) * digamma(Aq) + (Bq - Bp) * digamma(Bq)
+                + (Ap - Aq + Bp - Bq) * digamma(Aq + Bq))
+    for (vq, vp) in [([1.0, 2.0, 3.0], [1.0, 1.0, 1.0]), ([1e-3, 1.0, 1e3], [0.5, 0.5, 0.5])]:
+        vq, vp = [r(v) for v in vq], [r(v) for v in vp]
+        Q, P = [mpf(v) for v in vq], [mpf(v) for v in vp]
+        Q0, P0 = fsum(Q), fsum(P)
+        kl_case("dirichlet", {"concentration": vq}, {"concentration": vp},
+                loggamma(Q0) - fsum(loggamma(v) for v in Q) - loggamma(P0)
+                + fsum(loggamma(v) for v in P) + fsum((a - b) * (digamma(a) - digamma(Q0))
+                                                      for a, b in zip(Q, P)))
+    for (lq, lp) in [(1.0, 2.0), (1e-3, 1e3), (5.0, 5.0), (1.0, 1.0 + 1e-6)]:
+        lq, lp = r(lq), r(lp)
+        Lq, Lp = mpf(lq), mpf(lp)
+        kl_case("exponential", {"rate": lq}, {"rate": lp}, log(Lq) - log(Lp) + Lp / Lq - 1)
+        kl_case("poisson", {"rate": lq}, {"rate": lp}, Lq * (log(Lq) - log(Lp)) - Lq + Lp)
+    for (mq, sq, mp_, sp) in [(0.0, 1e-3, 1.0, 1e3), (1.0, 1.0, 1.0, 1.0), (-3.5, 2.0, 0.0, 1.0)]:
+        mq, sq, mp_, sp = map(r, (mq, sq, mp_, sp))
+        Mq, Sq, Mp, Sp = map(mpf, (mq, sq, mp_, sp))
+        D = abs(Mq - Mp)
+        kl_case("laplace", {"loc": mq, "scale": sq}, {"loc": mp_, "scale": sp},
+                log(Sp / Sq) + D / Sp + Sq / Sp * exp(-D / Sq) - 1)
+        kl_case("log_normal", {"loc": mq, "scale": sq}, {"loc": mp_, "scale": sp},
+                log(Sp / Sq) + (Sq ** 2 + (Mq - Mp) ** 2) / (2 * Sp ** 2) - mpf(1) / 2)
+    for (aq, bq, ap, bp) in [(0.0, 1.0, -1.0, 2.0), (0.25, 0.5, 0.0, 1.0), (0.0, 1.0, 0.5, 2.0)]:
+        aq, bq, ap, bp = map(r, (aq, bq, ap, bp))
+        inside = aq >= ap and bq <= bp
+        kl_case("uniform", {"low": aq, "high": bq}, {"low": ap, "high": bp},
+                log((mpf(bp) - mpf(ap)) / (mpf(bq) - mpf(aq))) if inside else inf)
 
 json.dump({"generator": "scripts/dist_reference.py", "digits": mp.dps, "cases": CASES},
           sys.stdout, indent=0)

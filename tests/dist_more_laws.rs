@@ -573,3 +573,100 @@ fn bad_parameters_are_errors_that_name_them() {
         .mean()
         .is_err());
 }
+
+/// The special-function differences on both sides of their switch to asymptotic series
+/// (`pact::tensor::special::ASYMPTOTIC_FROM` = 20), and the closed-form divergences (math §11) in
+/// every parameter, against finite differences.
+#[test]
+fn asymptotic_differences_and_divergences_have_exact_gradients() {
+    let points = [0.7, 5.0, 19.0, 21.0, 300.0];
+    check_grad(|x| x.lgamma_half_step(), &points, "lgamma_half_step");
+    check_grad(|x| x.digamma_half_step(), &points, "digamma_half_step");
+    check_grad(|x| x.gamma_entropy(), &points, "gamma_entropy");
+    check_grad(
+        |nu| StudentT::new(nu.clone(), s64(0.5), s64(2.0))?.entropy(),
+        &[1.5, 30.0, 45.0],
+        "StudentT entropy ν",
+    );
+    let q = |v: f64| s64(v);
+    check_grad(
+        |a| {
+            kl_divergence(
+                &Gamma::new(a.clone(), q(2.0))?,
+                &Gamma::new(q(1.5), q(0.5))?,
+            )
+        },
+        &[0.6, 3.0],
+        "KL Gamma α",
+    );
+    check_grad(
+        |b| kl_divergence(&Beta::new(q(2.0), b.clone())?, &Beta::new(q(0.7), q(3.0))?),
+        &[0.6, 3.0],
+        "KL Beta β",
+    );
+    check_grad(
+        |r| kl_divergence(&Exponential::new(r.clone())?, &Exponential::new(q(1.0))?),
+        // Both sides of ratio_excess's switch at |d| = ½.
+        &[0.9, 1.2, 4.0, 0.1],
+        "KL Exponential",
+    );
+    check_grad(
+        |r| kl_divergence(&Poisson::new(q(2.0))?, &Poisson::new(r.clone())?),
+        &[1.9, 7.0],
+        "KL Poisson",
+    );
+    check_grad(
+        |m| {
+            kl_divergence(
+                &Laplace::new(m.clone(), q(0.5))?,
+                &Laplace::new(q(0.2), q(2.0))?,
+            )
+        },
+        &[-1.0, 0.9],
+        "KL Laplace μ",
+    );
+    check_grad(
+        |s| {
+            kl_divergence(
+                &LogNormal::new(q(0.3), s.clone())?,
+                &LogNormal::new(q(0.0), q(1.0))?,
+            )
+        },
+        &[0.9, 3.0],
+        "KL LogNormal σ",
+    );
+    let a =
+        Tensor::from_f64_slice(&[1.0, 2.0, 3.0], [3], pact::DType::F64, pact::Device::Cpu).unwrap();
+    check_grad(
+        |b| kl_divergence(&Dirichlet::new(a.clone())?, &Dirichlet::new(b.clone())?),
+        &[0.5, 1.5, 4.0],
+        "KL Dirichlet β",
+    );
+}
+
+/// math §11's golden values, and the divergences' edges: 0 between equal laws, `+∞` for a
+/// uniform law reaching outside the other.
+#[test]
+fn closed_form_divergences_match_golden_values() {
+    let kl = |q: &dyn Distribution, p: &dyn Distribution| {
+        kl_divergence(q, p).unwrap().to_scalar().unwrap()
+    };
+    let gamma = |a: f64, b: f64| Gamma::new(s64(a), s64(b)).unwrap();
+    assert!((kl(&gamma(2.0, 1.0), &gamma(1.0, 1.0)) - 0.422_784_335_098_467_1).abs() < 1e-15);
+    let exp = |r: f64| Exponential::new(s64(r)).unwrap();
+    assert!((kl(&exp(1.0), &exp(2.0)) - 0.306_852_819_440_054_7).abs() < 1e-15);
+    let pois = |r: f64| Poisson::new(s64(r)).unwrap();
+    assert!((kl(&pois(1.0), &pois(2.0)) - 0.306_852_819_440_054_7).abs() < 1e-15);
+    assert_eq!(kl(&gamma(3.0, 2.0), &gamma(3.0, 2.0)), 0.0);
+    let uni = |a: f64, b: f64| Uniform::new(s64(a), s64(b)).unwrap();
+    assert!((kl(&uni(0.25, 0.5), &uni(0.0, 1.0)) - 4f64.ln()).abs() < 1e-15);
+    assert_eq!(kl(&uni(0.0, 1.0), &uni(0.5, 2.0)), f64::INFINITY);
+    // Families without a closed form between them are refused, not guessed.
+    let err = kl_divergence(&gamma(1.0, 1.0), &exp(1.0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Gamma") && err.contains("Exponential"),
+        "{err}"
+    );
+}

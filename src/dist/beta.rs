@@ -43,7 +43,22 @@ impl Beta {
     }
 }
 
+impl Beta {
+    /// The first concentration α (at the batch shape).
+    pub fn alpha(&self) -> &Tensor {
+        &self.alpha
+    }
+
+    /// The second concentration β (at the batch shape).
+    pub fn beta(&self) -> &Tensor {
+        &self.beta
+    }
+}
+
 impl Distribution for Beta {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn name(&self) -> &'static str {
         "Beta"
     }

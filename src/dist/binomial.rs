@@ -110,6 +110,10 @@ impl Distribution for Binomial {
             .add(&k.neg()?.add_scalar(n + 1.0)?.lgamma()?)?
             .neg()?
             .add_scalar(ln_factorial(self.total))?;
+        // log C(n, 0) = log C(n, n) = 0 exactly: the lgamma terms above are of order n log n
+        // and would leave their rounding where the law is nearly certain.
+        let edge = k.lt_scalar(0.5)?.maximum(&k.gt_scalar(n - 0.5)?)?;
+        let choose = Tensor::where_cond(&edge, &choose.zeros_like(), &choose)?;
         // 0 · log σ(±a) is 0 even where σ(±a) = 0 (a certain outcome).
         let successes = super::util::xmul(&k, &self.logits.log_sigmoid()?)?;
         let failures =

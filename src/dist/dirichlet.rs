@@ -58,7 +58,17 @@ impl Dirichlet {
     }
 }
 
+impl Dirichlet {
+    /// The concentrations α, `batch_shape ++ [K]` (at the batch shape).
+    pub fn concentration(&self) -> &Tensor {
+        &self.concentration
+    }
+}
+
 impl Distribution for Dirichlet {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn name(&self) -> &'static str {
         "Dirichlet"
     }

@@ -30,7 +30,17 @@ impl Exponential {
     }
 }
 
+impl Exponential {
+    /// The rate λ (at the batch shape).
+    pub fn rate(&self) -> &Tensor {
+        &self.rate
+    }
+}
+
 impl Distribution for Exponential {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn name(&self) -> &'static str {
         "Exponential"
     }

@@ -39,7 +39,22 @@ impl Gamma {
     }
 }
 
+impl Gamma {
+    /// The shape α (at the batch shape).
+    pub fn concentration(&self) -> &Tensor {
+        &self.concentration
+    }
+
+    /// The rate β (at the batch shape).
+    pub fn rate(&self) -> &Tensor {
+        &self.rate
+    }
+}
+
 impl Distribution for Gamma {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn name(&self) -> &'static str {
         "Gamma"
     }
@@ -102,11 +117,9 @@ impl Distribution for Gamma {
         let m = self.concentration.add_scalar(-1.0)?.div(&self.rate)?;
         Tensor::where_cond(&m.ge_scalar(0.0)?, &m, &m.zeros_like())
     }
-    /// `α − log β + log Γ(α) + (1 − α) ψ(α)`.
+    /// `α − log β + log Γ(α) + (1 − α) ψ(α)` ([`Tensor::gamma_entropy`], which keeps its
+    /// digits at large α).
     fn entropy(&self) -> Result<Tensor> {
-        let a = &self.concentration;
-        a.sub(&self.rate.log()?)?
-            .add(&a.lgamma()?)?
-            .add(&a.neg()?.add_scalar(1.0)?.mul(&a.digamma()?)?)
+        self.concentration.gamma_entropy()?.sub(&self.rate.log()?)
     }
 }

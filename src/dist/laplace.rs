@@ -36,7 +36,22 @@ impl Laplace {
     }
 }
 
+impl Laplace {
+    /// The location μ (at the batch shape).
+    pub fn loc(&self) -> &Tensor {
+        &self.loc
+    }
+
+    /// The scale b (at the batch shape).
+    pub fn scale(&self) -> &Tensor {
+        &self.scale
+    }
+}
+
 impl Distribution for Laplace {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn name(&self) -> &'static str {
         "Laplace"
     }

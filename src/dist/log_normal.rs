@@ -38,7 +38,22 @@ impl LogNormal {
     }
 }
 
+impl LogNormal {
+    /// The normal's location μ (at the batch shape).
+    pub fn loc(&self) -> &Tensor {
+        &self.loc
+    }
+
+    /// The normal's scale σ (at the batch shape).
+    pub fn scale(&self) -> &Tensor {
+        &self.scale
+    }
+}
+
 impl Distribution for LogNormal {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn name(&self) -> &'static str {
         "LogNormal"
     }

@@ -62,6 +62,7 @@ mod gamma;
 mod geometric;
 mod independent;
 mod kl;
+mod kl_closed;
 mod laplace;
 mod log_normal;
 mod normal;

@@ -31,7 +31,17 @@ impl Poisson {
     }
 }
 
+impl Poisson {
+    /// The rate λ (at the batch shape).
+    pub fn rate(&self) -> &Tensor {
+        &self.rate
+    }
+}
+
 impl Distribution for Poisson {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn name(&self) -> &'static str {
         "Poisson"
     }

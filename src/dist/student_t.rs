@@ -101,9 +101,9 @@ impl Distribution for StudentT {
         let nu = &self.df;
         let z = value.sub(&self.loc)?.div(&self.scale)?;
         let half_nu1 = nu.add_scalar(1.0)?.mul_scalar(0.5)?;
-        half_nu1
-            .lgamma()?
-            .sub(&nu.mul_scalar(0.5)?.lgamma()?)?
+        // log Γ((ν+1)/2) − log Γ(ν/2) in one piece, so that it keeps its digits at large ν.
+        nu.mul_scalar(0.5)?
+            .lgamma_half_step()?
             .sub(&nu.mul_scalar(PI)?.log()?.mul_scalar(0.5)?)?
             .sub(&self.scale.log()?)?
             .sub(&half_nu1.mul(&z.square()?.div(nu)?.log1p()?)?)
@@ -135,16 +135,20 @@ impl Distribution for StudentT {
     fn mode(&self) -> Result<Tensor> {
         Ok(self.loc.clone())
     }
-    /// `(ν+1)/2 (ψ((ν+1)/2) − ψ(ν/2)) + ½ log ν + log B(ν/2, ½) + log σ`.
+    /// `(ν+1)/2 (ψ((ν+1)/2) − ψ(ν/2)) + ½ log ν + log B(ν/2, ½) + log σ`, with
+    /// `log B(ν/2, ½) = ½ log π − (log Γ((ν+1)/2) − log Γ(ν/2))` and both differences taken in
+    /// one piece ([`Tensor::lgamma_half_step`], [`Tensor::digamma_half_step`]), so that it
+    /// keeps its digits at large ν.
     fn entropy(&self) -> Result<Tensor> {
         let nu = &self.df;
-        let (half_nu, half_nu1) = (nu.mul_scalar(0.5)?, nu.add_scalar(1.0)?.mul_scalar(0.5)?);
+        let half_nu = nu.mul_scalar(0.5)?;
         let log_beta = half_nu
-            .lgamma()?
-            .add_scalar(0.5 * PI.ln())?
-            .sub(&half_nu1.lgamma()?)?;
-        half_nu1
-            .mul(&half_nu1.digamma()?.sub(&half_nu.digamma()?)?)?
+            .lgamma_half_step()?
+            .neg()?
+            .add_scalar(0.5 * PI.ln())?;
+        nu.add_scalar(1.0)?
+            .mul_scalar(0.5)?
+            .mul(&half_nu.digamma_half_step()?)?
             .add(&nu.log()?.mul_scalar(0.5)?)?
             .add(&log_beta)?
             .add(&self.scale.log()?)

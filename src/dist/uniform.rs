@@ -45,7 +45,22 @@ impl Uniform {
     }
 }
 
+impl Uniform {
+    /// The lower end (at the batch shape).
+    pub fn low(&self) -> &Tensor {
+        &self.low
+    }
+
+    /// The upper end (at the batch shape).
+    pub fn high(&self) -> &Tensor {
+        &self.high
+    }
+}
+
 impl Distribution for Uniform {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn name(&self) -> &'static str {
         "Uniform"
     }
