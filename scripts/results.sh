@@ -163,7 +163,7 @@ FASHION_DATA=${FASHION_DATA:-fashion-mnist}
 FASHION_EPOCHS=${FASHION_EPOCHS:-3}
 FASHION_SEEDS=${FASHION_SEEDS:-0 1 2}
 FASHION_TAU=${FASHION_TAU:-0.02 0.05 0.1 0.2 0.4}
-FASHION_LAMBDA=${FASHION_LAMBDA:-0.01 0.02 0.03 0.05 0.1 0.2 0.35 0.6}
+FASHION_LAMBDA=${FASHION_LAMBDA:-0.01 0.015 0.02 0.03 0.05 0.1 0.2 0.35 0.6}
 FASHION_COMMON=(--units 5 --epochs "$FASHION_EPOCHS" --batch-size 64 --penalty-warmup 0.5)
 
 # fashion_run MODEL SETTING SEED [FLAGS...]: one run, skipped if its record exists.
@@ -225,9 +225,10 @@ fashion() {
     fashion_report
 }
 
-# Tables (Markdown, on stdout) and plots (docs/img/fashion-*.png) from the records.
+# Tables (Markdown, on stdout and into docs/RESULTS.md) and plots (docs/img/fashion-*.png) from
+# the records.
 fashion_report() {
-    python3 scripts/fashion_report.py "$FASHION_RECORDS" "$pact"
+    python3 scripts/fashion_report.py "$FASHION_RECORDS" "$pact" --write docs/RESULTS.md
 }
 
 case $what in
