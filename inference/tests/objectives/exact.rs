@@ -81,3 +81,31 @@ fn exact_takes_the_expectation_per_plate_element() {
         e.objective
     );
 }
+
+#[test]
+fn exact_refuses_too_many_configurations_before_the_work() {
+    // Twenty binary guide sites: 2^20 joint configurations, refused after one run of the
+    // guide (not after the 65,536 runs brute-force enumeration may take).
+    let runs = std::cell::Cell::new(0);
+    let model = |ctx: &mut Ctx| -> Result<()> {
+        for i in 0..20 {
+            ctx.sample(&format!("z_{i}"), Bernoulli::new(s(0.0))?)?;
+        }
+        Ok(())
+    };
+    let guide = |ctx: &mut Ctx| -> Result<()> {
+        runs.set(runs.get() + 1);
+        for i in 0..20 {
+            ctx.sample(&format!("z_{i}"), Bernoulli::new(s(0.0))?)?;
+        }
+        Ok(())
+    };
+    let params = ParamStore::new(DType::F64, CPU);
+    let err = Exact::map()
+        .estimate(&model, &guide, &params, &mut Rng::seed(0))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("1048576 joint configurations"), "{err}");
+    assert_eq!(runs.get(), 1);
+}
