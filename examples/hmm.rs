@@ -86,7 +86,8 @@ impl Hmm {
         for &v in &y[1..] {
             alpha = (0..K)
                 .map(|j| {
-                    let terms: Vec<f64> = (0..K).map(|i| alpha[i] + self.trans[i][j].ln()).collect();
+                    let terms: Vec<f64> =
+                        (0..K).map(|i| alpha[i] + self.trans[i][j].ln()).collect();
                     logsumexp(&terms) + self.emit(j, v)
                 })
                 .collect();
@@ -219,7 +220,9 @@ fn model(ys: &[Vec<f64>], which: Params) -> Result<impl Fn(&mut Ctx) -> Result<(
             Params::Learn => (
                 ctx.param("init", || Ok(Tensor::zeros([K], DType::F64, CPU)))?,
                 ctx.param("trans", || Ok(Tensor::zeros([K, K], DType::F64, CPU)))?,
-                ctx.param("locs", || Tensor::from_f64_vec(init_locs.clone(), [K, 1], CPU))?,
+                ctx.param("locs", || {
+                    Tensor::from_f64_vec(init_locs.clone(), [K, 1], CPU)
+                })?,
                 ctx.param("log_scale", || Ok(Tensor::zeros([1], DType::F64, CPU)))?,
             ),
             Params::Truth => (
@@ -240,7 +243,11 @@ fn model(ys: &[Vec<f64>], which: Params) -> Result<impl Fn(&mut Ctx) -> Result<(
                 let x = ctx.sample(&format!("x_{t}"), OneHotCategorical::new(logits)?)?;
                 let dims = x.dims().to_vec();
                 let loc = x.matmul(&locs)?.reshape(&dims[..dims.len() - 1])?;
-                ctx.observe(&format!("y_{t}"), Normal::new(loc, scale.clone())?, &steps[t])?;
+                ctx.observe(
+                    &format!("y_{t}"),
+                    Normal::new(loc, scale.clone())?,
+                    &steps[t],
+                )?;
                 prev = Some(x);
                 Ok(())
             })
@@ -302,7 +309,9 @@ fn factorised_guide(ys: &[Vec<f64>]) -> Result<impl Fn(&mut Ctx) -> Result<()>> 
         }
     }
     Ok(move |ctx: &mut Ctx| -> Result<()> {
-        let phi = ctx.param("guide.phi", || Tensor::from_f64_vec(phi0.clone(), [t, n, K], CPU))?;
+        let phi = ctx.param("guide.phi", || {
+            Tensor::from_f64_vec(phi0.clone(), [t, n, K], CPU)
+        })?;
         ctx.plate("seq", n, |ctx| {
             for i in 0..t {
                 let logits = phi.narrow(0, i, 1)?.reshape([n, K])?;
@@ -486,7 +495,11 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         "   log p(y) per step {:.4} (true parameters {:.4}); emission means {:?}, scale {:.3}",
         fitted_ll / steps_total,
         true_ll / steps_total,
-        fitted.locs.iter().map(|l| format!("{l:.2}")).collect::<Vec<_>>(),
+        fitted
+            .locs
+            .iter()
+            .map(|l| format!("{l:.2}"))
+            .collect::<Vec<_>>(),
         fitted.scale
     );
     println!("   transitions {}", show(&fitted.trans));
@@ -545,7 +558,11 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         println!(
             "   {kind:?} guide: transitions {}, emission means {:?}, scale {:.3}",
             show(&joint.trans),
-            joint.locs.iter().map(|l| format!("{l:.2}")).collect::<Vec<_>>(),
+            joint
+                .locs
+                .iter()
+                .map(|l| format!("{l:.2}"))
+                .collect::<Vec<_>>(),
             joint.scale
         );
         println!(

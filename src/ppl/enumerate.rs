@@ -489,6 +489,48 @@ pub fn enumerate<T>(
     }
 }
 
+/// The number of joint configurations `enumerate(select, model)` would run through,
+/// found from one run of the model (the first configuration's): the product over the sites
+/// it enumerates of their number of values (`K^elements` outside plates, `K` inside),
+/// saturating at `usize::MAX`. Exact for models whose sites do not depend on the enumerated
+/// values. A site outside plates with more than [`MAX_RUNS`] values is an error.
+///
+/// ```
+/// use pact::dist::Bernoulli;
+/// use pact::nn::ParamStore;
+/// use pact::ppl::enumerate::count_configurations;
+/// use pact::ppl::{run, Ctx, Select};
+/// use pact::{DType, Device, Result, Rng, Tensor};
+/// let model = |ctx: &mut Ctx| -> Result<()> {
+///     for i in 0..30 {
+///         ctx.sample(&format!("z_{i}"), Bernoulli::new(Tensor::scalar(0.0, DType::F64, Device::Cpu))?)?;
+///     }
+///     Ok(())
+/// };
+/// let params = ParamStore::new(DType::F64, Device::Cpu);
+/// let (count, _) = run(&count_configurations(Select::All, model), &params, &mut Rng::seed(0))?;
+/// assert_eq!(count, 1 << 30);
+/// # Ok::<(), pact::Error>(())
+/// ```
+pub fn count_configurations<T>(
+    select: Select,
+    model: impl Fn(&mut Ctx) -> Result<T>,
+) -> impl Fn(&mut Ctx) -> Result<usize> {
+    move |ctx: &mut Ctx| {
+        let state = Rc::new(RefCell::new(State::default()));
+        let handler = Enumerate {
+            select: select.clone(),
+            state: state.clone(),
+        };
+        let (out, _) = ctx.with_fresh_trace(|ctx| ctx.with_handler(Box::new(handler), &model));
+        out?;
+        let chosen = &state.borrow().chosen;
+        Ok(chosen
+            .iter()
+            .fold(1usize, |acc, c| acc.saturating_mul(c.configs)))
+    }
+}
+
 /// Refuses, after the first run, a model whose enumerated sites have more joint
 /// configurations than [`MAX_RUNS`], naming the count, before the other runs are made.
 fn check_total(chosen: &[Choice]) -> Result<()> {
@@ -511,13 +553,11 @@ fn check_total(chosen: &[Choice]) -> Result<()> {
     } else {
         total.to_string()
     };
-    Err(Error::invalid(
-        "enumerate",
-        format!(
-            "the enumerated sites {} have {count} joint configurations, more than the {MAX_RUNS} runs brute-force enumeration may take; enumerate_parallel sums plates and markov chains out in one run",
-            sites.join(", ")
-        ),
-    ))
+    Err(Error::TooManyConfigurations {
+        sites: sites.join(", "),
+        count,
+        limit: MAX_RUNS,
+    })
 }
 
 /// The global sites' `(name, configuration index)` of a run.

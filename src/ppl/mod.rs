@@ -82,5 +82,6 @@ pub use relax::{relax, CustomRelaxation, Expectation, RelaxPolicy, Relaxation};
 pub use site::{MarkovFrame, Message, PlateFrame, Site, SiteKind};
 pub use trace::{Trace, Values};
 pub use ve::{
-    enumerate_parallel, infer_discrete, lookup, FactorGraph, MapEstimate, ParallelEnum, Posterior,
+    enumerate_parallel, infer_discrete, lookup, FactorGraph, GuideExpectation, MapEstimate,
+    ParallelEnum, Posterior,
 };

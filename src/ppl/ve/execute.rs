@@ -148,3 +148,136 @@ pub(super) fn execute(
     };
     Ok(Executed { total, tables })
 }
+
+/// A factor of an expectation: its `log q` part (the weights) and its value channels.
+pub(super) struct Pair {
+    pub l: Option<Tensor>,
+    pub r: Vec<Option<Tensor>>,
+}
+
+/// Runs `plan` in the expectation semiring: each factor is a pair `(log a, b / a)`, pairs
+/// multiply as `(log a + log a', r + r')` and sum over a variable as
+/// `(log Σ a, Σ (a / Σ a) r)`; plates multiply out as sums of both parts. With the guide's
+/// `log q` terms as weights and the model's terms as values, the root holds `log Σ q = 0`
+/// and `E_q[Σ terms]`, exactly and differentiably. Returns the root weight and one value per
+/// channel (rank 0).
+pub(super) fn expect(
+    plan: &Plan,
+    layout: &Layout,
+    initial: Vec<Pair>,
+    channels: usize,
+) -> Result<(Option<Tensor>, Vec<Tensor>)> {
+    let like = initial
+        .iter()
+        .find_map(|p| p.l.clone().or_else(|| p.r.iter().flatten().next().cloned()))
+        .ok_or_else(|| crate::Error::invalid("expectation", "a model without factors"))?;
+    let mut slots: Vec<Option<Pair>> = initial.into_iter().map(Some).collect();
+    let take = |slots: &mut Vec<Option<Pair>>, id: usize| {
+        slots
+            .get_mut(id)
+            .and_then(Option::take)
+            .ok_or_else(|| crate::Error::invalid("expectation", format!("factor {id} used twice")))
+    };
+    let add = |acc: Option<Tensor>, t: Tensor| -> Result<Option<Tensor>> {
+        Ok(Some(match acc {
+            Some(a) => a.add(&t)?,
+            None => t,
+        }))
+    };
+    for instr in &plan.instrs {
+        match instr {
+            Instr::Eliminate { var, inputs, vars } => {
+                let mut l: Option<Tensor> = None;
+                let mut r: Vec<Option<Tensor>> = vec![None; channels];
+                for &f in inputs {
+                    let pair = take(&mut slots, f)?;
+                    let from = &plan.factor_vars[f];
+                    if let Some(t) = pair.l {
+                        l = add(l, align(&t, from, vars, layout)?)?;
+                    }
+                    for (acc, t) in r.iter_mut().zip(pair.r) {
+                        if let Some(t) = t {
+                            *acc = add(acc.take(), align(&t, from, vars, layout)?)?;
+                        }
+                    }
+                }
+                let l = l.ok_or_else(|| {
+                    crate::Error::invalid(
+                        "expectation",
+                        format!("enumerated variable {var} has no log q term in the guide"),
+                    )
+                })?;
+                let mut full = l.dims().to_vec();
+                full[0] = layout.var_sizes[*var];
+                let l = if full == l.dims() {
+                    l
+                } else {
+                    l.broadcast_as(&crate::Shape::new(full))?
+                };
+                let lse = l.logsumexp_keepdim(0)?;
+                let w = l.sub(&lse)?.exp()?;
+                let positive = w.gt_scalar(0.0)?;
+                let mut out = Vec::with_capacity(channels);
+                for rc in r {
+                    out.push(match rc {
+                        Some(rc) => {
+                            let prod = w.mul(&rc)?;
+                            // 0 · (−∞) is 0 here: values q gives no weight do not count.
+                            let safe = Tensor::where_cond(&positive, &prod, &prod.zeros_like())?;
+                            Some(safe.sum(0)?)
+                        }
+                        None => None,
+                    });
+                }
+                slots.push(Some(Pair {
+                    l: Some(lse.squeeze(0)?),
+                    r: out,
+                }));
+            }
+            Instr::ReducePlates { input, plates } => {
+                let f = *input;
+                let pair = take(&mut slots, f)?;
+                let vars = plan.factor_vars[f].len();
+                let reduce = |t: Tensor| -> Result<Tensor> {
+                    let mut t = t;
+                    let mut scale = 1.0;
+                    for &p in plates {
+                        let axis = (vars + layout.nesting) as isize + layout.plate_dims[p];
+                        t = t.sum_keepdim(axis as usize)?;
+                        scale *= layout.plate_scales[p];
+                    }
+                    if scale != 1.0 {
+                        t = t.mul_scalar(scale)?;
+                    }
+                    Ok(t)
+                };
+                slots.push(Some(Pair {
+                    l: pair.l.map(reduce).transpose()?,
+                    r: pair
+                        .r
+                        .into_iter()
+                        .map(|t| t.map(reduce).transpose())
+                        .collect::<Result<_>>()?,
+                }));
+            }
+        }
+    }
+    let mut l: Option<Tensor> = None;
+    let mut r: Vec<Option<Tensor>> = vec![None; channels];
+    for &root in &plan.roots {
+        let pair = take(&mut slots, root)?;
+        if let Some(t) = pair.l {
+            l = add(l, t.sum_all()?)?;
+        }
+        for (acc, t) in r.iter_mut().zip(pair.r) {
+            if let Some(t) = t {
+                *acc = add(acc.take(), t.sum_all()?)?;
+            }
+        }
+    }
+    let zero = Tensor::scalar(0.0, like.dtype(), like.device());
+    Ok((
+        l,
+        r.into_iter().map(|t| t.unwrap_or(zero.clone())).collect(),
+    ))
+}

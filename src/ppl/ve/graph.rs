@@ -88,18 +88,7 @@ impl<T> FactorGraph<T> {
     }
 
     fn structure(&self) -> Structure {
-        Structure {
-            var_sizes: self.vars.iter().map(|v| v.size).collect(),
-            var_plates: self.vars.iter().map(|v| v.plates.clone()).collect(),
-            var_names: self.vars.iter().map(|v| v.name.clone()).collect(),
-            plate_sizes: self.plates.iter().map(|p| p.subsample_size).collect(),
-            plate_names: self.plates.iter().map(|p| p.name.clone()).collect(),
-            factors: self
-                .factors
-                .iter()
-                .map(|f| (f.vars.clone(), f.plates.clone()))
-                .collect(),
-        }
+        structure_of(&self.vars, &self.plates, &self.factors)
     }
 
     fn tensors(&self, detach: bool) -> Vec<Tensor> {
@@ -115,17 +104,8 @@ impl<T> FactorGraph<T> {
             .collect()
     }
 
-    fn var_sizes(&self) -> Vec<usize> {
-        self.vars.iter().map(|v| v.size).collect()
-    }
-
     fn layout(&self) -> OwnedLayout {
-        OwnedLayout {
-            var_sizes: self.var_sizes(),
-            plate_dims: self.plates.iter().map(|p| p.dim).collect(),
-            plate_scales: self.plates.iter().map(PlateFrame::scale).collect(),
-            nesting: self.nesting,
-        }
+        OwnedLayout::new(&self.vars, &self.plates, self.nesting)
     }
 
     /// The names of the enumerated sites, in execution order.
@@ -338,8 +318,23 @@ impl<T> FactorGraph<T> {
     }
 }
 
+/// The structure (no tensors) of a factor graph.
+pub(super) fn structure_of(vars: &[Var], plates: &[PlateFrame], factors: &[Factor]) -> Structure {
+    Structure {
+        var_sizes: vars.iter().map(|v| v.size).collect(),
+        var_plates: vars.iter().map(|v| v.plates.clone()).collect(),
+        var_names: vars.iter().map(|v| v.name.clone()).collect(),
+        plate_sizes: plates.iter().map(|p| p.subsample_size).collect(),
+        plate_names: plates.iter().map(|p| p.name.clone()).collect(),
+        factors: factors
+            .iter()
+            .map(|f| (f.vars.clone(), f.plates.clone()))
+            .collect(),
+    }
+}
+
 /// [`Layout`] with owned parts.
-struct OwnedLayout {
+pub(super) struct OwnedLayout {
     var_sizes: Vec<usize>,
     plate_dims: Vec<isize>,
     plate_scales: Vec<f64>,
@@ -347,7 +342,16 @@ struct OwnedLayout {
 }
 
 impl OwnedLayout {
-    fn view(&self) -> Layout<'_> {
+    pub(super) fn new(vars: &[Var], plates: &[PlateFrame], nesting: usize) -> Self {
+        OwnedLayout {
+            var_sizes: vars.iter().map(|v| v.size).collect(),
+            plate_dims: plates.iter().map(|p| p.dim).collect(),
+            plate_scales: plates.iter().map(PlateFrame::scale).collect(),
+            nesting,
+        }
+    }
+
+    pub(super) fn view(&self) -> Layout<'_> {
         Layout {
             var_sizes: &self.var_sizes,
             plate_dims: &self.plate_dims,

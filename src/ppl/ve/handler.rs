@@ -3,7 +3,7 @@
 //! enumerated sites it depends on.
 
 use crate::dist::Distribution;
-use crate::ppl::{Handler, MarkovFrame, Message, PlateFrame, Select, Site};
+use crate::ppl::{Handler, MarkovFrame, Message, PlateFrame, Select, Site, Trace};
 use crate::{Error, Result, Shape, Tensor};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -22,14 +22,39 @@ pub(super) struct Var {
     pub depth: usize,
     /// Its values, `[size] ++ event` (no gradient).
     pub support: Tensor,
+    /// Its value during the run: the support along its axis.
+    pub value: Tensor,
     pub markov: Vec<MarkovFrame>,
     /// The factor of its own site.
     pub home: Option<usize>,
 }
 
+/// Which side of an expectation a factor is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Role {
+    /// A term of the model's log joint.
+    Joint,
+    /// A term of the guide's `log q` (the weights of an expectation).
+    Guide,
+}
+
+/// What a run records.
+#[derive(Clone, Debug)]
+pub(super) enum Mode {
+    /// The model alone: enumerate the selected sites, record every term.
+    Model,
+    /// A guide: enumerate the selected sites, record their `log q` only.
+    Guide,
+    /// The model after its guide ran in [`Mode::Guide`] (whose trace this is): the guide's
+    /// enumerated sites take their values, its other latent sites are replayed, guided sites
+    /// are enumerated with their `log q` recorded; every term is recorded.
+    ModelOfGuide(Rc<Trace>),
+}
+
 /// A log-probability term: one axis per variable (in `vars` order), then the plate axes.
 #[derive(Clone, Debug)]
 pub(super) struct Factor {
+    pub role: Role,
     pub vars: Vec<usize>,
     /// Plate ids, sorted.
     pub plates: Vec<usize>,
@@ -38,6 +63,7 @@ pub(super) struct Factor {
 
 /// What the handler collects during the run.
 pub(super) struct State {
+    pub mode: Mode,
     pub select: Select,
     pub nesting: usize,
     pub max_table: usize,
@@ -51,6 +77,7 @@ pub(super) struct State {
 impl State {
     pub fn new(select: Select, nesting: usize, max_table: usize) -> Self {
         State {
+            mode: Mode::Model,
             select,
             nesting,
             max_table,
@@ -59,6 +86,12 @@ impl State {
             plates: Vec::new(),
             factors: Vec::new(),
         }
+    }
+
+    /// Turns a state that recorded a guide ([`Mode::Guide`]) to its model's run.
+    pub fn start_model(&mut self, guide: Trace) {
+        self.mode = Mode::ModelOfGuide(Rc::new(guide));
+        self.live.clear();
     }
 
     /// Frees the axes of variables that no site at `now` may read any more.
@@ -187,6 +220,7 @@ impl State {
             plates,
             depth: msg.plates.len(),
             support,
+            value: value.clone(),
             markov: msg.markov.clone(),
             home: None,
         });
@@ -197,7 +231,13 @@ impl State {
     }
 
     /// The factor of a recorded site's log-probability `lp`.
-    fn factor(&mut self, site: &Site, lp: &Tensor, own: Option<usize>) -> Result<Factor> {
+    fn factor(
+        &mut self,
+        site: &Site,
+        lp: &Tensor,
+        own: Option<usize>,
+        role: Role,
+    ) -> Result<Factor> {
         let p = self.nesting;
         let mut t = lp.clone();
         if t.rank() < p {
@@ -295,10 +335,50 @@ impl State {
             }
         }
         Ok(Factor {
+            role,
             vars,
             plates,
             tensor,
         })
+    }
+}
+
+impl State {
+    /// Gives the model's site `msg` the value of the guide's enumerated site `v`.
+    fn reuse(&mut self, v: usize, msg: &mut Message) -> Result<()> {
+        let var = &self.vars[v];
+        if msg.dist.support().size() != Some(var.size) {
+            return Err(Error::site(
+                &msg.name,
+                format!(
+                    "the guide enumerates {} values here, the model's {} has support {}",
+                    var.size,
+                    msg.dist.name(),
+                    msg.dist.support()
+                ),
+            ));
+        }
+        if let Some(&u) = self
+            .live
+            .iter()
+            .find(|&&u| u != v && self.vars[u].axis == var.axis)
+        {
+            return Err(Error::site(
+                &msg.name,
+                format!(
+                    "the guide put it on the axis of {:?}, which the model still reads: give the guide the model's markov structure",
+                    self.vars[u].name
+                ),
+            ));
+        }
+        let value = var.value.clone();
+        self.vars[v].markov = msg.markov.clone();
+        if !self.live.contains(&v) {
+            self.live.push(v);
+        }
+        msg.fix_exact(value);
+        msg.enumerated = true;
+        Ok(())
     }
 }
 
@@ -351,10 +431,31 @@ impl Handler for ParallelEnumerate {
         if let Some(d) = &msg.value {
             state.check_size(&msg.name, &*msg.dist, d.value())?;
         }
-        if !msg.is_free() || !state.select.contains(&msg.name) {
+        if !msg.is_free() {
             return Ok(());
         }
-        state.enumerate_site(msg)
+        let guide = match &state.mode {
+            Mode::ModelOfGuide(trace) => Some(trace.clone()),
+            _ => None,
+        };
+        let Some(guide) = guide else {
+            if !state.select.contains(&msg.name) {
+                return Ok(());
+            }
+            return state.enumerate_site(msg);
+        };
+        if let Some(v) = state.vars.iter().position(|v| v.name == msg.name) {
+            return state.reuse(v, msg);
+        }
+        if let Some(site) = guide.get(&msg.name).filter(|s| s.is_latent()) {
+            msg.value = Some(site.draw.clone());
+            msg.replayed = true;
+            return Ok(());
+        }
+        if msg.guide.is_some() && state.select.contains(&msg.name) {
+            return state.enumerate_site(msg);
+        }
+        Ok(())
     }
 
     fn postprocess(&mut self, site: &Site) -> Result<()> {
@@ -368,7 +469,23 @@ impl Handler for ParallelEnumerate {
             .iter()
             .rposition(|v| v.name == site.name)
             .filter(|_| site.enumerated);
-        let factor = state.factor(site, lp, own)?;
+        match state.mode {
+            Mode::Guide => {
+                if own.is_some() {
+                    let factor = state.factor(site, lp, own, Role::Guide)?;
+                    state.factors.push(factor);
+                }
+                return Ok(());
+            }
+            Mode::ModelOfGuide(_) => {
+                if let (Some(lq), Some(_)) = (&site.guide_log_prob, own) {
+                    let factor = state.factor(site, lq, own, Role::Guide)?;
+                    state.factors.push(factor);
+                }
+            }
+            Mode::Model => {}
+        }
+        let factor = state.factor(site, lp, own, Role::Joint)?;
         if let Some(v) = own {
             state.vars[v].home = Some(state.factors.len());
         }

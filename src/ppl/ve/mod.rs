@@ -71,10 +71,12 @@
 
 mod backtrack;
 mod execute;
+mod expectation;
 mod graph;
 mod handler;
 mod plan;
 
+pub use expectation::GuideExpectation;
 pub use graph::{FactorGraph, MapEstimate};
 
 use super::enumerate::ENUMERATED_SITE;
