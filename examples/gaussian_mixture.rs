@@ -149,25 +149,10 @@ fn evaluate(
     n: usize,
 ) -> Result<(f64, Vec<usize>)> {
     let (e, _) = pact::no_grad(|| run(&enumerate(Select::All, model), params, &mut Rng::seed(0)))?;
-    // Run k sets every z_n to component k; log p(x_n, z_n = k) is per point.
-    let mut best = vec![(f64::NEG_INFINITY, 0); n];
-    for run in &e.runs {
-        let k = run.assignment[0].1.argmax(1)?[0];
-        let per_point = run
-            .trace
-            .get("z")
-            .and_then(|s| s.log_prob.clone())
-            .zip(run.trace.get("x").and_then(|s| s.log_prob.clone()))
-            .ok_or_else(|| Error::invalid("evaluate", "missing sites"))?;
-        let joint = per_point.0.add(&per_point.1)?.to_f64_vec();
-        for (b, v) in best.iter_mut().zip(joint) {
-            if v > b.0 {
-                *b = (v, k);
-            }
-        }
-    }
+    // Per point: its log marginal, p(z_n = k | x_n) and the most probable k.
+    let per_point = e.per_element()?;
     let ll = e.log_marginal.to_scalar()? / n as f64;
-    Ok((ll, best.into_iter().map(|b| b.1).collect()))
+    Ok((ll, per_point.argmax("z")?))
 }
 
 fn main() -> Result<()> {

@@ -124,6 +124,19 @@ pub enum Error {
     /// A site name used twice in one run of a model.
     #[error("duplicate site name {0:?} in one run of the model")]
     DuplicateSite(String),
+    /// Brute-force enumeration ([`enumerate`](crate::ppl::enumerate())) asked for more
+    /// joint configurations than it may run; found after its first run.
+    #[error(
+        "enumerate: the enumerated sites {sites} have {count} joint configurations, more than the {limit} runs brute-force enumeration may take; enumerate_parallel sums plates and markov chains out in one run"
+    )]
+    TooManyConfigurations {
+        /// The enumerated sites with their numbers of values.
+        sites: String,
+        /// The number of joint configurations (`more than 2^64` when it overflows).
+        count: String,
+        /// The most runs allowed.
+        limit: usize,
+    },
     /// A model site that a handler or query cannot work with (wrong kind, wrong shape,
     /// continuous where a finite support is needed, …).
     #[error("site {site:?}: {message}")]

@@ -78,6 +78,19 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` recording a graph even inside [`no_grad`] (for library code that differentiates
+/// internally, like the posterior marginals of [`FactorGraph`](crate::ppl::FactorGraph)).
+pub(crate) fn with_grad<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GRAD_ENABLED.with(|g| g.set(self.0));
+        }
+    }
+    let _restore = Restore(GRAD_ENABLED.with(|g| g.replace(true)));
+    f()
+}
+
 impl Tensor {
     /// `hard` in the forward pass, the gradient of `soft` in the backward pass:
     /// `soft + (hard − soft).detach()`.

@@ -147,10 +147,11 @@ impl Distribution for Categorical {
 
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
         let mask = one_hot(value, self.num_categories())?;
-        let last = mask.rank() - 1;
-        let picked =
-            Tensor::where_cond(&mask, &self.logits, &self.logits.scalar_like(0.0))?.sum(last)?;
-        let in_support = mask.sum(last)?;
+        // The value may have fewer batch axes than the logits (it broadcasts): sum the
+        // category axis, the last of both.
+        let picked = Tensor::where_cond(&mask, &self.logits, &self.logits.scalar_like(0.0))?;
+        let picked = picked.sum(picked.rank() - 1)?;
+        let in_support = mask.sum(mask.rank() - 1)?;
         Tensor::where_cond(&in_support, &picked, &picked.scalar_like(f64::NEG_INFINITY))
     }
 

@@ -1,6 +1,6 @@
 //! The context a model runs in: its statements and the handler stack.
 
-use super::{Handler, Message, PlateFrame, Site, SiteKind, Trace};
+use super::{Handler, MarkovFrame, Message, PlateFrame, Site, SiteKind, Trace};
 use crate::dist::{Distribution, Draw, IntoDistribution};
 use crate::nn::ParamStore;
 use crate::{Error, Result, Rng, Shape, Tensor};
@@ -15,6 +15,8 @@ pub struct Ctx {
     trace: Trace,
     handlers: Vec<Box<dyn Handler>>,
     plates: Vec<PlateFrame>,
+    markov: Vec<MarkovFrame>,
+    markov_contexts: usize,
 }
 
 /// Runs `model` once with parameters from `params` and randomness from `rng` (which is
@@ -51,6 +53,8 @@ pub fn run<T>(
         trace: Trace::new(),
         handlers: Vec::new(),
         plates: Vec::new(),
+        markov: Vec::new(),
+        markov_contexts: 0,
     };
     let out = model(&mut ctx);
     *rng = ctx.rng;
@@ -70,7 +74,7 @@ impl Ctx {
     pub fn sample_draw(&mut self, name: &str, dist: impl IntoDistribution) -> Result<Draw> {
         self.check_new(name)?;
         let dist = self.expand_for_plates(name, dist.into_distribution())?;
-        let msg = Message::new(name, SiteKind::Sample, dist, self.plates.clone(), None);
+        let msg = self.message(name, SiteKind::Sample, dist, None);
         self.process(msg)
     }
 
@@ -148,7 +152,7 @@ impl Ctx {
                 ),
             ));
         }
-        let mut msg = Message::new(name, SiteKind::Sample, prior, self.plates.clone(), None);
+        let mut msg = self.message(name, SiteKind::Sample, prior, None);
         msg.guide = Some(posterior);
         self.process(msg)
     }
@@ -163,13 +167,7 @@ impl Ctx {
         self.check_new(name)?;
         let dist = self.expand_for_plates(name, dist.into_distribution())?;
         let draw = Draw::Exact(value.clone());
-        let msg = Message::new(
-            name,
-            SiteKind::Observe,
-            dist,
-            self.plates.clone(),
-            Some(draw),
-        );
+        let msg = self.message(name, SiteKind::Observe, dist, Some(draw));
         Ok(self.process(msg)?.value().clone())
     }
 
@@ -180,6 +178,7 @@ impl Ctx {
         site.log_prob = Some(log_weight.clone());
         site.scale = self.scale();
         site.plates = self.plates.clone();
+        site.markov = self.markov.clone();
         self.record(site)
     }
 
@@ -244,6 +243,73 @@ impl Ctx {
         out
     }
 
+    /// Runs `body(ctx, t)` for the steps `t = 0, …, steps − 1` of a Markov chain: the sites
+    /// of a step may depend on those of the step just before it and on sites outside the
+    /// chain, not on older steps (see [`Ctx::markov_with_history`] for longer memories).
+    ///
+    /// Run plainly, this is a loop. Under [`enumerate_parallel`](super::enumerate_parallel)
+    /// it is what keeps a chain cheap: an enumerated site gets a tensor axis of its own, and
+    /// the sites of step `t` reuse the axes of step `t − 2`, which no later step reads, so a
+    /// chain of any length needs two axes per enumerated site of a step and its exact
+    /// marginal costs time linear in its length. A model that reads an older step than it
+    /// declares is wrong under enumeration (the axis may already hold a newer site); a read
+    /// of an axis no longer in use is reported as an error.
+    ///
+    /// ```
+    /// use pact::dist::Bernoulli;
+    /// use pact::nn::ParamStore;
+    /// use pact::ppl::{run, Ctx};
+    /// use pact::{DType, Device, Result, Rng, Tensor};
+    /// // A two-state chain: z_t copies z_{t−1} with probability 0.9.
+    /// let model = |ctx: &mut Ctx| -> Result<()> {
+    ///     let mut prev: Option<Tensor> = None;
+    ///     ctx.markov(5, |ctx, t| {
+    ///         let logit = match &prev {
+    ///             None => Tensor::scalar(0.0, DType::F64, Device::Cpu),
+    ///             Some(z) => z.mul_scalar(2.0)?.add_scalar(-1.0)?.mul_scalar(9f64.ln())?,
+    ///         };
+    ///         prev = Some(ctx.sample(&format!("z_{t}"), Bernoulli::new(logit)?)?);
+    ///         Ok(())
+    ///     })
+    /// };
+    /// let params = ParamStore::new(DType::F64, Device::Cpu);
+    /// let (_, trace) = run(&model, &params, &mut Rng::seed(0))?;
+    /// assert_eq!(trace.len(), 5);
+    /// assert_eq!(trace.get("z_3").unwrap().markov[0].step, 3);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn markov(
+        &mut self,
+        steps: usize,
+        body: impl FnMut(&mut Ctx, usize) -> Result<()>,
+    ) -> Result<()> {
+        self.markov_with_history(steps, 1, body)
+    }
+
+    /// Like [`Ctx::markov`], for a chain whose steps may depend on the `history` steps before
+    /// them (`history = 0`: steps that depend on none of each other, like a sequential plate).
+    pub fn markov_with_history(
+        &mut self,
+        steps: usize,
+        history: usize,
+        mut body: impl FnMut(&mut Ctx, usize) -> Result<()>,
+    ) -> Result<()> {
+        let id = self.markov_contexts;
+        self.markov_contexts += 1;
+        for step in 0..steps {
+            self.markov.push(MarkovFrame { id, history, step });
+            let out = body(self, step);
+            self.markov.pop();
+            out?;
+        }
+        Ok(())
+    }
+
+    /// The `markov` contexts currently open, outermost first.
+    pub fn markov_frames(&self) -> &[MarkovFrame] {
+        &self.markov
+    }
+
     /// Runs `body` with `handler` pushed on the handler stack (innermost), popping it after.
     pub fn with_handler<T>(
         &mut self,
@@ -285,6 +351,18 @@ impl Ctx {
     /// The plates currently open, outermost first.
     pub fn plates(&self) -> &[PlateFrame] {
         &self.plates
+    }
+
+    fn message(
+        &self,
+        name: &str,
+        kind: SiteKind,
+        dist: Arc<dyn Distribution>,
+        value: Option<Draw>,
+    ) -> Message {
+        let mut msg = Message::new(name, kind, dist, self.plates.clone(), value);
+        msg.markov = self.markov.clone();
+        msg
     }
 
     fn scale(&self) -> f64 {
@@ -359,19 +437,24 @@ impl Ctx {
                 }
             }
         };
-        let batch = scorer.batch_shape();
-        let expected = [batch.dims(), scorer.event_shape().dims()].concat();
-        if draw.value().dims() != expected.as_slice() {
-            return Err(Error::site(
-                &msg.name,
-                format!(
-                    "value of shape {} where {} expects {}",
-                    draw.value().shape(),
-                    scorer.name(),
-                    Shape::new(expected)
-                ),
-            ));
-        }
+        let batch = if msg.broadcast {
+            broadcast_batch(&msg.name, &*scorer, draw.value())?
+        } else {
+            let batch = scorer.batch_shape();
+            let expected = [batch.dims(), scorer.event_shape().dims()].concat();
+            if draw.value().dims() != expected.as_slice() {
+                return Err(Error::site(
+                    &msg.name,
+                    format!(
+                        "value of shape {} where {} expects {}",
+                        draw.value().shape(),
+                        scorer.name(),
+                        Shape::new(expected)
+                    ),
+                ));
+            }
+            batch
+        };
         let log_prob = scorer.log_prob_draw(&draw)?;
         if log_prob.shape() != &batch {
             return Err(Error::site(
@@ -396,6 +479,7 @@ impl Ctx {
             log_prob: Some(log_prob),
             scale: self.scale(),
             plates: msg.plates,
+            markov: msg.markov,
             relaxation: msg.relaxation,
             enumerated: msg.enumerated,
             decoded: msg.decoded,
@@ -406,5 +490,41 @@ impl Ctx {
         };
         self.record(site)?;
         Ok(draw)
+    }
+}
+
+/// The batch shape of a value that broadcasts against the law (a message with
+/// [`Message::broadcast`]): its event axes must be the law's, its batch axes broadcast with the
+/// law's batch shape.
+fn broadcast_batch(name: &str, law: &dyn Distribution, value: &Tensor) -> Result<Shape> {
+    let event = law.event_shape();
+    let dims = value.dims();
+    let split = dims.len().checked_sub(event.rank());
+    match split {
+        Some(at) if &dims[at..] == event.dims() => {
+            let value_batch = Shape::new(&dims[..at]);
+            law.batch_shape()
+                .broadcast(&value_batch, "sample")
+                .map_err(|_| {
+                    Error::site(
+                        name,
+                        format!(
+                            "value of shape {} does not broadcast with the batch shape {} of {}",
+                            value.shape(),
+                            law.batch_shape(),
+                            law.name()
+                        ),
+                    )
+                })
+        }
+        _ => Err(Error::site(
+            name,
+            format!(
+                "value of shape {} where {} has events of shape {}",
+                value.shape(),
+                law.name(),
+                event
+            ),
+        )),
     }
 }

@@ -18,7 +18,7 @@
 //! Latent sites that are not enumerated are drawn in the first run and reused in the
 //! others, so the result is the marginal over the enumerated sites at those values.
 
-use super::{Ctx, Handler, Message, PlateFrame, Select, Site, SiteKind, Trace};
+use super::{Ctx, Handler, Message, PerElement, PlateFrame, Select, Site, SiteKind, Trace, Values};
 use crate::dist::Draw;
 use crate::{DType, Error, Result, Shape, Tensor};
 use std::cell::RefCell;
@@ -37,6 +37,10 @@ pub const ENUMERATED_SITE: &str = "enumerated";
 pub struct EnumRun<T> {
     /// The enumerated sites' names and values, in execution order.
     pub assignment: Vec<(String, Tensor)>,
+    /// For each entry of `assignment`, the index of its value in the site's support (for a
+    /// site outside plates, whose elements are enumerated jointly, the configuration index
+    /// with the first element as the most significant digit).
+    pub indices: Vec<usize>,
     /// The model's output.
     pub output: T,
     /// The trace of the run.
@@ -90,11 +94,129 @@ impl<T> Enumeration<T> {
     }
 }
 
+impl<T> Enumeration<T> {
+    /// Per-element results for a model whose enumerated sites all sit in the same plates
+    /// (local sites, as in a mixture): per element, the log marginal of the terms inside
+    /// those plates, the posterior probability of each value of each enumerated site, and
+    /// each site's value in the element's most probable configuration. Shapes are those of
+    /// the plate axes (`[n]` for one plate); see [`PerElement`].
+    ///
+    /// ```
+    /// use pact::dist::{Bernoulli, Normal};
+    /// use pact::nn::ParamStore;
+    /// use pact::ppl::{enumerate, run, Ctx, Select};
+    /// use pact::{DType, Device, Result, Rng, Tensor};
+    /// let s = |v: f64| Tensor::scalar(v, DType::F64, Device::Cpu);
+    /// let x = Tensor::from_f64_slice(&[-0.2, 3.1], [2], DType::F64, Device::Cpu)?;
+    /// let model = move |ctx: &mut Ctx| -> Result<()> {
+    ///     ctx.plate("data", 2, |ctx| {
+    ///         let z = ctx.sample("z", Bernoulli::from_probs(s(0.5))?)?;
+    ///         ctx.observe("x", Normal::new(z.mul_scalar(3.0)?, s(1.0))?, &x).map(|_| ())
+    ///     })
+    /// };
+    /// let params = ParamStore::new(DType::F64, Device::Cpu);
+    /// let (e, _) = run(&enumerate(Select::All, model), &params, &mut Rng::seed(0))?;
+    /// let per = e.per_element()?;
+    /// assert_eq!(per.best.get("z").unwrap().to_f64_vec(), vec![0.0, 1.0]);
+    /// assert_eq!(per.argmax("z")?, vec![0, 1]);
+    /// let total: f64 = per.log_marginal.to_f64_vec().iter().sum();
+    /// assert!((total - e.log_marginal.to_scalar()?).abs() < 1e-12);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn per_element(&self) -> Result<PerElement> {
+        let first = self
+            .runs
+            .first()
+            .ok_or_else(|| Error::invalid("per_element", "no runs"))?;
+        let sites: Vec<&Site> = first.trace.iter().filter(|s| s.enumerated).collect();
+        let frames = sites
+            .first()
+            .map(|s| s.plates.clone())
+            .ok_or_else(|| Error::invalid("per_element", "no enumerated sites"))?;
+        if let Some(s) = sites
+            .iter()
+            .find(|s| s.plates.is_empty() || s.plates != frames)
+        {
+            return Err(Error::site(
+                &s.name,
+                "per-element results need every enumerated site in the same plates",
+            ));
+        }
+        let local_scale: f64 = frames.iter().map(PlateFrame::scale).product();
+        let mut locals = Vec::with_capacity(self.runs.len());
+        for r in &self.runs {
+            let (_, local) = split_terms(&r.trace, &frames, local_scale)?;
+            locals.push(local.ok_or_else(|| Error::invalid("per_element", "no local terms"))?);
+        }
+        let shape = locals.iter().try_fold(Shape::scalar(), |acc, l| {
+            acc.broadcast(l.shape(), "per_element")
+        })?;
+        let locals = locals
+            .iter()
+            .map(|l| l.broadcast_as(&shape))
+            .collect::<Result<Vec<_>>>()?;
+        let joint = Tensor::stack(&locals, 0)?;
+        let log_marginal = joint.logsumexp(0)?;
+        let post = crate::no_grad(|| joint.sub(&log_marginal)?.exp())?.to_f64_vec();
+        let best = joint.argmax(0)?;
+        let elements = shape.elem_count();
+        let mut posterior = Values::new();
+        let mut best_values = Values::new();
+        for (j, site) in sites.iter().enumerate() {
+            let k = site
+                .dist
+                .as_ref()
+                .and_then(|d| d.support().size())
+                .ok_or_else(|| Error::site(&site.name, "no finite support"))?;
+            let mut p = vec![0.0; elements * k];
+            for (r, run) in self.runs.iter().enumerate() {
+                let index = run.indices.get(j).copied().unwrap_or(0);
+                for e in 0..elements {
+                    p[e * k + index] += post[r * elements + e];
+                }
+            }
+            let mut dims = shape.dims().to_vec();
+            dims.push(k);
+            let like = site.value();
+            posterior.insert(
+                &site.name,
+                Tensor::from_f64_slice(&p, dims, like.dtype(), like.device())?,
+            );
+            // The value of the best run at each element (all elements share a run's value).
+            let event = site
+                .dist
+                .as_ref()
+                .map_or(1, |d| d.event_shape().elem_count());
+            let mut v = Vec::with_capacity(elements * event);
+            for (e, &r) in best.iter().enumerate() {
+                let run_value = self.runs[r].assignment[j].1.to_f64_vec();
+                v.extend_from_slice(&run_value[e * event..(e + 1) * event]);
+            }
+            best_values.insert(
+                &site.name,
+                Tensor::from_f64_slice(&v, like.shape().clone(), like.dtype(), like.device())?,
+            );
+        }
+        Ok(PerElement {
+            plate: frames
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            log_marginal,
+            posterior,
+            best: best_values,
+        })
+    }
+}
+
 /// A site enumerated in the current run.
 #[derive(Clone, Debug)]
 struct Choice {
     name: String,
     index: usize,
+    /// The number of configurations of the site.
+    configs: usize,
     value: Tensor,
     /// Plate names for a local site, `None` for a global one.
     plates: Option<Vec<String>>,
@@ -260,6 +382,7 @@ impl Handler for Enumerate {
         state.chosen.push(Choice {
             name: msg.name.clone(),
             index,
+            configs,
             value: value.clone(),
             plates,
         });
@@ -349,8 +472,12 @@ pub fn enumerate<T>(
             let mut s = state.borrow_mut();
             pending.extend(s.branches.drain(..).rev());
             let chosen = std::mem::take(&mut s.chosen);
+            if runs.is_empty() {
+                check_total(&chosen)?;
+            }
             infos.push(chosen.clone());
             runs.push(EnumRun {
+                indices: chosen.iter().map(|c| c.index).collect(),
                 assignment: chosen.into_iter().map(|c| (c.name, c.value)).collect(),
                 output,
                 trace,
@@ -360,6 +487,77 @@ pub fn enumerate<T>(
         ctx.factor(ENUMERATED_SITE, &log_marginal)?;
         Ok(Enumeration { runs, log_marginal })
     }
+}
+
+/// The number of joint configurations `enumerate(select, model)` would run through,
+/// found from one run of the model (the first configuration's): the product over the sites
+/// it enumerates of their number of values (`K^elements` outside plates, `K` inside),
+/// saturating at `usize::MAX`. Exact for models whose sites do not depend on the enumerated
+/// values. A site outside plates with more than [`MAX_RUNS`] values is an error.
+///
+/// ```
+/// use pact::dist::Bernoulli;
+/// use pact::nn::ParamStore;
+/// use pact::ppl::enumerate::count_configurations;
+/// use pact::ppl::{run, Ctx, Select};
+/// use pact::{DType, Device, Result, Rng, Tensor};
+/// let model = |ctx: &mut Ctx| -> Result<()> {
+///     for i in 0..30 {
+///         ctx.sample(&format!("z_{i}"), Bernoulli::new(Tensor::scalar(0.0, DType::F64, Device::Cpu))?)?;
+///     }
+///     Ok(())
+/// };
+/// let params = ParamStore::new(DType::F64, Device::Cpu);
+/// let (count, _) = run(&count_configurations(Select::All, model), &params, &mut Rng::seed(0))?;
+/// assert_eq!(count, 1 << 30);
+/// # Ok::<(), pact::Error>(())
+/// ```
+pub fn count_configurations<T>(
+    select: Select,
+    model: impl Fn(&mut Ctx) -> Result<T>,
+) -> impl Fn(&mut Ctx) -> Result<usize> {
+    move |ctx: &mut Ctx| {
+        let state = Rc::new(RefCell::new(State::default()));
+        let handler = Enumerate {
+            select: select.clone(),
+            state: state.clone(),
+        };
+        let (out, _) = ctx.with_fresh_trace(|ctx| ctx.with_handler(Box::new(handler), &model));
+        out?;
+        let chosen = &state.borrow().chosen;
+        Ok(chosen
+            .iter()
+            .fold(1usize, |acc, c| acc.saturating_mul(c.configs)))
+    }
+}
+
+/// Refuses, after the first run, a model whose enumerated sites have more joint
+/// configurations than [`MAX_RUNS`], naming the count, before the other runs are made.
+fn check_total(chosen: &[Choice]) -> Result<()> {
+    let total = chosen
+        .iter()
+        .fold(1usize, |acc, c| acc.saturating_mul(c.configs));
+    if total <= MAX_RUNS {
+        return Ok(());
+    }
+    let mut sites: Vec<String> = chosen
+        .iter()
+        .take(8)
+        .map(|c| format!("{} ({})", c.name, c.configs))
+        .collect();
+    if chosen.len() > 8 {
+        sites.push(format!("… {} sites in all", chosen.len()));
+    }
+    let count = if total == usize::MAX {
+        "more than 2^64".to_string()
+    } else {
+        total.to_string()
+    };
+    Err(Error::TooManyConfigurations {
+        sites: sites.join(", "),
+        count,
+        limit: MAX_RUNS,
+    })
 }
 
 /// The global sites' `(name, configuration index)` of a run.

@@ -7,7 +7,8 @@
 //! - [`Ctx::observe`]`(name, dist, value)`: an observation;
 //! - [`Ctx::factor`]`(name, log_weight)`: an extra term of the log joint;
 //! - [`Ctx::param`]`(name, init)`: a learnable tensor from the [`ParamStore`](crate::nn::ParamStore);
-//! - [`Ctx::plate`]`(name, size, body)`: a batch axis of conditionally independent elements.
+//! - [`Ctx::plate`]`(name, size, body)`: a batch axis of conditionally independent elements;
+//! - [`Ctx::markov`]`(steps, body)`: the steps of a chain, each depending on the one before.
 //!
 //! [`run`] executes a model and returns its [`Trace`]: per site its value (with the raw,
 //! hard and soft values of relaxed draws), log-probability, kind, plates and the relaxation
@@ -17,7 +18,11 @@
 //! - [`replay`]: reuse the latent values of another trace (a guide's);
 //! - [`relax`]: per site, the exact law, Concrete, straight-through, the expectation, or a
 //!   [`CustomRelaxation`];
-//! - [`enumerate()`]: the exact sum over finite supports;
+//! - [`enumerate()`]: the exact sum over finite supports, one run per configuration (small
+//!   models);
+//! - [`enumerate_parallel`]: the same in one run, every enumerated site along an axis of its
+//!   own, contracted by variable elimination (chains and plates at linear cost), with the MAP
+//!   (Viterbi), posterior draws and marginals; [`infer_discrete`] runs the model at them;
 //! - [`decode`]: each discrete latent at its mode or a threshold.
 //!
 //! Variational distributions are models too: a guide samples the same latent names, and
@@ -61,15 +66,22 @@ mod ctx;
 mod decode;
 pub mod enumerate;
 mod handler;
+mod per_element;
 mod relax;
 mod site;
 mod trace;
+pub mod ve;
 
 pub use condition::{condition, replay};
 pub use ctx::{run, Ctx};
 pub use decode::{decode, DecodeFn, DecodeRule};
 pub use enumerate::{enumerate, EnumRun, Enumeration};
 pub use handler::{Handler, Select, SitePolicy};
+pub use per_element::PerElement;
 pub use relax::{relax, CustomRelaxation, Expectation, RelaxPolicy, Relaxation};
-pub use site::{Message, PlateFrame, Site, SiteKind};
+pub use site::{MarkovFrame, Message, PlateFrame, Site, SiteKind};
 pub use trace::{Trace, Values};
+pub use ve::{
+    enumerate_parallel, infer_discrete, lookup, FactorGraph, GuideExpectation, MapEstimate,
+    ParallelEnum, Posterior,
+};

@@ -44,6 +44,18 @@ impl PlateFrame {
     }
 }
 
+/// One `markov` context a site sits in ([`Ctx::markov`](super::Ctx::markov)): step `step` of
+/// a chain whose steps depend only on the `history` steps before them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarkovFrame {
+    /// Which `markov` context (numbered in the order they are entered within a run).
+    pub id: usize,
+    /// How many earlier steps a step may depend on.
+    pub history: usize,
+    /// The step, counted from 0.
+    pub step: usize,
+}
+
 /// A recorded site of a [`Trace`](super::Trace).
 #[derive(Clone, Debug)]
 pub struct Site {
@@ -67,6 +79,8 @@ pub struct Site {
     pub scale: f64,
     /// The plates the site sits in, outermost first.
     pub plates: Vec<PlateFrame>,
+    /// The `markov` contexts the site sits in, outermost first.
+    pub markov: Vec<MarkovFrame>,
     /// The relaxation used (`Exact` for unrelaxed sites).
     pub relaxation: Relaxation,
     /// Whether the value was set by `enumerate`.
@@ -99,6 +113,7 @@ impl Site {
             log_prob: None,
             scale: 1.0,
             plates: Vec::new(),
+            markov: Vec::new(),
             relaxation: Relaxation::Exact,
             enumerated: false,
             decoded: false,
@@ -168,6 +183,12 @@ pub struct Message {
     pub value: Option<Draw>,
     /// The plates the site sits in.
     pub plates: Vec<PlateFrame>,
+    /// The `markov` contexts the site sits in.
+    pub markov: Vec<MarkovFrame>,
+    /// Whether the value may broadcast against the law's batch shape rather than match it
+    /// (set by [`enumerate_parallel`](super::enumerate_parallel), whose enumerated values
+    /// carry an axis of their own); the log-probability then has the broadcast shape.
+    pub broadcast: bool,
     /// The relaxation that `relaxed` implements.
     pub relaxation: Relaxation,
     /// Set by the first (innermost) `relax` handler that decided this site.
@@ -200,6 +221,8 @@ impl Message {
             relaxed: None,
             value,
             plates,
+            markov: Vec::new(),
+            broadcast: false,
             relaxation: Relaxation::Exact,
             relaxation_decided: false,
             enumerated: false,

@@ -3,7 +3,9 @@
 use super::{Estimate, Objective, SiteReport};
 use crate::{Error, Result};
 use pact::nn::ParamStore;
-use pact::ppl::{enumerate, replay, run, Ctx, PlateFrame, Select, Site, SiteKind, Trace};
+use pact::ppl::{
+    enumerate, replay, run, Ctx, ParallelEnum, PlateFrame, Select, Site, SiteKind, Trace,
+};
 use pact::{Rng, Shape, Tensor};
 
 /// The exact expectation `Σ_z q(z) [log p(x, z) (− log q(z))]` over every discrete guide
@@ -11,10 +13,18 @@ use pact::{Rng, Shape, Tensor};
 /// ([`pact::ppl::enumerate()`]) and the model on each. Differentiable: its gradient is the
 /// exact gradient the sampled objectives estimate. Suits small models.
 ///
-/// Either every enumerated site sits outside all plates (joint enumeration), or all sit in
-/// the same plates and each plate element's terms depend on its own values only (the
-/// expectation is then taken per element, at a cost of `Π_sites K` runs whatever the plate
-/// size).
+/// Two engines compute the same expectation:
+///
+/// - **run by run** ([`pact::ppl::enumerate()`]), the default while the guide has at most
+///   [`MAX_RUNS`](pact::ppl::enumerate::MAX_RUNS) configurations: either every enumerated
+///   site sits outside all plates (joint enumeration), or all sit in the same plates and each
+///   plate element's terms depend on its own values only (the expectation is then taken per
+///   element, at a cost of `Π_sites K` runs whatever the plate size);
+/// - **in parallel** ([`ParallelEnum::expectation`]), used when run by run would need more
+///   runs than that (found after one run) or when asked with [`Exact::parallel`]: one run of
+///   the guide and one of the model with every enumerated site along a tensor axis of its
+///   own, contracted by variable elimination in the expectation semiring, so a `markov` chain
+///   costs time linear in its length. Model code must broadcast (see [`pact::ppl::ve`]).
 ///
 /// ```
 /// use pact::dist::{Bernoulli, Normal};
@@ -39,6 +49,7 @@ use pact::{Rng, Shape, Tensor};
 pub struct Exact {
     entropy: bool,
     prior_sites: std::collections::BTreeSet<String>,
+    parallel: Option<bool>,
 }
 
 impl Exact {
@@ -47,6 +58,7 @@ impl Exact {
         Exact {
             entropy: false,
             prior_sites: Default::default(),
+            parallel: None,
         }
     }
 
@@ -55,6 +67,7 @@ impl Exact {
         Exact {
             entropy: true,
             prior_sites: Default::default(),
+            parallel: None,
         }
     }
 
@@ -66,6 +79,63 @@ impl Exact {
     ) -> Self {
         self.prior_sites = names.into_iter().map(Into::into).collect();
         self
+    }
+
+    /// Always enumerate in parallel (`true`) or always run by run (`false`); by default run
+    /// by run, in parallel when that would take more than `MAX_RUNS` runs.
+    pub fn parallel(mut self, on: bool) -> Self {
+        self.parallel = Some(on);
+        self
+    }
+
+    /// The expectation by parallel enumeration.
+    fn estimate_parallel<T, U>(
+        &self,
+        model: &impl Fn(&mut Ctx) -> pact::Result<T>,
+        guide: &impl Fn(&mut Ctx) -> pact::Result<U>,
+        params: &ParamStore,
+        rng: &mut Rng,
+    ) -> Result<Estimate> {
+        let guide_only = |ctx: &mut Ctx| guide(ctx).map(|_| ());
+        let model_only = |ctx: &mut Ctx| model(ctx).map(|_| ());
+        let exact = ParallelEnum::new(Select::All).expectation(guide_only, model_only);
+        let (e, _) = run(&exact, params, rng)?;
+        if e.enumerated.is_empty() {
+            return Err(Error::Objective("the guide has no enumerable site".into()));
+        }
+        super::terms::check_covered(&e.guide_trace, &e.model_trace, &self.prior_sites)?;
+        let total = if self.entropy {
+            e.log_joint.add(&e.entropy)?
+        } else {
+            e.log_joint.clone()
+        };
+        let guided = !e.guide_trace.iter().any(|s| s.is_latent());
+        let reported = if guided {
+            &e.model_trace
+        } else {
+            &e.guide_trace
+        };
+        let sites = reported
+            .iter()
+            .filter(|s| s.is_latent())
+            .map(|s| SiteReport {
+                name: s.name.clone(),
+                estimator: if e.enumerated.contains(&s.name) {
+                    "enumerated".into()
+                } else {
+                    "reparameterised".into()
+                },
+                entropy: None,
+                closed_form_prior: false,
+            })
+            .collect();
+        Ok(Estimate {
+            loss: total.mul_scalar(-1.0)?,
+            objective: total.to_scalar()?,
+            entropy: Some(e.entropy.to_scalar()?),
+            temperature: None,
+            sites,
+        })
     }
 }
 
@@ -127,6 +197,38 @@ impl Objective for Exact {
 
     fn estimate<T, U>(
         &mut self,
+        model: &impl Fn(&mut Ctx) -> pact::Result<T>,
+        guide: &impl Fn(&mut Ctx) -> pact::Result<U>,
+        params: &ParamStore,
+        rng: &mut Rng,
+    ) -> Result<Estimate> {
+        if self.parallel == Some(true) {
+            return self.estimate_parallel(model, guide, params, rng);
+        }
+        let mut stream = rng.clone();
+        match self.estimate_run_by_run(model, guide, params, &mut stream) {
+            Err(Error::Core(too_many @ pact::Error::TooManyConfigurations { .. }))
+                if self.parallel.is_none() =>
+            {
+                self.estimate_parallel(model, guide, params, rng)
+                    .map_err(|e| {
+                        Error::Objective(format!(
+                            "{too_many}; parallel enumeration failed too: {e}"
+                        ))
+                    })
+            }
+            other => {
+                *rng = stream;
+                other
+            }
+        }
+    }
+}
+
+impl Exact {
+    /// The expectation by running the guide (and the model) once per configuration.
+    fn estimate_run_by_run<T, U>(
+        &self,
         model: &impl Fn(&mut Ctx) -> pact::Result<T>,
         guide: &impl Fn(&mut Ctx) -> pact::Result<U>,
         params: &ParamStore,

@@ -71,13 +71,193 @@ fn exact_takes_the_expectation_per_plate_element() {
         })
     };
     let params = ParamStore::new(DType::F64, CPU);
+    let expected: f64 = [1.5, -0.5, 2.5].iter().map(|&x| by_hand(x, true)).sum();
+    for parallel in [false, true] {
+        let e = Exact::elbo()
+            .parallel(parallel)
+            .estimate(&model, &guide, &params, &mut Rng::seed(0))
+            .unwrap();
+        assert!(
+            (e.objective - expected).abs() < 1e-12,
+            "{} vs {expected} (parallel: {parallel})",
+            e.objective
+        );
+    }
+}
+
+#[test]
+fn parallel_exact_takes_guided_sites_as_the_guide() {
+    // Guided sites in a plate: prior Bernoulli(σ(0.3)), posterior Bernoulli(σ(φ_n)).
+    let xs = Tensor::from_f64_vec(vec![1.5, -0.5, 2.5], [3], CPU).unwrap();
+    let model = |ctx: &mut Ctx| -> Result<()> {
+        let phi = ctx.param("phi", || {
+            Tensor::from_f64_vec(vec![0.7, -0.2, 1.1], [3], CPU)
+        })?;
+        ctx.plate("data", 3, |ctx| {
+            let z = ctx.sample_guided("z", Bernoulli::new(s(0.3))?, Bernoulli::new(phi)?)?;
+            ctx.observe("x", Normal::new(z.mul_scalar(2.0)?, s(1.0))?, &xs)?;
+            Ok(())
+        })
+    };
+    let nothing = |_: &mut Ctx| -> Result<()> { Ok(()) };
+    let params = ParamStore::new(DType::F64, CPU);
+    for entropy in [false, true] {
+        let exact = || if entropy { Exact::elbo() } else { Exact::map() };
+        let brute = exact()
+            .parallel(false)
+            .estimate(&model, &nothing, &params, &mut Rng::seed(0))
+            .unwrap();
+        let fast = exact()
+            .parallel(true)
+            .estimate(&model, &nothing, &params, &mut Rng::seed(0))
+            .unwrap();
+        assert!((brute.objective - fast.objective).abs() < 1e-10);
+        let phi = params.get("phi").unwrap().tensor();
+        let gb = brute
+            .loss
+            .backward()
+            .unwrap()
+            .get(&phi)
+            .unwrap()
+            .to_f64_vec();
+        let gf = fast
+            .loss
+            .backward()
+            .unwrap()
+            .get(&phi)
+            .unwrap()
+            .to_f64_vec();
+        for (x, y) in gb.iter().zip(&gf) {
+            assert!((x - y).abs() < 1e-10, "{gb:?} vs {gf:?}");
+        }
+    }
+}
+
+#[test]
+fn exact_switches_to_parallel_enumeration_when_run_by_run_is_too_large() {
+    // Twenty binary guide sites: 2^20 joint configurations. Run by run is refused after one
+    // run of the guide (not after the 65,536 runs it may take); by default Exact then
+    // enumerates in parallel, a few runs in all.
+    let runs = std::cell::Cell::new(0);
+    let model = |ctx: &mut Ctx| -> Result<()> {
+        for i in 0..20 {
+            ctx.sample(&format!("z_{i}"), Bernoulli::new(s(0.0))?)?;
+        }
+        Ok(())
+    };
+    let guide = |ctx: &mut Ctx| -> Result<()> {
+        runs.set(runs.get() + 1);
+        for i in 0..20 {
+            ctx.sample(&format!("z_{i}"), Bernoulli::new(s(0.1 * i as f64))?)?;
+        }
+        Ok(())
+    };
+    let params = ParamStore::new(DType::F64, CPU);
+    let err = Exact::map()
+        .parallel(false)
+        .estimate(&model, &guide, &params, &mut Rng::seed(0))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("1048576 joint configurations"), "{err}");
+    assert_eq!(runs.get(), 1);
+    runs.set(0);
     let e = Exact::elbo()
         .estimate(&model, &guide, &params, &mut Rng::seed(0))
         .unwrap();
-    let expected: f64 = [1.5, -0.5, 2.5].iter().map(|&x| by_hand(x, true)).sum();
-    assert!(
-        (e.objective - expected).abs() < 1e-12,
-        "{} vs {expected}",
-        e.objective
-    );
+    assert!(runs.get() <= 3, "{} runs of the guide", runs.get());
+    // E_q[log p] = 20 log ½ whatever q; the entropy is that of the twenty Bernoullis.
+    let h: f64 = (0..20)
+        .map(|i| {
+            let a = 0.1 * i as f64;
+            let (p, q) = (log_sigmoid(a).exp(), log_sigmoid(-a).exp());
+            -(p * p.ln() + q * q.ln())
+        })
+        .sum();
+    assert!((e.entropy.unwrap() - h).abs() < 1e-10);
+    assert!((e.objective - (20.0 * 0.5f64.ln() + h)).abs() < 1e-10);
+    assert!(e.sites.iter().all(|r| r.estimator == "enumerated"));
+}
+
+/// A binary chain observed through N(2 z_t, 1) and a structured guide q(z_t | z_{t−1}),
+/// both with learnable parameters.
+fn chain_pair(
+    ys: Vec<f64>,
+) -> (
+    impl Fn(&mut Ctx) -> Result<()>,
+    impl Fn(&mut Ctx) -> Result<()>,
+) {
+    let t = ys.len();
+    let model = move |ctx: &mut Ctx| -> Result<()> {
+        let a = ctx.param("model.a", || {
+            Tensor::from_f64_vec(vec![-0.5, 1.0], [2], CPU)
+        })?;
+        let mut prev: Option<Tensor> = None;
+        ctx.markov(t, |ctx, i| {
+            let logit = match &prev {
+                None => s(0.2),
+                Some(z) => pact::ppl::lookup(&a, z)?,
+            };
+            let z = ctx.sample(&format!("z_{i}"), Bernoulli::new(logit)?)?;
+            ctx.observe(
+                &format!("y_{i}"),
+                Normal::new(z.mul_scalar(2.0)?, s(1.0))?,
+                &s(ys[i]),
+            )?;
+            prev = Some(z);
+            Ok(())
+        })
+    };
+    let guide = move |ctx: &mut Ctx| -> Result<()> {
+        let b = ctx.param("guide.b", || {
+            Tensor::from_f64_vec(vec![0.3, -0.4, 0.8], [3], CPU)
+        })?;
+        let mut prev: Option<Tensor> = None;
+        ctx.markov(t, |ctx, i| {
+            let code = match &prev {
+                None => s(0.0),
+                Some(z) => z.add_scalar(1.0)?,
+            };
+            let z = ctx.sample(
+                &format!("z_{i}"),
+                Bernoulli::new(pact::ppl::lookup(&b, &code)?)?,
+            )?;
+            prev = Some(z);
+            Ok(())
+        })
+    };
+    (model, guide)
+}
+
+#[test]
+fn parallel_and_run_by_run_exact_agree_with_their_gradients() {
+    let (model, guide) = chain_pair(vec![0.4, 2.1, 1.7, -0.3, 0.9, 2.5]);
+    for entropy in [false, true] {
+        let params = ParamStore::new(DType::F64, CPU);
+        let exact = || if entropy { Exact::elbo() } else { Exact::map() };
+        let brute = exact()
+            .parallel(false)
+            .estimate(&model, &guide, &params, &mut Rng::seed(0))
+            .unwrap();
+        let fast = exact()
+            .parallel(true)
+            .estimate(&model, &guide, &params, &mut Rng::seed(0))
+            .unwrap();
+        assert!((brute.objective - fast.objective).abs() < 1e-10);
+        assert!((brute.entropy.unwrap() - fast.entropy.unwrap()).abs() < 1e-10);
+        let (gb, gf) = (
+            brute.loss.backward().unwrap(),
+            fast.loss.backward().unwrap(),
+        );
+        for name in ["model.a", "guide.b"] {
+            let p = params.get(name).unwrap().tensor();
+            let (b, f) = (
+                gb.get(&p).unwrap().to_f64_vec(),
+                gf.get(&p).unwrap().to_f64_vec(),
+            );
+            for (x, y) in b.iter().zip(&f) {
+                assert!((x - y).abs() < 1e-9, "{name}: {b:?} vs {f:?}");
+            }
+        }
+    }
 }
