@@ -5,9 +5,9 @@
 //! - [`AVX512`]: compiled with AVX-512VL enabled as well, for its 32 vector registers
 //!   (the vectors stay 256-bit): forward tiles of 4 output channels × 4 vectors (16
 //!   accumulators), weight-gradient tiles of 2 channels × 9 taps (18).
-//! - [`AVX2`]: 16 vector registers: forward tiles of 4 channels × 3 vectors (12
-//!   accumulators, 3 inputs and a broadcast weight), weight-gradient tiles of 1 channel × 9
-//!   taps.
+//! - [`AVX2`]: 16 vector registers: forward tiles of 4 channels × 2 vectors (8
+//!   accumulators, 2 inputs and a broadcast weight), weight-gradient tiles of 2 channels
+//!   taking the 9 taps in passes of 6 and 3 (12 accumulators, 2 gradients and an input).
 //!
 //! Every function here is `unsafe`: it reads and writes through raw offsets that the
 //! caller's [`super::geometry::Geometry`] guarantees, and runs instructions the caller has
@@ -92,9 +92,14 @@ impl Kernels {
 }
 
 /// Defines the kernels of one instruction set: `target_feature` wrappers around the
-/// generic bodies below, at the given tile sizes.
+/// generic bodies below, at the given tile sizes. A weight-gradient tile of `$wg` channels
+/// takes the 9 taps in passes of `$pass` taps each (its accumulators are channels × taps);
+/// a tile of one channel takes them in one.
 macro_rules! isa_kernels {
-    ($name:ident, $isa:expr, $features:literal, fwd = $co:literal x $nv:literal, wgrad = $wg:literal) => {
+    (
+        $name:ident, $isa:expr, $features:literal,
+        fwd = $co:literal x $nv:literal, wgrad = $wg:literal x [$($pass:literal),+]
+    ) => {
         #[doc = concat!("The kernels compiled for `", $features, "`.")]
         pub static $name: Kernels = {
             #[target_feature(enable = $features)]
@@ -106,11 +111,19 @@ macro_rules! isa_kernels {
                 }
             }
             #[target_feature(enable = $features)]
-            unsafe fn weight_grad_tile(t: &WeightGradTile<'_>, sums: &mut [[f32; WGRAD_TAPS]]) {
+            unsafe fn weight_grad_tile(
+                t: &WeightGradTile<'_>,
+                sums: &mut [[f32; WGRAD_TAPS]],
+            ) {
                 if sums.len() == $wg {
-                    weight_grad_body::<$wg>(t, sums)
+                    let mut first = 0;
+                    $(
+                        weight_grad_body::<$wg, $pass>(t, first, sums);
+                        first += $pass;
+                    )+
+                    debug_assert_eq!(first, WGRAD_TAPS);
                 } else {
-                    weight_grad_body::<1>(t, sums)
+                    weight_grad_body::<1, WGRAD_TAPS>(t, 0, sums)
                 }
             }
             Kernels {
@@ -125,8 +138,8 @@ macro_rules! isa_kernels {
     };
 }
 
-isa_kernels!(AVX512, Isa::Avx512, "avx2,fma,avx512f,avx512vl", fwd = 4 x 4, wgrad = 2);
-isa_kernels!(AVX2, Isa::Avx2, "avx2,fma", fwd = 4 x 3, wgrad = 1);
+isa_kernels!(AVX512, Isa::Avx512, "avx2,fma,avx512f,avx512vl", fwd = 4 x 4, wgrad = 2 x [9]);
+isa_kernels!(AVX2, Isa::Avx2, "avx2,fma", fwd = 4 x 2, wgrad = 2 x [6, 3]);
 
 /// One forward tile: `CO` output channels × `NV` output vectors (see [`ForwardTile`]).
 ///
@@ -167,16 +180,19 @@ unsafe fn forward_body<const CO: usize, const NV: usize>(
     }
 }
 
-/// One weight-gradient tile of `CO` channels × 9 taps (see [`WeightGradTile`]).
+/// Taps `first .. first + T` of one weight-gradient tile of `CO` channels (see
+/// [`WeightGradTile`]), into `sums[c][first ..]`.
 ///
 /// # Safety
 /// As [`forward_body`].
 #[inline(always)]
-unsafe fn weight_grad_body<const CO: usize>(
+unsafe fn weight_grad_body<const CO: usize, const T: usize>(
     t: &WeightGradTile<'_>,
+    first: usize,
     sums: &mut [[f32; WGRAD_TAPS]],
 ) {
-    let mut acc = [[_mm256_setzero_ps(); WGRAD_TAPS]; CO];
+    let taps: [usize; T] = std::array::from_fn(|i| t.taps[first + i]);
+    let mut acc = [[_mm256_setzero_ps(); T]; CO];
     for (&input, &grad) in t.inputs.iter().zip(t.grads) {
         let input = input.add(t.in_off);
         for &(i, o) in t.vectors {
@@ -185,8 +201,8 @@ unsafe fn weight_grad_body<const CO: usize>(
                 g[c] = _mm256_loadu_ps(grad.add(c * t.grad_plane + o));
             }
             let at = input.add(i);
-            for tap in 0..WGRAD_TAPS {
-                let x = _mm256_loadu_ps(at.add(t.taps[tap]));
+            for tap in 0..T {
+                let x = _mm256_loadu_ps(at.add(taps[tap]));
                 for c in 0..CO {
                     acc[c][tap] = _mm256_fmadd_ps(g[c], x, acc[c][tap]);
                 }
@@ -194,8 +210,8 @@ unsafe fn weight_grad_body<const CO: usize>(
         }
     }
     for c in 0..CO {
-        for tap in 0..WGRAD_TAPS {
-            sums[c][tap] = horizontal_sum(acc[c][tap]);
+        for tap in 0..T {
+            sums[c][first + tap] = horizontal_sum(acc[c][tap]);
         }
     }
 }
