@@ -5,7 +5,8 @@
 //! and by im2col + GEMM, in GFLOP/s and as a share of the peak FP32 FLOP/s that an FMA loop
 //! reaches on the same threads (measured first). Threads: the rayon pool
 //! (`RAYON_NUM_THREADS`, default all cores). Best-of-N keeps the figures usable on a machine
-//! that is not idle; the machine load is printed with them.
+//! that is not idle; the machine load is printed with them. `PACT_CPU=avx2` (or `generic`)
+//! times that instruction set's kernels, GEMM included, on a CPU that has AVX-512.
 
 use pact::backend::cpu::conv::{self, direct};
 use pact::backend::Conv2dParams;
@@ -108,8 +109,9 @@ fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let peak = peak_flops();
     println!(
-        "threads {}, direct kernels {}, load average {}",
+        "threads {}, instruction set {} (PACT_CPU), direct kernels {}, load average {}",
         rayon::current_num_threads(),
+        pact::backend::cpu::isa::current(),
         if direct::enabled() { "on" } else { "off" },
         load.split_whitespace()
             .take(3)

@@ -11,6 +11,11 @@
 # runs its dense ACT evaluation (every unit, weighted sum) — the performance issue's
 # "PACT at a trained operating point against PyTorch's ACT" comparison.
 #
+# ISA=avx512|avx2 runs both on that instruction set: `PACT_CPU=ISA` for `pact`, and for the
+# peer `ATEN_CPU_CAPABILITY` and `ONEDNN_MAX_CPU_ISA` (e.g. ISA=avx2 gives the peer
+# `ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`; ISA=avx512 only `ATEN_CPU_CAPABILITY=avx512`,
+# oneDNN keeping its own choice, AVX-512 on such a CPU); unset, each uses the best it detects.
+#
 # Needs the peer's environment: python3 -m venv .venv-peer && .venv-peer/bin/pip install torch numpy
 # The peer is scripts/peer/torch_resnet.py; PEER=FILE runs another one with the same flags.
 set -euo pipefail
@@ -28,7 +33,15 @@ case $units in 5) model=resnet32 ;; 18) model=resnet110 ;; *) echo "units must b
 
 cargo build --release -q -p pact-cli
 export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads RAYON_NUM_THREADS=$threads
-torch_json=$("$py" "$peer" --mode "$peer_mode" --units "$units" --batch "$batch" --steps "$steps" --threads "$threads" 2>/dev/null | tail -n 1)
+isa=${ISA:-}
+peer_env=()
+case $isa in
+    "") ;;
+    avx512) export PACT_CPU=avx512; peer_env=(ATEN_CPU_CAPABILITY=avx512) ;;
+    avx2) export PACT_CPU=avx2; peer_env=(ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2) ;;
+    *) echo "ISA must be avx512 or avx2" >&2; exit 2 ;;
+esac
+torch_json=$(env ${peer_env[@]+"${peer_env[@]}"} "$py" "$peer" --mode "$peer_mode" --units "$units" --batch "$batch" --steps "$steps" --threads "$threads" 2>/dev/null | tail -n 1)
 pact_json=$(./target/release/pact bench --model "$model" --mode "$mode" --batch "$batch" --steps "$steps" --threads "$threads" --json ${extra[@]+"${extra[@]}"})
 echo "$torch_json"
 echo "$pact_json"
@@ -37,5 +50,6 @@ import json, sys
 t, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 for k in ("train_img_per_s", "eval_img_per_s"):
     print(f"{k}: pact {p[k]} / pytorch {t[k]} = {p[k] / t[k]:.2f}x")
+print(f"isa: pact {p.get('isa')} / pytorch {t.get('isa', '?')}")
 print(f"peak_rss_mb: pact {p['peak_rss_mb']} / pytorch {t['peak_rss_mb']} = {p['peak_rss_mb'] / t['peak_rss_mb']:.2f}x")
 PY

@@ -1,8 +1,15 @@
-//! The direct `f32` convolution kernels against im2col + GEMM in `f64` (the reference the
-//! finite-difference gradient checks validate), on ResNet shapes and awkward ones: widths
-//! that are not whole vectors, odd channel counts, stride 2, padding 0 and 1, batch 1.
+//! The direct `f32` convolution kernels of every instruction set this CPU has (AVX-512 and
+//! AVX2 tiles) against the generic path (im2col + GEMM) in `f32` and in `f64` (the reference
+//! the finite-difference gradient checks validate), on ResNet shapes and awkward ones: widths
+//! that are not whole vectors, vector counts and channel counts that are not whole tiles,
+//! stride 2, padding 0, 1 and 2, batch 1. The paths must also agree with each other exactly:
+//! every output sums its terms in the same order whatever the tile.
+//!
+//! The conversions go through `direct::*_with`, so every path runs whatever `PACT_CPU` says;
+//! `.ci/run` also runs this file under each `PACT_CPU`, which the last test checks is obeyed.
 
 use pact::backend::cpu::conv::{self, direct};
+use pact::backend::cpu::isa::{self, Isa};
 use pact::backend::Conv2dParams;
 use pact::Rng;
 
@@ -65,80 +72,151 @@ fn shapes() -> Vec<Conv2dParams> {
         params(17, 2, 4, 4, 3, 3, 2, 1),
         params(2, 3, 10, 14, 5, 3, 2, 1),
         params(1, 6, 20, 12, 9, 3, 2, 1),
+        // Widths of 2 and 3 vectors, 27 and 10 vectors per plane (not whole tiles of 3 or 4
+        // vectors); 11 and 13 output channels (not whole tiles of 4, nor of 2).
+        params(2, 7, 9, 17, 11, 3, 1, 1),
+        params(3, 5, 12, 24, 13, 3, 2, 1),
+        params(2, 3, 11, 25, 9, 3, 2, 0),
+        params(2, 9, 10, 10, 5, 3, 2, 2),
+        params(1, 4, 3, 3, 7, 3, 1, 1),
     ]
 }
 
-#[test]
-fn direct_kernels_run_on_this_machine_unless_disabled() {
-    // The CI machines have AVX-512VL; elsewhere the fallback is what runs and this says so.
-    if std::env::var("PACT_CONV").is_err() && std::arch::is_x86_feature_detected!("avx512vl") {
-        assert!(direct::enabled());
-    }
+/// The instruction sets with direct kernels that this CPU runs.
+fn kernel_paths() -> Vec<Isa> {
+    Isa::ALL
+        .into_iter()
+        .filter(|&isa| direct::has_kernels(isa))
+        .collect()
 }
 
-#[test]
-fn forward_matches_im2col_in_f64() {
-    let mut rng = Rng::seed(3);
-    for p in shapes() {
-        let x = random(p.batch * p.c_in * p.h_in * p.w_in, &mut rng);
-        let w = random(p.c_out * p.c_in * p.k_h * p.k_w, &mut rng);
-        let want = conv::conv2d(&x, &w, p);
-        let got = conv::conv2d(&to_f32(&x), &to_f32(&w), p);
+/// Checks the outputs of every kernel path (`None`: not covered) against the generic `f32`
+/// result and the `f64` reference, and against each other bit for bit.
+fn check_paths(
+    what: &str,
+    p: &Conv2dParams,
+    paths: &[(Isa, Option<Vec<f32>>)],
+    generic: &[f32],
+    want: &[f64],
+) {
+    assert!(rel_err(generic, want) < 1e-5, "{what} generic {p:?}");
+    let mut first: Option<&Vec<f32>> = None;
+    for (isa, got) in paths {
+        let Some(got) = got else { continue };
+        let e = rel_err(got, want);
+        assert!(e < 1e-5, "{what} {isa} {p:?}: {e} from f64");
+        let vs_generic = rel_err(got, &generic.iter().map(|&v| v as f64).collect::<Vec<_>>());
         assert!(
-            rel_err(&got, &want) < 1e-5,
-            "{p:?}: {}",
-            rel_err(&got, &want)
+            vs_generic < 1e-5,
+            "{what} {isa} {p:?}: {vs_generic} from generic f32"
         );
-        if direct::enabled() {
-            let direct = direct::forward(&to_f32(&x), &to_f32(&w), p).expect("covered");
-            assert!(rel_err(&direct, &want) < 1e-5, "{p:?}");
+        match first {
+            None => first = Some(got),
+            Some(other) => assert!(
+                got.iter()
+                    .zip(other)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{what} {isa} {p:?}: differs from the other kernels"
+            ),
         }
     }
 }
 
 #[test]
-fn input_gradient_matches_im2col_in_f64() {
+fn this_machine_has_kernels_for_every_x86_path() {
+    // The CI machines have AVX-512VL, so both kernel paths are tested there; elsewhere the
+    // paths the CPU has are, and this says which.
+    eprintln!("kernel paths on this CPU: {:?}", kernel_paths());
+    if std::arch::is_x86_feature_detected!("avx512vl") {
+        assert_eq!(kernel_paths(), [Isa::Avx512, Isa::Avx2]);
+    }
+    assert!(!direct::has_kernels(Isa::Generic));
+}
+
+#[test]
+fn forward_matches_the_generic_path() {
+    let mut rng = Rng::seed(3);
+    for p in shapes() {
+        let x = random(p.batch * p.c_in * p.h_in * p.w_in, &mut rng);
+        let w = random(p.c_out * p.c_in * p.k_h * p.k_w, &mut rng);
+        let want = conv::im2col_forward(&x, &w, p);
+        let (xf, wf) = (to_f32(&x), to_f32(&w));
+        let generic = conv::im2col_forward(&xf, &wf, p);
+        let paths: Vec<_> = kernel_paths()
+            .into_iter()
+            .map(|isa| (isa, direct::forward_with(isa, &xf, &wf, p)))
+            .collect();
+        assert!(paths.iter().all(|(_, y)| y.is_some()), "{p:?} not covered");
+        check_paths("forward", &p, &paths, &generic, &want);
+        // The dispatching entry point, on this process's path.
+        check_paths(
+            "conv2d",
+            &p,
+            &[(isa::current(), Some(conv::conv2d(&xf, &wf, p)))],
+            &generic,
+            &want,
+        );
+    }
+}
+
+#[test]
+fn input_gradient_matches_the_generic_path() {
     let mut rng = Rng::seed(4);
     for p in shapes() {
         let dy = random(p.batch * p.c_out * p.h_out() * p.w_out(), &mut rng);
         let w = random(p.c_out * p.c_in * p.k_h * p.k_w, &mut rng);
-        let want = conv::conv2d_backward_input(&dy, &w, p);
-        let got = conv::conv2d_backward_input(&to_f32(&dy), &to_f32(&w), p);
-        assert!(
-            rel_err(&got, &want) < 1e-5,
-            "{p:?}: {}",
-            rel_err(&got, &want)
-        );
+        let want = conv::im2col_backward_input(&dy, &w, p);
+        let (dyf, wf) = (to_f32(&dy), to_f32(&w));
+        let generic = conv::im2col_backward_input(&dyf, &wf, p);
+        let paths: Vec<_> = kernel_paths()
+            .into_iter()
+            .map(|isa| (isa, direct::backward_input_with(isa, &dyf, &wf, p)))
+            .collect();
         let covered = (p.stride == 1 && p.padding < p.k_h)
             || (p.stride == 2
                 && p.k_h == 3
                 && p.padding == 1
                 && p.h_in % 2 == 0
                 && p.w_in % 2 == 0);
-        if direct::enabled() && covered {
-            let direct = direct::backward_input(&to_f32(&dy), &to_f32(&w), p).expect("covered");
-            assert!(rel_err(&direct, &want) < 1e-5, "{p:?}");
-        }
+        assert!(paths.iter().all(|(_, y)| y.is_some() == covered), "{p:?}");
+        check_paths("input grad", &p, &paths, &generic, &want);
+        let got = conv::conv2d_backward_input(&dyf, &wf, p);
+        check_paths(
+            "conv2d_backward_input",
+            &p,
+            &[(isa::current(), Some(got))],
+            &generic,
+            &want,
+        );
     }
 }
 
 #[test]
-fn weight_gradient_matches_im2col_in_f64() {
+fn weight_gradient_matches_the_generic_path() {
     let mut rng = Rng::seed(5);
     for p in shapes() {
         let x = random(p.batch * p.c_in * p.h_in * p.w_in, &mut rng);
         let dy = random(p.batch * p.c_out * p.h_out() * p.w_out(), &mut rng);
-        let want = conv::conv2d_backward_weight(&x, &dy, p);
-        let got = conv::conv2d_backward_weight(&to_f32(&x), &to_f32(&dy), p);
+        let want = conv::im2col_backward_weight(&x, &dy, p);
+        let (xf, dyf) = (to_f32(&x), to_f32(&dy));
+        let generic = conv::im2col_backward_weight(&xf, &dyf, p);
+        let paths: Vec<_> = kernel_paths()
+            .into_iter()
+            .map(|isa| (isa, direct::backward_weight_with(isa, &xf, &dyf, p)))
+            .collect();
         assert!(
-            rel_err(&got, &want) < 1e-5,
-            "{p:?}: {}",
-            rel_err(&got, &want)
+            paths.iter().all(|(_, y)| y.is_some() == (p.k_h == 3)),
+            "{p:?}"
         );
-        if direct::enabled() && p.k_h == 3 {
-            let direct = direct::backward_weight(&to_f32(&x), &to_f32(&dy), p).expect("covered");
-            assert!(rel_err(&direct, &want) < 1e-5, "{p:?}");
-        }
+        check_paths("weight grad", &p, &paths, &generic, &want);
+        let got = conv::conv2d_backward_weight(&xf, &dyf, p);
+        check_paths(
+            "conv2d_backward_weight",
+            &p,
+            &[(isa::current(), Some(got))],
+            &generic,
+            &want,
+        );
     }
 }
 
@@ -148,12 +226,38 @@ fn weight_gradient_does_not_depend_on_the_thread_count() {
     let mut rng = Rng::seed(6);
     let x = to_f32(&random(p.batch * p.c_in * 64, &mut rng));
     let dy = to_f32(&random(p.batch * p.c_out * 64, &mut rng));
-    let on = |threads: usize| {
+    for isa in kernel_paths() {
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| direct::backward_weight_with(isa, &x, &dy, p).expect("covered"))
+        };
+        assert_eq!(on(1), on(3), "{isa}");
+    }
+    let generic = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap()
-            .install(|| conv::conv2d_backward_weight(&x, &dy, p))
+            .install(|| conv::im2col_backward_weight(&x, &dy, p))
     };
-    assert_eq!(on(1), on(3));
+    assert_eq!(generic(1), generic(3));
+}
+
+#[test]
+fn pact_cpu_chooses_the_path() {
+    // Under `PACT_CPU=NAME` (as `.ci/run` runs this file) that path is the process's, and the
+    // dispatching convolutions use direct kernels exactly when it has them.
+    let name = std::env::var("PACT_CPU").unwrap_or_default();
+    if name.is_empty() {
+        assert_eq!(isa::selected().unwrap(), Isa::detected());
+        return;
+    }
+    let forced = Isa::from_name(&name).expect("PACT_CPU names a path");
+    assert_eq!(isa::selected().unwrap(), forced);
+    if std::env::var("PACT_CONV").is_err() {
+        assert_eq!(direct::enabled(), forced != Isa::Generic);
+    }
 }

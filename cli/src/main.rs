@@ -43,6 +43,12 @@ fn main() {
     // Training and evaluation reuse the same large buffers every step: keep freed memory
     // instead of faulting fresh pages in again (see the function's docs).
     pact::memory::keep_freed_memory();
+    // An invalid `PACT_CPU` (or one naming instructions this CPU lacks) is refused here,
+    // before any kernel runs.
+    if let Err(e) = pact::backend::cpu::isa::selected() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args, cli.backend),
         Command::Compare(args) => commands::compare::run(args),

@@ -17,7 +17,8 @@ Modes:
 
 It times `--steps` training steps (SGD, momentum 0.9, weight decay 1e-4, after 2 warm-up
 steps) and as many no-grad evaluation passes on one random batch, then prints one JSON line:
-`train_img_per_s`, `eval_img_per_s`, `peak_rss_mb`.
+`train_img_per_s`, `eval_img_per_s`, `peak_rss_mb`, and `isa`, the instruction set ATen's
+kernels use (`ATEN_CPU_CAPABILITY=avx2` with `ONEDNN_MAX_CPU_ISA=AVX2` forces AVX2).
 
     python3 -m venv .venv-peer && .venv-peer/bin/pip install torch numpy
     .venv-peer/bin/python scripts/peer/torch_resnet.py --mode act --units 5 --batch 128 --steps 10 --threads 2
@@ -208,6 +209,7 @@ def main():
     eval_ips = timed(eval_step, False)
     print(json.dumps({
         "peer": "pytorch", "torch": torch.__version__, "mode": a.mode, "units": a.units,
+        "isa": torch.backends.cpu.get_cpu_capability().lower(),
         "batch": a.batch, "train_img_per_s": round(train_ips, 1),
         "eval_img_per_s": round(eval_ips, 1),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,

@@ -202,9 +202,19 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
 
     let activation_mb = (pact::memory::peak_bytes() - base) as f64 / (1 << 20) as f64;
     let mode = format!("{:?}", args.mode).to_lowercase();
+    // The CPU kernels' instruction set (detected or `PACT_CPU`) and whether the convolutions
+    // ran the direct kernels or im2col + GEMM.
+    let isa = pact::backend::cpu::isa::selected()?;
+    let conv = if pact::backend::cpu::conv::direct::enabled() {
+        "direct"
+    } else {
+        "im2col"
+    };
     let report = serde_json::json!({
         "peer": "pact",
         "mode": mode,
+        "isa": isa.name(),
+        "conv": conv,
         "units": units,
         "batch": args.batch,
         "threads": rayon::current_num_threads(),
@@ -225,6 +235,7 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
         );
         println!("batch      {}", args.batch);
         println!("device     {device}");
+        println!("cpu path   {isa}, {conv} convolutions");
         println!("threads    {}", rayon::current_num_threads());
         println!("train      {train:.1} images/s");
         println!("eval       {eval:.1} images/s");

@@ -1,5 +1,6 @@
 //! 2-D convolution as im2col + GEMM, parallel over the images of a batch; `f32` on CPUs
-//! with AVX-512VL goes through the [`direct`] kernels instead, where they apply.
+//! with AVX2 and FMA (or AVX-512VL) goes through the [`direct`] kernels instead, where they
+//! apply (see [`super::isa`] for the path and how to force one).
 //!
 //! For image `b`: `cols = im2col(x[b])` is `(C_in·K_h·K_w) × (H_out·W_out)`, and
 //! `y[b] = W · cols` with `W` viewed as `C_out × (C_in·K_h·K_w)`. The backward passes reuse the

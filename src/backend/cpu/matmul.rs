@@ -1,4 +1,5 @@
-//! Matrix products on the `gemm` crate (chosen by measurement: see `docs/BENCHMARKS.md`).
+//! Matrix products on the `gemm` crate (chosen by measurement: see `docs/BENCHMARKS.md`), on
+//! the instruction set of [`super::isa`] (through [`super::gemm_isa`]).
 
 use crate::backend::ops::MatmulDims;
 use crate::Element;
@@ -74,7 +75,7 @@ pub fn gemm_into<T: Element>(
     // SAFETY: the asserts above check every pointer the strides can reach; `dst` is a unique
     // borrow, so it aliases neither operand.
     unsafe {
-        gemm::gemm(
+        super::gemm_isa::gemm(
             m,
             n,
             k,
@@ -88,11 +89,6 @@ pub fn gemm_into<T: Element>(
             b.data.as_ptr(),
             b.col_stride as isize,
             b.row_stride as isize,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
             parallelism,
         );
     }

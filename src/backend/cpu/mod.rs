@@ -6,6 +6,8 @@
 pub mod conv;
 pub mod elementwise;
 mod fill;
+pub mod gemm_isa;
+pub mod isa;
 pub mod layout;
 pub mod matmul;
 pub mod norm;

@@ -1,45 +1,53 @@
-//! Direct `f32` convolution on x86-64 with AVX-512VL: no im2col matrix, no GEMM.
+//! Direct `f32` convolution on x86-64 with AVX2 and FMA (and AVX-512VL, when the CPU has it,
+//! for its registers): no im2col matrix, no GEMM.
 //!
 //! Each image is copied once into a phase-split, zero-padded buffer ([`geometry`]); a
-//! register-blocked kernel then accumulates 4 output channels × 32 output pixels over every
-//! input channel and tap straight from it ([`kernels`]). The input gradient of a stride-1
+//! register-blocked kernel then accumulates a tile of output channels × output vectors of 8
+//! pixels over every input channel and tap straight from it ([`kernels`], with tile sizes
+//! for the instruction set's register count). The input gradient of a stride-1
 //! convolution is the same forward kernel run on the output gradient with the flipped,
 //! transposed weight, and of a stride-2 one four parity phases of it (`strided`); the weight
 //! gradient has a kernel of its own and sums over fixed chunks of images in order, so it does
 //! not depend on the thread count.
 //!
-//! Shapes the kernels do not cover (and CPUs without the instructions, `f64`, or the
-//! `PACT_CONV=im2col` environment variable) return `None` and fall back to im2col + GEMM.
+//! Which kernels run is the process's [`Isa`] (detected, or forced by `PACT_CPU`); shapes the
+//! kernels do not cover, `f64`, the generic path, or the `PACT_CONV=im2col` environment
+//! variable return `None` and fall back to im2col + GEMM. The `*_with` functions run one
+//! instruction set's kernels explicitly (for tests and benchmarks).
 
 pub mod geometry;
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::needless_range_loop)]
 pub mod kernels;
 
+use crate::backend::cpu::isa::{self, Isa};
 use crate::backend::ops::Conv2dParams;
 
 /// Images per weight-gradient chunk: the partial sums of each chunk are added in order.
 pub const WGRAD_CHUNK: usize = 8;
 
-/// Whether the direct kernels run on this machine: the CPU has the instructions and
-/// `PACT_CONV` is not `im2col` (read once).
+/// Whether the direct kernels run in this process: its [`Isa`] has them and `PACT_CONV` is
+/// not `im2col` (read once).
+///
+/// # Panics
+/// When `PACT_CPU` is invalid (see [`isa::current`]).
 pub fn enabled() -> bool {
+    active().is_some()
+}
+
+/// The instruction set whose kernels the convolutions use, if any.
+fn active() -> Option<Isa> {
     use std::sync::OnceLock;
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED.get_or_init(|| {
-        let forced_off = std::env::var("PACT_CONV").is_ok_and(|v| v == "im2col");
-        !forced_off && cpu_supported()
-    })
+    static FORCED_OFF: OnceLock<bool> = OnceLock::new();
+    let forced_off =
+        *FORCED_OFF.get_or_init(|| std::env::var("PACT_CONV").is_ok_and(|v| v == "im2col"));
+    let isa = isa::current();
+    (!forced_off && has_kernels(isa)).then_some(isa)
 }
 
-#[cfg(target_arch = "x86_64")]
-fn cpu_supported() -> bool {
-    kernels::supported()
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn cpu_supported() -> bool {
-    false
+/// Whether `isa` has direct kernels and this CPU runs them.
+pub fn has_kernels(isa: Isa) -> bool {
+    isa != Isa::Generic && isa.supported() && cfg!(target_arch = "x86_64")
 }
 
 /// Whether the kernels cover `p` (strides 1 and 2; the input gradient needs stride 1 and
@@ -63,48 +71,70 @@ mod strided;
 /// Forward convolution (`x` `[B, C_in, H, W]`, `w` `[C_out, C_in, K_h, K_w]`), or `None` when
 /// the direct kernels do not apply.
 pub fn forward(x: &[f32], w: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
-    if !enabled() || !covers(&p) {
-        return None;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        Some(run::forward(x, w, p))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        None
-    }
+    forward_with(active()?, x, w, p)
 }
 
 /// Input gradient of a stride-1 convolution (square kernel, padding below its size) or of a
 /// stride-2, 3×3, padding-1 one on even sizes, or `None` when the direct kernels do not apply.
 pub fn backward_input(dy: &[f32], w: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
-    if !enabled() || !covers(&p) {
-        return None;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if p.stride == 1 && p.k_h == p.k_w && p.padding < p.k_h {
-            return Some(run::backward_input(dy, w, p));
-        }
-        if strided::covers(&p) {
-            return Some(strided::backward_input(dy, w, p));
-        }
-    }
-    None
+    backward_input_with(active()?, dy, w, p)
 }
 
 /// Weight gradient of a 3×3 convolution, or `None` when the direct kernels do not apply.
 pub fn backward_weight(x: &[f32], dy: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
-    if !enabled() || !covers(&p) || p.k_h != 3 || p.k_w != 3 {
+    backward_weight_with(active()?, x, dy, p)
+}
+
+/// [`forward`] by the kernels of `isa` (whatever `PACT_CPU` and `PACT_CONV` say), or `None`
+/// when `isa` has none on this CPU or they do not cover `p`.
+pub fn forward_with(isa: Isa, x: &[f32], w: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
+    if !has_kernels(isa) || !covers(&p) {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
     {
-        Some(run::backward_weight(x, dy, p))
+        let k = kernels::Kernels::of(isa)?;
+        Some(run::forward(k, x, w, p))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
+        let _ = (x, w);
+        None
+    }
+}
+
+/// [`backward_input`] by the kernels of `isa`, as [`forward_with`].
+pub fn backward_input_with(isa: Isa, dy: &[f32], w: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
+    if !has_kernels(isa) || !covers(&p) {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let k = kernels::Kernels::of(isa)?;
+        if p.stride == 1 && p.k_h == p.k_w && p.padding < p.k_h {
+            return Some(run::backward_input(k, dy, w, p));
+        }
+        if strided::covers(&p) {
+            return Some(strided::backward_input(k, dy, w, p));
+        }
+    }
+    let _ = (dy, w);
+    None
+}
+
+/// [`backward_weight`] by the kernels of `isa`, as [`forward_with`].
+pub fn backward_weight_with(isa: Isa, x: &[f32], dy: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
+    if !has_kernels(isa) || !covers(&p) || p.k_h != 3 || p.k_w != 3 {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let k = kernels::Kernels::of(isa)?;
+        Some(run::backward_weight(k, x, dy, p))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (x, dy);
         None
     }
 }

@@ -2,24 +2,22 @@
 //! parallel split over images (and channel groups when the batch is small).
 
 use super::geometry::Geometry;
-use super::kernels::{
-    forward_tile, weight_grad_tile, FWD_CHANNELS, FWD_VECTORS, WGRAD_CHANNELS, WGRAD_TAPS,
-};
+use super::kernels::{ForwardTile, Kernels, WeightGradTile, WGRAD_TAPS};
 use super::WGRAD_CHUNK;
 use crate::backend::ops::Conv2dParams;
 use rayon::prelude::*;
 
-/// Packs `w` (`[C_out, C_in, taps]`) as `[tiles][C_in][taps][FWD_CHANNELS]`, zero beyond
-/// `C_out`.
-pub(super) fn pack_forward_weights(w: &[f32], p: &Conv2dParams) -> Vec<f32> {
+/// Packs `w` (`[C_out, C_in, taps]`) as `[tiles][C_in][taps][channels]` for tiles of
+/// `channels` output channels, zero beyond `C_out`.
+pub(super) fn pack_forward_weights(w: &[f32], p: &Conv2dParams, channels: usize) -> Vec<f32> {
     let taps = w.len() / (p.c_out * p.c_in);
-    let tiles = p.c_out.div_ceil(FWD_CHANNELS);
-    let mut packed = vec![0.0; tiles * p.c_in * taps * FWD_CHANNELS];
+    let tiles = p.c_out.div_ceil(channels);
+    let mut packed = vec![0.0; tiles * p.c_in * taps * channels];
     for co in 0..p.c_out {
-        let (tile, c) = (co / FWD_CHANNELS, co % FWD_CHANNELS);
+        let (tile, c) = (co / channels, co % channels);
         for ci in 0..p.c_in {
             for t in 0..taps {
-                let at = ((tile * p.c_in + ci) * taps + t) * FWD_CHANNELS + c;
+                let at = ((tile * p.c_in + ci) * taps + t) * channels + c;
                 packed[at] = w[(co * p.c_in + ci) * taps + t];
             }
         }
@@ -34,18 +32,18 @@ struct Scratch {
     dummy: Vec<f32>,
 }
 
-/// Forward convolution by the direct kernels (the caller has checked that they apply).
-pub fn forward(x: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
+/// Forward convolution by the direct kernels `k` (the caller has checked that they apply).
+pub fn forward(k: &Kernels, x: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
     let g = Geometry::new(p);
-    let packed = pack_forward_weights(w, &p);
+    let packed = pack_forward_weights(w, &p, k.fwd_channels);
     let plane = p.h_out() * p.w_out();
     let in_size = p.c_in * p.h_in * p.w_in;
-    let tiles = p.c_out.div_ceil(FWD_CHANNELS);
+    let tiles = p.c_out.div_ceil(k.fwd_channels);
     // Enough work items for every thread: split an image's channel tiles into groups when
     // the batch is small (only when groups fall on whole channel planes of the output).
     let threads = rayon::current_num_threads().max(1);
     let wanted_groups = (2 * threads).div_ceil(p.batch).min(tiles);
-    let groups = if p.c_out % FWD_CHANNELS == 0 {
+    let groups = if p.c_out % k.fwd_channels == 0 {
         (1..=wanted_groups)
             .rev()
             .find(|g| tiles % g == 0)
@@ -57,7 +55,7 @@ pub fn forward(x: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
     let group_channels = if groups == 1 {
         p.c_out
     } else {
-        tiles_per_group * FWD_CHANNELS
+        tiles_per_group * k.fwd_channels
     };
     let scratch_plane = p.h_out() * g.out_row;
     // Every output element is written below, so the vector starts uninitialised (no memset).
@@ -80,13 +78,14 @@ pub fn forward(x: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
                 let (b, group) = (item / groups, item % groups);
                 g.fill_input(&x[b * in_size..(b + 1) * in_size], &mut s.input);
                 let first_tile = group * tiles_per_group;
-                let channels = first_tile * FWD_CHANNELS
-                    ..p.c_out.min((first_tile + tiles_per_group) * FWD_CHANNELS);
+                let channels = first_tile * k.fwd_channels
+                    ..p.c_out.min((first_tile + tiles_per_group) * k.fwd_channels);
                 if g.writes_in_place() {
                     // SAFETY: `dst` holds the planes of `channels` (the group's), uninitialised
                     // memory that the kernels only write.
                     unsafe {
                         image_forward(
+                            k,
                             &g,
                             &g.taps,
                             &packed,
@@ -101,6 +100,7 @@ pub fn forward(x: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
                     // SAFETY: `s.out` holds the planes of `channels` at the scratch row width.
                     unsafe {
                         image_forward(
+                            k,
                             &g,
                             &g.taps,
                             &packed,
@@ -136,13 +136,15 @@ fn copy_out_rows(
 }
 
 /// Output channels `channels` of one image into `dst` (channel `channels.start` first, planes
-/// of `h_out × g.out_row`), summing over `taps` (offsets into `input`, with `packed` weights
-/// for them); `dummy` takes the rows of a tile beyond `C_out`.
+/// of `h_out × g.out_row`) by the kernels `k`, summing over `taps` (offsets into `input`,
+/// with `packed` weights for them); `dummy` takes the rows of a tile beyond `C_out`.
 ///
 /// # Safety
-/// `dst` is valid for writes of `dst_len` elements, and `dst_len` covers those planes (checked).
+/// `dst` is valid for writes of `dst_len` elements, and `dst_len` covers those planes
+/// (checked); the CPU has `k.isa`.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn image_forward(
+    k: &Kernels,
     g: &Geometry,
     taps: &[usize],
     packed: &[f32],
@@ -158,75 +160,70 @@ pub(super) unsafe fn image_forward(
         dst_len >= channels.len() * out_plane,
         "output planes out of bounds"
     );
-    let tile_len = p.c_in * taps.len() * FWD_CHANNELS;
-    let dst_ptr = dst;
+    let co = k.fwd_channels;
+    let tile_len = p.c_in * taps.len() * co;
     let dummy_ptr = dummy.as_mut_ptr();
-    let mut full = g.vectors.chunks_exact(FWD_VECTORS);
-    let groups: Vec<&[(usize, usize)]> = full.by_ref().collect();
-    let rest = full.remainder();
-    // Vector groups outside, channel tiles inside: the input rows a group reads stay in L1
-    // while every tile (whose weights stay there too) passes over them.
-    let tile_of = |co0: usize| {
-        let tile = co0 / FWD_CHANNELS;
-        let weights = packed[tile * tile_len..(tile + 1) * tile_len].as_ptr();
-        let outs: [*mut f32; FWD_CHANNELS] = std::array::from_fn(|c| {
-            let co = co0 + c;
-            if co < channels.end {
-                // SAFETY: channel `co − channels.start` of `dst` starts here (in bounds).
-                unsafe { dst_ptr.add((co - channels.start) * out_plane) }
+    // The output plane of every channel of every tile (`dummy` beyond `channels`).
+    let outs: Vec<*mut f32> = (channels.start..channels.start + channels.len().div_ceil(co) * co)
+        .map(|c| {
+            if c < channels.end {
+                // SAFETY: channel `c − channels.start` of `dst` starts here (in bounds).
+                unsafe { dst.add((c - channels.start) * out_plane) }
             } else {
                 dummy_ptr
             }
-        });
-        (weights, outs)
-    };
-    let tiles: Vec<_> = channels
-        .clone()
-        .step_by(FWD_CHANNELS)
-        .map(tile_of)
+        })
         .collect();
-    for group in &groups {
-        let in_off = std::array::from_fn(|v| group[v].0);
-        let out_off = std::array::from_fn(|v| group[v].1);
-        for &(weights, outs) in &tiles {
-            // SAFETY: the geometry keeps every tap of every vector inside the input buffer
-            // and every output vector inside its plane; `supported()` was checked.
-            unsafe {
-                forward_tile::<FWD_CHANNELS, FWD_VECTORS>(
-                    input.as_ptr(),
-                    g.chan_stride,
-                    p.c_in,
-                    taps,
-                    weights,
-                    in_off,
-                    outs,
-                    out_off,
-                );
+    let tiles: Vec<ForwardTile<'_>> = outs
+        .chunks_exact(co)
+        .zip(channels.clone().step_by(co))
+        .map(|(outs, co0)| {
+            let tile = co0 / co;
+            ForwardTile {
+                input: input.as_ptr(),
+                chan_stride: g.chan_stride,
+                c_in: p.c_in,
+                taps,
+                weights: packed[tile * tile_len..(tile + 1) * tile_len].as_ptr(),
+                outs,
             }
-        }
+        })
+        .collect();
+    let mut groups = g.vectors.chunks_exact(k.fwd_vectors);
+    // Vector groups outside, channel tiles inside: the input rows a group reads stay in L1
+    // while every tile (whose weights stay there too) passes over them.
+    for group in groups.by_ref() {
+        run_tiles(k, &tiles, group);
     }
-    for &(i, o) in rest {
-        for &(weights, outs) in &tiles {
-            // SAFETY: as above.
-            unsafe {
-                forward_tile::<FWD_CHANNELS, 1>(
-                    input.as_ptr(),
-                    g.chan_stride,
-                    p.c_in,
-                    taps,
-                    weights,
-                    [i],
-                    outs,
-                    [o],
-                );
-            }
-        }
+    for vector in groups.remainder() {
+        run_tiles(k, &tiles, std::slice::from_ref(vector));
     }
 }
 
+/// Every tile of `tiles` at the output vectors `vectors` (`k.fwd_vectors` or 1 of them).
+///
+/// # Safety
+/// As [`image_forward`]: the tiles' planes and the vectors are in bounds, the CPU has `k.isa`.
+unsafe fn run_tiles(k: &Kernels, tiles: &[ForwardTile<'_>], vectors: &[(usize, usize)]) {
+    let mut in_off = [0; MAX_VECTORS];
+    let mut out_off = [0; MAX_VECTORS];
+    for (v, &(i, o)) in vectors.iter().enumerate() {
+        (in_off[v], out_off[v]) = (i, o);
+    }
+    let n = vectors.len();
+    for tile in tiles {
+        // SAFETY: the geometry keeps every tap of every vector inside the input buffer and
+        // every output vector inside its plane; the caller checked the CPU.
+        unsafe { (k.forward_tile)(tile, &in_off[..n], &out_off[..n]) };
+    }
+}
+
+/// Most output vectors per forward tile of any instruction set.
+const MAX_VECTORS: usize = 8;
+
 /// Input gradient of a stride-1 convolution: the forward kernel on `dy` with the flipped,
 /// transposed weight and padding `K − 1 − padding`.
-pub fn backward_input(dy: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
+pub fn backward_input(k: &Kernels, dy: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
     let taps = p.k_h * p.k_w;
     let mut flipped = vec![0.0; w.len()];
     for co in 0..p.c_out {
@@ -248,11 +245,12 @@ pub fn backward_input(dy: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
         stride: 1,
         padding: p.k_h - 1 - p.padding,
     };
-    forward(dy, &flipped, transposed)
+    forward(k, dy, &flipped, transposed)
 }
 
-/// Weight gradient of a 3×3 convolution, summed over fixed chunks of images in order.
-pub fn backward_weight(x: &[f32], dy: &[f32], p: Conv2dParams) -> Vec<f32> {
+/// Weight gradient of a 3×3 convolution by the kernels `k`, summed over fixed chunks of images
+/// in order.
+pub fn backward_weight(k: &Kernels, x: &[f32], dy: &[f32], p: Conv2dParams) -> Vec<f32> {
     let g = Geometry::new(p);
     let taps: [usize; WGRAD_TAPS] = std::array::from_fn(|t| g.taps[t]);
     let w_size = p.c_out * p.c_in * WGRAD_TAPS;
@@ -288,42 +286,33 @@ pub fn backward_weight(x: &[f32], dy: &[f32], p: Conv2dParams) -> Vec<f32> {
                 .map(|buf| buf.as_ptr())
                 .collect();
             let mut grad_bases: Vec<*const f32> = vec![std::ptr::null(); images.len()];
+            let mut sums = vec![[0.0; WGRAD_TAPS]; k.wgrad_channels];
             let mut co = 0;
             while co < p.c_out {
-                let width = if p.c_out - co >= WGRAD_CHANNELS {
-                    WGRAD_CHANNELS
+                let width = if p.c_out - co >= k.wgrad_channels {
+                    k.wgrad_channels
                 } else {
                     1
                 };
-                for (k, base) in grad_bases.iter_mut().enumerate() {
-                    *base = grads[(k * p.c_out + co) * grad_plane..].as_ptr();
+                for (b, base) in grad_bases.iter_mut().enumerate() {
+                    *base = grads[(b * p.c_out + co) * grad_plane..].as_ptr();
                 }
                 for ci in 0..p.c_in {
-                    let in_off = ci * g.chan_stride;
+                    let tile = WeightGradTile {
+                        inputs: &input_bases,
+                        in_off: ci * g.chan_stride,
+                        grads: &grad_bases,
+                        grad_plane,
+                        taps: &taps,
+                        vectors: &g.vectors,
+                    };
                     // SAFETY: the geometry keeps every tap of every vector inside each
-                    // image's input buffer and every gradient vector inside its plane.
-                    unsafe {
-                        if width == WGRAD_CHANNELS {
-                            let sums = weight_grad_tile::<WGRAD_CHANNELS>(
-                                &input_bases,
-                                in_off,
-                                &grad_bases,
-                                grad_plane,
-                                &taps,
-                                &g.vectors,
-                            );
-                            store_sums(&mut part, &sums, co, ci, p.c_in);
-                        } else {
-                            let sums = weight_grad_tile::<1>(
-                                &input_bases,
-                                in_off,
-                                &grad_bases,
-                                grad_plane,
-                                &taps,
-                                &g.vectors,
-                            );
-                            store_sums(&mut part, &sums, co, ci, p.c_in);
-                        }
+                    // image's input buffer and every gradient vector inside its plane; the
+                    // caller checked the CPU.
+                    unsafe { (k.weight_grad_tile)(&tile, &mut sums[..width]) };
+                    for (c, row) in sums[..width].iter().enumerate() {
+                        let at = ((co + c) * p.c_in + ci) * WGRAD_TAPS;
+                        part[at..at + WGRAD_TAPS].copy_from_slice(row);
                     }
                 }
                 co += width;
@@ -338,18 +327,4 @@ pub fn backward_weight(x: &[f32], dy: &[f32], p: Conv2dParams) -> Vec<f32> {
         }
     }
     total
-}
-
-/// Writes the sums of one weight-gradient tile (`[c][tap]` for channels `co..`) into `dw`.
-fn store_sums<const CO: usize>(
-    dw: &mut [f32],
-    sums: &[[f32; WGRAD_TAPS]; CO],
-    co: usize,
-    ci: usize,
-    c_in: usize,
-) {
-    for (c, row) in sums.iter().enumerate() {
-        let at = ((co + c) * c_in + ci) * WGRAD_TAPS;
-        dw[at..at + WGRAD_TAPS].copy_from_slice(row);
-    }
 }

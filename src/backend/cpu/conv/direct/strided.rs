@@ -8,6 +8,7 @@
 //! 2×2 window; the phases are then interleaved.
 
 use super::geometry::Geometry;
+use super::kernels::Kernels;
 use super::run::{image_forward, pack_forward_weights};
 use crate::backend::ops::Conv2dParams;
 use rayon::prelude::*;
@@ -41,8 +42,8 @@ struct Phase {
     packed: Vec<f32>,
 }
 
-/// Input gradient of a convolution that [`covers`] accepts.
-pub fn backward_input(dy: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
+/// Input gradient of a convolution that [`covers`] accepts, by the kernels `k`.
+pub fn backward_input(k: &Kernels, dy: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
     let (h_out, w_out) = (p.h_out(), p.w_out());
     // The output gradient as a stride-1 input of a 2×2 window, one zero row and column
     // beyond its end: `h_out` output rows, as many as each phase of the input gradient has.
@@ -82,7 +83,7 @@ pub fn backward_input(dy: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
                 py,
                 px,
                 taps,
-                packed: pack_forward_weights(&weights, &window),
+                packed: pack_forward_weights(&weights, &window, k.fwd_channels),
             }
         })
         .collect();
@@ -104,6 +105,7 @@ pub fn backward_input(dy: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
                 // SAFETY: `sub` holds `C_in` planes at the window's output row width.
                 unsafe {
                     image_forward(
+                        k,
                         &g,
                         &phase.taps,
                         &phase.packed,
