@@ -1,7 +1,10 @@
-//! Batch normalisation with running statistics.
+//! Batch normalisation with running statistics; synchronised over the replicas of a
+//! data-parallel run ([`crate::collective`]).
 
 use super::{Param, ParamStore};
+use crate::collective::{replicas, Collective};
 use crate::{Result, Tensor};
+use std::sync::Arc;
 
 /// Batch normalisation over every axis but 1 (`[N, C]` or `[N, C, H, W]`), with learned
 /// `weight` (γ) and `bias` (β) and running averages `running_mean`, `running_var` (PyTorch
@@ -34,8 +37,16 @@ impl BatchNorm {
 
     /// Normalises with batch statistics (and updates the running averages) when `training`,
     /// else with the running averages.
+    ///
+    /// Inside [`with_replicas`](crate::collective::with_replicas) with a group of more than
+    /// one replica, the batch statistics are those of the whole global batch (every
+    /// replica's `x` together), as one process holding the whole batch computes them, and
+    /// gradients flow through them to every replica's examples.
     pub fn forward(&self, x: &Tensor, training: bool) -> Result<Tensor> {
         if training {
+            if let Some(group) = replicas() {
+                return self.forward_synced(x, &group, None);
+            }
             let (y, mean, var) =
                 x.batch_norm_train(&self.weight.tensor(), &self.bias.tensor(), self.eps)?;
             self.update_running(x, &mean, &var)?;
@@ -50,6 +61,9 @@ impl BatchNorm {
     /// with one pass and one tensor less each way).
     pub fn forward_leaky_relu(&self, x: &Tensor, training: bool, slope: f64) -> Result<Tensor> {
         if training {
+            if let Some(group) = replicas() {
+                return self.forward_synced(x, &group, Some(slope));
+            }
             let (y, mean, var) = x.batch_norm_train_leaky_relu(
                 &self.weight.tensor(),
                 &self.bias.tensor(),
@@ -63,9 +77,66 @@ impl BatchNorm {
         }
     }
 
+    /// Training-mode normalisation with the statistics of the global batch of `group`: the
+    /// per-channel sum and count, then the sum of squared deviations from the global mean,
+    /// each summed over the replicas by the differentiable [`Tensor::allreduce_sum`] (the
+    /// two-pass variance of one process, up to the order of the sums).
+    fn forward_synced(
+        &self,
+        x: &Tensor,
+        group: &Arc<dyn Collective>,
+        slope: Option<f64>,
+    ) -> Result<Tensor> {
+        const NAME: &str = "batch_norm";
+        if x.rank() < 2 {
+            return Err(crate::Error::invalid(
+                NAME,
+                format!("input {} has no channel axis", x.shape()),
+            ));
+        }
+        let channels = x.dim(1)?;
+        let axes: Vec<usize> = (0..x.rank()).filter(|&a| a != 1).collect();
+        let mut stat_shape = vec![1; x.rank()];
+        stat_shape[1] = channels;
+        let local_count = (x.elem_count() / channels.max(1)) as f64;
+        // Per-channel sums, with the example count as one more entry of the same sum.
+        let sums = x.sum_axes_keepdim(&axes)?.reshape([channels])?;
+        let count = Tensor::scalar(local_count, x.dtype(), x.device()).reshape([1])?;
+        let both = Tensor::concat(&[sums, count], 0)?.allreduce_sum(group)?;
+        let total = both.narrow(0, channels, 1)?.to_scalar()?;
+        if total == 0.0 {
+            return Err(crate::Error::invalid(NAME, "empty batch"));
+        }
+        let mean = both.narrow(0, 0, channels)?.mul_scalar(1.0 / total)?;
+        let centred = x.sub(&mean.reshape(stat_shape.clone())?)?;
+        let var = centred
+            .square()?
+            .sum_axes_keepdim(&axes)?
+            .reshape([channels])?
+            .allreduce_sum(group)?
+            .mul_scalar(1.0 / total)?;
+        let invstd = var.add_scalar(self.eps)?.sqrt()?.recip()?;
+        let scale = invstd
+            .mul(&self.weight.tensor())?
+            .reshape(stat_shape.clone())?;
+        let y = centred
+            .mul(&scale)?
+            .add(&self.bias.tensor().reshape(stat_shape)?)?;
+        self.update_running_with_count(total, &mean.detach(), &var.detach())?;
+        match slope {
+            Some(a) => y.leaky_relu(a),
+            None => Ok(y),
+        }
+    }
+
     /// Moves the running averages towards the batch statistics of `x`.
     fn update_running(&self, x: &Tensor, mean: &Tensor, var: &Tensor) -> Result<()> {
-        let count = (x.elem_count() / x.dim(1)?) as f64;
+        self.update_running_with_count((x.elem_count() / x.dim(1)?) as f64, mean, var)
+    }
+
+    /// Moves the running averages towards batch statistics computed over `count` values
+    /// per channel.
+    fn update_running_with_count(&self, count: f64, mean: &Tensor, var: &Tensor) -> Result<()> {
         let unbiased = var.mul_scalar(count / (count - 1.0).max(1.0))?;
         let m = self.momentum;
         crate::no_grad(|| -> Result<()> {
