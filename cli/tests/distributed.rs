@@ -12,11 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The largest difference allowed between the parameters of a K-rank run and one process
-/// after the steps below, relative to the parameter (absolute below 1). Sums over ranks add
-/// the same `f32` terms in another order (per-rank gradient sums, batch-norm statistics),
-/// which moves the 5th–6th significant digit; a few SGD steps keep it there.
-const TOLERANCE: f64 = 2e-4;
+/// The largest difference allowed between the parameters (and optimiser state) of a K-rank
+/// run and one process after the 8 steps below, relative to the value (absolute below 1).
+/// Sums over ranks add the same terms in another order (gradients summed per rank in `f32`,
+/// batch-norm sums in `f64`, as the fused kernel does); the largest difference measured was
+/// 9e-7. Over many more steps the runs drift apart, as runs with any other order of sums
+/// do: once the parameters differ in the last digit, an activation within that distance of
+/// a leaky ReLU's kink takes the other slope (docs/distributed.md).
+const TOLERANCE: f64 = 1e-5;
 
 fn pact() -> &'static str {
     env!("CARGO_BIN_EXE_pact")
@@ -49,14 +52,15 @@ fn ok(out: Output) -> String {
     t
 }
 
-/// A PACT ResNet on 64 augmented 8×8 shapes, batches of 10 (the last of each epoch has 4).
+/// A PACT ResNet on 36 augmented 8×8 shapes, batches of 10 (the last of each epoch has 6):
+/// 4 steps per epoch.
 fn train_args(out: &Path, epochs: usize) -> Vec<String> {
     [
         "train",
         "--model",
         "pact-resnet",
         "--data",
-        "shapes:64:8",
+        "shapes:36:8",
         "--units",
         "2",
         "--epochs",
@@ -131,14 +135,14 @@ fn one_two_and_three_ranks_train_as_one_process() {
             assert!(t.contains(&format!("{k} processes")), "{t}");
         }
         let ckpt = out.join("last.safetensors");
-        assert_eq!(step_of(&ckpt), 14);
+        assert_eq!(step_of(&ckpt), 8);
         if k == 1 {
             // One rank computes exactly what one process does.
             assert_eq!(tensors(&ckpt), tensors(&alone.join("last.safetensors")));
         }
         assert_close(&ckpt, &alone.join("last.safetensors"));
         let log = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
-        assert_eq!(log.lines().count(), 14);
+        assert_eq!(log.lines().count(), 8);
     }
 }
 
@@ -156,7 +160,7 @@ fn a_run_checkpointed_by_two_ranks_continues_on_three() {
         .args(train_args(&split, 1))
         .output()
         .unwrap());
-    assert_eq!(step_of(&split.join("last.safetensors")), 7);
+    assert_eq!(step_of(&split.join("last.safetensors")), 4);
     let mut resume = train_args(&split, 2);
     resume.push("--resume".into());
     ok(mpirun(3).arg(pact()).args(&resume).output().unwrap());
@@ -228,17 +232,17 @@ fn a_killed_rank_stops_the_job_and_the_run_resumes_on_another_count() {
     // The last checkpoint is whole and the run resumes on one rank and then on three.
     let at = step_of(&ckpt);
     assert!(at >= 4);
-    let mut resume = train_args(&out, 2);
+    // Continue from wherever the kill left it to the end of the next epoch (4 steps each),
+    // in one process, then one epoch more on three ranks.
+    let epochs = at as usize / 4 + 1;
+    let mut resume = train_args(&out, epochs);
     resume.push("--resume".into());
-    // Two epochs are 14 steps: continue from wherever the kill left it, up to 14.
-    if at < 14 {
-        ok(Command::new(pact()).args(&resume).output().unwrap());
-        assert_eq!(step_of(&ckpt), 14);
-    }
-    let mut longer = train_args(&out, 3);
+    ok(Command::new(pact()).args(&resume).output().unwrap());
+    assert_eq!(step_of(&ckpt), 4 * epochs as u64);
+    let mut longer = train_args(&out, epochs + 1);
     longer.push("--resume".into());
     ok(mpirun(3).arg(pact()).args(&longer).output().unwrap());
-    assert_eq!(step_of(&ckpt), 21);
+    assert_eq!(step_of(&ckpt), 4 * (epochs + 1) as u64);
 }
 
 #[test]
@@ -294,7 +298,7 @@ fn csv(dir: &Path, shift: f32) -> PathBuf {
         let pixels: Vec<String> = (0..16)
             .map(|p| format!("{}", ((i * 7 + p) % 11) as f32 / 11.0 + shift))
             .collect();
-        text.push_str(&format!("{},{}\n", i % 2, pixels.join(",")));
+        text.push_str(&format!("{},{}\n", pixels.join(","), i % 2));
     }
     let path = dir.join("data.csv");
     std::fs::write(&path, text).unwrap();
@@ -347,7 +351,7 @@ fn ranks_reading_other_data_are_refused() {
     let t = text(&result);
     assert!(!result.status.success(), "{t}");
     assert!(t.contains("data: 20 images 1x4x4"), "{t}");
-    assert!(!t.contains("setting"), "{t}");
+    assert!(!t.contains("\n  setting"), "only the data differs:\n{t}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Batch normalisation with running statistics; synchronised over the replicas of a
 //! data-parallel run ([`crate::collective`]).
 
+use super::batch_norm_sync::SyncBatchNorm;
 use super::{Param, ParamStore};
 use crate::collective::{replicas, Collective};
 use crate::{Result, Tensor};
@@ -77,56 +78,26 @@ impl BatchNorm {
         }
     }
 
-    /// Training-mode normalisation with the statistics of the global batch of `group`: the
-    /// per-channel sum and count, then the sum of squared deviations from the global mean,
-    /// each summed over the replicas by the differentiable [`Tensor::allreduce_sum`] (the
-    /// two-pass variance of one process, up to the order of the sums).
+    /// Training-mode normalisation with the statistics of the global batch of `group` (see
+    /// [`SyncBatchNorm`]), and the running averages moved towards them.
     fn forward_synced(
         &self,
         x: &Tensor,
         group: &Arc<dyn Collective>,
         slope: Option<f64>,
     ) -> Result<Tensor> {
-        const NAME: &str = "batch_norm";
-        if x.rank() < 2 {
-            return Err(crate::Error::invalid(
-                NAME,
-                format!("input {} has no channel axis", x.shape()),
-            ));
-        }
-        let channels = x.dim(1)?;
-        let axes: Vec<usize> = (0..x.rank()).filter(|&a| a != 1).collect();
-        let mut stat_shape = vec![1; x.rank()];
-        stat_shape[1] = channels;
-        let local_count = (x.elem_count() / channels.max(1)) as f64;
-        // Per-channel sums, with the example count as one more entry of the same sum.
-        let sums = x.sum_axes_keepdim(&axes)?.reshape([channels])?;
-        let count = Tensor::scalar(local_count, x.dtype(), x.device()).reshape([1])?;
-        let both = Tensor::concat(&[sums, count], 0)?.allreduce_sum(group)?;
-        let total = both.narrow(0, channels, 1)?.to_scalar()?;
-        if total == 0.0 {
-            return Err(crate::Error::invalid(NAME, "empty batch"));
-        }
-        let mean = both.narrow(0, 0, channels)?.mul_scalar(1.0 / total)?;
-        let centred = x.sub(&mean.reshape(stat_shape.clone())?)?;
-        let var = centred
-            .square()?
-            .sum_axes_keepdim(&axes)?
-            .reshape([channels])?
-            .allreduce_sum(group)?
-            .mul_scalar(1.0 / total)?;
-        let invstd = var.add_scalar(self.eps)?.sqrt()?.recip()?;
-        let scale = invstd
-            .mul(&self.weight.tensor())?
-            .reshape(stat_shape.clone())?;
-        let y = centred
-            .mul(&scale)?
-            .add(&self.bias.tensor().reshape(stat_shape)?)?;
-        self.update_running_with_count(total, &mean.detach(), &var.detach())?;
-        match slope {
-            Some(a) => y.leaky_relu(a),
-            None => Ok(y),
-        }
+        let (y, stats) = SyncBatchNorm::apply(
+            group,
+            x,
+            &self.weight.tensor(),
+            &self.bias.tensor(),
+            self.eps,
+            slope,
+        )?;
+        // The variance as the fused path derives it from `invstd`.
+        let var = stats.invstd.square()?.recip()?.add_scalar(-self.eps)?;
+        self.update_running_with_count(stats.count, &stats.mean, &var)?;
+        Ok(y)
     }
 
     /// Moves the running averages towards the batch statistics of `x`.

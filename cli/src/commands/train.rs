@@ -225,7 +225,8 @@ fn objective(name: ModelName, c: &TrainConfig) -> Objective {
 /// Runs `pact train` (one process, or one rank of a data-parallel run).
 pub fn run(args: TrainArgs, device: Device) -> Result<()> {
     let world = distributed::start("pact train")?;
-    run_on(&world, args, device).map_err(|e| world.fail(e))
+    let result = run_on(&world, args, device);
+    world.conclude(result)
 }
 
 fn run_on(world: &distributed::World, args: TrainArgs, device: Device) -> Result<()> {

@@ -98,7 +98,7 @@ pub fn agree(group: &Arc<dyn Collective>, what: &str, mine: &StartCheck) -> Resu
     if lines.is_empty() {
         return Ok(());
     }
-    Err(CliError::Usage(format!(
+    Err(CliError::Agreed(format!(
         "the {} ranks of this {what} were not started alike; every rank must run the same \
          pact binary with the same settings on the same data:\n  {}",
         group.size(),

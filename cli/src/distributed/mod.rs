@@ -9,6 +9,8 @@
 //! on threads ([`pact::collective::ThreadGroup`]) without MPI.
 
 pub mod check;
+#[cfg(test)]
+mod equivalence_tests;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 pub mod threads;
@@ -79,21 +81,35 @@ impl World {
         }
     }
 
-    /// Ends the command after `error`: a single process returns it; a rank of a job of
-    /// several prints it with its rank and ends the whole job, so that no rank waits for
-    /// ever on one that has gone.
-    pub fn fail(&self, error: CliError) -> CliError {
+    /// Ends a command that ran on these processes with its `result`. A single process
+    /// returns it. In a job of several, an error that every rank found alike
+    /// ([`CliError::Agreed`]) is returned by rank 0 while the others end quietly, after MPI
+    /// is finalised; any other error is printed with its rank and ends the whole job at
+    /// once, so that no rank waits for ever on one that has gone.
+    pub fn conclude(self, result: Result<()>) -> Result<()> {
+        let Err(error) = result else {
+            return Ok(());
+        };
+        if self.launch.size == 1 {
+            return Err(error);
+        }
+        if let CliError::Agreed(_) = error {
+            let root = self.is_root();
+            drop(self);
+            if root {
+                return Err(error);
+            }
+            std::process::exit(1);
+        }
         #[cfg(feature = "mpi")]
         if let Some(m) = &self.mpi {
-            if self.launch.size > 1 {
-                eprintln!(
-                    "error (rank {} of {}): {error}",
-                    self.launch.rank, self.launch.size
-                );
-                m.abort(1);
-            }
+            eprintln!(
+                "error (rank {} of {}): {error}",
+                self.launch.rank, self.launch.size
+            );
+            m.abort(1);
         }
-        error
+        Err(error)
     }
 }
 

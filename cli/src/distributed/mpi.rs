@@ -54,9 +54,12 @@ pub fn start() -> Result<(Session, MpiWorld, Launch)> {
         size,
         local_ranks: local,
         threaded,
+        // The first words of the first line (`Open MPI v4.1.4, package: …`).
         library: mpi::environment::library_version()
-            .map(|v| v.lines().next().unwrap_or("").trim().to_string())
-            .unwrap_or_else(|_| "MPI".into()),
+            .ok()
+            .and_then(|v| v.split([',', '\n']).next().map(|s| s.trim().to_string()))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "MPI".into()),
     };
     Ok((
         Session {

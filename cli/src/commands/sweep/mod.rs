@@ -66,7 +66,8 @@ struct Outcome {
 /// Runs `pact sweep`.
 pub fn run(args: SweepArgs, device: Device) -> Result<()> {
     let world = distributed::start("pact sweep")?;
-    sweep(&world, args, device).map_err(|e| world.fail(e))
+    let result = sweep(&world, args, device);
+    world.conclude(result)
 }
 
 fn sweep(world: &World, args: SweepArgs, device: Device) -> Result<()> {
