@@ -121,6 +121,10 @@ pub enum Error {
         /// Why, and what to use instead.
         reason: String,
     },
+    /// A collective operation between the replicas of a data-parallel run failed (a replica
+    /// left, timed out, or the communication library reported an error).
+    #[error("collective communication failed: {0}")]
+    Collective(String),
     /// A site name used twice in one run of a model.
     #[error("duplicate site name {0:?} in one run of the model")]
     DuplicateSite(String),

@@ -10,6 +10,7 @@
 //! - [`autodiff`]: reverse-mode differentiation;
 //! - [`nn`]: named parameters, layers, initialisers, optimisers, schedules, checkpoints;
 //! - [`dist`]: distributions, with relaxations of discrete laws as first-class citizens;
+//! - [`collective`]: the replicas of a data-parallel run and what they share;
 //! - [`ppl`]: the modelling language (sample, observe, factor, param, plate) and its
 //!   handlers (condition, replay, relax, enumerate, decode).
 //!
@@ -26,6 +27,7 @@
 
 pub mod autodiff;
 pub mod backend;
+pub mod collective;
 pub mod dist;
 mod dtype;
 mod error;
@@ -40,7 +42,7 @@ pub use autodiff::{no_grad, GradStore, NoGradGuard};
 pub use backend::Device;
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
-pub use rng::{Rng, RngState};
+pub use rng::{Rng, RngState, Shard};
 pub use shape::Shape;
 pub use tensor::Tensor;
 

@@ -3,10 +3,79 @@
 //! One generator, passed explicitly, makes runs reproducible: the same seed gives the same
 //! samples, shuffles and augmentations. Its state can be saved into a checkpoint and restored,
 //! so a resumed run continues the exact random stream.
+//!
+//! In a data-parallel run each replica computes on a [`Shard`] of the batch. A generator told
+//! its shard ([`Rng::set_shard`]) draws, for every batched draw, the values of the *whole*
+//! batch, exactly as one process would, and keeps the rows of its own examples: the draws stay
+//! tied to the examples, every replica's stream stays at the same position, and the run does
+//! not depend on how many replicas share it.
 
 use rand::{Rng as _, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+/// The examples of a batch that one replica of a data-parallel run computes on: positions
+/// `start..start + len` of a batch of `total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// The position of this replica's first example in the batch.
+    pub start: usize,
+    /// The number of this replica's examples.
+    pub len: usize,
+    /// The number of examples of the whole batch.
+    pub total: usize,
+}
+
+impl Shard {
+    /// Replica `rank`'s part of a batch of `total` examples split among `replicas` (`K`) as
+    /// evenly as possible, in position order: part `r` is `⌊r·total/K⌋..⌊(r+1)·total/K⌋`.
+    ///
+    /// ```
+    /// use pact::Shard;
+    /// let parts: Vec<usize> = (0..3).map(|r| Shard::of(10, r, 3).len).collect();
+    /// assert_eq!(parts, [3, 3, 4]);
+    /// assert_eq!(Shard::of(10, 2, 3).start, 6);
+    /// ```
+    pub fn of(total: usize, rank: usize, replicas: usize) -> Shard {
+        let k = replicas.max(1);
+        let start = total * rank / k;
+        let end = total * (rank + 1) / k;
+        Shard {
+            start,
+            len: end.saturating_sub(start),
+            total,
+        }
+    }
+
+    /// For a batched draw of shape `dims` on this shard: the shape of the same draw for the
+    /// whole batch and the range of its elements (row-major) that belong to this shard. The
+    /// first axis must run over this shard's examples, each owning the same number of
+    /// consecutive rows.
+    pub fn whole_batch_draw(
+        &self,
+        dims: &[usize],
+        op: &str,
+    ) -> crate::Result<(Vec<usize>, Range<usize>)> {
+        let rows = dims.first().copied().unwrap_or(0);
+        if self.len == 0 || rows % self.len != 0 {
+            return Err(crate::Error::invalid(
+                "rng",
+                format!(
+                    "{op}: a draw of shape {dims:?} on a shard of {} examples (of {}): the first \
+                     axis must run over the shard's examples",
+                    self.len, self.total
+                ),
+            ));
+        }
+        let per_example = rows / self.len;
+        let inner: usize = dims[1..].iter().product();
+        let mut whole = dims.to_vec();
+        whole[0] = self.total * per_example;
+        let step = per_example * inner;
+        Ok((whole, self.start * step..(self.start + self.len) * step))
+    }
+}
 
 /// A seedable, checkpointable random-number generator (ChaCha8).
 ///
@@ -18,6 +87,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug)]
 pub struct Rng {
     inner: ChaCha8Rng,
+    shard: Option<Shard>,
 }
 
 /// The complete state of an [`Rng`], for checkpoints.
@@ -36,6 +106,7 @@ impl Rng {
     pub fn seed(seed: u64) -> Self {
         Rng {
             inner: ChaCha8Rng::seed_from_u64(seed),
+            shard: None,
         }
     }
 
@@ -43,6 +114,49 @@ impl Rng {
     pub fn fork(&mut self) -> Self {
         Rng {
             inner: ChaCha8Rng::seed_from_u64(self.inner.next_u64()),
+            shard: None,
+        }
+    }
+
+    /// The next 64 random bits (a seed for a generator of one's own).
+    pub fn next_u64(&mut self) -> u64 {
+        self.inner.next_u64()
+    }
+
+    /// Makes batched draws whole-batch draws restricted to `shard` (see the
+    /// [module documentation](self)), or ends that with `None`. Batched draws are the
+    /// `Tensor::rand_*` constructors, [`Rng::uniform_per_example`] and whatever builds on
+    /// them; scalar draws ([`Rng::uniform`], [`Rng::below`]) are not affected. The shard is
+    /// not part of [`Rng::state`].
+    pub fn set_shard(&mut self, shard: Option<Shard>) {
+        self.shard = shard;
+    }
+
+    /// The shard set by [`Rng::set_shard`].
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard
+    }
+
+    /// `n` draws from U(0, 1), the same as `n` calls of [`Rng::uniform`]; on a shard, `n`
+    /// counts this shard's examples' draws (a multiple of them) and the values are those of
+    /// the whole batch's draws at this shard's positions.
+    ///
+    /// ```
+    /// use pact::{Rng, Shard};
+    /// let whole = Rng::seed(1).uniform_per_example(6)?;
+    /// let mut second = Rng::seed(1);
+    /// second.set_shard(Some(Shard { start: 2, len: 2, total: 6 }));
+    /// assert_eq!(second.uniform_per_example(2)?, whole[2..4]);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn uniform_per_example(&mut self, n: usize) -> crate::Result<Vec<f64>> {
+        match self.shard {
+            None => Ok((0..n).map(|_| self.uniform()).collect()),
+            Some(shard) => {
+                let (whole, keep) = shard.whole_batch_draw(&[n], "uniform_per_example")?;
+                let all: Vec<f64> = (0..whole[0]).map(|_| self.uniform()).collect();
+                Ok(all[keep].to_vec())
+            }
         }
     }
 
@@ -60,7 +174,7 @@ impl Rng {
         let mut inner = ChaCha8Rng::from_seed(state.seed);
         inner.set_stream(state.stream);
         inner.set_word_pos(state.word_pos);
-        Rng { inner }
+        Rng { inner, shard: None }
     }
 
     /// One draw from U(0, 1).

@@ -15,6 +15,10 @@ pub enum CliError {
     /// A flag or value the user gave that cannot be used.
     #[error("{0}")]
     Usage(String),
+    /// A problem every process of a multi-process run found alike (ranks started with
+    /// different settings): rank 0 reports it, the others end quietly.
+    #[error("{0}")]
+    Agreed(String),
     /// A file-system operation failed.
     #[error("{path}: {source}")]
     Io {

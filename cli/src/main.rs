@@ -2,6 +2,7 @@
 
 mod backend;
 mod commands;
+mod distributed;
 mod error;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,9 @@ enum Command {
     /// Draw figures (PNG or SVG by extension): halting distributions, units histograms,
     /// trade-off curves, training curves, spatial ponder maps.
     Plot(commands::plot::PlotArgs),
+    /// Train and evaluate every run of a grid of settings (a TOML file), one JSON record per
+    /// run; across MPI ranks under mpirun, one point per SLURM array task (docs/distributed.md).
+    Sweep(commands::sweep::SweepArgs),
 }
 
 fn main() {
@@ -56,6 +60,7 @@ fn main() {
         Command::Eval(args) => commands::eval::run(args, cli.backend),
         Command::Train(args) => commands::train::run(*args, cli.backend),
         Command::Plot(args) => commands::plot::run(args, cli.backend),
+        Command::Sweep(args) => commands::sweep::run(args, cli.backend),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

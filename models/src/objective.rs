@@ -243,17 +243,21 @@ pub fn image_step(
 
 /// The REINFORCE term `mean_i (ℓ_i − b_i) · Σ_blocks log q(N̂ | x_i)`, with `ℓ_i` the
 /// per-example negative log-likelihood (held constant) and the leave-one-out baseline
-/// `b_i = (Σ_j ℓ_j − ℓ_i)/(B − 1)`, which keeps the estimator unbiased.
+/// `b_i = (Σ_j ℓ_j − ℓ_i)/(B − 1)`, which keeps the estimator unbiased. In a data-parallel
+/// run the sum and `B` are those of the whole batch.
 fn score_function_surrogate(out: &crate::resnet::NetOutput, labels: &[usize]) -> Result<Tensor> {
     let nll = out.logits.nll_per_example(labels)?.detach();
     let b = labels.len();
     let values = nll.to_f64_vec();
-    let total: f64 = values.iter().sum();
+    // The sum and the size of the whole batch (over every replica of a data-parallel run).
+    let mut whole = [values.iter().sum::<f64>(), b as f64];
+    pact::collective::sum_over_replicas(&mut whole)?;
+    let [total, batch] = whole;
     let advantage: Vec<f64> = values
         .iter()
         .map(|v| {
-            if b > 1 {
-                v - (total - v) / (b - 1) as f64
+            if batch > 1.0 {
+                v - (total - v) / (batch - 1.0)
             } else {
                 0.0
             }

@@ -1,7 +1,11 @@
-//! Batch normalisation with running statistics.
+//! Batch normalisation with running statistics; synchronised over the replicas of a
+//! data-parallel run ([`crate::collective`]).
 
+use super::batch_norm_sync::SyncBatchNorm;
 use super::{Param, ParamStore};
+use crate::collective::{replicas, Collective};
 use crate::{Result, Tensor};
+use std::sync::Arc;
 
 /// Batch normalisation over every axis but 1 (`[N, C]` or `[N, C, H, W]`), with learned
 /// `weight` (γ) and `bias` (β) and running averages `running_mean`, `running_var` (PyTorch
@@ -34,8 +38,16 @@ impl BatchNorm {
 
     /// Normalises with batch statistics (and updates the running averages) when `training`,
     /// else with the running averages.
+    ///
+    /// Inside [`with_replicas`](crate::collective::with_replicas) with a group of more than
+    /// one replica, the batch statistics are those of the whole global batch (every
+    /// replica's `x` together), as one process holding the whole batch computes them, and
+    /// gradients flow through them to every replica's examples.
     pub fn forward(&self, x: &Tensor, training: bool) -> Result<Tensor> {
         if training {
+            if let Some(group) = replicas() {
+                return self.forward_synced(x, &group, None);
+            }
             let (y, mean, var) =
                 x.batch_norm_train(&self.weight.tensor(), &self.bias.tensor(), self.eps)?;
             self.update_running(x, &mean, &var)?;
@@ -50,6 +62,9 @@ impl BatchNorm {
     /// with one pass and one tensor less each way).
     pub fn forward_leaky_relu(&self, x: &Tensor, training: bool, slope: f64) -> Result<Tensor> {
         if training {
+            if let Some(group) = replicas() {
+                return self.forward_synced(x, &group, Some(slope));
+            }
             let (y, mean, var) = x.batch_norm_train_leaky_relu(
                 &self.weight.tensor(),
                 &self.bias.tensor(),
@@ -63,9 +78,36 @@ impl BatchNorm {
         }
     }
 
+    /// Training-mode normalisation with the statistics of the global batch of `group` (see
+    /// [`SyncBatchNorm`]), and the running averages moved towards them.
+    fn forward_synced(
+        &self,
+        x: &Tensor,
+        group: &Arc<dyn Collective>,
+        slope: Option<f64>,
+    ) -> Result<Tensor> {
+        let (y, stats) = SyncBatchNorm::apply(
+            group,
+            x,
+            &self.weight.tensor(),
+            &self.bias.tensor(),
+            self.eps,
+            slope,
+        )?;
+        // The variance as the fused path derives it from `invstd`.
+        let var = stats.invstd.square()?.recip()?.add_scalar(-self.eps)?;
+        self.update_running_with_count(stats.count, &stats.mean, &var)?;
+        Ok(y)
+    }
+
     /// Moves the running averages towards the batch statistics of `x`.
     fn update_running(&self, x: &Tensor, mean: &Tensor, var: &Tensor) -> Result<()> {
-        let count = (x.elem_count() / x.dim(1)?) as f64;
+        self.update_running_with_count((x.elem_count() / x.dim(1)?) as f64, mean, var)
+    }
+
+    /// Moves the running averages towards batch statistics computed over `count` values
+    /// per channel.
+    fn update_running_with_count(&self, count: f64, mean: &Tensor, var: &Tensor) -> Result<()> {
         let unbiased = var.mul_scalar(count / (count - 1.0).max(1.0))?;
         let m = self.momentum;
         crate::no_grad(|| -> Result<()> {

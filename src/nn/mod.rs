@@ -20,6 +20,7 @@
 //! ```
 
 mod batch_norm;
+mod batch_norm_sync;
 pub mod checkpoint;
 mod conv;
 pub mod init;

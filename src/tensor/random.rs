@@ -1,8 +1,10 @@
 //! Seeded random tensors. Every draw goes through an explicit [`Rng`], so a seed fixes a run.
+//! On a generator with a [`Shard`](crate::Shard), a draw is the whole batch's draw restricted
+//! to the shard's rows (the first axis runs over the shard's examples).
 
 use crate::{DType, Device, Error, Result, Rng, Shape, Tensor};
 use ndarray::{Array, IxDyn};
-use ndarray_rand::rand_distr::{Normal, StandardNormal, Uniform};
+use ndarray_rand::rand_distr::{Distribution, Normal, StandardNormal, Uniform};
 use ndarray_rand::RandomExt;
 
 /// Smallest distance from 0 and 1 kept by [`Tensor::rand_open01`], so `log u` and
@@ -18,6 +20,30 @@ impl Tensor {
     ) -> Result<Tensor> {
         let data = a.into_raw_vec_and_offset().0;
         Tensor::from_f64_slice(&data, shape, dtype, device)
+    }
+
+    /// Draws of `dist`, one per element in row-major order; on a shard, the shard's rows of
+    /// the whole batch's draw.
+    fn draw(
+        shape: Shape,
+        dist: impl Distribution<f64>,
+        dtype: DType,
+        device: Device,
+        rng: &mut Rng,
+        op: &str,
+    ) -> Result<Tensor> {
+        match rng.shard() {
+            None => {
+                let a = Array::random_using(IxDyn(shape.dims()), dist, rng.inner());
+                Self::from_array(a, shape, dtype, device)
+            }
+            Some(shard) => {
+                let (whole, keep) = shard.whole_batch_draw(shape.dims(), op)?;
+                let a = Array::random_using(IxDyn(&whole), dist, rng.inner());
+                let data = a.into_raw_vec_and_offset().0;
+                Tensor::from_f64_slice(&data[keep], shape, dtype, device)
+            }
+        }
     }
 
     /// Uniform draws on `[lo, hi)`.
@@ -38,8 +64,7 @@ impl Tensor {
         }
         let dist =
             Uniform::new(lo, hi).map_err(|e| Error::invalid("rand_uniform", e.to_string()))?;
-        let a = Array::random_using(IxDyn(shape.dims()), dist, rng.inner());
-        Self::from_array(a, shape, dtype, device)
+        Self::draw(shape, dist, dtype, device, rng, "rand_uniform")
     }
 
     /// Uniform draws on `(0, 1)`, kept [`UNIFORM_CLAMP`] away from both ends.
@@ -60,9 +85,7 @@ impl Tensor {
         device: Device,
         rng: &mut Rng,
     ) -> Result<Tensor> {
-        let shape = shape.into();
-        let a = Array::random_using(IxDyn(shape.dims()), StandardNormal, rng.inner());
-        Self::from_array(a, shape, dtype, device)
+        Self::draw(shape.into(), StandardNormal, dtype, device, rng, "randn")
     }
 
     /// Normal draws with mean `mean` and standard deviation `std`.
@@ -77,8 +100,7 @@ impl Tensor {
         let shape = shape.into();
         let dist =
             Normal::new(mean, std).map_err(|e| Error::invalid("rand_normal", e.to_string()))?;
-        let a = Array::random_using(IxDyn(shape.dims()), dist, rng.inner());
-        Self::from_array(a, shape, dtype, device)
+        Self::draw(shape, dist, dtype, device, rng, "rand_normal")
     }
 
     /// Bernoulli draws (0 or 1) with success probabilities `self` (no gradient).

@@ -5,7 +5,7 @@
 //! RNNs), prints a comparison table and writes a report directory.
 
 use super::common::{eval_json, load_images};
-use super::run_config::TrainConfig;
+use super::run_config::{TrainConfig, TrainOptions};
 use super::sequence::{self, sequence_eval_json};
 use super::train::train;
 use crate::{CliError, Result};
@@ -455,7 +455,7 @@ fn parity_rows(args: &DemoArgs, p: &ParityPlan, device: pact::Device) -> Result<
         sequence::apply_recurrent_defaults(&mut config, &Default::default());
         (config.tau, config.lambda) = (penalty, penalty);
         println!("\n== {model}, penalty {penalty}");
-        let trained = sequence::train(&config, name, &dir, false, device)?;
+        let trained = sequence::train(&config, name, &dir, &TrainOptions::single(false), device)?;
         let mode = name.default_eval_mode();
         let report = evaluate_sequences(
             &trained.net,

@@ -6,10 +6,11 @@ use super::common::{eval_json, load_images, load_resnet};
 use super::sequence::{self, load_recurrent, Family};
 use crate::{CliError, Result};
 use pact_models::adaptive::HaltingMode;
-use pact_models::data::{DataSpec, Split};
-use pact_models::evaluate::evaluate_images;
-use pact_models::evaluate_sequences::evaluate_sequences;
+use pact_models::data::{DataSpec, SequenceSet, Split};
+use pact_models::evaluate::{evaluate_images, EvalReport};
+use pact_models::evaluate_sequences::{evaluate_sequences, SequenceEvalReport};
 use pact_models::halting::ACT_EPSILON;
+use pact_models::spec::{ModelSpec, RecurrentSpec};
 use std::path::PathBuf;
 
 /// How to run the halting blocks in evaluation.
@@ -71,8 +72,41 @@ impl EvalArgs {
     }
 }
 
+/// What an evaluation found, for printing or as the JSON record.
+enum Evaluated {
+    /// A recurrent model on generated sequences.
+    Sequences {
+        spec: RecurrentSpec,
+        mode: HaltingMode,
+        set: SequenceSet,
+        report: SequenceEvalReport,
+    },
+    /// A ResNet on the test split of an image set.
+    Images {
+        spec: ModelSpec,
+        mode: HaltingMode,
+        examples: usize,
+        report: EvalReport,
+    },
+}
+
 /// Runs `pact eval`.
 pub fn run(args: EvalArgs, device: pact::Device) -> Result<()> {
+    let evaluated = evaluate(&args, device)?;
+    if args.json {
+        println!("{}", evaluated.json()?);
+    } else {
+        evaluated.print();
+    }
+    Ok(())
+}
+
+/// The JSON record `pact eval --json` prints for `args` (one line).
+pub fn json_record(args: &EvalArgs, device: pact::Device) -> Result<String> {
+    evaluate(args, device)?.json()
+}
+
+fn evaluate(args: &EvalArgs, device: pact::Device) -> Result<Evaluated> {
     if args.batch_size == 0 {
         return Err(CliError::Usage("--batch-size must be at least 1".into()));
     }
@@ -99,15 +133,12 @@ pub fn run(args: EvalArgs, device: pact::Device) -> Result<()> {
             sequence::SEQUENCE_DTYPE,
             device,
         )?;
-        if args.json {
-            println!(
-                "{}",
-                sequence::sequence_eval_json(&report, spec.name.as_str(), &mode)?
-            );
-        } else {
-            sequence::print_report(&spec, &mode, &set, &report);
-        }
-        return Ok(());
+        return Ok(Evaluated::Sequences {
+            spec,
+            mode,
+            set,
+            report,
+        });
     }
     let (spec, net, _store) = load_resnet(&args.checkpoint, device)?;
     let mode = args
@@ -132,16 +163,51 @@ pub fn run(args: EvalArgs, device: pact::Device) -> Result<()> {
         )));
     }
     let report = evaluate_images(&net, &set, &mode, args.batch_size, device)?;
-    if args.json {
-        println!("{}", eval_json(&report, spec.name.as_str(), &mode)?);
-    } else {
+    Ok(Evaluated::Images {
+        spec,
+        mode,
+        examples: set.len(),
+        report,
+    })
+}
+
+impl Evaluated {
+    fn json(&self) -> Result<String> {
+        match self {
+            Evaluated::Sequences {
+                spec, mode, report, ..
+            } => sequence::sequence_eval_json(report, spec.name.as_str(), mode),
+            Evaluated::Images {
+                spec, mode, report, ..
+            } => eval_json(report, spec.name.as_str(), mode),
+        }
+    }
+
+    fn print(&self) {
+        let (spec, mode, examples, report) = match self {
+            Evaluated::Sequences {
+                spec,
+                mode,
+                set,
+                report,
+            } => {
+                sequence::print_report(spec, mode, set, report);
+                return;
+            }
+            Evaluated::Images {
+                spec,
+                mode,
+                examples,
+                report,
+            } => (spec, mode, examples, report),
+        };
         println!(
             "model        {} ({} units per stage), mode {}",
             spec.name.as_str(),
             spec.resnet.units_per_stage,
             mode.name()
         );
-        println!("examples     {}", set.len());
+        println!("examples     {examples}");
         println!("accuracy     {:.2}%", 100.0 * report.accuracy);
         println!(
             "FLOPs        {:.3e} ± {:.3e} per example",
@@ -159,5 +225,4 @@ pub fn run(args: EvalArgs, device: pact::Device) -> Result<()> {
         );
         println!("speed        {:.0} examples/s", report.examples_per_s);
     }
-    Ok(())
 }

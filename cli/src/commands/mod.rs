@@ -8,4 +8,5 @@ pub mod eval;
 pub mod plot;
 pub mod run_config;
 pub mod sequence;
+pub mod sweep;
 pub mod train;

@@ -3,6 +3,7 @@
 //! name, the checkpoint metadata, the trainer, and the closing lines printed.
 
 use crate::{CliError, Result};
+use pact::collective::{Collective, SingleProcess};
 use pact::nn::{Adam, AdamConfig, LrSchedule, Optimizer, ParamStore, Sgd, SgdConfig};
 use pact_inference::{Trainer, TrainerConfig};
 use pact_models::data::DataSpec;
@@ -12,6 +13,34 @@ use pact_models::spec::{ModelName, RecurrentName};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
+
+/// How a training run is carried out, apart from its settings.
+#[derive(Clone)]
+pub struct TrainOptions {
+    /// Continue from `OUT/last.safetensors`.
+    pub resume: bool,
+    /// Print the opening line and show the progress bar (on rank 0).
+    pub verbose: bool,
+    /// The replicas of a data-parallel run ([`SingleProcess`] for one process).
+    pub group: Arc<dyn Collective>,
+}
+
+impl TrainOptions {
+    /// One process, verbose.
+    pub fn single(resume: bool) -> Self {
+        TrainOptions {
+            resume,
+            verbose: true,
+            group: Arc::new(SingleProcess),
+        }
+    }
+
+    /// Whether this process prints (rank 0 of a verbose run).
+    pub fn prints(&self) -> bool {
+        self.verbose && self.group.rank() == 0
+    }
+}
 
 /// Every hyperparameter of a run, as read from a TOML file (unknown keys are an error).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -303,20 +332,22 @@ pub fn run_metadata(c: &TrainConfig, model: (String, String)) -> Result<BTreeMap
     Ok(metadata)
 }
 
-/// A trainer that stops cleanly on Ctrl-C, continued from the latest checkpoint in `out`
-/// with `resume` (an error if there is none).
+/// A trainer that stops cleanly on Ctrl-C, one replica of `options.group`, continued from
+/// the latest checkpoint in `out` with `options.resume` (an error if there is none).
 pub fn start_trainer(
-    config: TrainerConfig,
+    mut config: TrainerConfig,
     store: ParamStore,
     opt: Box<dyn Optimizer>,
     metadata: BTreeMap<String, String>,
-    resume: bool,
+    options: &TrainOptions,
     out: &Path,
 ) -> Result<RunTrainer> {
+    config.progress &= options.verbose;
     let mut trainer = Trainer::new(config, store, opt)?
         .with_metadata(metadata)
+        .with_replicas(options.group.clone())
         .stop_on_ctrl_c()?;
-    if resume && !trainer.resume_latest()? {
+    if options.resume && !trainer.resume_latest()? {
         return Err(CliError::Usage(format!(
             "--resume: no checkpoint in {}",
             out.display()

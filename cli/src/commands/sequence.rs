@@ -8,7 +8,8 @@
 
 use super::common::TEST_SEED_OFFSET;
 use super::run_config::{
-    check, optimizer, print_outcome, run_metadata, schedule, start_trainer, RunTrainer, TrainConfig,
+    check, optimizer, print_outcome, run_metadata, schedule, start_trainer, RunTrainer,
+    TrainConfig, TrainOptions,
 };
 use crate::{CliError, Result};
 use pact::nn::{checkpoint, ParamStore};
@@ -87,7 +88,7 @@ pub fn run_if_recurrent(c: &TrainConfig, out: &Path, resume: bool, device: Devic
     let Family::Recurrent(name) = family else {
         return Ok(false);
     };
-    let trained = train(c, name, out, resume, device)?;
+    let trained = train(c, name, out, &TrainOptions::single(resume), device)?;
     print_outcome(
         trained.interrupted,
         trained.steps,
@@ -200,9 +201,16 @@ pub fn train(
     c: &TrainConfig,
     name: RecurrentName,
     out: &Path,
-    resume: bool,
+    options: &TrainOptions,
     device: Device,
 ) -> Result<TrainedSequence> {
+    if options.group.size() > 1 {
+        return Err(CliError::Usage(format!(
+            "--model {}: data-parallel training over several processes is for the image \
+             ResNets; train recurrent models in one process (a sweep runs many at once)",
+            name.as_str()
+        )));
+    }
     check(c).map_err(|invalid| CliError::Usage(invalid.to_string()))?;
     let data = Family::Recurrent(name).check_data(&c.data)?;
     let objective = objective(name, c);
@@ -227,7 +235,8 @@ pub fn train(
     };
     let store = ParamStore::new(SEQUENCE_DTYPE, device);
     let net = PonderingRnn::new(&store, network, &mut Rng::seed(c.seed))?;
-    println!(
+    if options.prints() {
+        println!(
         "pact train: {} ({} of {} units, at most {} pondering steps, {} trainable parameters) on \
          {} (fresh batches of {} sequences of at most {} steps, {} inputs and {}×{} outputs \
          per step)",
@@ -243,6 +252,7 @@ pub fn train(
         probe.outputs_per_step,
         probe.num_classes
     );
+    }
     let trainer_config = TrainerConfig {
         seed: c.seed,
         batch_size: c.batch_size,
@@ -265,7 +275,7 @@ pub fn train(
         objective: &objective,
     };
     let opt = optimizer(c, &store);
-    let trainer = start_trainer(trainer_config, store, opt, metadata, resume, out)?;
+    let trainer = start_trainer(trainer_config, store, opt, metadata, options, out)?;
     let summary = run.fit(trainer)?;
     Ok(TrainedSequence {
         net,

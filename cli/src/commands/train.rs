@@ -2,12 +2,19 @@
 //! sequence task ([`super::sequence`]). Every hyperparameter can be set in a TOML file
 //! (`--config`) and overridden by a flag; checkpoints (`last.safetensors`) and a JSON-lines log
 //! go to `--out`.
+//!
+//! Started by an MPI launcher (`mpirun -np K pact train …`, with a `pact` built with
+//! `--features mpi`), the K processes train one ResNet together: each takes its shard of every
+//! global batch (`--batch-size` stays the global batch) and the result is what one process
+//! computes (see [`pact_inference::Trainer::with_replicas`] and `docs/distributed.md`).
 
 use super::common::load_images;
 use super::run_config::{
-    check, optimizer, print_outcome, run_metadata, schedule, start_trainer, RunTrainer, TrainConfig,
+    check, optimizer, print_outcome, run_metadata, schedule, start_trainer, RunTrainer,
+    TrainConfig, TrainOptions,
 };
 use super::sequence;
+use crate::distributed::{self, check::StartCheck};
 use crate::{CliError, Result};
 use pact::nn::ParamStore;
 use pact::{DType, Device, Rng, Tensor};
@@ -215,20 +222,45 @@ fn objective(name: ModelName, c: &TrainConfig) -> Objective {
     }
 }
 
-/// Runs `pact train`.
+/// Runs `pact train` (one process, or one rank of a data-parallel run).
 pub fn run(args: TrainArgs, device: Device) -> Result<()> {
+    let world = distributed::start("pact train")?;
+    let result = run_on(&world, args, device);
+    world.conclude(result)
+}
+
+fn run_on(world: &distributed::World, args: TrainArgs, device: Device) -> Result<()> {
     let c = merge(&args)?;
-    if sequence::run_if_recurrent(&c, &args.out, args.resume, device)? {
+    if world.size() > 1 {
+        if ModelName::parse(&c.model).is_err() {
+            return Err(CliError::Usage(format!(
+                "--model {}: data-parallel training over {} processes is for the image \
+                 ResNets; train recurrent models in one process (`pact sweep` runs many at once)",
+                c.model,
+                world.size()
+            )));
+        }
+        if world.is_root() {
+            println!("pact train: {}", world.describe());
+        }
+    } else if sequence::run_if_recurrent(&c, &args.out, args.resume, device)? {
         return Ok(());
     }
-    let trained = train(&c, &args.out, args.resume, device)?;
-    print_outcome(
-        trained.interrupted,
-        trained.steps,
-        trained.seconds,
-        &trained.checkpoint,
-        &args.out,
-    );
+    let options = TrainOptions {
+        resume: args.resume,
+        verbose: true,
+        group: world.group.clone(),
+    };
+    let trained = train_with(&c, &args.out, &options, device)?;
+    if world.is_root() {
+        print_outcome(
+            trained.interrupted,
+            trained.steps,
+            trained.seconds,
+            &trained.checkpoint,
+            &args.out,
+        );
+    }
     Ok(())
 }
 
@@ -248,8 +280,21 @@ pub struct Trained {
     pub checkpoint: PathBuf,
 }
 
-/// Trains the model `c` describes, writing checkpoints and `log.jsonl` to `out`.
+/// Trains the model `c` describes in one process, writing checkpoints and `log.jsonl` to
+/// `out`.
 pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Result<Trained> {
+    train_with(c, out, &TrainOptions::single(resume), device)
+}
+
+/// Trains the model `c` describes as one replica of `options.group` (rank 0 writes
+/// checkpoints and `log.jsonl` to `out`). The ranks first check that they were started with
+/// the same settings, data and binary.
+pub fn train_with(
+    c: &TrainConfig,
+    out: &Path,
+    options: &TrainOptions,
+    device: Device,
+) -> Result<Trained> {
     check(c).map_err(|e| CliError::Usage(e.to_string()))?;
     let name = ModelName::parse(&c.model)?;
     let objective = objective(name, c);
@@ -259,6 +304,15 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Resul
         source: e,
     })?;
     let (_, train) = load_images(&c.data, Split::Train, c.seed)?;
+    if options.group.size() > 1 {
+        let extra = [
+            ("out", out.display().to_string()),
+            ("resume", options.resume.to_string()),
+            ("backend", device.to_string()),
+        ];
+        let mine = StartCheck::new(c, &extra, distributed::check::describe_images(&train))?;
+        distributed::check::agree(&options.group, "training run", &mine)?;
+    }
     let [channels, height, width] = train.shape();
     if height % 4 != 0 || width % 4 != 0 {
         return Err(CliError::Usage(format!(
@@ -285,7 +339,8 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Resul
     };
     let store = ParamStore::new(DType::F32, device);
     let net = spec.build_resnet(&store, &mut Rng::seed(c.seed))?;
-    println!(
+    if options.prints() {
+        println!(
         "pact train: {} (ResNet-{}, {} trainable parameters) on {} ({} images {}x{}x{}, {} classes)",
         name.as_str(),
         6 * c.units + 2,
@@ -297,6 +352,7 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Resul
         width,
         train.num_classes
     );
+    }
     let steps = train
         .len()
         .div_ceil(c.batch_size)
@@ -327,7 +383,7 @@ pub fn train(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Resul
         augment: c.augment,
     };
     let opt = optimizer(c, &store);
-    let trainer = start_trainer(trainer_config, store, opt, metadata, resume, out)?;
+    let trainer = start_trainer(trainer_config, store, opt, metadata, options, out)?;
     let summary = run.fit(trainer)?;
     Ok(Trained {
         spec,

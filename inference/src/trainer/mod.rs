@@ -6,10 +6,18 @@
 //! buffers, optimiser state, the step generator's state, the partial log record), so a run
 //! resumed from step `k` continues bit for bit as if it had never stopped.
 //!
+//! With [`Trainer::with_replicas`] the trainer is one replica of a data-parallel run: every
+//! replica takes its [`Shard`] of each global batch and the replicas agree through a
+//! [`Collective`] (`replicas.rs`): the global loss and metrics, gradients summed in a few
+//! fused buckets, batch-norm statistics of the global batch, random draws of the whole
+//! batch. The result is what one process computes, up to the order of floating-point sums;
+//! replica 0 alone writes logs and checkpoints, and a checkpoint resumes with any number of
+//! replicas.
+//!
 //! One concern per file: [`config`](TrainerConfig), the data order (`order.rs`), the step's
 //! input and output ([`Batch`], [`StepOutput`]), metric averaging ([`Record`]), logs
 //! ([`LogFormat`]), checkpoints (`state.rs`), the NaN guard (`guard.rs`), the progress bar
-//! and Ctrl-C ([`ctrl_c_flag`]).
+//! and Ctrl-C ([`ctrl_c_flag`]), data parallelism (`replicas.rs`).
 
 mod config;
 mod guard;
@@ -18,6 +26,7 @@ mod log;
 mod metrics;
 mod order;
 mod progress;
+mod replicas;
 mod state;
 mod step;
 
@@ -25,6 +34,7 @@ pub use config::{Stop, TrainerConfig};
 pub use interrupt::ctrl_c_flag;
 pub use log::LogFormat;
 pub use metrics::Record;
+pub use replicas::BUCKET_BYTES;
 pub use state::{META_KEY, OPTIM_PREFIX};
 pub use step::{Batch, StepOutput};
 
@@ -32,8 +42,9 @@ use crate::{Error, Result};
 use log::LogWriter;
 use metrics::Window;
 use order::{derived_rng, DataOrder, Stream};
-use pact::nn::{clip_grad_norm, Optimizer, ParamStore};
-use pact::Rng;
+use pact::collective::{with_replicas, Collective};
+use pact::nn::{checkpoint, clip_grad_norm, Optimizer, ParamStore};
+use pact::{Rng, Shard};
 use progress::Progress;
 use state::TrainerState;
 use std::collections::BTreeMap;
@@ -70,6 +81,7 @@ pub struct Trainer<O: Optimizer> {
     last_checkpoint: Option<PathBuf>,
     stop_flag: Option<Arc<AtomicBool>>,
     metadata: BTreeMap<String, String>,
+    replicas: Option<Arc<dyn Collective>>,
 }
 
 impl<O: Optimizer> Trainer<O> {
@@ -88,7 +100,62 @@ impl<O: Optimizer> Trainer<O> {
             last_checkpoint: None,
             stop_flag: None,
             metadata: BTreeMap::new(),
+            replicas: None,
         })
+    }
+
+    /// The same trainer as one replica of a data-parallel run over `group` (see the
+    /// [module documentation](self)): every replica must be built the same way (model,
+    /// initialisation, configuration) and call the same methods. A group of one replica
+    /// trains exactly as no group.
+    pub fn with_replicas(mut self, group: Arc<dyn Collective>) -> Self {
+        self.replicas = Some(group);
+        self
+    }
+
+    /// The group of a data-parallel run of more than one replica.
+    fn group(&self) -> Option<Arc<dyn Collective>> {
+        self.replicas.clone().filter(|g| g.size() > 1)
+    }
+
+    /// Whether this trainer writes logs and checkpoints (replica 0, or the only one).
+    fn is_root(&self) -> bool {
+        self.replicas.as_ref().is_none_or(|g| g.rank() == 0)
+    }
+
+    /// The bytes of the file at `path`, read by replica 0 and sent to every replica (`None`
+    /// if it does not exist).
+    fn read_on_root(&self, path: &Path) -> Result<Option<Vec<u8>>> {
+        let read = || match std::fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        };
+        let Some(group) = self.group() else {
+            return read();
+        };
+        // One status byte (0: the bytes follow, 1: no file, 2: an error message follows).
+        let mut message = Vec::new();
+        if group.rank() == 0 {
+            message = match read() {
+                Ok(Some(bytes)) => [vec![0], bytes].concat(),
+                Ok(None) => vec![1],
+                Err(e) => [vec![2], e.to_string().into_bytes()].concat(),
+            };
+        }
+        group.broadcast_bytes(&mut message, 0)?;
+        match message.split_first() {
+            Some((0, bytes)) => Ok(Some(bytes.to_vec())),
+            Some((1, _)) => Ok(None),
+            Some((_, text)) => Err(Error::Resume {
+                path: path.to_path_buf(),
+                reason: format!("replica 0: {}", String::from_utf8_lossy(text)),
+            }),
+            None => Err(Error::Resume {
+                path: path.to_path_buf(),
+                reason: "replica 0 sent nothing".into(),
+            }),
+        }
     }
 
     /// The same trainer, stopping cleanly (checkpoint, then return) at the first step
@@ -109,13 +176,21 @@ impl<O: Optimizer> Trainer<O> {
     /// `batch_size` and `shuffle`. The error names the file and the problem: unreadable,
     /// corrupt, not a trainer checkpoint, another configuration (nothing changes in these
     /// cases), or parameters and optimiser state that do not match the model's.
+    ///
+    /// In a data-parallel run replica 0 reads the file and sends it to the others (the
+    /// number of replicas may differ from the run that wrote it).
     pub fn resume(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let fail = |reason: String| Error::Resume {
             path: path.to_path_buf(),
             reason,
         };
-        let state = state::read(path, self.store.device())?;
+        let bytes = self
+            .read_on_root(path)?
+            .ok_or_else(|| fail("no such file".into()))?;
+        let ckpt = checkpoint::from_bytes(&bytes, path, self.store.device())
+            .map_err(|e| fail(e.to_string()))?;
+        let state = state::read(&ckpt, path)?;
         let (saved, c) = (&state.config, &self.config);
         let mut differences = Vec::new();
         if saved.seed != c.seed {
@@ -136,7 +211,7 @@ impl<O: Optimizer> Trainer<O> {
                 differences.join(", ")
             )));
         }
-        state::restore(path, &self.store, &mut self.optimizer)?;
+        state::restore(ckpt, path, &self.store, &mut self.optimizer)?;
         self.rng = Rng::from_state(&state.rng);
         self.step = state.step;
         self.window = Window::from_state(&state.window);
@@ -148,10 +223,26 @@ impl<O: Optimizer> Trainer<O> {
     /// Resumes from `checkpoint_dir/last.safetensors` if it exists (the `--resume` of a
     /// command line); returns whether it did.
     pub fn resume_latest(&mut self) -> Result<bool> {
-        match self.config.last_checkpoint_path() {
-            Some(p) if p.exists() => self.resume(&p).map(|_| true),
-            _ => Ok(false),
+        let Some(p) = self.config.last_checkpoint_path() else {
+            return Ok(false);
+        };
+        // Whether it exists is replica 0's answer.
+        let exists = match self.group() {
+            None => p.exists(),
+            Some(group) => {
+                let mut flag = [if group.rank() == 0 && p.exists() {
+                    1.0
+                } else {
+                    0.0
+                }];
+                group.allreduce_sum_f64(&mut flag)?;
+                flag[0] > 0.0
+            }
+        };
+        if exists {
+            self.resume(&p)?;
         }
+        Ok(exists)
     }
 
     /// Trains over a data set of `num_examples` examples until [`TrainerConfig::stop`], from
@@ -161,6 +252,13 @@ impl<O: Optimizer> Trainer<O> {
     /// random stream (use it for every draw in the step: relaxed samples, augmentation); the
     /// closure returns the loss and metrics. The trainer then checks the loss and every
     /// gradient for NaN and infinity, clips, updates, logs and checkpoints.
+    ///
+    /// In a data-parallel run ([`Trainer::with_replicas`]) `batch.indices` is this replica's
+    /// shard of the global batch and `rng` draws the whole batch's values for the shard (see
+    /// [`Rng::set_shard`]); the step runs inside [`with_replicas`], so batch norm uses the
+    /// global batch's statistics. The loss must be a mean over the shard's examples (plus
+    /// terms that are the same on every replica) and metrics per-example means; draws other
+    /// than batched ones must not depend on the shard.
     ///
     /// ```
     /// use pact::nn::{Linear, ParamStore, Sgd, SgdConfig};
@@ -205,8 +303,16 @@ impl<O: Optimizer> Trainer<O> {
         let c = self.config.clone();
         let total = c.total_steps(num_examples);
         let first_step = self.step;
+        let params = self.store.trainable();
+        let group = self.group();
+        if let Some(g) = &group {
+            replicas::check_batches(g.size(), num_examples, c.batch_size, total)?;
+        }
+        let root = self.is_root();
         let mut log = match &c.log_path {
             None => None,
+            // Replica 0 alone writes the log.
+            Some(_) if !root => None,
             Some(p) if first_step == 0 => Some(LogWriter::create(p)?),
             // A record at the resumed step itself is kept only if it closed a full window;
             // a partial one is written again, completed, by this run.
@@ -214,52 +320,83 @@ impl<O: Optimizer> Trainer<O> {
                 s < first_step || (s == first_step && s % c.log_every == 0)
             })?),
         };
-        let params = self.store.trainable();
         let mut order = DataOrder::new(num_examples, c.batch_size, c.shuffle, c.seed);
-        let mut progress = Progress::new(c.progress, total, first_step);
+        let mut progress = Progress::new(c.progress && root, total, first_step);
         let start = Instant::now();
         let mut window_start = start;
         let mut records = Vec::new();
         let mut interrupted = false;
         let mut saved_at = None;
+        // In a data-parallel run, whether some replica was asked to stop (agreed each step).
+        let mut stop_agreed = false;
         while self.step < total {
-            if self.stop_requested() {
+            if stop_agreed || (group.is_none() && self.stop_requested()) {
                 interrupted = true;
                 break;
             }
             let index = self.step;
             let s = index + 1;
-            let (epoch, indices) = order.batch(index);
+            let (epoch, global) = order.batch(index);
             let epoch = epoch + 1;
+            let batch_len = global.len();
+            let shard = group
+                .as_ref()
+                .map(|g| Shard::of(batch_len, g.rank(), g.size()));
+            let indices = shard.map_or(global, |sh| &global[sh.start..sh.start + sh.len]);
             if let Some(schedule) = &c.schedule {
                 self.optimizer.set_learning_rate(schedule.at(index));
             }
             let lr = self.optimizer.learning_rate();
-            let out = step(
-                &Batch {
-                    indices,
-                    step: s,
-                    epoch,
-                },
-                &mut self.rng,
-            )?;
+            let batch = Batch {
+                indices,
+                step: s,
+                epoch,
+            };
+            self.rng.set_shard(shard);
+            let out = match &group {
+                Some(g) => with_replicas(g, || step(&batch, &mut self.rng)),
+                None => step(&batch, &mut self.rng),
+            };
+            self.rng.set_shard(None);
+            let out = out?;
             for (name, _) in &out.metrics {
                 step::check_metric_name(name)?;
             }
-            let loss = out.loss.to_scalar()?;
-            if !loss.is_finite() {
-                return Err(self.non_finite(s, "loss".into()));
-            }
-            let mut grads = out.loss.backward()?;
+            let local_loss = out.loss.to_scalar()?;
+            let (loss, metrics, mut grads) = match &group {
+                None => {
+                    if !local_loss.is_finite() {
+                        return Err(self.non_finite(s, "loss".into()));
+                    }
+                    (local_loss, out.metrics, out.loss.backward()?)
+                }
+                Some(g) => {
+                    let share = indices.len() as f64 / batch_len as f64;
+                    let agreed = replicas::agree_on_step(
+                        g,
+                        local_loss,
+                        &out.metrics,
+                        share,
+                        self.stop_requested(),
+                    )?;
+                    if !agreed.loss.is_finite() {
+                        return Err(self.non_finite(s, "loss".into()));
+                    }
+                    stop_agreed = agreed.stop;
+                    let mut grads = out.loss.mul_scalar(share)?.backward()?;
+                    replicas::sum_gradients(g, &mut grads, &params, BUCKET_BYTES)?;
+                    (agreed.loss, agreed.metrics, grads)
+                }
+            };
             let norm = guard::grad_norm(&grads, &params).map_err(|t| self.non_finite(s, t))?;
             if let Some(max) = c.clip_grad_norm {
                 clip_grad_norm(&mut grads, &params, max)?;
             }
             self.optimizer.step(&grads)?;
             self.step = s;
-            self.window.add(loss, norm, &out.metrics, indices.len());
-            let accuracy = out.metrics.iter().find(|(n, _)| n == "accuracy");
-            progress.step(epoch, loss, accuracy.map(|a| a.1), indices.len());
+            self.window.add(loss, norm, &metrics, batch_len);
+            let accuracy = metrics.iter().find(|(n, _)| n == "accuracy");
+            progress.step(epoch, loss, accuracy.map(|a| a.1), batch_len);
 
             let full_window = s % c.log_every == 0;
             if full_window || s == total {
@@ -311,11 +448,20 @@ impl<O: Optimizer> Trainer<O> {
     }
 
     /// Writes `step-N.safetensors` (if kept) and `last.safetensors` in the checkpoint
-    /// directory.
+    /// directory (replica 0 of a data-parallel run, after checking that every replica holds
+    /// the same parameters).
     fn save_to_dir(&mut self) -> Result<()> {
         let Some(dir) = self.config.checkpoint_dir.clone() else {
             return Ok(());
         };
+        if let Some(group) = self.group() {
+            replicas::check_in_step(&group, &self.store, self.step)?;
+        }
+        let last = dir.join("last.safetensors");
+        if !self.is_root() {
+            self.last_checkpoint = Some(last);
+            return Ok(());
+        }
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let state = TrainerState::new(
             self.step,
@@ -328,7 +474,6 @@ impl<O: Optimizer> Trainer<O> {
             let path = dir.join(format!("step-{:08}.safetensors", self.step));
             state::save(&path, &self.store, &self.optimizer, &state, &self.metadata)?;
         }
-        let last = dir.join("last.safetensors");
         state::save(&last, &self.store, &self.optimizer, &state, &self.metadata)?;
         self.last_checkpoint = Some(last);
         Ok(())

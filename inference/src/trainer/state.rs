@@ -76,13 +76,12 @@ pub(crate) fn save(
     Ok(())
 }
 
-/// Reads and checks the trainer state of the checkpoint at `path`.
-pub(crate) fn read(path: &Path, device: pact::Device) -> Result<TrainerState> {
+/// Reads and checks the trainer state of a checkpoint read from `path`.
+pub(crate) fn read(ckpt: &checkpoint::Checkpoint, path: &Path) -> Result<TrainerState> {
     let fail = |reason: String| Error::Resume {
         path: path.to_path_buf(),
         reason,
     };
-    let ckpt = checkpoint::load(path, device).map_err(|e| fail(e.to_string()))?;
     let json = ckpt.metadata.get(META_KEY).ok_or_else(|| {
         fail(format!(
             "no {META_KEY} metadata: not a checkpoint written by the trainer"
@@ -99,9 +98,10 @@ pub(crate) fn read(path: &Path, device: pact::Device) -> Result<TrainerState> {
     Ok(state)
 }
 
-/// Restores parameters, buffers and optimiser state from `path`; every mismatch between
-/// the file and the model is reported before any parameter changes.
+/// Restores parameters, buffers and optimiser state from a checkpoint read from `path`;
+/// every mismatch between the file and the model is reported before any parameter changes.
 pub(crate) fn restore(
+    ckpt: checkpoint::Checkpoint,
     path: &Path,
     store: &ParamStore,
     optimizer: &mut dyn Optimizer,
@@ -110,7 +110,7 @@ pub(crate) fn restore(
         path: path.to_path_buf(),
         reason,
     };
-    let mut ckpt = checkpoint::load_into_store(store, path).map_err(|e| fail(e.to_string()))?;
+    let mut ckpt = checkpoint::restore_store(store, ckpt, path).map_err(|e| fail(e.to_string()))?;
     let saved: BTreeMap<String, pact::Tensor> = std::mem::take(&mut ckpt.tensors)
         .into_iter()
         .filter_map(|(n, t)| Some((n.strip_prefix(OPTIM_PREFIX)?.to_string(), t)))

@@ -244,7 +244,8 @@ fn run_act(
             None => term,
         });
         cum = cum.add(&h.mul(&cont)?)?;
-        if n.iter().all(|&v| v > 0) {
+        // Every example of the batch, on every replica of a data-parallel run, has halted.
+        if pact::collective::all_replicas(n.iter().all(|&v| v > 0))? {
             break;
         }
     }
@@ -410,8 +411,8 @@ fn sample_unit(dense: BlockOutput, rng: &mut Rng) -> Result<BlockOutput> {
     let q = log_q.exp()?.to_f64_vec();
     let mut chosen = Vec::with_capacity(b);
     let mut one_hot = vec![0.0; b * l];
-    for row in 0..b {
-        let u = rng.uniform();
+    let draws = rng.uniform_per_example(b)?;
+    for (row, &u) in draws.iter().enumerate() {
         let mut cum = 0.0;
         let mut n = l - 1;
         for (j, p) in q[row * l..(row + 1) * l].iter().enumerate() {

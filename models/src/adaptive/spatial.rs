@@ -324,7 +324,8 @@ fn run_sact(
             None => term,
         });
         cum = cum.add(&halt.mul(&cont)?)?;
-        if n.iter().all(|&v| v > 0) {
+        // Every position of every example, on every replica of a data-parallel run, halted.
+        if pact::collective::all_replicas(n.iter().all(|&v| v > 0))? {
             break;
         }
     }

@@ -50,6 +50,24 @@ impl Augment {
     }
 
     /// Augments every image of a batch (`N·C·H·W` values, NCHW) in place.
+    ///
+    /// On a generator with a [`Shard`](pact::Shard) (a replica of a data-parallel run), the
+    /// batch holds the shard's images: the choices of the whole batch are drawn, in order,
+    /// and each image gets the choices of its position in the whole batch, as in one process.
+    ///
+    /// ```
+    /// use pact::{Rng, Shard};
+    /// use pact_models::data::augment::Augment;
+    /// let images: Vec<f32> = (0..4 * 36).map(|v| v as f32).collect(); // four 1x6x6 images
+    /// let mut whole = images.clone();
+    /// Augment::default().apply(&mut whole, [1, 6, 6], &mut Rng::seed(3))?;
+    /// let mut last_two = images[2 * 36..].to_vec();
+    /// let mut rng = Rng::seed(3);
+    /// rng.set_shard(Some(Shard { start: 2, len: 2, total: 4 }));
+    /// Augment::default().apply(&mut last_two, [1, 6, 6], &mut rng)?;
+    /// assert_eq!(last_two, whole[2 * 36..]);
+    /// # Ok::<(), pact_models::Error>(())
+    /// ```
     pub fn apply(&self, batch: &mut [f32], shape: [usize; 3], rng: &mut Rng) -> Result<()> {
         let len = image_len(shape)?;
         if batch.len() % len != 0 {
@@ -61,8 +79,27 @@ impl Augment {
                 shape[2]
             )));
         }
-        for image in batch.chunks_exact_mut(len) {
-            self.apply_image(image, shape, rng)?;
+        let Some(shard) = rng.shard() else {
+            for image in batch.chunks_exact_mut(len) {
+                self.apply_image(image, shape, rng)?;
+            }
+            return Ok(());
+        };
+        let images = batch.len() / len;
+        if images != shard.len {
+            return Err(Error::InvalidInput(format!(
+                "augment: {images} images for a shard of {} examples",
+                shard.len
+            )));
+        }
+        let mut chunks = batch.chunks_exact_mut(len);
+        for position in 0..shard.total {
+            let choice = self.choose(rng);
+            if (shard.start..shard.start + shard.len).contains(&position) {
+                if let Some(image) = chunks.next() {
+                    self.apply_choice(image, shape, choice)?;
+                }
+            }
         }
         Ok(())
     }
@@ -70,13 +107,29 @@ impl Augment {
     /// Augments one CHW image in place.
     pub fn apply_image(&self, image: &mut [f32], shape: [usize; 3], rng: &mut Rng) -> Result<()> {
         check_image(image, shape)?;
+        let choice = self.choose(rng);
+        self.apply_choice(image, shape, choice)
+    }
+
+    /// Draws the random choices for one image, in a fixed order: crop row offset, crop
+    /// column offset, flip.
+    fn choose(&self, rng: &mut Rng) -> Choice {
+        let (mut dy, mut dx) = (self.pad, self.pad);
         if self.pad > 0 {
-            let dy = rng.below(2 * self.pad + 1);
-            let dx = rng.below(2 * self.pad + 1);
-            let cropped = pad_crop(image, shape, self.pad, dy, dx)?;
+            dy = rng.below(2 * self.pad + 1);
+            dx = rng.below(2 * self.pad + 1);
+        }
+        let flip = self.flip && rng.uniform() < 0.5;
+        Choice { dy, dx, flip }
+    }
+
+    fn apply_choice(&self, image: &mut [f32], shape: [usize; 3], choice: Choice) -> Result<()> {
+        check_image(image, shape)?;
+        if self.pad > 0 {
+            let cropped = pad_crop(image, shape, self.pad, choice.dy, choice.dx)?;
             image.copy_from_slice(&cropped);
         }
-        if self.flip && rng.uniform() < 0.5 {
+        if choice.flip {
             hflip(image, shape)?;
         }
         if self.standardize {
@@ -84,6 +137,14 @@ impl Augment {
         }
         Ok(())
     }
+}
+
+/// The random choices of one image's augmentation.
+#[derive(Clone, Copy)]
+struct Choice {
+    dy: usize,
+    dx: usize,
+    flip: bool,
 }
 
 fn image_len(shape: [usize; 3]) -> Result<usize> {
