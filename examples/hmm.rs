@@ -22,7 +22,7 @@ use pact::dist::{Normal, OneHotCategorical};
 use pact::nn::{Adam, AdamConfig, Optimizer, ParamStore};
 use pact::ppl::{decode, enumerate_parallel, run, Ctx, DecodeRule, Select};
 use pact::{DType, Device, Error, Result, Rng, Tensor};
-use pact_inference::objectives::{Estimator, Objective, SvoMap, Temperature};
+use pact_inference::objectives::{Estimator, Exact, Objective, SvoMap, Temperature};
 
 const K: usize = 3;
 const CPU: Device = Device::Cpu;
@@ -313,11 +313,12 @@ fn factorised_guide(ys: &[Vec<f64>]) -> Result<impl Fn(&mut Ctx) -> Result<()>> 
             Tensor::from_f64_vec(phi0.clone(), [t, n, K], CPU)
         })?;
         ctx.plate("seq", n, |ctx| {
-            for i in 0..t {
+            // The model's markov structure (needed to enumerate guide and model together).
+            ctx.markov(t, |ctx, i| {
                 let logits = phi.narrow(0, i, 1)?.reshape([n, K])?;
                 ctx.sample(&format!("x_{i}"), OneHotCategorical::new(logits)?)?;
-            }
-            Ok(())
+                Ok(())
+            })
         })
     })
 }
@@ -371,10 +372,21 @@ fn show(m: &[Vec<f64>]) -> String {
 
 /// Fits the guide (and, with `Params::Learn`, the model) by SVO-MAP; returns the decoded
 /// paths and the store.
+/// How the SVO-MAP objective `E_q[log p(x, y)]` is evaluated.
+#[derive(Clone, Copy, Debug)]
+enum Estimate {
+    /// Exactly, by enumerating the guide in parallel (`Exact::map().parallel(true)`).
+    Exact,
+    /// From one Concrete sample per step (`SvoMap::new(Estimator::Concrete)`), the
+    /// temperature decaying from 1 to 0.1.
+    Concrete,
+}
+
 fn svo_map(
     ys: &[Vec<f64>],
     which: Params,
     kind: Guide,
+    estimate: Estimate,
     steps: usize,
     rng: &mut Rng,
 ) -> std::result::Result<(Vec<Vec<usize>>, ParamStore), Box<dyn std::error::Error>> {
@@ -393,7 +405,12 @@ fn svo_map(
         rate: decay,
         floor: 0.1,
     });
-    svo.estimate(&p, &q, &params, rng)?; // creates the parameters
+    let mut exact = Exact::map().parallel(true);
+    let mut objective = |rng: &mut Rng| match estimate {
+        Estimate::Exact => exact.estimate(&p, &q, &params, rng),
+        Estimate::Concrete => svo.estimate(&p, &q, &params, rng),
+    };
+    objective(rng)?; // creates the parameters
     let mut opt = Adam::new(
         params.trainable(),
         AdamConfig {
@@ -402,7 +419,7 @@ fn svo_map(
         },
     );
     for _ in 0..steps {
-        let e = svo.estimate(&p, &q, &params, rng)?;
+        let e = objective(rng)?;
         opt.step(&e.loss.mul_scalar(1.0 / n as f64)?.backward()?)?;
     }
     let (_, decoded) = run(&decode(DecodeRule::Mode, &q), &params, rng)?;
@@ -530,13 +547,18 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     )?;
     let (enum_true, ..) = compare(&true_hmm, &ys, &enum_paths);
     println!(
-        "2. SVO-MAP (Concrete, {svo_steps} steps), model fixed at the true parameters; exact MAP by enumeration: {enum_true}/{n} sequences"
+        "2. SVO-MAP ({svo_steps} Adam steps), model fixed at the true parameters; exact MAP by enumeration: {enum_true}/{n} sequences"
     );
-    for kind in [Guide::Factorised, Guide::Structured] {
-        let (decoded, _) = svo_map(&ys, Params::Truth, kind, svo_steps, &mut rng)?;
+    let methods = [
+        (Guide::Factorised, Estimate::Exact),
+        (Guide::Factorised, Estimate::Concrete),
+        (Guide::Structured, Estimate::Concrete),
+    ];
+    for (kind, estimate) in methods {
+        let (decoded, _) = svo_map(&ys, Params::Truth, kind, estimate, svo_steps, &mut rng)?;
         let (exact, flips, stuck, gap) = compare(&true_hmm, &ys, &decoded);
         println!(
-            "   {kind:?} guide: decoded = exact MAP path for {exact}/{n} sequences ({:.0}%), {flips} of {} states differ; {stuck} of the other {} sequences sit at a single-flip optimum; log p(x, y) short of the MAP by {gap:.3} per sequence",
+            "   {kind:?} guide, {estimate:?} objective: decoded = exact MAP path for {exact}/{n} sequences ({:.0}%), {flips} of {} states differ; {stuck} of the other {} sequences sit at a single-flip optimum; log p(x, y) short of the MAP by {gap:.3} per sequence",
             100.0 * exact as f64 / n as f64,
             n * t,
             n - exact
@@ -545,8 +567,9 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
 
     // 3. SVO-MAP fitting the model's parameters jointly with the guide (hard EM).
     println!("3. SVO-MAP fitting transitions and emissions jointly with the guide (hard EM):");
-    for kind in [Guide::Factorised, Guide::Structured] {
-        let (joint_paths, joint_params) = svo_map(&ys, Params::Learn, kind, svo_steps, &mut rng)?;
+    for (kind, estimate) in [methods[0], methods[2]] {
+        let (joint_paths, joint_params) =
+            svo_map(&ys, Params::Learn, kind, estimate, svo_steps, &mut rng)?;
         let joint = Hmm::from_store(&joint_params)?;
         let joint_ll: f64 = ys.iter().map(|y| joint.forward(y)).sum();
         let mut used = [0usize; K];
@@ -556,7 +579,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             }
         }
         println!(
-            "   {kind:?} guide: transitions {}, emission means {:?}, scale {:.3}",
+            "   {kind:?} guide, {estimate:?} objective: transitions {}, emission means {:?}, scale {:.3}",
             show(&joint.trans),
             joint
                 .locs
