@@ -179,10 +179,12 @@ fn exact_switches_to_parallel_enumeration_when_run_by_run_is_too_large() {
     assert!(e.sites.iter().all(|r| r.estimator == "enumerated"));
 }
 
-/// A binary chain observed through N(2 z_t, 1) and a structured guide q(z_t | z_{t−1}),
-/// both with learnable parameters.
+/// A binary chain observed through N(2 z_t, 1) and a guide, both with learnable parameters:
+/// structured, q(z_t | z_{t−1}), or factorised, q(z_t) (whose weights then leave out the
+/// model's neighbour in each elimination).
 fn chain_pair(
     ys: Vec<f64>,
+    structured: bool,
 ) -> (
     impl Fn(&mut Ctx) -> Result<()>,
     impl Fn(&mut Ctx) -> Result<()>,
@@ -215,8 +217,8 @@ fn chain_pair(
         let mut prev: Option<Tensor> = None;
         ctx.markov(t, |ctx, i| {
             let code = match &prev {
-                None => s(0.0),
-                Some(z) => z.add_scalar(1.0)?,
+                Some(z) if structured => z.add_scalar(1.0)?,
+                _ => s(0.0),
             };
             let z = ctx.sample(
                 &format!("z_{i}"),
@@ -231,8 +233,8 @@ fn chain_pair(
 
 #[test]
 fn parallel_and_run_by_run_exact_agree_with_their_gradients() {
-    let (model, guide) = chain_pair(vec![0.4, 2.1, 1.7, -0.3, 0.9, 2.5]);
-    for entropy in [false, true] {
+    for (structured, entropy) in [(true, false), (true, true), (false, false), (false, true)] {
+        let (model, guide) = chain_pair(vec![0.4, 2.1, 1.7, -0.3, 0.9, 2.5], structured);
         let params = ParamStore::new(DType::F64, CPU);
         let exact = || if entropy { Exact::elbo() } else { Exact::map() };
         let brute = exact()

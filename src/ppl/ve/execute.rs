@@ -48,11 +48,15 @@ fn align(tensor: &Tensor, from: &[usize], to: &[usize], layout: &Layout) -> Resu
     } else {
         tensor.permute(&perm)?
     };
+    // A variable's axis may have size 1 (a weight that does not depend on it): keep it so.
+    let mut present = permuted.dims()[..perm.len() - (tensor.rank() - n)]
+        .iter()
+        .copied();
     let mut dims: Vec<usize> = to
         .iter()
         .map(|v| {
             if from.contains(v) {
-                layout.var_sizes[*v]
+                present.next().unwrap_or(layout.var_sizes[*v])
             } else {
                 1
             }
