@@ -1,5 +1,6 @@
 //! `pact bench --checkpoint`: timing a trained network on real test images, with the units it
-//! executed; errors for batches larger than the data.
+//! executed; errors for batches larger than the data. `pact bench --json` reports the CPU
+//! instruction-set path it ran (`PACT_CPU`) and refuses an invalid one.
 
 use std::process::Command;
 
@@ -89,4 +90,46 @@ fn bench_times_a_trained_checkpoint_and_reports_its_units() {
     assert!(!err.status.success());
     let msg = String::from_utf8_lossy(&err.stderr);
     assert!(msg.contains("fewer than one batch of 500"), "{msg}");
+}
+
+/// `pact bench` under `PACT_CPU=isa` (and no `PACT_CONV`), on a batch of 2.
+fn bench_on(isa: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pact"))
+        .env("PACT_CPU", isa)
+        .env_remove("PACT_CONV")
+        .args(["bench", "--batch", "2", "--steps", "1", "--json"])
+        .output()
+        .expect("run pact")
+}
+
+#[test]
+fn bench_reports_the_instruction_set_and_refuses_an_invalid_one() {
+    let json = |out: &std::process::Output| -> serde_json::Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let generic = json(&bench_on("generic"));
+    assert_eq!(
+        (&generic["isa"], &generic["conv"]),
+        (&"generic".into(), &"im2col".into())
+    );
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        let avx2 = json(&bench_on("avx2"));
+        assert_eq!(
+            (&avx2["isa"], &avx2["conv"]),
+            (&"avx2".into(), &"direct".into())
+        );
+    }
+    let bad = bench_on("avx9");
+    assert!(!bad.status.success());
+    let msg = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        msg.contains("PACT_CPU=\"avx9\" is not one of avx512, avx2, generic"),
+        "{msg}"
+    );
 }

@@ -2,7 +2,7 @@
 //!
 //! `gemm::gemm` picks its microkernels itself, once per process: AVX-512 where the CPU has
 //! AVX-512F, else FMA, else scalar, with no way to choose from outside. When `PACT_CPU`
-//! forces a path below the CPU's best, [`gemm`] makes the call that `gemm::gemm` makes after
+//! forces a path below the CPU's best, [`gemm()`] makes the call that `gemm::gemm` makes after
 //! choosing — the same crate's generic driver (`gemm_common::gemm::gemm_basic_generic`) with
 //! the microkernels of the forced path (`gemm_f32` and `gemm_f64`'s `fma` or `scalar`
 //! modules) — so only the choice differs; otherwise it calls `gemm::gemm` itself.
