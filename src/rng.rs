@@ -17,6 +17,11 @@ use std::ops::Range;
 
 /// The examples of a batch that one replica of a data-parallel run computes on: positions
 /// `start..start + len` of a batch of `total`.
+///
+/// A generator told its shard ([`Rng::set_shard`]) draws, for every batched draw, the values
+/// of the *whole* batch, exactly as one process would, and keeps the rows of its own
+/// examples: the draws stay tied to the examples, every replica's generator stays at the same
+/// position, and the run does not depend on how many replicas share it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
     /// The position of this replica's first example in the batch.
@@ -123,8 +128,8 @@ impl Rng {
         self.inner.next_u64()
     }
 
-    /// Makes batched draws whole-batch draws restricted to `shard` (see the
-    /// [module documentation](self)), or ends that with `None`. Batched draws are the
+    /// Makes batched draws whole-batch draws restricted to `shard` (see [`Shard`]), or ends
+    /// that with `None`. Batched draws are the
     /// `Tensor::rand_*` constructors, [`Rng::uniform_per_example`] and whatever builds on
     /// them; scalar draws ([`Rng::uniform`], [`Rng::below`]) are not affected. The shard is
     /// not part of [`Rng::state`].

@@ -25,16 +25,32 @@ fn pact() -> &'static str {
     env!("CARGO_BIN_EXE_pact")
 }
 
-/// `mpirun` with `ranks` processes (more than the cores allowed; as root if need be).
-fn mpirun(ranks: usize) -> Command {
+/// Whether this process runs as root (Open MPI then wants `--allow-run-as-root`).
+fn as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
+/// `mpirun` allowed more ranks than cores (and to run as root, when it is).
+fn mpirun_any() -> Command {
     let mut c = Command::new("mpirun");
-    c.args([
-        "--oversubscribe",
-        "--allow-run-as-root",
-        "-np",
-        &ranks.to_string(),
-    ]);
+    c.arg("--oversubscribe");
+    if as_root() {
+        c.arg("--allow-run-as-root");
+    }
+    // Containers often forbid the cross-memory attach of Open MPI's shared-memory transport.
     c.env("OMPI_MCA_btl_vader_single_copy_mechanism", "none");
+    c
+}
+
+/// `mpirun` with `ranks` processes.
+fn mpirun(ranks: usize) -> Command {
+    let mut c = mpirun_any();
+    c.args(["-np", &ranks.to_string()]);
     c
 }
 
@@ -252,8 +268,8 @@ fn ranks_started_with_other_settings_are_refused_with_what_differs() {
     let mut other = train_args(&out, 2);
     let lr = other.iter().position(|a| a == "--lr").unwrap();
     other[lr + 1] = "0.07".into();
-    let result = Command::new("mpirun")
-        .args(["--oversubscribe", "--allow-run-as-root", "-np", "1", pact()])
+    let result = mpirun_any()
+        .args(["-np", "1", pact()])
         .args(train_args(&out, 2))
         .args([":", "-np", "1", pact()])
         .args(&other)
@@ -278,8 +294,8 @@ fn ranks_running_another_binary_are_refused() {
     std::fs::write(&copy, bytes).unwrap();
     std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = dir.path().join("run");
-    let result = Command::new("mpirun")
-        .args(["--oversubscribe", "--allow-run-as-root", "-np", "1", pact()])
+    let result = mpirun_any()
+        .args(["-np", "1", pact()])
         .args(train_args(&out, 2))
         .args([":", "-np", "1", copy.to_str().unwrap()])
         .args(train_args(&out, 2))
@@ -327,8 +343,7 @@ fn ranks_reading_other_data_are_refused() {
         "--out",
         out.to_str().unwrap(),
     ];
-    let result = Command::new("mpirun")
-        .args(["--oversubscribe", "--allow-run-as-root"])
+    let result = mpirun_any()
         .args([
             "-np",
             "1",
@@ -410,4 +425,44 @@ fn a_sweep_shares_its_grid_among_ranks_and_records_failures() {
         .output()
         .unwrap());
     assert!(t.contains("6 runs, 4 recorded, 2 to run"), "{t}");
+}
+
+#[test]
+fn a_stop_request_to_one_rank_stops_every_rank_at_the_same_step_with_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut args = train_args(&out, 400);
+    let every = args.iter().position(|a| a == "--checkpoint-every").unwrap();
+    args[every + 1] = "1000".into();
+    let child = mpirun(2)
+        .arg(pact())
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for training to be under way (the log grows), then send SIGTERM (what SLURM
+    // sends every task at the time limit) to rank 1 alone.
+    let log = out.join("log.jsonl");
+    let start = Instant::now();
+    while std::fs::read_to_string(&log).map_or(0, |l| l.lines().count()) < 5 {
+        assert!(start.elapsed() < Duration::from_secs(300), "no training");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = rank_pid(&out, 1).expect("rank 1 of the job");
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let result = child.wait_with_output().unwrap();
+    let t = text(&result);
+    assert!(result.status.success(), "{t}");
+    let at: u64 = t
+        .split("interrupted at step ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no interruption reported:\n{t}"));
+    // No periodic checkpoint was due: rank 0 wrote this one when every rank stopped.
+    assert_eq!(step_of(&out.join("last.safetensors")), at);
 }

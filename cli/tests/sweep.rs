@@ -92,7 +92,10 @@ fn a_sweep_records_every_run_and_a_second_one_runs_only_what_is_missing() {
     assert!(!records.join("missing/seed-1.json").exists());
 
     let listed = text(&pact(&["sweep", &grid, "--list"]));
-    assert!(listed.contains("act-tau-0.1") && listed.contains("recorded"), "{listed}");
+    assert!(
+        listed.contains("act-tau-0.1") && listed.contains("recorded"),
+        "{listed}"
+    );
     assert!(listed.contains("failed"), "{listed}");
 
     // Again: only the two failed runs are tried; the records of the others are untouched.
@@ -133,7 +136,10 @@ fn one_grid_point_per_slurm_array_task() {
 
 #[test]
 fn the_fashion_grid_lists_the_scripts_runs() {
-    let grid = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/results/fashion/grid.toml");
+    let grid = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/results/fashion/grid.toml"
+    );
     let out = pact(&["sweep", grid, "--list"]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
@@ -144,7 +150,13 @@ fn the_fashion_grid_lists_the_scripts_runs() {
         .map(|l| l.split_whitespace().collect())
         .collect();
     assert_eq!(runs.len(), 42, "{t}");
-    for name in ["resnet", "act-tau-0.02", "act-tau-0.4", "pact-lambda-0.01", "pact-lambda-0.6"] {
+    for name in [
+        "resnet",
+        "act-tau-0.02",
+        "act-tau-0.4",
+        "pact-lambda-0.01",
+        "pact-lambda-0.6",
+    ] {
         assert!(runs.iter().any(|r| r[1] == name), "{name} missing:\n{t}");
     }
     // The committed records count as done.

@@ -5,7 +5,8 @@
 //!
 //! [`trainer::Trainer`] runs a minibatch loop over any [`pact::nn::Optimizer`], with metrics,
 //! a progress bar, JSON-lines or CSV logs, periodic atomic checkpoints, exact resume and a
-//! guard against NaN and infinity.
+//! guard against NaN and infinity; [`trainer::Trainer::with_replicas`] makes it one replica of
+//! a data-parallel run (`docs/distributed.md`).
 
 #![warn(missing_docs)]
 
@@ -15,3 +16,9 @@ pub mod trainer;
 
 pub use error::{Error, Result};
 pub use trainer::{Batch, StepOutput, Stop, TrainSummary, Trainer, TrainerConfig};
+
+/// `docs/distributed.md`'s code, compiled and run as a doc test (`cargo test -p
+/// pact-inference --doc DistributedGuide`).
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/distributed.md")]
+struct DistributedGuide;

@@ -194,7 +194,10 @@ impl Tensor {
     /// # Ok::<(), pact::Error>(())
     /// ```
     pub fn allreduce_sum(&self, group: &Arc<dyn Collective>) -> Result<Tensor> {
-        Tensor::apply_custom(Arc::new(AllReduceSum(group.clone())), &[self.clone()])
+        Tensor::apply_custom(
+            Arc::new(AllReduceSum(group.clone())),
+            std::slice::from_ref(self),
+        )
     }
 }
 

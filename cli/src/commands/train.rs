@@ -251,6 +251,7 @@ fn run_on(world: &distributed::World, args: TrainArgs, device: Device) -> Result
         verbose: true,
         group: world.group.clone(),
     };
+    let device = distributed::device_for_rank(device, world.launch.local_rank)?;
     let trained = train_with(&c, &args.out, &options, device)?;
     if world.is_root() {
         print_outcome(
@@ -308,7 +309,8 @@ pub fn train_with(
         let extra = [
             ("out", out.display().to_string()),
             ("resume", options.resume.to_string()),
-            ("backend", device.to_string()),
+            // Without the device index: ranks on one node use different devices.
+            ("backend", distributed::device_kind(device)),
         ];
         let mine = StartCheck::new(c, &extra, distributed::check::describe_images(&train))?;
         distributed::check::agree(&options.group, "training run", &mine)?;

@@ -28,6 +28,8 @@ pub struct Launch {
     pub size: usize,
     /// The processes of the job on this node (this one included).
     pub local_ranks: usize,
+    /// This process's number among them, `0..local_ranks`.
+    pub local_rank: usize,
     /// Whether more than one thread may make MPI calls (needed by the sweep's dispatcher).
     pub threaded: bool,
     /// The communication library.
@@ -83,8 +85,8 @@ impl World {
 
     /// Ends a command that ran on these processes with its `result`. A single process
     /// returns it. In a job of several, an error that every rank found alike
-    /// ([`CliError::Agreed`]) is returned by rank 0 while the others end quietly, after MPI
-    /// is finalised; any other error is printed with its rank and ends the whole job at
+    /// ([`CliError::Agreed`]) is returned by rank 0 while the others end quietly (status 0,
+    /// so that the launcher waits for rank 0's report), after MPI is finalised; any other error is printed with its rank and ends the whole job at
     /// once, so that no rank waits for ever on one that has gone.
     pub fn conclude(self, result: Result<()>) -> Result<()> {
         let Err(error) = result else {
@@ -99,7 +101,9 @@ impl World {
             if root {
                 return Err(error);
             }
-            std::process::exit(1);
+            // Rank 0 reports it and fails the job; a failing status here would let the
+            // launcher end rank 0 before it has printed.
+            std::process::exit(0);
         }
         #[cfg(feature = "mpi")]
         if let Some(m) = &self.mpi {
@@ -176,6 +180,7 @@ pub fn start(what: &str) -> Result<World> {
             rank: 0,
             size: 1,
             local_ranks: 1,
+            local_rank: 0,
             threaded: true,
             library: "none".into(),
         },
@@ -185,6 +190,40 @@ pub fn start(what: &str) -> Result<World> {
         #[cfg(feature = "mpi")]
         _session: None,
     })
+}
+
+/// The device of a rank that is `local_rank` on its node: the CPU as given; with ArrayFire,
+/// the device `INDEX + local_rank` of the given backend (one rank per device:
+/// `mpirun -np 4 pact --backend arrayfire:cuda train …` puts a node's ranks on its devices 0
+/// to 3). An index beyond the backend's devices is refused.
+pub fn device_for_rank(device: pact::Device, local_rank: usize) -> Result<pact::Device> {
+    if device == pact::Device::Cpu || local_rank == 0 {
+        return Ok(device);
+    }
+    let given = device.to_string();
+    let shifted = offset_index(&given, local_rank)
+        .ok_or_else(|| CliError::Usage(format!("--backend {given}: no device index to offset")))?;
+    crate::backend::parse(&shifted).map_err(|e| {
+        CliError::Usage(format!(
+            "--backend {given}: rank {local_rank} of this node would use {shifted}: {e}"
+        ))
+    })
+}
+
+/// The device without its index (`arrayfire:cuda` for `arrayfire:cuda:2`; `cpu`).
+pub fn device_kind(device: pact::Device) -> String {
+    let text = device.to_string();
+    match text.rsplit_once(':') {
+        Some((head, index)) if index.parse::<usize>().is_ok() => head.to_string(),
+        _ => text,
+    }
+}
+
+/// `BACKEND:INDEX` with `k` added to the index.
+fn offset_index(device: &str, k: usize) -> Option<String> {
+    let (head, index) = device.rsplit_once(':')?;
+    let index: usize = index.parse().ok()?;
+    Some(format!("{head}:{}", index + k))
 }
 
 /// Chooses and applies this process's thread count.
@@ -206,6 +245,19 @@ mod tests {
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| v.to_string())
         }
+    }
+
+    #[test]
+    fn ranks_of_a_node_take_consecutive_devices() {
+        assert_eq!(
+            offset_index("arrayfire:cuda:1", 2).as_deref(),
+            Some("arrayfire:cuda:3")
+        );
+        assert_eq!(offset_index("cpu", 1), None);
+        assert_eq!(
+            device_for_rank(pact::Device::Cpu, 3).unwrap(),
+            pact::Device::Cpu
+        );
     }
 
     #[test]

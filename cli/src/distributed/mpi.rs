@@ -47,12 +47,14 @@ pub fn start() -> Result<(Session, MpiWorld, Launch)> {
         .ok_or_else(|| CliError::Usage("MPI was already initialised".into()))?;
     let w = universe.world();
     let (rank, size) = (w.rank() as usize, w.size() as usize);
-    let local = w.split_shared(w.rank()).size() as usize;
+    let node = w.split_shared(w.rank());
+    let (local, local_rank) = (node.size() as usize, node.rank() as usize);
     let threaded = matches!(level, mpi::Threading::Serialized | mpi::Threading::Multiple);
     let launch = Launch {
         rank,
         size,
         local_ranks: local,
+        local_rank,
         threaded,
         // The first words of the first line (`Open MPI v4.1.4, package: …`).
         library: mpi::environment::library_version()
