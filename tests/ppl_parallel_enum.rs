@@ -114,8 +114,8 @@ impl Hmm {
             let mut arg = vec![0; k];
             for j in 0..k {
                 let (mut best, mut bi) = (f64::NEG_INFINITY, 0);
-                for i in 0..k {
-                    let s = delta[i] + self.trans[i][j].ln();
+                for (i, d) in delta.iter().enumerate() {
+                    let s = d + self.trans[i][j].ln();
                     if s > best {
                         best = s;
                         bi = i;
