@@ -385,6 +385,27 @@ fn markov_chains_without_plates_match_brute_force() {
             1e-10,
         );
         assert!(trace.get("z_3").unwrap().decoded);
+        // A posterior draw instead: every site decoded to a value of its support.
+        let drawn = infer_discrete(Select::All, Posterior::Sample, &model);
+        let (_, trace) = run(&drawn, &store(), &mut rng).unwrap();
+        for t in 0..ys.len() {
+            let site = trace.get(&format!("z_{t}")).unwrap();
+            assert!(site.decoded);
+            let v = site.value().to_scalar().unwrap();
+            assert!(v == 0.0 || v == 1.0);
+        }
+    }
+}
+
+#[test]
+fn lookup_picks_rows_and_refuses_non_indices() {
+    let table = t64(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2]);
+    let rows = lookup(&table, &t64(&[2.0, 0.0, 1.0], &[3, 1])).unwrap();
+    assert_eq!(rows.dims(), &[3, 1, 2]);
+    assert_eq!(rows.to_f64_vec(), vec![5.0, 6.0, 1.0, 2.0, 3.0, 4.0]);
+    for bad in [3.0, -1.0, 0.5] {
+        let err = lookup(&table, &s64(bad)).err().unwrap().to_string();
+        assert!(err.contains("not a row"), "{err}");
     }
 }
 
