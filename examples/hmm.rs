@@ -164,7 +164,14 @@ fn logsumexp(v: &[f64]) -> f64 {
 }
 
 /// Sequences `[n][t]` and their true states.
-fn make_data(n: usize, t: usize, rng: &mut Rng) -> Result<(Vec<Vec<f64>>, Vec<Vec<usize>>)> {
+/// Per sequence, one value per step.
+type Sequences<T> = Vec<Vec<T>>;
+
+/// The error type of `main` and of the SVO-MAP fits (objectives have an error type of their
+/// own).
+type AnyError = Box<dyn std::error::Error>;
+
+fn make_data(n: usize, t: usize, rng: &mut Rng) -> Result<(Sequences<f64>, Sequences<usize>)> {
     let pick = |p: &[f64], rng: &mut Rng| {
         let u = rng.uniform();
         let mut acc = 0.0;
@@ -396,7 +403,7 @@ fn svo_map(
     estimate: Estimate,
     steps: usize,
     rng: &mut Rng,
-) -> std::result::Result<(Vec<Vec<usize>>, ParamStore), Box<dyn std::error::Error>> {
+) -> std::result::Result<(Sequences<usize>, ParamStore), AnyError> {
     let (n, t) = (ys.len(), ys[0].len());
     let p = model(ys, which)?;
     let structured = guide(ys)?;
@@ -451,7 +458,7 @@ fn compare(hmm: &Hmm, ys: &[Vec<f64>], decoded: &[Vec<usize>]) -> (usize, usize,
     (exact, flips, stuck, gap / ys.len() as f64)
 }
 
-fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::result::Result<(), AnyError> {
     let quick = std::env::args().any(|a| a == "--quick");
     let (n, t, fit_steps, svo_steps) = if quick {
         (16, 40, 150, 400)

@@ -114,8 +114,8 @@ impl Hmm {
             let mut arg = vec![0; k];
             for j in 0..k {
                 let (mut best, mut bi) = (f64::NEG_INFINITY, 0);
-                for i in 0..k {
-                    let s = delta[i] + self.trans[i][j].ln();
+                for (i, d) in delta.iter().enumerate() {
+                    let s = d + self.trans[i][j].ln();
                     if s > best {
                         best = s;
                         bi = i;
@@ -145,6 +145,11 @@ impl Hmm {
 
     /// The model over `ys` (`[n][t]`): a plate of `n` sequences, a markov chain of `t` steps.
     fn model(&self, ys: &[Vec<f64>]) -> impl Fn(&mut Ctx) -> Result<()> {
+        self.model_at(ys, t64(&self.locs, &[self.k()]))
+    }
+
+    /// The model with the emission means `locs` (a variable, say).
+    fn model_at(&self, ys: &[Vec<f64>], locs: Tensor) -> impl Fn(&mut Ctx) -> Result<()> {
         let (n, t, k) = (ys.len(), ys[0].len(), self.k());
         let steps: Vec<Tensor> = (0..t)
             .map(|i| t64(&ys.iter().map(|y| y[i]).collect::<Vec<_>>(), &[n]))
@@ -152,7 +157,6 @@ impl Hmm {
         let init = t64(&self.init, &[k]).log().unwrap();
         let flat: Vec<f64> = self.trans.iter().flatten().copied().collect();
         let trans = t64(&flat, &[k, k]).log().unwrap();
-        let locs = t64(&self.locs, &[k]);
         let scale = self.scale;
         move |ctx: &mut Ctx| {
             ctx.plate("seq", n, |ctx| {
@@ -225,14 +229,29 @@ fn an_hmm_of_a_thousand_steps_fits_and_decodes() {
     let hmm = Hmm::three_states();
     let mut rng = Rng::seed(11);
     let ys = hmm.draw(2, 1000, &mut rng);
+    let locs = t64(&hmm.locs, &[3]).to_var();
     let (graph, _) = run(
-        &enumerate_parallel(Select::All, hmm.model(&ys)),
+        &enumerate_parallel(Select::All, hmm.model_at(&ys, locs.clone())),
         &store(),
         &mut rng,
     )
     .unwrap();
     let forward: f64 = ys.iter().map(|y| hmm.forward(y)).sum();
     close(&[graph.log_marginal.to_scalar().unwrap()], &[forward], 1e-9);
+    // The gradient that fits the emission means, against central differences of the
+    // forward algorithm.
+    let grad = graph.log_marginal.backward().unwrap();
+    let by_fd: Vec<f64> = (0..3)
+        .map(|j| {
+            let at = |h: f64| {
+                let mut moved = hmm.clone();
+                moved.locs[j] += h;
+                ys.iter().map(|y| moved.forward(y)).sum::<f64>()
+            };
+            (at(1e-5) - at(-1e-5)) / 2e-5
+        })
+        .collect();
+    close(&grad.get(&locs).unwrap().to_f64_vec(), &by_fd, 1e-5);
     let map = graph.map().unwrap();
     for (n, y) in ys.iter().enumerate() {
         assert_eq!(path_of(&map.values, 1000, n), hmm.viterbi(y).0);
@@ -385,6 +404,27 @@ fn markov_chains_without_plates_match_brute_force() {
             1e-10,
         );
         assert!(trace.get("z_3").unwrap().decoded);
+        // A posterior draw instead: every site decoded to a value of its support.
+        let drawn = infer_discrete(Select::All, Posterior::Sample, &model);
+        let (_, trace) = run(&drawn, &store(), &mut rng).unwrap();
+        for t in 0..ys.len() {
+            let site = trace.get(&format!("z_{t}")).unwrap();
+            assert!(site.decoded);
+            let v = site.value().to_scalar().unwrap();
+            assert!(v == 0.0 || v == 1.0);
+        }
+    }
+}
+
+#[test]
+fn lookup_picks_rows_and_refuses_non_indices() {
+    let table = t64(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2]);
+    let rows = lookup(&table, &t64(&[2.0, 0.0, 1.0], &[3, 1])).unwrap();
+    assert_eq!(rows.dims(), &[3, 1, 2]);
+    assert_eq!(rows.to_f64_vec(), vec![5.0, 6.0, 1.0, 2.0, 3.0, 4.0]);
+    for bad in [3.0, -1.0, 0.5] {
+        let err = lookup(&table, &s64(bad)).err().unwrap().to_string();
+        assert!(err.contains("not a row"), "{err}");
     }
 }
 

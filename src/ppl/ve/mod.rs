@@ -41,11 +41,11 @@
 //! use pact::ppl::{enumerate_parallel, lookup, run, Ctx, Select};
 //! use pact::{DType, Device, Result, Rng, Tensor};
 //! let t = |v: &[f64], s: &[usize]| Tensor::from_f64_slice(v, s, DType::F64, Device::Cpu);
-//! let ys = [0.1, 2.2, 1.9, -0.3];
+//! let ys = [0.1, 3.9, 4.2, -0.2];
 //! // A two-state HMM: x_t ~ Categorical(trans[x_{t−1}]), y_t ~ N(locs[x_t], 1).
 //! let model = |ctx: &mut Ctx| -> Result<()> {
 //!     let trans = t(&[0.9, 0.1, 0.2, 0.8], &[2, 2])?.log()?;
-//!     let locs = t(&[0.0, 2.0], &[2])?;
+//!     let locs = t(&[0.0, 4.0], &[2])?;
 //!     let mut prev: Option<Tensor> = None;
 //!     ctx.markov(ys.len(), |ctx, i| {
 //!         let logits = match &prev {
@@ -134,7 +134,7 @@ impl ParallelEnum {
 
     /// The model run under parallel enumeration: returns the [`FactorGraph`] and adds its log
     /// marginal to the surrounding trace as the factor
-    /// [`ENUMERATED_SITE`](super::enumerate::ENUMERATED_SITE).
+    /// [`ENUMERATED_SITE`].
     pub fn wrap<T>(
         self,
         model: impl Fn(&mut Ctx) -> Result<T>,
