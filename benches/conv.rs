@@ -5,7 +5,11 @@
 //! and by im2col + GEMM, in GFLOP/s and as a share of the peak FP32 FLOP/s that an FMA loop
 //! reaches on the same threads (measured first). Threads: the rayon pool
 //! (`RAYON_NUM_THREADS`, default all cores). Best-of-N keeps the figures usable on a machine
-//! that is not idle; the machine load is printed with them. `PACT_CPU=avx2` (or `generic`)
+//! that is not idle; the machine load is printed with them. The "% of peak, CPU time" column
+//! divides FLOPs by the CPU time every thread of the process spent (Linux `schedstat`) and
+//! compares that with the FMA loop's FLOPs per CPU second: it does not count time the process
+//! waited for a core, so it stays meaningful on a loaded machine (best with
+//! `RAYON_NUM_THREADS=1`: idle worker threads spinning count as CPU time). `PACT_CPU=avx2` (or `generic`)
 //! times that instruction set's kernels, GEMM included, on a CPU that has AVX-512.
 
 use pact::backend::cpu::conv::{self, direct};
@@ -23,21 +27,25 @@ type Pass<'a> = (
     Box<dyn Fn() -> Vec<f32> + 'a>,
 );
 
-/// FLOP/s of independent FMA chains on every rayon thread (8 lanes × 2 FLOP per FMA).
-fn peak_flops() -> f64 {
+/// FLOP/s of independent FMA chains on every rayon thread (8 lanes × 2 FLOP per FMA), per
+/// wall-clock second and per CPU second.
+fn peak_flops() -> (f64, f64) {
     let threads = rayon::current_num_threads();
     let iters = 50_000_000u64;
-    let best = (0..5)
+    let (wall, cpu) = (0..5)
         .map(|_| {
-            let start = Instant::now();
+            let (start, cpu) = (Instant::now(), cpu_seconds());
             let sum: f32 = rayon::broadcast(|ctx| fma_chains(iters, ctx.index() as f32))
                 .iter()
                 .sum();
             black_box(sum);
-            start.elapsed().as_secs_f64()
+            (start.elapsed().as_secs_f64(), cpu_seconds() - cpu)
         })
-        .fold(f64::INFINITY, f64::min);
-    (threads as u64 * iters * 12 * 16) as f64 / best
+        .fold((f64::INFINITY, f64::INFINITY), |(w, c), (a, b)| {
+            (w.min(a), c.min(b))
+        });
+    let flops = (threads as u64 * iters * 12 * 16) as f64;
+    (flops / wall, flops / cpu)
 }
 
 /// Twelve independent chains of `a = a·b + c` on 8 lanes, `iters` times.
@@ -94,20 +102,36 @@ unsafe fn fma_chains_avx(iters: u64, seed: f32) -> f32 {
     lanes.iter().sum()
 }
 
-fn best_of(mut f: impl FnMut()) -> f64 {
+/// Seconds every thread of this process has spent on a CPU (Linux; 0 elsewhere): the sum of
+/// the first fields of `/proc/self/task/*/schedstat`, in nanoseconds.
+fn cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e9
+}
+
+/// The best wall-clock and the best CPU time (all threads) of `REPS` runs of `f`, in seconds.
+fn best_of(mut f: impl FnMut()) -> (f64, f64) {
     f();
     (0..REPS)
         .map(|_| {
-            let start = Instant::now();
+            let (start, cpu) = (Instant::now(), cpu_seconds());
             f();
-            start.elapsed().as_secs_f64()
+            (start.elapsed().as_secs_f64(), cpu_seconds() - cpu)
         })
-        .fold(f64::INFINITY, f64::min)
+        .fold((f64::INFINITY, f64::INFINITY), |(w, c), (a, b)| {
+            (w.min(a), c.min(b))
+        })
 }
 
 fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let peak = peak_flops();
+    let (peak, peak_cpu) = peak_flops();
     println!(
         "threads {}, instruction set {} (PACT_CPU), direct kernels {}, load average {}",
         rayon::current_num_threads(),
@@ -118,9 +142,13 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    println!("measured peak FP32: {:.1} GFLOP/s", peak / 1e9);
-    println!("| C_in → C_out @ H, stride | pass | direct ms | GFLOP/s | % of peak | im2col ms | speed-up |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "measured peak FP32: {:.1} GFLOP/s, {:.1} GFLOP per CPU-second",
+        peak / 1e9,
+        peak_cpu / 1e9
+    );
+    println!("| C_in → C_out @ H, stride | pass | direct ms | GFLOP/s | % of peak | % of peak, CPU time | im2col ms | speed-up |");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut rng = Rng::seed(0);
     let batch = 128;
     for (c_in, c_out, h, stride) in [
@@ -165,27 +193,29 @@ fn main() {
             ),
         ];
         for (name, fast, slow) in &passes {
-            let slow_s = best_of(|| {
+            let (slow_s, slow_cpu) = best_of(|| {
                 black_box(slow());
             });
             let label = format!("{c_in} → {c_out} @ {h}, {stride}");
             if fast().is_none() {
                 println!(
-                    "| {label} | {name} | (im2col) | {:.1} | {:.0}% | {:.2} | 1.00× |",
+                    "| {label} | {name} | (im2col) | {:.1} | {:.0}% | {:.0}% | {:.2} | 1.00× |",
                     flops / slow_s / 1e9,
                     100.0 * flops / slow_s / peak,
+                    100.0 * flops / slow_cpu / peak_cpu,
                     slow_s * 1e3
                 );
                 continue;
             }
-            let fast_s = best_of(|| {
+            let (fast_s, fast_cpu) = best_of(|| {
                 black_box(fast());
             });
             println!(
-                "| {label} | {name} | {:.2} | {:.1} | {:.0}% | {:.2} | {:.2}× |",
+                "| {label} | {name} | {:.2} | {:.1} | {:.0}% | {:.0}% | {:.2} | {:.2}× |",
                 fast_s * 1e3,
                 flops / fast_s / 1e9,
                 100.0 * flops / fast_s / peak,
+                100.0 * flops / fast_cpu / peak_cpu,
                 slow_s * 1e3,
                 slow_s / fast_s
             );
