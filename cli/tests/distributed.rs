@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// run and one process after the 8 steps below, relative to the value (absolute below 1).
 /// Sums over ranks add the same terms in another order (gradients summed per rank in `f32`,
 /// batch-norm sums in `f64`, as the fused kernel does); the largest difference measured was
-/// 9e-7. Over many more steps the runs drift apart, as runs with any other order of sums
+/// 1.6e-6. Over many more steps the runs drift apart, as runs with any other order of sums
 /// do: once the parameters differ in the last digit, an activation within that distance of
 /// a leaky ReLU's kink takes the other slope (docs/distributed.md).
 const TOLERANCE: f64 = 1e-5;
