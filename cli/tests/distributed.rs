@@ -466,3 +466,21 @@ fn a_stop_request_to_one_rank_stops_every_rank_at_the_same_step_with_a_checkpoin
     // No periodic checkpoint was due: rank 0 wrote this one when every rank stopped.
     assert_eq!(step_of(&out.join("last.safetensors")), at);
 }
+
+#[test]
+fn recurrent_models_are_refused_on_several_ranks_with_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let result = mpirun(2)
+        .arg(pact())
+        .args([
+            "train", "--model", "pact-rnn", "--data", "parity:4", "--steps", "2",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let t = text(&result);
+    assert!(!result.status.success(), "{t}");
+    let message = "data-parallel training over 2 processes is for the image ResNets";
+    assert_eq!(t.matches(message).count(), 1, "{t}");
+}
