@@ -19,6 +19,9 @@
 # under OUT). Run it again after an interruption and it goes on where it stopped: finished
 # runs (those with a record) are skipped, an interrupted training resumes from its last
 # checkpoint. `fashion-report` prints the tables of docs/RESULTS.md and draws its plots.
+# The same sweep is the grid docs/results/fashion/grid.toml for `pact sweep` (built with
+# `--features mpi`, `mpirun -np K pact sweep docs/results/fashion/grid.toml` runs K runs at a
+# time; docs/distributed.md); both use the same directories and records.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}; out=${2:-results-runs}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// run and one process after the 8 steps below, relative to the value (absolute below 1).
 /// Sums over ranks add the same terms in another order (gradients summed per rank in `f32`,
 /// batch-norm sums in `f64`, as the fused kernel does); the largest difference measured was
-/// 9e-7. Over many more steps the runs drift apart, as runs with any other order of sums
+/// 1.6e-6. Over many more steps the runs drift apart, as runs with any other order of sums
 /// do: once the parameters differ in the last digit, an activation within that distance of
 /// a leaky ReLU's kink takes the other slope (docs/distributed.md).
 const TOLERANCE: f64 = 1e-5;
@@ -465,4 +465,22 @@ fn a_stop_request_to_one_rank_stops_every_rank_at_the_same_step_with_a_checkpoin
         .unwrap_or_else(|| panic!("no interruption reported:\n{t}"));
     // No periodic checkpoint was due: rank 0 wrote this one when every rank stopped.
     assert_eq!(step_of(&out.join("last.safetensors")), at);
+}
+
+#[test]
+fn recurrent_models_are_refused_on_several_ranks_with_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let result = mpirun(2)
+        .arg(pact())
+        .args([
+            "train", "--model", "pact-rnn", "--data", "parity:4", "--steps", "2",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let t = text(&result);
+    assert!(!result.status.success(), "{t}");
+    let message = "data-parallel training over 2 processes is for the image ResNets";
+    assert_eq!(t.matches(message).count(), 1, "{t}");
 }

@@ -40,17 +40,15 @@ fn channel_shape(x: &Tensor) -> Vec<usize> {
     shape
 }
 
-/// The axes summed over: every axis but 1.
-fn stat_axes(x: &Tensor) -> Vec<usize> {
-    (0..x.rank()).filter(|&a| a != 1).collect()
-}
-
-/// Per-channel `f64` sum of `t` (`[C]`).
+/// Per-channel sum of `t` (`[N, C, …]`) as the fused kernel forms it: each example's row of
+/// a channel summed in the tensor's type, the rows in `f64`. `[C]`, `f64`.
 fn channel_sum(t: &Tensor) -> Result<Tensor> {
-    let c = t.dims()[1];
-    t.to_dtype(DType::F64)
-        .sum_axes_keepdim(&stat_axes(t))?
-        .reshape([c])
+    let (n, c) = (t.dims()[0], t.dims()[1]);
+    let inner: Vec<usize> = (2..t.rank()).collect();
+    t.sum_axes_keepdim(&inner)?
+        .reshape([n, c])?
+        .to_dtype(DType::F64)
+        .sum(0)
 }
 
 impl SyncBatchNorm {
@@ -124,15 +122,21 @@ impl CustomOp for SyncBatchNorm {
             return Err(Error::invalid("batch_norm", "empty batch"));
         }
         let mean64: Vec<f64> = first[..c].iter().map(|s| s / count).collect();
-        let mean_wide = Tensor::from_f64_slice(&mean64, channel_shape(x), DType::F64, dev)?;
-        let deviations = x.to_dtype(DType::F64).sub(&mean_wide)?.square()?;
-        let second = self.sum(&channel_sum(&deviations)?)?;
-        let invstd: Vec<f64> = second
-            .iter()
-            .map(|s| 1.0 / ((s / count).max(0.0) + self.eps).sqrt())
+        let mean = Tensor::from_f64_slice(&mean64, [c], dt, dev)?;
+        // Sums of the deviations from the rounded mean and of their squares (the kernel's
+        // shifted sums, with the mean as the shift): var = E[d²] − E[d]².
+        let d = x.sub(&mean.reshape(channel_shape(x))?)?;
+        let both = Tensor::concat(&[channel_sum(&d)?, channel_sum(&d.square()?)?], 0)?;
+        let second = self.sum(&both)?;
+        let invstd: Vec<f64> = (0..c)
+            .map(|ch| {
+                let m = second[ch] / count;
+                let var = (second[c + ch] / count - m * m).max(0.0);
+                1.0 / (var + self.eps).sqrt()
+            })
             .collect();
         let st = Stats {
-            mean: Tensor::from_f64_slice(&mean64, [c], dt, dev)?,
+            mean,
             invstd: Tensor::from_f64_slice(&invstd, [c], dt, dev)?,
             count,
         };
@@ -148,7 +152,7 @@ impl CustomOp for SyncBatchNorm {
     fn backward(
         &self,
         inputs: &[Tensor],
-        _output: &Tensor,
+        output: &Tensor,
         grad: &Tensor,
     ) -> Result<Vec<Option<Tensor>>> {
         let (x, gamma, beta) = (&inputs[0], &inputs[1], &inputs[2]);
@@ -156,12 +160,17 @@ impl CustomOp for SyncBatchNorm {
         let c = x.dims()[1];
         let st = self.stats()?;
         let shape = channel_shape(x);
-        // The gradient reaching the normalisation's output (through the activation).
+        // The gradient reaching the normalisation's output (through the activation; with a
+        // positive slope its output has the sign of its input).
         let dz = match self.slope {
             None => grad.clone(),
             Some(a) => {
-                let (s, b) = Self::affine(x, gamma, beta, &st)?;
-                let positive = x.mul(&s)?.add(&b)?.gt_scalar(0.0)?;
+                let positive = if a > 0.0 {
+                    output.gt_scalar(0.0)?
+                } else {
+                    let (s, b) = Self::affine(x, gamma, beta, &st)?;
+                    x.mul(&s)?.add(&b)?.gt_scalar(0.0)?
+                };
                 let one = Tensor::full(1.0, [1], dt, dev);
                 let slope = Tensor::full(a, [1], dt, dev);
                 grad.mul(&Tensor::where_cond(&positive, &one, &slope)?)?

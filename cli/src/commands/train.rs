@@ -233,7 +233,7 @@ fn run_on(world: &distributed::World, args: TrainArgs, device: Device) -> Result
     let c = merge(&args)?;
     if world.size() > 1 {
         if ModelName::parse(&c.model).is_err() {
-            return Err(CliError::Usage(format!(
+            return Err(CliError::Agreed(format!(
                 "--model {}: data-parallel training over {} processes is for the image \
                  ResNets; train recurrent models in one process (`pact sweep` runs many at once)",
                 c.model,
