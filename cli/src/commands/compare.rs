@@ -4,7 +4,9 @@
 //! parses the flags, prints tables or JSON, and draws the plots with `pact_models::plot`.
 
 use crate::{CliError, Result};
-use pact_models::analysis::{self, Comparison, SweepPoint, DEFAULT_EPS, DEFAULT_PENALTY};
+use pact_models::analysis::{
+    self, list, short, Comparison, SweepPoint, DEFAULT_EPS, DEFAULT_PENALTY,
+};
 use pact_models::plot::{self, Format};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -161,26 +163,6 @@ fn note(line: &str) {
 
 fn to_json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| CliError::Usage(format!("cannot write JSON: {e}")))
-}
-
-/// A number for humans: at most 10 decimals, trailing zeros dropped.
-fn short(x: f64) -> String {
-    let text = format!("{x:.10}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" {
-        "0".into()
-    } else {
-        text.into()
-    }
-}
-
-/// `(0.01, 0.5, …)` for titles, shortened after eight values.
-fn list(halting: &[f64]) -> String {
-    let mut items: Vec<String> = halting.iter().take(8).map(|&h| short(h)).collect();
-    if halting.len() > 8 {
-        items.push("…".into());
-    }
-    format!("({})", items.join(", "))
 }
 
 fn comparison_table(args: &CompareArgs, halting: &[f64], c: &Comparison) -> String {

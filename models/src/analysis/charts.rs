@@ -130,8 +130,13 @@ fn broken_at_jumps(
     out
 }
 
-/// A number for humans: at most 10 decimals, trailing zeros dropped.
-pub(crate) fn short(x: f64) -> String {
+/// A number for humans: at most 10 decimals, trailing zeros dropped (`0.5`, not
+/// `0.5000000000`), as the charts' titles and `pact compare`'s tables print it.
+///
+/// ```
+/// assert_eq!(pact_models::analysis::short(0.25), "0.25");
+/// ```
+pub fn short(x: f64) -> String {
     let text = format!("{x:.10}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
     if text == "-0" {
@@ -141,8 +146,12 @@ pub(crate) fn short(x: f64) -> String {
     }
 }
 
-/// `(0.01, 0.5, …)` for titles, shortened after eight values.
-pub(crate) fn list(halting: &[f64]) -> String {
+/// Halting probabilities as `(0.01, 0.5, …)` for titles, shortened after eight values.
+///
+/// ```
+/// assert_eq!(pact_models::analysis::list(&[0.01, 0.5]), "(0.01, 0.5)");
+/// ```
+pub fn list(halting: &[f64]) -> String {
     let mut items: Vec<String> = halting.iter().take(8).map(|&h| short(h)).collect();
     if halting.len() > 8 {
         items.push("…".into());

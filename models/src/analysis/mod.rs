@@ -68,7 +68,7 @@ mod stick;
 mod validate;
 
 pub use act::{act, Act};
-pub use charts::{comparison_chart, halting_chart, sweep_chart};
+pub use charts::{comparison_chart, halting_chart, list, short, sweep_chart};
 pub use compare::{compare, sweep, Comparison, SweepPoint};
 pub use pact::{deterministic_n, expected_n, halting_distribution, map_n, pact, Pact};
 pub use prior::{
