@@ -186,9 +186,6 @@ def checks(settings):
             f"- Plain ResNet: {100 * base.acc:.2f} ± {100 * base.acc_std:.2f}% at "
             f"{base.flops / 1e6:.1f} MFLOPs."
         )
-    total = sum(s.train_seconds for s in settings)
-    runs = sum(s.n for s in settings)
-    lines.append(f"- Training time of the {runs} runs: {total / 3600:.2f} h (sum over runs).")
     return "\n".join(lines)
 
 
