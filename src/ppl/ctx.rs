@@ -353,7 +353,7 @@ impl Ctx {
         &self.plates
     }
 
-    fn message(
+    pub(super) fn message(
         &self,
         name: &str,
         kind: SiteKind,
@@ -365,18 +365,18 @@ impl Ctx {
         msg
     }
 
-    fn scale(&self) -> f64 {
+    pub(super) fn scale(&self) -> f64 {
         self.plates.iter().map(PlateFrame::scale).product()
     }
 
-    fn check_new(&self, name: &str) -> Result<()> {
+    pub(super) fn check_new(&self, name: &str) -> Result<()> {
         if self.trace.contains(name) {
             return Err(Error::DuplicateSite(name.to_string()));
         }
         Ok(())
     }
 
-    fn record(&mut self, site: Site) -> Result<()> {
+    pub(super) fn record(&mut self, site: Site) -> Result<()> {
         for h in self.handlers.iter_mut() {
             h.postprocess(&site)?;
         }
@@ -384,7 +384,7 @@ impl Ctx {
     }
 
     /// Gives the distribution the plates' batch axes.
-    fn expand_for_plates(
+    pub(super) fn expand_for_plates(
         &self,
         name: &str,
         dist: Arc<dyn Distribution>,
@@ -418,6 +418,21 @@ impl Ctx {
         } else {
             dist.expand(&Shape::new(dims))
         }
+    }
+
+    /// How the halting site `name` runs: the plan of the innermost handler that fixes its
+    /// value, else that of the innermost handler that relaxes it, else dense.
+    pub(super) fn halting_plan(&mut self, name: &str) -> Result<super::HaltingPlan> {
+        let mut relaxing = None;
+        for h in self.handlers.iter_mut().rev() {
+            if let Some(claim) = h.halting_plan(name)? {
+                if claim.fixes_value {
+                    return Ok(claim.plan);
+                }
+                relaxing.get_or_insert(claim.plan);
+            }
+        }
+        Ok(relaxing.unwrap_or(super::HaltingPlan::Dense))
     }
 
     /// Passes a message through the handlers, draws if needed, scores and records it.

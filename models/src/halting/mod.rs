@@ -21,7 +21,7 @@ mod law;
 mod stick_breaking;
 
 pub use act::{act_from_probs, act_halting, act_halts, ActHalting, ACT_EPSILON};
-pub use act_relaxation::{ActPonderPrior, ActRelaxation, ActWeights};
+pub use act_relaxation::{ActPonderPrior, ActRelaxation, ActRule, ActWeights};
 pub use decode::deterministic_rule;
 pub use law::{HaltingLaw, HaltingRole, RelaxedHalting};
 pub use stick_breaking::{

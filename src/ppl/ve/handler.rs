@@ -3,7 +3,9 @@
 //! enumerated sites it depends on.
 
 use crate::dist::Distribution;
-use crate::ppl::{Handler, MarkovFrame, Message, PlateFrame, Select, Site, Trace};
+use crate::ppl::{
+    HaltingClaim, HaltingPlan, Handler, MarkovFrame, Message, PlateFrame, Select, Site, Trace,
+};
 use crate::{Error, Result, Shape, Tensor};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -423,6 +425,14 @@ pub(super) struct ParallelEnumerate {
 }
 
 impl Handler for ParallelEnumerate {
+    fn halting_plan(&mut self, name: &str) -> Result<Option<HaltingClaim>> {
+        let _ = name;
+        Ok(Some(HaltingClaim {
+            plan: HaltingPlan::Dense,
+            fixes_value: true,
+        }))
+    }
+
     fn process(&mut self, msg: &mut Message) -> Result<()> {
         msg.broadcast = true;
         let mut state = self.state.borrow_mut();
