@@ -326,3 +326,155 @@ fn deterministic_decoding_selects_the_state_the_deterministic_block_returns() {
         assert_eq!(trace.value("n").unwrap().to_f64_vec(), w.to_f64_vec());
     }
 }
+
+/// The halting unit (1-based) of each row of one-hot values `[.., L]`.
+fn units_of(one_hot: &Tensor) -> Vec<usize> {
+    let l = *one_hot.dims().last().unwrap();
+    one_hot
+        .to_f64_vec()
+        .chunks(l)
+        .map(|row| {
+            assert_eq!(row.iter().sum::<f64>(), 1.0, "one-hot: {row:?}");
+            row.iter().position(|&v| v == 1.0).unwrap() + 1
+        })
+        .collect()
+}
+
+#[test]
+fn halting_law_draws_what_the_sampling_block_draws() {
+    // A batch of 7 on random blocks: `HaltingLaw::sample` on the block's halting logits, the
+    // guide's site (drawn through `pact::ppl`) and `run_block(.., PactSample, ..)` give the
+    // same units from the same seed, and leave the generator in the same state.
+    for units in [2, 3, 5] {
+        for seed in 0..6 {
+            let (block, x, _) = problem(100 + seed, units);
+            let mut block_rng = Rng::seed(seed);
+            let out = run_block(
+                units,
+                &x,
+                |l, s, _| block.unit(l, s),
+                |l, s| block.head(l, s),
+                &HaltingMode::PactSample,
+                &mut block_rng,
+            )
+            .unwrap();
+            let (_, logits) = block.forward(&x).unwrap();
+            let q = HaltingLaw::posterior(logits).unwrap();
+            let mut law_rng = Rng::seed(seed);
+            let draw = q.sample(&[], &mut law_rng).unwrap();
+            assert_eq!(draw.value().dims(), [x.dims()[0], units]);
+            assert_eq!(
+                units_of(draw.value()),
+                out.units,
+                "units {units}, seed {seed}"
+            );
+            assert_eq!(law_rng.uniform(), block_rng.uniform());
+            // The same through the modelling language.
+            let params = ParamStore::new(F64, CPU);
+            let (n, _) = run(
+                &guide(block.clone(), x.clone()),
+                &params,
+                &mut Rng::seed(seed),
+            )
+            .unwrap();
+            assert_eq!(units_of(&n), out.units);
+            // `sample_units` is the same draw, 0-based.
+            let zero_based = q.sample_units(&[], &mut Rng::seed(seed)).unwrap();
+            let one_based: Vec<usize> = zero_based.iter().map(|n| n + 1).collect();
+            assert_eq!(one_based, out.units);
+        }
+    }
+}
+
+#[test]
+fn halting_law_on_a_shard_draws_what_the_whole_batch_draws() {
+    // A data-parallel replica holding rows 2..5 of a batch of 7 draws the units one process
+    // draws for those rows.
+    let (block, x, _) = problem(7, 4);
+    let (_, logits) = block.forward(&x).unwrap();
+    let whole = HaltingLaw::posterior(logits.clone())
+        .unwrap()
+        .sample(&[], &mut Rng::seed(9))
+        .unwrap();
+    let mut rng = Rng::seed(9);
+    rng.set_shard(Some(pact::Shard {
+        start: 2,
+        len: 3,
+        total: 7,
+    }));
+    let part = HaltingLaw::posterior(logits.narrow(0, 2, 3).unwrap())
+        .unwrap()
+        .sample(&[], &mut rng)
+        .unwrap();
+    assert_eq!(units_of(part.value()), units_of(whole.value())[2..5]);
+}
+
+/// Pearson's statistic `Σ (observed − expected)² / expected` of the counts of units drawn.
+fn chi_square(units: &[usize], q: &[f64]) -> f64 {
+    let mut counts = vec![0usize; q.len()];
+    for &n in units {
+        counts[n] += 1;
+    }
+    let m = units.len() as f64;
+    counts
+        .iter()
+        .zip(q)
+        .map(|(&c, &p)| (c as f64 - m * p).powi(2) / (m * p))
+        .sum()
+}
+
+/// The 0.999 quantile of χ² with 3 degrees of freedom: a law with four units fails a
+/// frequency test below about once in a thousand seeds (the seeds are fixed, so the outcome
+/// is too). Every expected count below is at least 20 000 · 0.1 = 2 000, far in the range of
+/// the χ² approximation.
+const CHI2_3_999: f64 = 16.266;
+
+#[test]
+fn halting_law_frequencies_match_q() {
+    // Rows with different laws over four units, each drawn 20 000 times: as 20 000 rows of
+    // one batch (the per-example path), as a sample shape over a batch of two rows, and from
+    // a law with an empty batch shape.
+    let rows = [[0.4, -0.3, 0.2], [-1.2, 0.5, -0.2]];
+    let m = 20_000;
+    let law = |a: &[f64], batch: usize| {
+        let logits: Vec<f64> = (0..batch).flat_map(|_| a.iter().copied()).collect();
+        HaltingLaw::posterior(Tensor::from_f64_vec(logits, [batch, 3], CPU).unwrap()).unwrap()
+    };
+    let mut rng = Rng::seed(21);
+    for a in rows {
+        let q = law(&a, 1).mean().unwrap().to_f64_vec();
+        assert!(q.iter().all(|&p| p > 0.1), "{q:?}");
+        let batch = law(&a, m).sample_units(&[], &mut rng).unwrap();
+        let stat = chi_square(&batch, &q);
+        assert!(stat < CHI2_3_999, "batch of {m}: χ² = {stat} for q = {q:?}");
+        let scalar =
+            HaltingLaw::posterior(Tensor::from_f64_vec(a.to_vec(), [3], CPU).unwrap()).unwrap();
+        let draw = scalar.sample(&[m], &mut rng).unwrap();
+        assert_eq!(draw.value().dims(), [m, 4]);
+        let units: Vec<usize> = units_of(draw.value()).iter().map(|n| n - 1).collect();
+        let stat = chi_square(&units, &q);
+        assert!(
+            stat < CHI2_3_999,
+            "sample shape [{m}]: χ² = {stat} for q = {q:?}"
+        );
+    }
+    // A sample shape over a batch of the two rows: shape [m, 2, 4], row r of each sample from
+    // row r's law.
+    let logits: Vec<f64> = rows.iter().flatten().copied().collect();
+    let two = HaltingLaw::posterior(Tensor::from_f64_vec(logits, [2, 3], CPU).unwrap()).unwrap();
+    let q = two.mean().unwrap().to_f64_vec();
+    let draw = two.sample(&[m], &mut rng).unwrap();
+    assert_eq!(draw.value().dims(), [m, 2, 4]);
+    assert!(two
+        .log_prob(draw.value())
+        .unwrap()
+        .to_f64_vec()
+        .iter()
+        .all(|v| v.is_finite()));
+    let units = units_of(draw.value());
+    for r in 0..2 {
+        let of_row: Vec<usize> = units.iter().skip(r).step_by(2).map(|n| n - 1).collect();
+        let stat = chi_square(&of_row, &q[4 * r..4 * r + 4]);
+        assert!(stat < CHI2_3_999, "row {r}: χ² = {stat}");
+    }
+}
