@@ -20,10 +20,17 @@
 //! The score-function estimator is not offered for spatial networks.
 
 use crate::adaptive::HaltingMode;
-use crate::resnet::ResNet;
+use crate::halting::ActRelaxation;
+use crate::resnet::{ResNet, BATCH_PLATE};
 use crate::{Error, Result};
+use pact::nn::ParamStore;
+use pact::ppl::{full_depth, relax, Ctx};
 use pact::{Rng, Tensor};
+use pact_inference::objectives::{
+    Baseline, Estimator, Objective as _, ScoreFunction, SvoMap, Temperature,
+};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 
 /// Which objective to train with.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -123,6 +130,15 @@ impl Objective {
         }
     }
 
+    /// The computation penalty: ACT's τ, PACT's λ, 0 for the plain network.
+    pub fn penalty(&self) -> f64 {
+        match *self {
+            Objective::Plain => 0.0,
+            Objective::Act { tau, .. } => tau,
+            Objective::PactScoreFunction { lambda } | Objective::Pact { lambda, .. } => lambda,
+        }
+    }
+
     /// The halting mode used while training with this objective.
     pub fn training_mode(&self) -> HaltingMode {
         match *self {
@@ -189,7 +205,24 @@ pub struct StepOutput {
     pub units: Vec<f64>,
 }
 
-/// The training loss of `net` on one batch (`x`, `labels`) under `objective`.
+/// The training loss of `net` on one batch (`x`, `labels`) under `objective`, averaged over
+/// the batch.
+///
+/// The network runs as a model of the modelling language ([`ResNet::model`]: one halting
+/// site per stage, the labels observed), and the loss is that of an objective of
+/// `pact-inference` over it, divided by the batch size:
+///
+/// - plain: the model under [`full_depth`] (every unit, no heads), so `−log p(y | x)`;
+/// - ACT: [`SvoMap`] over the model relaxed by [`ActRelaxation`] (math §7), whose halting rule
+///   runs the units online and whose prior term is `−τ (N + R)`;
+/// - PACT: [`SvoMap`] through the Concrete (or straight-through) relaxation at the objective's
+///   temperature, with the closed-form prior term `E_q[log p(N)] = −λ E_q[N] − log Z`;
+/// - PACT by the score function: [`ScoreFunction`] with the leave-one-out baseline over the
+///   images of the batch.
+///
+/// The losses are today's hand-written ones plus, for PACT, the constant `log Z` of each
+/// stage's prior (it has no gradient). A spatial network still trains with its own losses
+/// (see the module docs).
 pub fn image_step(
     net: &ResNet,
     x: &Tensor,
@@ -198,6 +231,88 @@ pub fn image_step(
     rng: &mut Rng,
 ) -> Result<StepOutput> {
     objective.validate()?;
+    if net.is_spatial() {
+        return spatial_image_step(net, x, labels, objective, rng);
+    }
+    let b = labels.len();
+    if b == 0 || x.dims().first() != Some(&b) {
+        return Err(Error::InvalidInput(format!(
+            "a batch of {b} labels for images of shape {}",
+            x.shape()
+        )));
+    }
+    let values: Vec<f64> = labels.iter().map(|&l| l as f64).collect();
+    let y = Tensor::from_f64_slice(&values, [b], x.dtype(), x.device())?;
+    let model = net.model(x, Some(&y), objective.penalty(), true)?;
+    let captured = RefCell::new(None);
+    let capture = |ctx: &mut Ctx| -> pact::Result<()> {
+        let out = model(ctx)?;
+        *captured.borrow_mut() = Some(out);
+        Ok(())
+    };
+    let no_guide = |_: &mut Ctx| -> pact::Result<()> { Ok(()) };
+    let params = ParamStore::new(x.dtype(), x.device());
+    let estimate = match *objective {
+        Objective::Plain => SvoMap::new(Estimator::Concrete).estimate(
+            &full_depth(capture),
+            &no_guide,
+            &params,
+            rng,
+        )?,
+        Objective::Act { eps, .. } => {
+            let act = relax(ActRelaxation::new(eps).into_relaxation(), capture);
+            SvoMap::new(Estimator::Concrete).estimate(&act, &no_guide, &params, rng)?
+        }
+        Objective::Pact {
+            temperature,
+            straight_through,
+            ..
+        } => {
+            let estimator = if straight_through {
+                Estimator::StraightThrough
+            } else {
+                Estimator::Concrete
+            };
+            SvoMap::new(estimator)
+                .temperature(Temperature::Constant(temperature))
+                .estimate(&capture, &no_guide, &params, rng)?
+        }
+        Objective::PactScoreFunction { .. } => ScoreFunction::map()
+            .baseline(Baseline::leave_one_out(BATCH_PLATE))
+            .estimate(&capture, &no_guide, &params, rng)?,
+    };
+    let out = captured
+        .into_inner()
+        .ok_or_else(|| Error::InvalidInput("the model did not run".into()))?;
+    let loss = estimate.loss.mul_scalar(1.0 / b as f64)?;
+    let cross_entropy = pact::no_grad(|| out.logits.cross_entropy(labels)?.to_scalar())?;
+    let predicted = out.logits.argmax(1)?;
+    let accuracy = predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / b as f64;
+    let mut units = Vec::with_capacity(out.steps.len());
+    for (steps, expected) in out.steps.iter().zip(&out.expected_n) {
+        units.push(match (objective, expected) {
+            (Objective::Pact { .. } | Objective::PactScoreFunction { .. }, Some(e)) => {
+                e.mean_all()?.to_scalar()?
+            }
+            _ => steps.iter().sum::<usize>() as f64 / steps.len().max(1) as f64,
+        });
+    }
+    Ok(StepOutput {
+        loss,
+        accuracy,
+        cross_entropy,
+        units,
+    })
+}
+
+/// Today's hand-written losses, for the spatial networks (SACT and spatial PACT, math §8).
+fn spatial_image_step(
+    net: &ResNet,
+    x: &Tensor,
+    labels: &[usize],
+    objective: &Objective,
+    rng: &mut Rng,
+) -> Result<StepOutput> {
     let out = net.forward_adaptive(x, &objective.training_mode(), true, rng)?;
     let ce = out.logits.cross_entropy(labels)?;
     let cross_entropy = ce.to_scalar()?;

@@ -130,6 +130,8 @@ pub struct HaltingOutput {
     pub value: Tensor,
     /// How many steps ran for each row.
     pub steps: Vec<usize>,
+    /// The posterior built from every step's logits (dense runs only).
+    pub posterior: Option<Arc<dyn Distribution>>,
 }
 
 /// What one online step decides for the rows still running.
@@ -419,6 +421,7 @@ impl Ctx {
                     output,
                     value,
                     steps: vec![1; rows],
+                    posterior: None,
                 })
             }
             _ => match self.halting_plan(name)? {
@@ -473,6 +476,7 @@ impl Ctx {
                         output,
                         value,
                         steps,
+                        posterior: None,
                     })
                 }
             },
@@ -505,12 +509,13 @@ impl Ctx {
         let logits = Tensor::stack(&logits, 1)?;
         let posterior = site.posterior(&logits)?;
         let prior = batch_prior(name, site.prior(), all.len())?;
-        let draw = self.sample_guided_draw(name, prior, posterior)?;
+        let draw = self.sample_guided_draw(name, prior, posterior.clone())?;
         let output = weighted_states(&states, draw.value())?;
         Ok(HaltingOutput {
             output,
             value: draw.value().clone(),
             steps: vec![units; all.len()],
+            posterior: Some(posterior),
         })
     }
 }
