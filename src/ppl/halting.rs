@@ -448,6 +448,7 @@ impl Ctx {
                     let draw = Draw::Exact(value.clone());
                     let scorer = relaxed.clone().unwrap_or_else(|| prior.clone());
                     let log_prob = scorer.log_prob_draw(&draw)?;
+                    let (log_prob, mask) = self.apply_mask(name, log_prob)?;
                     if log_prob.shape() != &prior.batch_shape() {
                         return Err(Error::site(
                             name,
@@ -458,10 +459,12 @@ impl Ctx {
                             ),
                         ));
                     }
-                    site.guide_log_prob = match &guide {
-                        Some(q) => Some(q.log_prob_draw(&draw)?),
-                        None => None,
+                    site.guide_log_prob = match (&guide, &mask) {
+                        (Some(q), Some(m)) => Some(q.log_prob_draw(&draw)?.mul(m)?),
+                        (Some(q), None) => Some(q.log_prob_draw(&draw)?),
+                        _ => None,
                     };
+                    site.mask = mask;
                     site.dist = Some(prior);
                     site.relaxed = relaxed;
                     site.log_prob = Some(log_prob);

@@ -111,18 +111,42 @@ pub fn expected_log_prob_closed_form(
     q: &dyn Distribution,
     p: &dyn Distribution,
 ) -> Result<Option<Tensor>> {
-    let comparable = q.has_enumerate_support()
-        && p.has_enumerate_support()
-        && q.support() == p.support()
-        && q.event_shape() == p.event_shape()
-        && q.batch_shape() == p.batch_shape();
-    if !comparable {
+    if !comparable(q, p) {
         return Ok(None);
     }
     let support = q.enumerate_support()?;
     let lq = q.log_prob(&support)?;
     let lp = p.log_prob(&support)?;
     Ok(Some(lq.exp()?.mul(&lp)?.sum_all()?))
+}
+
+/// Whether `Σ_z q(z) log p(z)` has a closed form: both laws enumerable over the same support,
+/// with the same shapes.
+fn comparable(q: &dyn Distribution, p: &dyn Distribution) -> bool {
+    q.has_enumerate_support()
+        && p.has_enumerate_support()
+        && q.support() == p.support()
+        && q.event_shape() == p.event_shape()
+        && q.batch_shape() == p.batch_shape()
+}
+
+/// [`expected_log_prob_closed_form`] with the site's mask applied element by element.
+fn masked_closed_form(
+    q: &dyn Distribution,
+    p: &dyn Distribution,
+    mask: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
+    let Some(mask) = mask else {
+        return expected_log_prob_closed_form(q, p);
+    };
+    if !comparable(q, p) {
+        return Ok(None);
+    }
+    let support = q.enumerate_support()?;
+    let lq = q.log_prob(&support)?;
+    let lp = p.log_prob(&support)?;
+    let per_element = lq.exp()?.mul(&lp)?.sum(0)?;
+    Ok(Some(per_element.mul(mask)?.sum_all()?))
 }
 
 fn add(acc: Option<Tensor>, t: Tensor) -> Result<Option<Tensor>> {
@@ -336,7 +360,7 @@ pub(crate) fn sample_terms<T, U>(
                 // so its own log-density stands.
                 let custom = matches!(site.relaxation, Relaxation::Custom(_));
                 let exact = match (closed_form && !custom, pair) {
-                    (true, Some((gq, gp))) => expected_log_prob_closed_form(&*gq, &*gp)?,
+                    (true, Some((gq, gp))) => masked_closed_form(&*gq, &*gp, site.mask.as_ref())?,
                     _ => None,
                 };
                 match exact {
@@ -367,7 +391,13 @@ pub(crate) fn sample_terms<T, U>(
     for side in &sides {
         let (site, dist) = (side.site, side.law);
         let closed_entropy = match dist.entropy() {
-            Ok(h) => Some(h.sum_all()?.mul_scalar(site.scale)?),
+            Ok(h) => {
+                let h = match &site.mask {
+                    Some(m) => h.mul(m)?,
+                    None => h,
+                };
+                Some(h.sum_all()?.mul_scalar(site.scale)?)
+            }
             Err(_) => None,
         };
         let sf = side.score_function;

@@ -8,3 +8,4 @@ mod gradients;
 mod guided;
 mod leave_one_out;
 mod map;
+mod masked;

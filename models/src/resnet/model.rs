@@ -88,7 +88,11 @@ impl ResNet {
             Some(_) => self
                 .stages
                 .iter()
-                .map(|stage| halting_site(stage.units.len(), penalty, x).map(Some))
+                .map(|stage| match stage.units.len() {
+                    // One unit leaves nothing to decide.
+                    0 | 1 => Ok(None),
+                    units => halting_site(units, penalty, x).map(Some),
+                })
                 .collect::<Result<Vec<_>>>()?,
             None => vec![None; self.stages.len()],
         };
