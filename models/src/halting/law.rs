@@ -310,6 +310,34 @@ impl Distribution for HaltingLaw {
     }
 }
 
+/// A block's halting site for [`pact::ppl::Ctx::halting`]: `units` steps, the time-penalty
+/// prior `p(N) ∝ e^{−λN}` ([`HaltingLaw::time_penalty_prior`]) and the amortised posterior
+/// [`HaltingLaw::posterior`] of the heads' logits — the site the shipped networks use.
+///
+/// ```
+/// use pact::{DType, Device};
+/// use pact_models::halting::time_penalty_site;
+/// let site = time_penalty_site(4, 0.01, DType::F64, Device::Cpu)?;
+/// assert_eq!(site.steps(), 4);
+/// # Ok::<(), pact::Error>(())
+/// ```
+pub fn time_penalty_site(
+    units: usize,
+    lambda: f64,
+    dtype: DType,
+    device: Device,
+) -> Result<pact::ppl::HaltingSite> {
+    let prior = HaltingLaw::time_penalty_prior(lambda, units, dtype, device)?;
+    Ok(pact::ppl::HaltingSite::new(
+        units,
+        Arc::new(prior),
+        |logits: &Tensor| {
+            let law: Arc<dyn Distribution> = Arc::new(HaltingLaw::posterior(logits.clone())?);
+            Ok(law)
+        },
+    ))
+}
+
 /// The Concrete relaxation of a [`HaltingLaw`] (math §5): per unit
 /// `y_l = (a_l + log u_l − log(1 − u_l)) / t`, `z̃_l = σ(y_l)`, and the value is the
 /// stick-breaking weight vector `w_l = z̃_l Π_{i<l}(1 − z̃_i)` (`z̃_L ≡ 1`, so `Σ w = 1`).
