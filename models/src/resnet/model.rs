@@ -130,7 +130,15 @@ impl ResNet {
                 }
                 let logits = self.head(&h, training)?;
                 if let Some(y) = labels {
-                    ctx.observe(LABELS_SITE, Categorical::new(logits.clone())?, y)?;
+                    if logits.to_f64_vec().iter().all(|v| v.is_finite()) {
+                        ctx.observe(LABELS_SITE, Categorical::new(logits.clone())?, y)?;
+                    } else {
+                        // Diverged weights: a non-finite log-likelihood, which the trainer's
+                        // guard reports with the step and the last good checkpoint (a
+                        // categorical law refuses such logits).
+                        let nan = Tensor::full(f64::NAN, [batch], logits.dtype(), logits.device());
+                        ctx.factor(LABELS_SITE, &nan)?;
+                    }
                 }
                 Ok(ModelOutput {
                     logits,
