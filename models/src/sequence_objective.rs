@@ -106,6 +106,12 @@ impl SequenceObjective {
 
     /// The time penalty of the halting sites' prior: ACT's τ (whose relaxation charges
     /// `τ (N + R)`), PACT's and PonderNet's λ.
+    ///
+    /// ```
+    /// use pact_models::sequence_objective::SequenceObjective;
+    /// assert_eq!(SequenceObjective::Act { tau: 0.01, eps: 0.1 }.penalty(), 0.01);
+    /// assert_eq!(SequenceObjective::PonderNet { beta: 0.5, lambda: 0.2 }.penalty(), 0.2);
+    /// ```
     pub fn penalty(&self) -> f64 {
         match *self {
             SequenceObjective::Act { tau, .. } => tau,

@@ -9,6 +9,7 @@ use pact::{DType, Device, GradStore, Rng, Tensor};
 use pact_models::adaptive::{BlockOutput, HaltingMode};
 use pact_models::analysis::log_normaliser;
 use pact_models::data::DataSpec;
+use pact_models::evaluate_sequences::run_in_mode;
 use pact_models::halting::kl_to_truncated_geometric;
 use pact_models::recurrent::{CellKind, PonderingConfig, PonderingRnn};
 use pact_models::sequence_objective::{sequence_step, SequenceObjective, SequenceTensors};
@@ -279,5 +280,40 @@ fn a_cell_of_one_pondering_step_has_no_halting_site() {
         assert!(close(out.loss.to_scalar().unwrap(), nll), "{objective:?}");
         assert!(close(out.task_loss, nll), "{objective:?}");
         assert_eq!(out.ponder, 1.0);
+    }
+}
+
+/// Evaluation runs the model under the handlers of each halting mode: it computes what
+/// `forward` (the adaptive block) computes in that mode, with the same random draws.
+#[test]
+fn the_model_in_each_halting_mode_runs_like_forward() {
+    for cell in [CellKind::Rnn, CellKind::Lstm] {
+        let (_, net, batch) = setup(cell, "sort:3", 4);
+        for mode in [
+            HaltingMode::Plain,
+            HaltingMode::Act { eps: 0.01 },
+            HaltingMode::PactDeterministic,
+            HaltingMode::PactRelaxed {
+                temperature: 0.6,
+                straight_through: false,
+            },
+            HaltingMode::PactRelaxed {
+                temperature: 0.6,
+                straight_through: true,
+            },
+            HaltingMode::PonderNet,
+            HaltingMode::PactSample,
+        ] {
+            let want = net
+                .forward(&batch.inputs, &mode, &mut Rng::seed(7))
+                .unwrap();
+            let got = run_in_mode(&net, &batch, &mode, &mut Rng::seed(7)).unwrap();
+            let what = format!("{cell:?} {mode:?}");
+            for (a, b) in want.logits.to_f64_vec().iter().zip(got.logits.to_f64_vec()) {
+                assert!(close(*a, b), "{what}: {a} vs {b}");
+            }
+            let want_steps: Vec<Vec<usize>> = want.steps.iter().map(|s| s.units.clone()).collect();
+            assert_eq!(want_steps, got.steps, "{what}");
+        }
     }
 }

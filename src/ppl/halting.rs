@@ -156,6 +156,39 @@ impl HaltingOutput {
     /// enumeration axis is read by its own step only, and the chain costs time linear in its
     /// length. This is PonderNet's recurrence (math §10). Under any other handler the value is
     /// one draw, relaxation or decision, and the carry is the output itself.
+    ///
+    /// ```
+    /// use pact::dist::{Distribution, OneHotCategorical};
+    /// use pact::nn::ParamStore;
+    /// use pact::ppl::{enumerate_parallel, run, Ctx, HaltingOutput, HaltingSite, Select};
+    /// use pact::{DType, Device, Result, Rng, Tensor};
+    /// use std::sync::Arc;
+    /// const CPU: Device = Device::Cpu;
+    /// // Two steps adding 1 and 3; q(N) = (½, ½) whatever the state.
+    /// let uniform = OneHotCategorical::new(Tensor::zeros([2], DType::F64, CPU))?;
+    /// let site = HaltingSite::new(2, Arc::new(uniform), |logits: &Tensor| {
+    ///     let zero = Tensor::zeros([logits.dims()[0], 1], logits.dtype(), logits.device());
+    ///     let q: Arc<dyn Distribution> =
+    ///         Arc::new(OneHotCategorical::new(Tensor::concat(&[logits.zeros_like(), zero], 1)?)?);
+    ///     Ok(q)
+    /// });
+    /// let model = |ctx: &mut Ctx| -> Result<HaltingOutput> {
+    ///     let x = Tensor::from_f64_slice(&[0.0, 10.0], [2, 1], DType::F64, CPU)?;
+    ///     ctx.plate("batch", 2, |ctx| {
+    ///         let add = |l: usize, s: &Tensor, _: &[usize]| s.add_scalar((2 * l + 1) as f64);
+    ///         ctx.halting("n", &site, &x, add, |_, s| s.squeeze(1))
+    ///     })
+    /// };
+    /// let params = ParamStore::new(DType::F64, CPU);
+    /// // Drawn: one state per row, passed on as it is.
+    /// let (drawn, _) = run(&model, &params, &mut Rng::seed(0))?;
+    /// assert!(drawn.expected.is_none() && drawn.carry().dims() == [2, 1]);
+    /// // Enumerated in parallel: both states along the site's axis, their mean passed on.
+    /// let (graph, _) = run(&enumerate_parallel(Select::All, model), &params, &mut Rng::seed(0))?;
+    /// assert_eq!(graph.output.output.dims(), [2, 2, 1]);
+    /// assert_eq!(graph.output.carry().to_f64_vec(), vec![2.5, 12.5]);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
     pub fn carry(&self) -> &Tensor {
         self.expected.as_ref().unwrap_or(&self.output)
     }

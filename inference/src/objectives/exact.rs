@@ -118,6 +118,13 @@ impl Exact {
     /// The number of plate axes of parallel enumeration (see
     /// [`ParallelEnum::max_plate_nesting`]); by default found by one run of the guide and the
     /// model without enumeration, which costs a run of each and draws whatever they draw.
+    ///
+    /// ```
+    /// use pact_inference::objectives::Exact;
+    /// // Models whose sites sit in one plate at most, enumerated in one run each.
+    /// let exact = Exact::elbo().parallel(true).max_plate_nesting(1);
+    /// # let _ = exact;
+    /// ```
     pub fn max_plate_nesting(mut self, plates: usize) -> Self {
         self.max_plate_nesting = Some(plates);
         self

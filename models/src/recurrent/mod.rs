@@ -4,11 +4,12 @@
 //! `h_t^n = σ(W_h s_t^n + b_h)` decides how many times, in any [`HaltingMode`].
 //!
 //! The ponder steps of one input step form a halting block whose units are the repeated cell,
-//! so ACT, PACT and PonderNet work here exactly as in the ResNets. Training runs the network as
-//! a model of the modelling language ([`PonderingRnn::model`]: one halting site per input step,
-//! the targets observed; see [`model`]); [`PonderingRnn::forward`] runs it in a
-//! [`HaltingMode`] of the [`adaptive block`](crate::adaptive) (evaluation). An LSTM's state is
-//! carried as `[h, c]` concatenated, so that both are weighted alike (§2).
+//! so ACT, PACT and PonderNet work here exactly as in the ResNets. Training and evaluation run
+//! the network as a model of the modelling language ([`PonderingRnn::model`]: one halting site
+//! per input step, the targets observed; see [`model`]); [`PonderingRnn::forward`] runs it in a
+//! [`HaltingMode`] of the [`adaptive block`](crate::adaptive), the reference the tests compare
+//! the model with. An LSTM's state is carried as `[h, c]` concatenated, so that both are
+//! weighted alike (§2).
 
 pub mod model;
 

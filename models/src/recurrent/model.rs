@@ -29,11 +29,19 @@ use std::sync::Arc;
 pub const BATCH_PLATE: &str = "batch";
 
 /// The name of input step `t`'s halting site.
+///
+/// ```
+/// assert_eq!(pact_models::recurrent::step_site(3), "step3");
+/// ```
 pub fn step_site(t: usize) -> String {
     format!("step{t}")
 }
 
 /// The name of input step `t`'s observed targets.
+///
+/// ```
+/// assert_eq!(pact_models::recurrent::target_site(3), "y3");
+/// ```
 pub fn target_site(t: usize) -> String {
     format!("y{t}")
 }
@@ -61,6 +69,16 @@ struct StepData {
     mask: Tensor,
     /// `[B, K]` target classes as values.
     targets: Tensor,
+}
+
+/// What one input step's block computed.
+struct Ran {
+    /// `Σ_n w_n s_n` for the site's value (every `s_n` along an axis when enumerated).
+    output: Tensor,
+    /// The posterior expectation of the output, when the site is enumerated in parallel.
+    expected: Option<Tensor>,
+    steps: Vec<usize>,
+    posterior: Option<HaltingLaw>,
 }
 
 impl PonderingRnn {
@@ -194,8 +212,8 @@ impl PonderingRnn {
                             x.index_select(0, rows)
                         }
                     };
-                    let (out, read) = ctx.masked(&step.valid, |ctx| {
-                        let out = match &site {
+                    let ran = ctx.masked(&step.valid, |ctx| {
+                        let ran = match &site {
                             Some(site) => {
                                 let out = ctx.halting(
                                     &step_site(s),
@@ -210,17 +228,25 @@ impl PonderingRnn {
                                     .and_then(|q| q.as_any())
                                     .and_then(|any| any.downcast_ref::<HaltingLaw>())
                                     .cloned();
-                                let carry = out.expected.clone();
-                                (out.output, carry, out.steps, posterior)
+                                Ran {
+                                    output: out.output,
+                                    expected: out.expected,
+                                    steps: out.steps,
+                                    posterior,
+                                }
                             }
                             // One pondering step leaves nothing to decide.
                             None => {
                                 let all: Vec<usize> = (0..b).collect();
-                                let output = self.step(&input(0, &all)?, &state)?;
-                                (output, None, vec![1; b], None)
+                                Ran {
+                                    output: self.step(&input(0, &all)?, &state)?,
+                                    expected: None,
+                                    steps: vec![1; b],
+                                    posterior: None,
+                                }
                             }
                         };
-                        let read = self.read(&out.0)?;
+                        let read = self.read(&ran.output)?;
                         if observed {
                             // [.., B, K·C] → K categorical classifications, one event.
                             let mut dims = read.dims().to_vec();
@@ -231,22 +257,22 @@ impl PonderingRnn {
                                 ctx.observe(&target_site(s), law, &step.targets)
                             })?;
                         }
-                        Ok((out, read))
+                        Ok((ran, read))
                     })?;
-                    let (output, expected, ran, posterior) = out;
+                    let (ran, read) = ran;
                     // Under enumeration the block passes on (and reports) the expected state.
-                    state = match expected {
+                    state = match ran.expected {
                         Some(expected) => {
                             logits.push(self.read(&expected)?);
                             expected
                         }
                         None => {
                             logits.push(read);
-                            output
+                            ran.output
                         }
                     };
-                    steps.push(ran);
-                    posteriors.push(posterior);
+                    steps.push(ran.steps);
+                    posteriors.push(ran.posterior);
                     Ok(())
                 })?;
                 Ok(SequenceModelOutput {
