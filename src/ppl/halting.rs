@@ -23,6 +23,12 @@
 //!   weights accumulate as the steps run and the block stops when every row has halted);
 //!   [`full_depth`] runs every step without evaluating the heads.
 //!
+//! Enumerated in parallel ([`enumerate_parallel`](super::enumerate_parallel), `Exact` in
+//! `pact-inference`), a dense site's output holds every step's state along the site's
+//! enumeration axis, and what the block passes on ([`HaltingOutput::carry`]) is the posterior
+//! expectation `Σ_l q(N = l) s_l`, so a chain of halting sites stays linear in its length
+//! (PonderNet's recurrence, math §10).
+//!
 //! ```
 //! use pact::dist::{Distribution, OneHotCategorical};
 //! use pact::nn::ParamStore;
@@ -132,6 +138,60 @@ pub struct HaltingOutput {
     pub steps: Vec<usize>,
     /// The posterior built from every step's logits (dense runs only).
     pub posterior: Option<Arc<dyn Distribution>>,
+    /// When the site is enumerated in parallel (its value, and so `output`, carries an
+    /// enumeration axis): the posterior expectation of the output, `Σ_l q(N = l) s_l`, without
+    /// that axis. `None` otherwise. See [`HaltingOutput::carry`].
+    pub expected: Option<Tensor>,
+}
+
+impl HaltingOutput {
+    /// What the block passes on to the steps after it: `output`, except under parallel
+    /// enumeration, where it is the posterior expectation [`HaltingOutput::expected`].
+    ///
+    /// Enumerated in parallel, the site's output holds every `s_l` along the site's
+    /// enumeration axis; the terms that read the output at once (a readout observed at this
+    /// input step, say) are then exact expectations over `N`. Passing that output on would
+    /// give every later site one more axis and tie them all together, so a chain of halting
+    /// sites (a pondering RNN's input steps) carries the expected state instead: each site's
+    /// enumeration axis is read by its own step only, and the chain costs time linear in its
+    /// length. This is PonderNet's recurrence (math §10). Under any other handler the value is
+    /// one draw, relaxation or decision, and the carry is the output itself.
+    ///
+    /// ```
+    /// use pact::dist::{Distribution, OneHotCategorical};
+    /// use pact::nn::ParamStore;
+    /// use pact::ppl::{enumerate_parallel, run, Ctx, HaltingOutput, HaltingSite, Select};
+    /// use pact::{DType, Device, Result, Rng, Tensor};
+    /// use std::sync::Arc;
+    /// const CPU: Device = Device::Cpu;
+    /// // Two steps adding 1 and 3; q(N) = (½, ½) whatever the state.
+    /// let uniform = OneHotCategorical::new(Tensor::zeros([2], DType::F64, CPU))?;
+    /// let site = HaltingSite::new(2, Arc::new(uniform), |logits: &Tensor| {
+    ///     let zero = Tensor::zeros([logits.dims()[0], 1], logits.dtype(), logits.device());
+    ///     let q: Arc<dyn Distribution> =
+    ///         Arc::new(OneHotCategorical::new(Tensor::concat(&[logits.zeros_like(), zero], 1)?)?);
+    ///     Ok(q)
+    /// });
+    /// let model = |ctx: &mut Ctx| -> Result<HaltingOutput> {
+    ///     let x = Tensor::from_f64_slice(&[0.0, 10.0], [2, 1], DType::F64, CPU)?;
+    ///     ctx.plate("batch", 2, |ctx| {
+    ///         let add = |l: usize, s: &Tensor, _: &[usize]| s.add_scalar((2 * l + 1) as f64);
+    ///         ctx.halting("n", &site, &x, add, |_, s| s.squeeze(1))
+    ///     })
+    /// };
+    /// let params = ParamStore::new(DType::F64, CPU);
+    /// // Drawn: one state per row, passed on as it is.
+    /// let (drawn, _) = run(&model, &params, &mut Rng::seed(0))?;
+    /// assert!(drawn.expected.is_none() && drawn.carry().dims() == [2, 1]);
+    /// // Enumerated in parallel: both states along the site's axis, their mean passed on.
+    /// let (graph, _) = run(&enumerate_parallel(Select::All, model), &params, &mut Rng::seed(0))?;
+    /// assert_eq!(graph.output.output.dims(), [2, 2, 1]);
+    /// assert_eq!(graph.output.carry().to_f64_vec(), vec![2.5, 12.5]);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn carry(&self) -> &Tensor {
+        self.expected.as_ref().unwrap_or(&self.output)
+    }
 }
 
 /// What one online step decides for the rows still running.
@@ -422,6 +482,7 @@ impl Ctx {
                     value,
                     steps: vec![1; rows],
                     posterior: None,
+                    expected: None,
                 })
             }
             _ => match self.halting_plan(name)? {
@@ -480,6 +541,7 @@ impl Ctx {
                         value,
                         steps,
                         posterior: None,
+                        expected: None,
                     })
                 }
             },
@@ -514,11 +576,25 @@ impl Ctx {
         let prior = batch_prior(name, site.prior(), all.len())?;
         let draw = self.sample_guided_draw(name, prior, posterior.clone())?;
         let output = weighted_states(&states, draw.value())?;
+        // Enumerated in parallel: the value has axes left of the law's batch shape.
+        let in_parallel = self.trace().get(name).is_some_and(|site| {
+            site.enumerated
+                && site
+                    .dist
+                    .as_ref()
+                    .is_some_and(|d| draw.value().rank() > d.batch_shape().rank() + 1)
+        });
+        let expected = if in_parallel {
+            Some(weighted_states(&states, &posterior.mean()?)?)
+        } else {
+            None
+        };
         Ok(HaltingOutput {
             output,
             value: draw.value().clone(),
             steps: vec![units; all.len()],
             posterior: Some(posterior),
+            expected,
         })
     }
 }

@@ -241,6 +241,11 @@ impl ActPonderPrior {
         let mut at = vec![0.0; values.len()];
         let mut n = Vec::with_capacity(values.len() / self.units);
         for (row, chunk) in values.chunks(self.units).enumerate() {
+            if chunk.iter().any(|v| v.is_nan()) {
+                // Diverged weights: a NaN cost, for the trainer's guard to report.
+                n.push(f64::NAN);
+                continue;
+            }
             let last = chunk.iter().rposition(|&v| v > 0.0).ok_or_else(|| {
                 Error::invalid("ActPonderPrior", "ACT weights with no positive entry")
             })?;

@@ -34,8 +34,10 @@ pub(super) struct Var {
 /// Which side of an expectation a factor is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Role {
-    /// A term of the model's log joint.
+    /// A term of the model's log joint from an observation or a factor.
     Joint,
+    /// A term of the model's log joint from a latent site (its prior term).
+    Prior,
     /// A term of the guide's `log q` (the weights of an expectation).
     Guide,
 }
@@ -495,7 +497,12 @@ impl Handler for ParallelEnumerate {
             }
             Mode::Model => {}
         }
-        let factor = state.factor(site, lp, own, Role::Joint)?;
+        let role = if site.is_latent() {
+            Role::Prior
+        } else {
+            Role::Joint
+        };
+        let factor = state.factor(site, lp, own, role)?;
         if let Some(v) = own {
             state.vars[v].home = Some(state.factors.len());
         }
