@@ -214,6 +214,38 @@ impl Ctx {
     /// site whose rows are the positions of a batch of images sits outside the images'
     /// plate (or in plates of its own axes). A block of one step has nothing to decide: it
     /// runs the step and records no site.
+    ///
+    /// ```
+    /// use pact::dist::OneHotCategorical;
+    /// use pact::nn::ParamStore;
+    /// use pact::ppl::{full_depth, run, Ctx, HaltingSite};
+    /// use pact::{DType, Device, Error, Result, Rng, Tensor};
+    /// use std::sync::Arc;
+    /// let prior = Arc::new(OneHotCategorical::new(Tensor::zeros([3], DType::F64, Device::Cpu))?);
+    /// let site = HaltingSite::new(3, prior, |_| Err(Error::invalid("posterior", "not needed")));
+    /// // Two maps of 2 channels on a 4 × 5 grid: one halting decision per position.
+    /// let x = Tensor::zeros([2, 2, 4, 5], DType::F64, Device::Cpu);
+    /// let model = move |ctx: &mut Ctx| -> Result<Vec<usize>> {
+    ///     let out = ctx.halting_in_place(
+    ///         "n",
+    ///         &site,
+    ///         &x,
+    ///         &[0, 2, 3],
+    ///         |_, s, mask| match mask {
+    ///             Some(m) => s.add(m), // + 1 where the position still runs
+    ///             None => s.add_scalar(1.0),
+    ///         },
+    ///         |_, s| s.narrow(1, 0, 1)?.squeeze(1), // logits [2, 4, 5]
+    ///     )?;
+    ///     assert_eq!(out.output.to_f64_vec(), vec![3.0; 80]);
+    ///     Ok(out.steps)
+    /// };
+    /// let params = ParamStore::new(DType::F64, Device::Cpu);
+    /// let (steps, trace) = run(&full_depth(model), &params, &mut Rng::seed(0))?;
+    /// assert_eq!(steps, vec![3; 40]);
+    /// assert_eq!(trace.value("n")?.dims(), [2, 4, 5, 3]);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
     pub fn halting_in_place(
         &mut self,
         name: &str,
