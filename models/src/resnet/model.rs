@@ -139,7 +139,7 @@ impl ResNet {
                 }
                 let logits = self.head(&h, training)?;
                 if let Some(y) = labels {
-                    ctx.observe(LABELS_SITE, Categorical::new(logits.clone())?, y)?;
+                    observe_labels(ctx, &logits, y)?;
                 }
                 Ok(ModelOutput {
                     logits,
@@ -162,4 +162,18 @@ pub(super) fn posterior_expected_n(
         Some(law) => Ok(Some(law.expected_n()?)),
         None => Ok(None),
     }
+}
+
+/// The observation of the labels `y` under `Categorical(logits)`. Logits that are not finite
+/// (a diverged network) have no such law: the labels then contribute a NaN log-likelihood per
+/// image (a factor of the same name), so that the loss is NaN and a trainer's guard reports
+/// the step, as it does for any non-finite loss.
+pub(super) fn observe_labels(ctx: &mut Ctx, logits: &Tensor, y: &Tensor) -> Result<()> {
+    if logits.to_f64_vec().iter().all(|v| v.is_finite()) {
+        ctx.observe(LABELS_SITE, Categorical::new(logits.clone())?, y)?;
+    } else {
+        let nan = Tensor::full(f64::NAN, y.dims().to_vec(), logits.dtype(), logits.device());
+        ctx.factor(LABELS_SITE, &nan)?;
+    }
+    Ok(())
 }

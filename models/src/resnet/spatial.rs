@@ -2,13 +2,12 @@
 //! block with a [`SpatialHaltingHead`] after each unit but the last; FLOPs are counted per
 //! position (§9).
 
-use super::model::{posterior_expected_n, stage_site, ModelOutput, BATCH_PLATE, LABELS_SITE};
+use super::model::{observe_labels, posterior_expected_n, stage_site, ModelOutput, BATCH_PLATE};
 use super::{NetOutput, ResNet, ResNetConfig, SpatialHaltingHead};
 use crate::adaptive::{
     dilate3x3, run_spatial_block, upsample_nearest, HaltingMode, SpatialBlockOutput,
 };
 use crate::{Error, Result};
-use pact::dist::Categorical;
 use pact::nn::ParamStore;
 use pact::ppl::{Ctx, HaltingSite};
 use pact::{Rng, Tensor};
@@ -219,9 +218,7 @@ impl ResNet {
         }
         let logits = self.head(&h, training)?;
         if let Some(y) = labels {
-            ctx.plate(BATCH_PLATE, batch, |ctx| {
-                ctx.observe(LABELS_SITE, Categorical::new(logits.clone())?, y)
-            })?;
+            ctx.plate(BATCH_PLATE, batch, |ctx| observe_labels(ctx, &logits, y))?;
         }
         Ok(ModelOutput {
             logits,
