@@ -83,9 +83,11 @@ fn resnet_run(objective: Objective, spatial: bool) -> Value {
     };
     // PACT's objective through the modelling language keeps the normaliser of each stage's
     // prior, −E_q[log p(N)] = λ E_q[N] + log Z (a constant, no gradient), which the
-    // hand-written losses the fixture was recorded from dropped: take it off here.
+    // hand-written losses the fixture was recorded from dropped: take it off here. A spatial
+    // stage has it at every position, and its site is scaled by 1/(H·W) so that the loss
+    // averages over positions: log Z per stage again.
     let normalisers = match objective {
-        Objective::Pact { lambda, .. } | Objective::PactScoreFunction { lambda } if !spatial => {
+        Objective::Pact { lambda, .. } | Objective::PactScoreFunction { lambda } => {
             3.0 * pact_models::analysis::log_normaliser(lambda, 2).expect("log Z")
         }
         _ => 0.0,

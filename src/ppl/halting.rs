@@ -67,6 +67,71 @@
 //! assert_eq!(trace.value("n")?.to_f64_vec(), vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
 //! # Ok::<(), pact::Error>(())
 //! ```
+//!
+//! # In place: rows that share one state
+//!
+//! When every position of a feature map halts on its own (spatially adaptive computation
+//! time, math §8), the rows of the site are the positions, but a step transforms the whole
+//! map: a position's next state depends on its neighbours, halted or not, so halted rows
+//! cannot leave the batch. [`Ctx::halting_in_place`] is the same site for such rows: the
+//! caller names the axes of the state that index them (`[0, 2, 3]` of a `[B, C, H, W]` map:
+//! the site's batch shape is `[B, H, W]`), the heads give a logit per row in that shape, and
+//! instead of compacting, the steps receive the 0/1 mask of the rows still running, shaped
+//! to broadcast against the state (`[B, 1, H, W]`), with which a residual step freezes the
+//! halted rows (`state + mask ⊙ branch(state)`). The output is `Σ_l w_l s_l` per row. The
+//! first step runs for every row and may change the state's shape (its output defines the
+//! rows). The handlers choose dense or online runs exactly as for [`Ctx::halting`], and the
+//! same rules work unchanged on the rows (flattened row-major): ACT's weights per row, the
+//! threshold of `decode` per row (a halted row keeps the state of the step it halted at),
+//! [`full_depth`]. The posterior is built from the logits `rows ++ [L − 1]` (`[B, H, W,
+//! L − 1]`). Objectives that should average over the rows rather than sum put the site in
+//! [`Ctx::scaled`].
+//!
+//! ```
+//! use pact::dist::{Distribution, OneHotCategorical};
+//! use pact::nn::ParamStore;
+//! use pact::ppl::{decode, run, Ctx, DecodeRule, HaltingSite};
+//! use pact::{DType, Device, Result, Rng, Tensor};
+//! use std::sync::Arc;
+//!
+//! const CPU: Device = Device::Cpu;
+//! let uniform = OneHotCategorical::new(Tensor::zeros([3], DType::F64, CPU))?;
+//! let site = HaltingSite::new(3, Arc::new(uniform), |logits: &Tensor| {
+//!     // logits: [B, W, L − 1] here; a last logit 0 for the last step.
+//!     let (b, w) = (logits.dims()[0], logits.dims()[1]);
+//!     let last = Tensor::zeros([b, w, 1], logits.dtype(), logits.device());
+//!     let law: Arc<dyn Distribution> =
+//!         Arc::new(OneHotCategorical::new(Tensor::concat(&[logits.clone(), last], 2)?)?);
+//!     Ok(law)
+//! });
+//! // One "image" of one channel and three positions, [B, C, W] = [1, 1, 3]; the positions
+//! // are the rows (axes 0 and 2). A step adds 1 where the position still runs; the halting
+//! // logit of a position is its value − 1.5.
+//! let model = move |ctx: &mut Ctx| -> Result<(Tensor, Vec<usize>)> {
+//!     let input = Tensor::from_f64_slice(&[2.0, 0.0, -9.0], [1, 1, 3], DType::F64, CPU)?;
+//!     let out = ctx.halting_in_place(
+//!         "n",
+//!         &site,
+//!         &input,
+//!         &[0, 2],
+//!         |_step, s, mask| match mask {
+//!             Some(m) => s.add(m),
+//!             None => s.add_scalar(1.0),
+//!         },
+//!         |_step, s| s.squeeze(1)?.add_scalar(-1.5),
+//!     )?;
+//!     Ok((out.output, out.steps))
+//! };
+//! let params = ParamStore::new(DType::F64, CPU);
+//! let decoded = decode(DecodeRule::Threshold(0.5), model);
+//! let ((out, steps), trace) = run(&decoded, &params, &mut Rng::seed(0))?;
+//! // Position 0 halts after step 1 (3 − 1.5 ≥ 0) and stays at 3; position 1 halts after
+//! // step 2; position 2 runs all three steps.
+//! assert_eq!(steps, vec![1, 2, 3]);
+//! assert_eq!(out.to_f64_vec(), vec![3.0, 2.0, -6.0]);
+//! assert_eq!(trace.value("n")?.dims(), [1, 3, 3]);
+//! # Ok::<(), pact::Error>(())
+//! ```
 
 use super::{Ctx, Relaxation, Site, SiteKind};
 use crate::dist::{Distribution, Draw};

@@ -10,7 +10,9 @@
 //! - [`Ctx::plate`]`(name, size, body)`: a batch axis of conditionally independent elements;
 //! - [`Ctx::markov`]`(steps, body)`: the steps of a chain, each depending on the one before;
 //! - [`Ctx::halting`]`(name, site, input, step, head)`: a block of steps whose number is a
-//!   latent variable, run as far as the handlers decide (a [halting site](halting)).
+//!   latent variable, run as far as the handlers decide (a [halting site](halting));
+//!   [`Ctx::halting_in_place`] for rows that are elements of one state (the positions of a
+//!   feature map), halted in place.
 //!
 //! [`run`] executes a model and returns its [`Trace`]: per site its value (with the raw,
 //! hard and soft values of relaxed draws), log-probability, kind, plates and the relaxation
@@ -69,6 +71,7 @@ mod decode;
 pub mod enumerate;
 pub mod halting;
 mod handler;
+mod in_place;
 mod per_element;
 mod relax;
 mod site;

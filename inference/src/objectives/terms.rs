@@ -181,7 +181,11 @@ pub(crate) fn check_covered(
     p: &Trace,
     prior_sites: &std::collections::BTreeSet<String>,
 ) -> Result<()> {
-    for site in p.iter().filter(|s| s.is_latent() && !s.is_guided()) {
+    // A decoded site's value is fixed by the model's handlers, not drawn from its prior.
+    for site in p
+        .iter()
+        .filter(|s| s.is_latent() && !s.is_guided() && !s.decoded)
+    {
         let covered = q.get(&site.name).is_some_and(|g| g.is_latent());
         if !covered && !prior_sites.contains(&site.name) {
             return Err(crate::Error::Objective(format!(

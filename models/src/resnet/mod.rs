@@ -15,7 +15,7 @@ pub use chunked::{ChunkedNetOutput, EVAL_CHUNK};
 pub use head::{HaltingHead, HALTING_BIAS};
 pub use memory::TrainingMemory;
 pub use model::{stage_site, ModelOutput, BATCH_PLATE, LABELS_SITE};
-pub use spatial::SpatialNetOutput;
+pub use spatial::{SpatialNetOutput, POSITION_AXES};
 pub use spatial_head::SpatialHaltingHead;
 pub use unit::{ResidualUnit, UnitNorms, BN_EPS, BN_MOMENTUM, LEAKY_SLOPE};
 

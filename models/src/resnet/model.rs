@@ -4,6 +4,15 @@
 //! stick-breaking law of its heads' logits; the classifier's likelihood is the observation `y`
 //! of the plate `batch`. How many units run, and what the loss is, is up to the handlers and
 //! the objective the model runs under (see [`crate::objective`]).
+//!
+//! A spatial network ([`ResNet::new_spatial`], math §8) halts per position: each stage is an
+//! in-place halting site ([`Ctx::halting_in_place`](pact::ppl::Ctx::halting_in_place)) whose
+//! rows are the positions of the stage's output grid (batch shape `[B, H, W]`); its units see
+//! the mask of the positions still running and freeze the others, and the site is scaled by
+//! `1/(H·W)` ([`Ctx::scaled`](pact::ppl::Ctx::scaled)) so that objectives average its terms
+//! (ACT's ponder cost, PACT's prior term) over positions as well as over the batch. Those
+//! sites sit outside the plate `batch` (whose axis would be the last of their batch shape),
+//! which then holds the labels only.
 
 use super::ResNet;
 use crate::halting::HaltingLaw;
@@ -34,7 +43,8 @@ pub struct ModelOutput {
     pub expected_n: Vec<Option<Tensor>>,
 }
 
-/// The halting site of a stage of `units` units with time penalty `penalty`.
+/// The halting site of a stage of `units` units with time penalty `penalty` (its posterior
+/// takes logits of any batch shape: `[B, L − 1]`, or `[B, H, W, L − 1]` per position).
 fn halting_site(units: usize, penalty: f64, like: &Tensor) -> Result<HaltingSite> {
     let prior = HaltingLaw::time_penalty_prior(penalty, units, like.dtype(), like.device())?;
     Ok(HaltingSite::new(
@@ -52,7 +62,9 @@ impl ResNet {
     /// halting site with time penalty `penalty` (a network without heads runs every unit),
     /// the head, and, if `labels` (`[B]`, class indices as values) are given, their
     /// observation under `Categorical(logits)`. Batch norm uses batch statistics when
-    /// `training`.
+    /// `training`. A spatial network halts per position (see the [module docs](self)):
+    /// [`ModelOutput::steps`] then has one entry per position of each stage's grid (row-major
+    /// over image, y, x) and [`ModelOutput::expected_n`] is `[B, H, W]`.
     ///
     /// ```
     /// use pact::nn::ParamStore;
@@ -96,7 +108,11 @@ impl ResNet {
                 .collect::<Result<Vec<_>>>()?,
             None => vec![None; self.stages.len()],
         };
+        let spatial = self.is_spatial();
         Ok(move |ctx: &mut Ctx| {
+            if spatial {
+                return self.spatial_model(ctx, x, labels, &sites, training);
+            }
             ctx.plate(BATCH_PLATE, batch, |ctx| {
                 let mut h = self.stem(x)?;
                 let mut steps = Vec::with_capacity(self.stages.len());
@@ -117,28 +133,13 @@ impl ResNet {
                         |l, s, _rows| stage.units[l].forward(s, training),
                         |l, s| stage.heads[l].logit(s, training),
                     )?;
-                    let posterior = out.posterior.as_ref();
-                    expected_n.push(match posterior.and_then(|q| q.as_any()) {
-                        Some(any) => match any.downcast_ref::<HaltingLaw>() {
-                            Some(law) => Some(law.expected_n()?),
-                            None => None,
-                        },
-                        None => None,
-                    });
+                    expected_n.push(posterior_expected_n(out.posterior.as_ref())?);
                     steps.push(out.steps);
                     h = out.output;
                 }
                 let logits = self.head(&h, training)?;
                 if let Some(y) = labels {
-                    if logits.to_f64_vec().iter().all(|v| v.is_finite()) {
-                        ctx.observe(LABELS_SITE, Categorical::new(logits.clone())?, y)?;
-                    } else {
-                        // Diverged weights: a non-finite log-likelihood, which the trainer's
-                        // guard reports with the step and the last good checkpoint (a
-                        // categorical law refuses such logits).
-                        let nan = Tensor::full(f64::NAN, [batch], logits.dtype(), logits.device());
-                        ctx.factor(LABELS_SITE, &nan)?;
-                    }
+                    observe_labels(ctx, &logits, y)?;
                 }
                 Ok(ModelOutput {
                     logits,
@@ -148,4 +149,31 @@ impl ResNet {
             })
         })
     }
+}
+
+/// `E_q[N]` of a stage's posterior, where it ran densely with a [`HaltingLaw`].
+pub(super) fn posterior_expected_n(
+    posterior: Option<&Arc<dyn Distribution>>,
+) -> Result<Option<Tensor>> {
+    match posterior
+        .and_then(|q| q.as_any())
+        .and_then(|any| any.downcast_ref::<HaltingLaw>())
+    {
+        Some(law) => Ok(Some(law.expected_n()?)),
+        None => Ok(None),
+    }
+}
+
+/// The observation of the labels `y` under `Categorical(logits)`. Logits that are not finite
+/// (a diverged network) have no such law: the labels then contribute a NaN log-likelihood per
+/// image (a factor of the same name), so that the loss is NaN and a trainer's guard reports
+/// the step, as it does for any non-finite loss.
+pub(super) fn observe_labels(ctx: &mut Ctx, logits: &Tensor, y: &Tensor) -> Result<()> {
+    if logits.to_f64_vec().iter().all(|v| v.is_finite()) {
+        ctx.observe(LABELS_SITE, Categorical::new(logits.clone())?, y)?;
+    } else {
+        let nan = Tensor::full(f64::NAN, y.dims().to_vec(), logits.dtype(), logits.device());
+        ctx.factor(LABELS_SITE, &nan)?;
+    }
+    Ok(())
 }
