@@ -62,9 +62,10 @@ impl ResNet {
     /// halting site with time penalty `penalty` (a network without heads runs every unit),
     /// the head, and, if `labels` (`[B]`, class indices as values) are given, their
     /// observation under `Categorical(logits)`. Batch norm uses batch statistics when
-    /// `training`. A spatial network halts per position (see the [module docs](self)):
-    /// [`ModelOutput::steps`] then has one entry per position of each stage's grid (row-major
-    /// over image, y, x) and [`ModelOutput::expected_n`] is `[B, H, W]`.
+    /// `training`. A spatial network halts per position (a `halting_in_place` site per stage
+    /// over its positions, scaled by `1/(H·W)`): [`ModelOutput::steps`] then has one entry per
+    /// position of each stage's grid (row-major over image, y, x) and
+    /// [`ModelOutput::expected_n`] is `[B, H, W]`.
     ///
     /// ```
     /// use pact::nn::ParamStore;
