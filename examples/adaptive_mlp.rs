@@ -4,13 +4,13 @@
 //!
 //! The pieces are the ones the shipped networks are built from:
 //!
-//! - the block's halting variables are one guided site (`Ctx::sample_guided`) whose prior is
-//!   the time-penalty `HaltingLaw` and whose posterior is `HaltingLaw::posterior` of the
-//!   heads' logits, computed in the same forward pass;
-//! - the block outputs `Σ_l w_l s_l` for the site's value `w` (`adaptive::weighted_sum`);
+//! - the block is one halting site (`Ctx::halting`) whose prior is the time-penalty
+//!   `HaltingLaw` and whose posterior is `HaltingLaw::posterior` of the heads' logits
+//!   (`time_penalty_site`); it outputs `Σ_l w_l s_l` for the site's value `w`;
 //! - PACT is `SvoMap` with the Concrete estimator; ACT is the same objective over the model
-//!   relaxed by `ActRelaxation` (math §7); deterministic evaluation is
-//!   `decode(deterministic_rule(), model)`, ACT's evaluation the relaxed model itself.
+//!   relaxed by `ActRelaxation` (math §7), which runs the layers online; deterministic
+//!   evaluation is `decode(DecodeRule::Threshold(0.5), model)`, where points leave the batch
+//!   at their first confident head; ACT's evaluation is the relaxed model itself.
 //!
 //! The task: points in the plane, labelled by which of three rings they fall in; points near a
 //! ring's edge are the hard ones.
@@ -21,11 +21,10 @@
 
 use pact::dist::Categorical;
 use pact::nn::{Adam, AdamConfig, Linear, Optimizer, ParamStore};
-use pact::ppl::{decode, relax, run, Ctx, RelaxPolicy};
+use pact::ppl::{decode, relax, run, Ctx, DecodeRule, RelaxPolicy};
 use pact::{DType, Device, Error, Result, Rng, Tensor};
 use pact_inference::objectives::{Estimator, Objective, SvoMap, Temperature};
-use pact_models::adaptive::weighted_sum;
-use pact_models::halting::{deterministic_rule, ActRelaxation, HaltingLaw, ACT_EPSILON};
+use pact_models::halting::{time_penalty_site, ActRelaxation, HaltingLaw, ACT_EPSILON};
 use pact_models::plot::{save, Figure, GroupedBarChart, Panel, YAxis};
 
 const CPU: Device = Device::Cpu;
@@ -68,35 +67,50 @@ impl AdaptiveMlp {
         })
     }
 
-    /// Every layer's state `s_1 … s_L` and the halting logits `[B, L − 1]`.
-    fn states_and_logits(&self, x: &Tensor) -> Result<(Vec<Tensor>, Tensor)> {
-        let mut s = self.stem.forward(x)?.tanh()?;
-        let mut states = Vec::with_capacity(LAYERS);
-        let mut logits = Vec::with_capacity(LAYERS - 1);
-        for (l, layer) in self.layers.iter().enumerate() {
-            s = s.add(&layer.forward(&s)?.tanh()?)?;
-            if let Some(head) = self.heads.get(l) {
-                logits.push(head.forward(&s)?);
-            }
-            states.push(s.clone());
-        }
-        Ok((states, Tensor::concat(&logits, 1)?))
+    /// Layer `l`'s residual update of the state.
+    fn layer(&self, l: usize, s: &Tensor) -> Result<Tensor> {
+        s.add(&self.layers[l].forward(s)?.tanh()?)
     }
 
-    /// The model: the block's halting site, the classifier's likelihood as an observation.
-    fn model(&self, x: Tensor, y: Tensor) -> impl Fn(&mut Ctx) -> Result<Tensor> + '_ {
-        move |ctx: &mut Ctx| {
-            let (states, logits) = self.states_and_logits(&x)?;
+    /// The halting logit after layer `l`, one per row.
+    fn head(&self, l: usize, s: &Tensor) -> Result<Tensor> {
+        self.heads[l].forward(s)?.squeeze(1)
+    }
+
+    /// The model: the block as one halting site (its layers run as far as the handlers
+    /// decide), the classifier's likelihood as an observation; log-probabilities are averaged
+    /// over the batch (`scaled`). Returns the class logits.
+    fn model(&self, x: Tensor, y: Tensor) -> Result<impl Fn(&mut Ctx) -> Result<Tensor> + '_> {
+        let site = time_penalty_site(LAYERS, PENALTY, DType::F64, CPU)?;
+        Ok(move |ctx: &mut Ctx| {
             let n = x.dims()[0];
-            ctx.plate("data", n, |ctx| {
-                let prior = HaltingLaw::time_penalty_prior(PENALTY, LAYERS, DType::F64, CPU)?;
-                let posterior = HaltingLaw::posterior(logits.clone())?;
-                let w = ctx.sample_guided("halt", prior, posterior)?;
-                let out = self.classifier.forward(&weighted_sum(&states, &w)?)?;
-                ctx.observe("y", Categorical::new(out.clone())?, &y)?;
-                Ok(out)
+            let s0 = self.stem.forward(&x)?.tanh()?;
+            ctx.scaled(1.0 / n as f64, |ctx| {
+                ctx.plate("data", n, |ctx| {
+                    let block = ctx.halting(
+                        "halt",
+                        &site,
+                        &s0,
+                        |l, s, _rows| self.layer(l, s),
+                        |l, s| self.head(l, s),
+                    )?;
+                    let out = self.classifier.forward(&block.output)?;
+                    ctx.observe("y", Categorical::new(out.clone())?, &y)?;
+                    Ok(out)
+                })
             })
+        })
+    }
+
+    /// `q(N | x)` for the points `x`: every layer and head, then the posterior.
+    fn posterior(&self, x: &Tensor) -> Result<HaltingLaw> {
+        let mut s = self.stem.forward(x)?.tanh()?;
+        let mut logits = Vec::with_capacity(LAYERS - 1);
+        for l in 0..LAYERS - 1 {
+            s = self.layer(l, &s)?;
+            logits.push(self.head(l, &s)?);
         }
+        HaltingLaw::posterior(Tensor::stack(&logits, 1)?)
     }
 }
 
@@ -121,13 +135,13 @@ fn act_policy() -> RelaxPolicy {
     RelaxPolicy::all(ActRelaxation::new(ACT_EPSILON).into_relaxation())
 }
 
-/// Trains `net` with SVO-MAP over `model` (PACT's, or ACT's relaxed one) for `steps` steps of
-/// Adam on fresh batches; returns the last loss per example.
+/// Trains with SVO-MAP over the model `model_for` builds (PACT's, or ACT's relaxed one) for
+/// `steps` steps of Adam on fresh batches; returns the last loss per example.
 fn fit<M>(
     params: &ParamStore,
     steps: usize,
     seed: u64,
-    model_for: impl Fn(Tensor, Tensor) -> M,
+    model_for: impl Fn(Tensor, Tensor) -> Result<M>,
 ) -> Result<f64>
 where
     M: Fn(&mut Ctx) -> Result<Tensor>,
@@ -145,14 +159,12 @@ where
     let mut last = f64::NAN;
     for _ in 0..steps {
         let (x, y) = rings(64, &mut rng)?;
-        let model = model_for(x, y);
+        let model = model_for(x, y)?;
         let e = svo
             .estimate(&model, &nothing, params, &mut rng)
             .map_err(|e| Error::invalid("fit", e.to_string()))?;
-        // The objective sums over the batch; train on the mean per example.
-        let loss = e.loss.mul_scalar(1.0 / 64.0)?;
-        last = loss.to_scalar()?;
-        opt.step(&loss.backward()?)?;
+        last = e.loss.to_scalar()?;
+        opt.step(&e.loss.backward()?)?;
     }
     Ok(last)
 }
@@ -194,10 +206,11 @@ fn main() -> Result<()> {
     let pact_params = ParamStore::new(DType::F64, CPU);
     let pact_net = AdaptiveMlp::new(&pact_params, &mut Rng::seed(1))?;
     let pact_loss = fit(&pact_params, steps, 2, |x, y| pact_net.model(x, y))?;
+    // Decoded online: each point leaves the batch at its first confident head (math §6).
     let (decoded, trace) = run(
         &decode(
-            deterministic_rule(),
-            pact_net.model(test_x.clone(), test_y.clone()),
+            DecodeRule::Threshold(0.5),
+            pact_net.model(test_x.clone(), test_y.clone())?,
         ),
         &pact_params,
         &mut Rng::seed(0),
@@ -213,10 +226,12 @@ fn main() -> Result<()> {
     let act_params = ParamStore::new(DType::F64, CPU);
     let act_net = AdaptiveMlp::new(&act_params, &mut Rng::seed(1))?;
     let act_loss = fit(&act_params, steps, 2, |x, y| {
-        relax(act_policy(), act_net.model(x, y))
+        Ok(relax(act_policy(), act_net.model(x, y)?))
     })?;
+    // ACT runs online too: its weights accumulate as the layers run, and the block stops once
+    // every point has halted.
     let (act_out, act_trace) = run(
-        &relax(act_policy(), act_net.model(test_x.clone(), test_y.clone())),
+        &relax(act_policy(), act_net.model(test_x.clone(), test_y.clone())?),
         &act_params,
         &mut Rng::seed(0),
     )?;
@@ -247,8 +262,7 @@ fn main() -> Result<()> {
 
     // q(N | x) of three test points: near the centre, on the first ring's edge, far out.
     let probe = Tensor::from_f64_vec(vec![0.2, 0.1, 1.0, 0.05, 2.6, 0.3], [3, 2], CPU)?;
-    let (_, logits) = pact_net.states_and_logits(&probe)?;
-    let q = HaltingLaw::posterior(logits)?;
+    let q = pact_net.posterior(&probe)?;
     let probs = pact::dist::Distribution::mean(&q)?.to_f64_vec();
     let mut figure = Figure::new("Halting distributions q(N | x) of the adaptive MLP", 3);
     for (row, label) in ["x = (0.2, 0.1)", "x = (1.0, 0.05)", "x = (2.6, 0.3)"]

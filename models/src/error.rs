@@ -6,6 +6,9 @@ pub enum Error {
     /// An error from the core library.
     #[error(transparent)]
     Core(#[from] pact::Error),
+    /// An error from an inference objective.
+    #[error(transparent)]
+    Inference(#[from] pact_inference::Error),
     /// A data file that cannot be read as the format it claims to be.
     #[error("{path}: {message}")]
     Data {

@@ -8,12 +8,18 @@
 //! Only real input steps count toward the pondering figures and FLOPs; padding does not.
 //! In PACT's deterministic mode (§6) the rule applies at every input step: an example stops
 //! pondering at the first `h ≥ 0.5` and leaves the batch until the next input step.
+//!
+//! The network runs as a model of the modelling language ([`PonderingRnn::model`]), under the
+//! handlers of the halting mode asked for ([`run_in_mode`]).
 
 use crate::adaptive::HaltingMode;
 use crate::data::SequenceSet;
-use crate::recurrent::PonderingRnn;
+use crate::halting::ActRelaxation;
+use crate::recurrent::{step_site, PonderingRnn, SequenceModelOutput};
 use crate::sequence_objective::SequenceTensors;
 use crate::{Error, Result};
+use pact::nn::ParamStore;
+use pact::ppl::{decode, full_depth, relax, run, DecodeRule, ParallelEnum, Relaxation, Select};
 use pact::{DType, Device, Rng};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -82,12 +88,12 @@ pub fn evaluate_sequences(
     for chunk in indices.chunks(batch_size) {
         let batch = SequenceTensors::new(set.to_batch(chunk)?, set.dims(), dtype, device)?;
         let base = pact::memory::reset_peak();
-        let out = pact::no_grad(|| net.forward(&batch.inputs, mode, &mut rng))?;
+        let out = pact::no_grad(|| run_in_mode(net, &batch, mode, &mut rng))?;
         scores.extend(batch.score(&out.logits)?);
         drop(out.logits);
         peak = peak.max(pact::memory::peak_bytes().saturating_sub(base));
         for (i, &len) in batch.lengths.iter().enumerate() {
-            let steps: Vec<usize> = out.steps[..len].iter().map(|b| b.units[i]).collect();
+            let steps: Vec<usize> = out.steps[..len].iter().map(|s| s[i]).collect();
             flops.push(net.flops(&steps) as f64);
             pondered.push(steps.iter().sum::<usize>());
         }
@@ -129,5 +135,99 @@ pub fn evaluate_sequences(
         difficulty_levels: levels,
         accuracy_by_difficulty,
         units_by_difficulty,
+    })
+}
+
+/// Runs `net` on `batch` in `mode`: the network as a model ([`PonderingRnn::model`], nothing
+/// observed) under the handlers of that mode, which compute what the adaptive block computes
+/// in it ([`PonderingRnn::forward`]):
+///
+/// | mode | handler |
+/// |---|---|
+/// | plain | [`full_depth`] |
+/// | ACT | [`relax`] by [`ActRelaxation`] (online, streaming) |
+/// | PACT, deterministic | [`decode`] by [`DecodeRule::Threshold`]`(0.5)` (online, compacting) |
+/// | PACT, relaxed | [`relax`] by the Concrete (or straight-through) relaxation |
+/// | PACT, sampled | none: each step's `N` is drawn from the heads' posterior |
+/// | PonderNet | parallel enumeration: each step passes on `Σ_n q(n) s_n` |
+///
+/// A dense run (relaxed, sampled, PonderNet) computes every pondering step; the steps it
+/// reports are `M`, except in the sampled mode, which reports the `N` it drew.
+///
+/// ```
+/// use pact::nn::ParamStore;
+/// use pact::{DType, Device, Rng};
+/// use pact_models::adaptive::HaltingMode;
+/// use pact_models::data::DataSpec;
+/// use pact_models::evaluate_sequences::run_in_mode;
+/// use pact_models::recurrent::{CellKind, PonderingConfig, PonderingRnn};
+/// use pact_models::sequence_objective::SequenceTensors;
+/// let set = DataSpec::parse("parity:4")?.generate_sequences(3, &mut Rng::seed(0))?;
+/// let config = PonderingConfig {
+///     cell: CellKind::Rnn,
+///     inputs: 4,
+///     hidden: 5,
+///     outputs: 2,
+///     max_ponder: 3,
+///     halting_bias: 0.0,
+/// };
+/// let net = PonderingRnn::new(&ParamStore::new(DType::F64, Device::Cpu), config, &mut Rng::seed(1))?;
+/// let batch = SequenceTensors::new(set.to_batch(&[0, 1, 2])?, set.dims(), DType::F64, Device::Cpu)?;
+/// let out = run_in_mode(&net, &batch, &HaltingMode::PactDeterministic, &mut Rng::seed(2))?;
+/// assert_eq!(out.logits.dims(), [3, 1, 2]);
+/// assert!(out.steps[0].iter().all(|n| (1..=3).contains(n)));
+/// # Ok::<(), pact_models::Error>(())
+/// ```
+pub fn run_in_mode(
+    net: &PonderingRnn,
+    batch: &SequenceTensors,
+    mode: &HaltingMode,
+    rng: &mut Rng,
+) -> Result<SequenceModelOutput> {
+    let model = net.model(batch, 0.0, false)?;
+    let params = ParamStore::new(batch.inputs.dtype(), batch.inputs.device());
+    Ok(match *mode {
+        HaltingMode::Plain => run(&full_depth(&model), &params, rng)?.0,
+        HaltingMode::Act { eps } => {
+            let act = relax(ActRelaxation::new(eps).into_relaxation(), &model);
+            run(&act, &params, rng)?.0
+        }
+        HaltingMode::PactDeterministic => {
+            run(&decode(DecodeRule::Threshold(0.5), &model), &params, rng)?.0
+        }
+        HaltingMode::PactRelaxed {
+            temperature,
+            straight_through,
+        } => {
+            let relaxation = if straight_through {
+                Relaxation::StraightThrough { temperature }
+            } else {
+                Relaxation::Concrete { temperature }
+            };
+            run(&relax(relaxation, &model), &params, rng)?.0
+        }
+        HaltingMode::PonderNet => {
+            let enumerated = ParallelEnum::new(Select::All)
+                .max_plate_nesting(1)
+                .wrap(&model);
+            run(&enumerated, &params, rng)?.0.output
+        }
+        HaltingMode::PactSample => {
+            let (mut out, trace) = run(&model, &params, rng)?;
+            for (t, steps) in out.steps.iter_mut().enumerate() {
+                // The one-hot e_N drawn at each step (none for a cell of one pondering step).
+                if let Some(site) = trace.get(&step_site(t)) {
+                    let value = site.value();
+                    let m = value.dims().last().copied().unwrap_or(1);
+                    *steps = value
+                        .reshape([steps.len(), m])?
+                        .argmax(1)?
+                        .iter()
+                        .map(|n| n + 1)
+                        .collect();
+                }
+            }
+            out
+        }
     })
 }

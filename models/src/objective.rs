@@ -8,22 +8,30 @@
 //! - plain: cross-entropy.
 //!
 //! The spatial variants (math §8) train with the same objectives on a spatial network
-//! ([`ResNet::new_spatial`]): its blocks report the ponder cost `N + R` and `E_q[N]` per
-//! position (`[B, H, W]`), so every mean below is over batch *and* positions:
+//! ([`ResNet::new_spatial`]), whose stages halt per position: the ponder cost `N + R` and
+//! `E_q[N]` are per position (`[B, H, W]`), so every mean below is over batch *and* positions:
 //!
 //! - SACT ([`Objective::Act`]): `cross-entropy + τ · Σ_blocks mean_{batch, positions}(N + R)`;
 //! - spatial PACT ([`Objective::Pact`]): the cross-entropy of the output computed through the
 //!   Concrete-relaxed stick-breaking weights of every position, plus the closed-form prior term
 //!   of every position, `λ · Σ_blocks mean_{batch, positions} E_q[N]` (averaging rather than
-//!   summing over positions keeps `λ` on the scale of SACT's `τ`, as in §7).
+//!   summing over positions keeps `λ` on the scale of SACT's `τ`, as in §7), plus `log Z` per
+//!   block (a constant).
 //!
 //! The score-function estimator is not offered for spatial networks.
 
 use crate::adaptive::HaltingMode;
-use crate::resnet::ResNet;
+use crate::halting::ActRelaxation;
+use crate::resnet::{ResNet, BATCH_PLATE};
 use crate::{Error, Result};
+use pact::nn::ParamStore;
+use pact::ppl::{full_depth, relax, Ctx};
 use pact::{Rng, Tensor};
+use pact_inference::objectives::{
+    Baseline, Estimator, Objective as _, ScoreFunction, SvoMap, Temperature,
+};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 
 /// Which objective to train with.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -123,6 +131,15 @@ impl Objective {
         }
     }
 
+    /// The computation penalty: ACT's τ, PACT's λ, 0 for the plain network.
+    pub fn penalty(&self) -> f64 {
+        match *self {
+            Objective::Plain => 0.0,
+            Objective::Act { tau, .. } => tau,
+            Objective::PactScoreFunction { lambda } | Objective::Pact { lambda, .. } => lambda,
+        }
+    }
+
     /// The halting mode used while training with this objective.
     pub fn training_mode(&self) -> HaltingMode {
         match *self {
@@ -189,7 +206,27 @@ pub struct StepOutput {
     pub units: Vec<f64>,
 }
 
-/// The training loss of `net` on one batch (`x`, `labels`) under `objective`.
+/// The training loss of `net` on one batch (`x`, `labels`) under `objective`, averaged over
+/// the batch.
+///
+/// The network runs as a model of the modelling language ([`ResNet::model`]: one halting
+/// site per stage, the labels observed), and the loss is that of an objective of
+/// `pact-inference` over it, divided by the batch size:
+///
+/// - plain: the model under [`full_depth`] (every unit, no heads), so `−log p(y | x)` (plus
+///   the constant `−log p(N = L)` of each stage of a network that has halting heads);
+/// - ACT: [`SvoMap`] over the model relaxed by [`ActRelaxation`] (math §7), whose halting rule
+///   runs the units online and whose prior term is `−τ (N + R)`;
+/// - PACT: [`SvoMap`] through the Concrete (or straight-through) relaxation at the objective's
+///   temperature, with the closed-form prior term `E_q[log p(N)] = −λ E_q[N] − log Z`;
+/// - PACT by the score function: [`ScoreFunction`] with the leave-one-out baseline over the
+///   images of the batch.
+///
+/// The losses are the hand-written ones of math §2 and §4 plus, for PACT, the constant
+/// `log Z` of each stage's prior (it has no gradient). A spatial network runs the same way:
+/// its stages are in-place halting sites over their positions, scaled by `1/(H·W)`, so the
+/// prior terms are means over positions (see the module docs); the score-function estimator
+/// is refused for it.
 pub fn image_step(
     net: &ResNet,
     x: &Tensor,
@@ -198,40 +235,77 @@ pub fn image_step(
     rng: &mut Rng,
 ) -> Result<StepOutput> {
     objective.validate()?;
-    let out = net.forward_adaptive(x, &objective.training_mode(), true, rng)?;
-    let ce = out.logits.cross_entropy(labels)?;
-    let cross_entropy = ce.to_scalar()?;
-    let predicted = out.logits.argmax(1)?;
-    let accuracy = predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64
-        / labels.len().max(1) as f64;
-    let mut loss = ce;
-    let mut units = Vec::with_capacity(out.blocks.len());
-    for block in &out.blocks {
-        match *objective {
-            Objective::Plain => units.push(block.units[0] as f64),
-            Objective::Act { tau, .. } => {
-                let ponder = block
-                    .ponder
-                    .as_ref()
-                    .ok_or_else(|| Error::InvalidInput("ACT block without ponder cost".into()))?;
-                loss = loss.add(&ponder.mean_all()?.mul_scalar(tau)?)?;
-                units.push(
-                    block.units.iter().sum::<usize>() as f64 / block.units.len().max(1) as f64,
-                );
-            }
-            Objective::Pact { lambda, .. } | Objective::PactScoreFunction { lambda } => {
-                let expected = block
-                    .expected_n
-                    .as_ref()
-                    .ok_or_else(|| Error::InvalidInput("PACT block without E_q[N]".into()))?;
-                let mean = expected.mean_all()?;
-                units.push(mean.to_scalar()?);
-                loss = loss.add(&mean.mul_scalar(lambda)?)?;
-            }
-        }
+    if net.is_spatial() && matches!(objective, Objective::PactScoreFunction { .. }) {
+        return Err(Error::InvalidInput(
+            "the score-function estimator (pact_score_function) is not offered for spatial \
+             networks: train spatial PACT through the Concrete relaxation (pact)"
+                .into(),
+        ));
     }
-    if let Objective::PactScoreFunction { .. } = objective {
-        loss = loss.add(&score_function_surrogate(&out, labels)?)?;
+    let b = labels.len();
+    if b == 0 || x.dims().first() != Some(&b) {
+        return Err(Error::InvalidInput(format!(
+            "a batch of {b} labels for images of shape {}",
+            x.shape()
+        )));
+    }
+    let values: Vec<f64> = labels.iter().map(|&l| l as f64).collect();
+    let y = Tensor::from_f64_slice(&values, [b], x.dtype(), x.device())?;
+    let model = net.model(x, Some(&y), objective.penalty(), true)?;
+    let captured = RefCell::new(None);
+    let capture = |ctx: &mut Ctx| -> pact::Result<()> {
+        let out = model(ctx)?;
+        *captured.borrow_mut() = Some(out);
+        Ok(())
+    };
+    let no_guide = |_: &mut Ctx| -> pact::Result<()> { Ok(()) };
+    let params = ParamStore::new(x.dtype(), x.device());
+    let estimate = match *objective {
+        // full_depth fixes every stage's value at e_L (a decoded site); its term,
+        // log p(e_L), is a constant.
+        Objective::Plain => SvoMap::new(Estimator::Concrete).estimate(
+            &full_depth(capture),
+            &no_guide,
+            &params,
+            rng,
+        )?,
+        Objective::Act { eps, .. } => {
+            let act = relax(ActRelaxation::new(eps).into_relaxation(), capture);
+            SvoMap::new(Estimator::Concrete).estimate(&act, &no_guide, &params, rng)?
+        }
+        Objective::Pact {
+            temperature,
+            straight_through,
+            ..
+        } => {
+            let estimator = if straight_through {
+                Estimator::StraightThrough
+            } else {
+                Estimator::Concrete
+            };
+            SvoMap::new(estimator)
+                .temperature(Temperature::Constant(temperature))
+                .estimate(&capture, &no_guide, &params, rng)?
+        }
+        Objective::PactScoreFunction { .. } => ScoreFunction::map()
+            .baseline(Baseline::leave_one_out(BATCH_PLATE))
+            .estimate(&capture, &no_guide, &params, rng)?,
+    };
+    let out = captured
+        .into_inner()
+        .ok_or_else(|| Error::InvalidInput("the model did not run".into()))?;
+    let loss = estimate.loss.mul_scalar(1.0 / b as f64)?;
+    let cross_entropy = pact::no_grad(|| out.logits.cross_entropy(labels)?.to_scalar())?;
+    let predicted = out.logits.argmax(1)?;
+    let accuracy = predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / b as f64;
+    let mut units = Vec::with_capacity(out.steps.len());
+    for (steps, expected) in out.steps.iter().zip(&out.expected_n) {
+        units.push(match (objective, expected) {
+            (Objective::Pact { .. } | Objective::PactScoreFunction { .. }, Some(e)) => {
+                e.mean_all()?.to_scalar()?
+            }
+            _ => steps.iter().sum::<usize>() as f64 / steps.len().max(1) as f64,
+        });
     }
     Ok(StepOutput {
         loss,
@@ -239,43 +313,4 @@ pub fn image_step(
         cross_entropy,
         units,
     })
-}
-
-/// The REINFORCE term `mean_i (ℓ_i − b_i) · Σ_blocks log q(N̂ | x_i)`, with `ℓ_i` the
-/// per-example negative log-likelihood (held constant) and the leave-one-out baseline
-/// `b_i = (Σ_j ℓ_j − ℓ_i)/(B − 1)`, which keeps the estimator unbiased. In a data-parallel
-/// run the sum and `B` are those of the whole batch.
-fn score_function_surrogate(out: &crate::resnet::NetOutput, labels: &[usize]) -> Result<Tensor> {
-    let nll = out.logits.nll_per_example(labels)?.detach();
-    let b = labels.len();
-    let values = nll.to_f64_vec();
-    // The sum and the size of the whole batch (over every replica of a data-parallel run).
-    let mut whole = [values.iter().sum::<f64>(), b as f64];
-    pact::collective::sum_over_replicas(&mut whole)?;
-    let [total, batch] = whole;
-    let advantage: Vec<f64> = values
-        .iter()
-        .map(|v| {
-            if batch > 1.0 {
-                v - (total - v) / (batch - 1.0)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let advantage = Tensor::from_f64_slice(&advantage, [b], nll.dtype(), nll.device())?;
-    let mut log_q: Option<Tensor> = None;
-    for block in &out.blocks {
-        let l = block.sampled_log_q.as_ref().ok_or_else(|| {
-            Error::InvalidInput("sampling block without log q of the draw".into())
-        })?;
-        log_q = Some(match log_q {
-            Some(acc) => acc.add(l)?,
-            None => l.clone(),
-        });
-    }
-    match log_q {
-        Some(lq) => Ok(lq.mul(&advantage)?.mean_all()?),
-        None => Ok(Tensor::scalar(0.0, nll.dtype(), nll.device())),
-    }
 }

@@ -11,19 +11,29 @@
 //! - ACT (§2 per input step): `mean_b [ task(b) + τ Σ_t (N_t(b) + R_t(b)) ]`;
 //! - PACT by stochastic variational MAP (§4, §5 per input step, no entropy term): the task loss
 //!   of the Concrete-relaxed network plus the closed-form prior term,
-//!   `mean_b [ task(b) + λ Σ_t E_q[N_t](b) ]` (the constant `log Z` per step is dropped);
+//!   `mean_b [ task(b) + Σ_t (λ E_q[N_t](b) + log Z) ]` (`log Z`, the normaliser of the prior,
+//!   is a constant);
 //! - PonderNet (§10): `mean_b Σ_t [ Σ_n q_t(N = n) · task_t(b, ŷ_n) + β KL(q_t ‖ p_λ) ]`, with
 //!   `ŷ_n` the output read from the `n`-th pondering state and `p_λ` the truncated geometric
 //!   prior `∝ e^{−λn}` on `1..=M`. The state carried to the next input step is the expected
 //!   state `Σ_n q_t(n) s_t^n`.
+//!
+//! Each is an objective of `pact-inference` over one model, the network as a model of the
+//! modelling language ([`PonderingRnn::model`]: a halting site per input step, masked by the
+//! step's validity, and the targets observed under the step's target mask); see
+//! [`sequence_step`].
 
 use crate::adaptive::HaltingMode;
 use crate::data::{SequenceBatch, SequenceDims};
-use crate::halting::kl_to_truncated_geometric;
-use crate::recurrent::{PonderingOutput, PonderingRnn};
+use crate::halting::{kl_to_truncated_geometric, ActRelaxation};
+use crate::recurrent::PonderingRnn;
 use crate::{Error, Result};
+use pact::nn::ParamStore;
+use pact::ppl::{relax, Ctx};
 use pact::{DType, Device, Rng, Tensor};
+use pact_inference::objectives::{Estimator, Exact, Objective as _, SvoMap, Temperature};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 
 /// Which objective to train a pondering network with.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -94,7 +104,24 @@ impl SequenceObjective {
         }
     }
 
-    /// The halting mode used while training with this objective.
+    /// The time penalty of the halting sites' prior: ACT's τ (whose relaxation charges
+    /// `τ (N + R)`), PACT's and PonderNet's λ.
+    ///
+    /// ```
+    /// use pact_models::sequence_objective::SequenceObjective;
+    /// assert_eq!(SequenceObjective::Act { tau: 0.01, eps: 0.1 }.penalty(), 0.01);
+    /// assert_eq!(SequenceObjective::PonderNet { beta: 0.5, lambda: 0.2 }.penalty(), 0.2);
+    /// ```
+    pub fn penalty(&self) -> f64 {
+        match *self {
+            SequenceObjective::Act { tau, .. } => tau,
+            SequenceObjective::Pact { lambda, .. }
+            | SequenceObjective::PonderNet { lambda, .. } => lambda,
+        }
+    }
+
+    /// The halting mode of [`PonderingRnn::forward`] that runs the network as this objective
+    /// trains it (training itself runs the network as a model, [`PonderingRnn::model`]).
     pub fn training_mode(&self) -> HaltingMode {
         match *self {
             SequenceObjective::Act { eps, .. } => HaltingMode::Act { eps },
@@ -178,34 +205,6 @@ impl SequenceTensors {
         self.lengths.is_empty()
     }
 
-    /// `[B]` indicator (as a tensor like `like`) of the examples whose step `t` is real.
-    fn valid_at(&self, t: usize, like: &Tensor) -> Result<Tensor> {
-        let v: Vec<f64> = self
-            .lengths
-            .iter()
-            .map(|&len| f64::from(u8::from(t < len)))
-            .collect();
-        Ok(Tensor::from_f64_slice(
-            &v,
-            [v.len()],
-            like.dtype(),
-            like.device(),
-        )?)
-    }
-
-    /// `[B]` indicator of the examples whose step `t` has targets.
-    fn mask_at(&self, t: usize, like: &Tensor) -> Result<Tensor> {
-        let v: Vec<f64> = (0..self.len())
-            .map(|b| f64::from(u8::from(self.mask[b * self.steps + t])))
-            .collect();
-        Ok(Tensor::from_f64_slice(
-            &v,
-            [v.len()],
-            like.dtype(),
-            like.device(),
-        )?)
-    }
-
     /// The per-example task loss `[B]`: cross-entropy summed over the masked targets, from
     /// logits `[B, T, K·C]`.
     pub fn task_loss(&self, logits: &Tensor) -> Result<Tensor> {
@@ -282,6 +281,23 @@ pub struct SequenceStepOutput {
 }
 
 /// The training loss of `net` on one batch under `objective` (see the module docs).
+///
+/// The network runs as a model of the modelling language ([`PonderingRnn::model`]) and the
+/// loss is that of an objective of `pact-inference` over it, divided by the batch size:
+///
+/// - ACT: [`SvoMap`] over the model relaxed by [`ActRelaxation`] (math §7): the rule runs the
+///   pondering steps online and the prior term is `−τ (N + R)`;
+/// - PACT: [`SvoMap`] through the Concrete (or straight-through) relaxation at the objective's
+///   temperature, with the closed-form prior term `E_q[log p(N)] = −λ E_q[N] − log Z`;
+/// - PonderNet: the β-ELBO `E_q[log p(y | N)] − β KL(q ‖ p_λ)` computed exactly
+///   ([`Exact::elbo`] with [`Exact::beta`]) by enumerating every input step's halting site in
+///   parallel; each step then passes on the expected state `Σ_n q(n) s_n`
+///   ([`HaltingOutput::carry`](pact::ppl::HaltingOutput::carry)). A cell of one pondering step
+///   has no halting site, and the objective is the log-likelihood.
+///
+/// The losses are the hand-written ones of the adaptive block's modes, except for two
+/// constants without gradient: PACT's keeps each real step's `log Z`, and a cell of one
+/// pondering step has no halting site, so ACT charges it nothing (its `N + R` was 2).
 pub fn sequence_step(
     net: &PonderingRnn,
     batch: &SequenceTensors,
@@ -292,131 +308,100 @@ pub fn sequence_step(
     if batch.is_empty() {
         return Err(Error::InvalidInput("an empty batch of sequences".into()));
     }
-    let out = net.forward(&batch.inputs, &objective.training_mode(), rng)?;
+    let b = batch.len();
+    let model = net.model(batch, objective.penalty(), true)?;
+    let captured = RefCell::new(None);
+    let capture = |ctx: &mut Ctx| -> pact::Result<()> {
+        let out = model(ctx)?;
+        *captured.borrow_mut() = Some(out);
+        Ok(())
+    };
+    let no_guide = |_: &mut Ctx| -> pact::Result<()> { Ok(()) };
+    let params = ParamStore::new(batch.inputs.dtype(), batch.inputs.device());
+    let halting_sites = net.config().max_ponder > 1;
+    let estimate = match *objective {
+        SequenceObjective::Act { eps, .. } => {
+            let act = relax(ActRelaxation::new(eps).into_relaxation(), capture);
+            SvoMap::new(Estimator::Concrete).estimate(&act, &no_guide, &params, rng)?
+        }
+        SequenceObjective::Pact {
+            temperature,
+            straight_through,
+            ..
+        } => {
+            let estimator = if straight_through {
+                Estimator::StraightThrough
+            } else {
+                Estimator::Concrete
+            };
+            SvoMap::new(estimator)
+                .temperature(Temperature::Constant(temperature))
+                .estimate(&capture, &no_guide, &params, rng)?
+        }
+        // One plate axis: the batch. Knowing it spares a trial run of the model.
+        SequenceObjective::PonderNet { beta, .. } if halting_sites => Exact::elbo()
+            .beta(beta)
+            .parallel(true)
+            .max_plate_nesting(1)
+            .estimate(&capture, &no_guide, &params, rng)?,
+        // Nothing to enumerate: the objective is the log-likelihood.
+        SequenceObjective::PonderNet { .. } => {
+            SvoMap::new(Estimator::Concrete).estimate(&capture, &no_guide, &params, rng)?
+        }
+    };
+    let out = captured
+        .into_inner()
+        .ok_or_else(|| Error::InvalidInput("the model did not run".into()))?;
+    let loss = estimate.loss.mul_scalar(1.0 / b as f64)?;
     let (accuracy, element_accuracy) = accuracies(&batch.score(&out.logits)?);
     let real_steps = batch.lengths.iter().sum::<usize>().max(1) as f64;
-    let (per_example, task, ponder) = match *objective {
-        SequenceObjective::Act { tau, .. } => {
-            let task = batch.task_loss(&out.logits)?;
-            let cost = per_step_sum(batch, &out, |block| {
-                block
-                    .ponder
-                    .clone()
-                    .ok_or_else(|| Error::InvalidInput("ACT block without ponder cost".into()))
-            })?;
-            let executed: usize = out
-                .steps
-                .iter()
-                .enumerate()
-                .map(|(t, block)| {
-                    block
-                        .units
+    // Per input step and real example: E_q[N] where the step ran densely, else the steps run.
+    let mut ponder = 0.0;
+    let mut kl = 0.0;
+    for (t, (ran, posterior)) in out.steps.iter().zip(&out.posteriors).enumerate() {
+        let real: Vec<bool> = batch.lengths.iter().map(|&len| t < len).collect();
+        let per_example = match (objective, posterior) {
+            (SequenceObjective::Act { .. }, _) | (_, None) => {
+                ran.iter().map(|&n| n as f64).collect()
+            }
+            (_, Some(q)) => {
+                if let SequenceObjective::PonderNet { lambda, .. } = *objective {
+                    let step_kl = pact::no_grad(|| {
+                        kl_to_truncated_geometric(&q.log_probs().detach(), lambda)
+                    })?;
+                    kl += step_kl
+                        .to_f64_vec()
                         .iter()
-                        .zip(&batch.lengths)
-                        .filter(|(_, &len)| t < len)
-                        .map(|(&n, _)| n)
-                        .sum::<usize>()
-                })
-                .sum();
-            let total = task.add(&cost.mul_scalar(tau)?)?;
-            (total, task, executed as f64 / real_steps)
-        }
-        SequenceObjective::Pact { lambda, .. } => {
-            let task = batch.task_loss(&out.logits)?;
-            let expected = per_step_sum(batch, &out, |block| {
-                block
-                    .expected_n
-                    .clone()
-                    .ok_or_else(|| Error::InvalidInput("PACT block without E_q[N]".into()))
-            })?;
-            let ponder = expected.sum_all()?.to_scalar()? / real_steps;
-            let total = task.add(&expected.mul_scalar(lambda)?)?;
-            (total, task, ponder)
-        }
-        SequenceObjective::PonderNet { beta, lambda } => {
-            let (task, kl, expected) = ponder_net_terms(net, batch, &out, lambda)?;
-            let ponder = expected.sum_all()?.to_scalar()? / real_steps;
-            let total = task.add(&kl.mul_scalar(beta)?)?;
-            (total, task, ponder)
-        }
+                        .zip(&real)
+                        .filter(|(_, &r)| r)
+                        .map(|(v, _)| v)
+                        .sum::<f64>();
+                }
+                q.expected_n()?.to_f64_vec()
+            }
+        };
+        ponder += per_example
+            .iter()
+            .zip(&real)
+            .filter(|(_, &r)| r)
+            .map(|(v, _)| v)
+            .sum::<f64>();
+    }
+    let task_loss = match *objective {
+        // The objective is −(Σ task) − β Σ KL over the batch.
+        SequenceObjective::PonderNet { beta, .. } => (-estimate.objective - beta * kl) / b as f64,
+        _ => pact::no_grad(|| -> Result<f64> {
+            Ok(batch
+                .task_loss(&out.logits.detach())?
+                .mean_all()?
+                .to_scalar()?)
+        })?,
     };
     Ok(SequenceStepOutput {
-        loss: per_example.mean_all()?,
-        task_loss: task.mean_all()?.to_scalar()?,
+        loss,
+        task_loss,
         accuracy,
         element_accuracy,
-        ponder,
+        ponder: ponder / real_steps,
     })
-}
-
-/// `Σ_t valid_t(b) · f(block_t)(b)`, `[B]`, over the input steps.
-fn per_step_sum(
-    batch: &SequenceTensors,
-    out: &PonderingOutput,
-    f: impl Fn(&crate::adaptive::BlockOutput) -> Result<Tensor>,
-) -> Result<Tensor> {
-    let mut total: Option<Tensor> = None;
-    for (t, block) in out.steps.iter().enumerate() {
-        let v = f(block)?;
-        let term = v.mul(&batch.valid_at(t, &v)?)?;
-        total = Some(match total {
-            Some(acc) => acc.add(&term)?,
-            None => term,
-        });
-    }
-    total.ok_or_else(|| Error::InvalidInput("sequences of zero steps".into()))
-}
-
-/// PonderNet's per-example terms `[B]`: the expected task loss `Σ_t Σ_n q_t(n) task_t(ŷ_n)`,
-/// `Σ_t KL(q_t ‖ p_λ)` over real steps, and `Σ_t E_q[N_t]` over real steps.
-fn ponder_net_terms(
-    net: &PonderingRnn,
-    batch: &SequenceTensors,
-    out: &PonderingOutput,
-    lambda: f64,
-) -> Result<(Tensor, Tensor, Tensor)> {
-    let (b, t_max, k, c) = (
-        batch.len(),
-        batch.steps,
-        batch.outputs_per_step,
-        batch.num_classes,
-    );
-    let missing = |what: &str| Error::InvalidInput(format!("PonderNet block without {what}"));
-    let (mut task, mut kl, mut expected): (Option<Tensor>, Option<Tensor>, Option<Tensor>) =
-        (None, None, None);
-    let add = |acc: Option<Tensor>, term: Tensor| -> Result<Option<Tensor>> {
-        Ok(Some(match acc {
-            Some(a) => a.add(&term)?,
-            None => term,
-        }))
-    };
-    for (t, block) in out.steps.iter().enumerate().take(t_max) {
-        let states = block.states.as_ref().ok_or_else(|| missing("states"))?;
-        let log_q = block.log_q.as_ref().ok_or_else(|| missing("log q"))?;
-        let m = states.len();
-        // Every state's readout at once: [M·B, K·C] → per (n, b) summed over the K outputs.
-        let logits = net.readout(&Tensor::concat(states, 0)?)?;
-        let labels: Vec<usize> = (0..m)
-            .flat_map(|_| (0..b).flat_map(move |i| (0..k).map(move |j| (i, j))))
-            .map(|(i, j)| batch.targets[(i * t_max + t) * k + j])
-            .collect();
-        let per_state = logits
-            .reshape([m * b * k, c])?
-            .nll_per_example(&labels)?
-            .reshape([m, b, k])?
-            .sum(2)?
-            .transpose(0, 1)?;
-        let q = log_q.exp()?;
-        let step_task = q.mul(&per_state)?.sum(1)?;
-        task = add(task, step_task.mul(&batch.mask_at(t, &q)?)?)?;
-        let valid = batch.valid_at(t, &q)?;
-        let step_kl = kl_to_truncated_geometric(log_q, lambda)?;
-        kl = add(kl, step_kl.mul(&valid)?)?;
-        let step_n = block.expected_n.as_ref().ok_or_else(|| missing("E_q[N]"))?;
-        expected = add(expected, step_n.mul(&valid)?)?;
-    }
-    match (task, kl, expected) {
-        (Some(a), Some(b), Some(c)) => Ok((a, b, c)),
-        _ => Err(Error::InvalidInput("sequences of zero steps".into())),
-    }
 }

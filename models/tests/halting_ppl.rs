@@ -5,75 +5,18 @@
 use pact::dist::{Categorical, Distribution, RelaxedBernoulli, TruncatedGeometric};
 use pact::nn::ParamStore;
 use pact::ppl::{decode, relax, replay, run, Ctx, Relaxation};
-use pact::{DType, Device, GradStore, Rng, Tensor};
+use pact::{Rng, Tensor};
 use pact_inference::objectives::{Estimator, Exact, Objective, SvoMap, Temperature};
 use pact_models::adaptive::{run_block, weighted_sum, HaltingMode};
 use pact_models::halting::{
     deterministic_n, deterministic_rule, ActRelaxation, HaltingLaw, RelaxedHalting, ACT_EPSILON,
 };
 
-const CPU: Device = Device::Cpu;
-const F64: DType = DType::F64;
-const CLASSES: usize = 3;
+mod common;
 
-/// A random block on `[B, D]` states: unit `l` is `tanh(s W_l)`, head `l` is `s·v_l + c_l`,
-/// and a linear classifier `s U` reads the block's output.
-#[derive(Clone)]
-struct Block {
-    w: Vec<Tensor>,
-    v: Vec<Tensor>,
-    c: Vec<f64>,
-    u: Tensor,
-}
-
-impl Block {
-    fn new(units: usize, d: usize, rng: &mut Rng) -> Block {
-        let var = |dims: [usize; 2], sd: f64, rng: &mut Rng| {
-            Tensor::rand_normal(dims, 0.0, sd, F64, CPU, rng)
-                .unwrap()
-                .to_var()
-        };
-        Block {
-            w: (0..units).map(|_| var([d, d], 0.9, rng)).collect(),
-            v: (0..units - 1).map(|_| var([d, 1], 2.0, rng)).collect(),
-            c: (0..units - 1).map(|_| rng.uniform() * 2.0 - 1.0).collect(),
-            u: var([d, CLASSES], 1.0, rng),
-        }
-    }
-
-    fn units(&self) -> usize {
-        self.w.len()
-    }
-
-    fn unit(&self, l: usize, s: &Tensor) -> pact::Result<Tensor> {
-        s.matmul(&self.w[l])?.tanh()
-    }
-
-    fn head(&self, l: usize, s: &Tensor) -> pact::Result<Tensor> {
-        s.matmul(&self.v[l])?.add_scalar(self.c[l])?.squeeze(1)
-    }
-
-    /// Every unit's state and the halting logits `[B, L−1]`.
-    fn forward(&self, x: &Tensor) -> pact::Result<(Vec<Tensor>, Tensor)> {
-        let mut s = x.clone();
-        let (mut states, mut logits) = (Vec::new(), Vec::new());
-        for l in 0..self.units() {
-            s = self.unit(l, &s)?;
-            if l + 1 < self.units() {
-                logits.push(self.head(l, &s)?);
-            }
-            states.push(s.clone());
-        }
-        Ok((states, Tensor::stack(&logits, 1)?))
-    }
-
-    fn vars(&self) -> Vec<Tensor> {
-        let mut all = self.w.clone();
-        all.extend(self.v.iter().cloned());
-        all.push(self.u.clone());
-        all
-    }
-}
+use common::block::{
+    assert_close, assert_same_grads, cross_entropy, direct_act, one_hot, problem, Block, CPU, F64,
+};
 
 /// PACT's model: `N ~ prior` per example, `y ~ Categorical(s_N U)`.
 fn model(
@@ -100,111 +43,6 @@ fn guide(block: Block, x: Tensor) -> impl Fn(&mut Ctx) -> pact::Result<Tensor> {
         ctx.plate("data", x.dims()[0], |ctx| {
             ctx.sample("n", HaltingLaw::posterior(logits.clone())?)
         })
-    }
-}
-
-fn problem(seed: u64, units: usize) -> (Block, Tensor, Tensor) {
-    let mut rng = Rng::seed(seed);
-    let (b, d) = (7, 4);
-    let block = Block::new(units, d, &mut rng);
-    let x = Tensor::randn([b, d], F64, CPU, &mut rng).unwrap();
-    let y: Vec<f64> = (0..b)
-        .map(|_| (rng.uniform() * CLASSES as f64).floor())
-        .collect();
-    (block, x, Tensor::from_f64_vec(y, [b], CPU).unwrap())
-}
-
-/// `−Σ_b log softmax(out_b U)[y_b]`, written out without the distribution code.
-fn cross_entropy(out: &Tensor, u: &Tensor, y: &Tensor) -> Tensor {
-    let logits = out.matmul(u).unwrap();
-    let hot = one_hot(y);
-    let lse = logits.logsumexp_keepdim(1).unwrap();
-    logits
-        .sub(&lse)
-        .unwrap()
-        .mul(&hot)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .neg()
-        .unwrap()
-}
-
-/// Graves' ACT written directly from math §2, sharing no halting code with the library:
-/// `Σ_b CE(Σ_n p_n s_n) + τ Σ_b (N + R)`.
-fn direct_act(block: &Block, x: &Tensor, y: &Tensor, tau: f64, eps: f64) -> Tensor {
-    let (states, logits) = block.forward(x).unwrap();
-    let (b, l) = (x.dims()[0], block.units());
-    let h = logits.sigmoid().unwrap();
-    let hv = h.to_f64_vec();
-    let mut out: Option<Tensor> = None;
-    let mut ponder = Tensor::scalar(0.0, F64, CPU);
-    let mut sum_before = Tensor::zeros([b], F64, CPU);
-    let mut n = vec![l; b];
-    for (row, n_row) in n.iter_mut().enumerate() {
-        let mut cum = 0.0;
-        for j in 0..l - 1 {
-            cum += hv[row * (l - 1) + j];
-            if cum >= 1.0 - eps {
-                *n_row = j + 1;
-                break;
-            }
-        }
-    }
-    // p_j = h_j for j < N, R = 1 − Σ_{j<N} h_j at N, 0 after.
-    let mut before_cols = Vec::new();
-    for j in 0..l {
-        let before: Vec<f64> = n.iter().map(|&nr| f64::from(j + 1 < nr)).collect();
-        let at: Vec<f64> = n.iter().map(|&nr| f64::from(j + 1 == nr)).collect();
-        before_cols.push((
-            Tensor::from_f64_vec(before, [b], CPU).unwrap(),
-            Tensor::from_f64_vec(at, [b], CPU).unwrap(),
-        ));
-        if j + 1 < l {
-            let hj = h.narrow(1, j, 1).unwrap().squeeze(1).unwrap();
-            sum_before = sum_before.add(&hj.mul(&before_cols[j].0).unwrap()).unwrap();
-        }
-    }
-    let r = sum_before.affine(-1.0, 1.0).unwrap();
-    for (j, (before, at)) in before_cols.iter().enumerate() {
-        let hj = if j + 1 < l {
-            h.narrow(1, j, 1).unwrap().squeeze(1).unwrap()
-        } else {
-            Tensor::ones([b], F64, CPU)
-        };
-        let pj = hj.mul(before).unwrap().add(&r.mul(at).unwrap()).unwrap();
-        let term = states[j].mul(&pj.unsqueeze(1).unwrap()).unwrap();
-        out = Some(match out {
-            Some(o) => o.add(&term).unwrap(),
-            None => term,
-        });
-    }
-    let n_total: f64 = n.iter().map(|&v| v as f64).sum();
-    ponder = ponder
-        .add(&r.sum_all().unwrap().add_scalar(n_total).unwrap())
-        .unwrap();
-    cross_entropy(&out.unwrap(), &block.u, y)
-        .add(&ponder.mul_scalar(tau).unwrap())
-        .unwrap()
-}
-
-fn assert_close(what: &str, a: &Tensor, b: &Tensor, tol: f64) {
-    let (a, b) = (a.to_f64_vec(), b.to_f64_vec());
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * (1.0 + y.abs()),
-            "{what}[{i}]: {x} vs {y}"
-        );
-    }
-}
-
-fn assert_same_grads(what: &str, block: &Block, g1: &GradStore, g2: &GradStore, tol: f64) {
-    for (k, v) in block.vars().iter().enumerate() {
-        // A unit that no example reached has no gradient where it never ran: zero.
-        let zero = v.zeros_like();
-        let (a, b) = (g1.get(v).unwrap_or(&zero), g2.get(v).unwrap_or(&zero));
-        assert_close(&format!("{what}: grad {k}"), a, b, tol);
     }
 }
 
@@ -348,15 +186,6 @@ fn enumerating_the_pact_model_gives_the_closed_form_objective_and_gradients() {
     assert_same_grads("enumerated", &block, &g1, &g2, 1e-10);
 }
 
-fn one_hot(y: &Tensor) -> Tensor {
-    let labels = y.to_f64_vec();
-    let mut hot = vec![0.0; labels.len() * CLASSES];
-    for (i, &c) in labels.iter().enumerate() {
-        hot[i * CLASSES + c as usize] = 1.0;
-    }
-    Tensor::from_f64_vec(hot, [labels.len(), CLASSES], CPU).unwrap()
-}
-
 #[test]
 fn relaxed_pact_uses_the_closed_form_prior_and_concrete_weights() {
     let (block, x, y) = problem(5, 4);
@@ -495,5 +324,157 @@ fn deterministic_decoding_selects_the_state_the_deterministic_block_returns() {
         )
         .unwrap();
         assert_eq!(trace.value("n").unwrap().to_f64_vec(), w.to_f64_vec());
+    }
+}
+
+/// The halting unit (1-based) of each row of one-hot values `[.., L]`.
+fn units_of(one_hot: &Tensor) -> Vec<usize> {
+    let l = *one_hot.dims().last().unwrap();
+    one_hot
+        .to_f64_vec()
+        .chunks(l)
+        .map(|row| {
+            assert_eq!(row.iter().sum::<f64>(), 1.0, "one-hot: {row:?}");
+            row.iter().position(|&v| v == 1.0).unwrap() + 1
+        })
+        .collect()
+}
+
+#[test]
+fn halting_law_draws_what_the_sampling_block_draws() {
+    // A batch of 7 on random blocks: `HaltingLaw::sample` on the block's halting logits, the
+    // guide's site (drawn through `pact::ppl`) and `run_block(.., PactSample, ..)` give the
+    // same units from the same seed, and leave the generator in the same state.
+    for units in [2, 3, 5] {
+        for seed in 0..6 {
+            let (block, x, _) = problem(100 + seed, units);
+            let mut block_rng = Rng::seed(seed);
+            let out = run_block(
+                units,
+                &x,
+                |l, s, _| block.unit(l, s),
+                |l, s| block.head(l, s),
+                &HaltingMode::PactSample,
+                &mut block_rng,
+            )
+            .unwrap();
+            let (_, logits) = block.forward(&x).unwrap();
+            let q = HaltingLaw::posterior(logits).unwrap();
+            let mut law_rng = Rng::seed(seed);
+            let draw = q.sample(&[], &mut law_rng).unwrap();
+            assert_eq!(draw.value().dims(), [x.dims()[0], units]);
+            assert_eq!(
+                units_of(draw.value()),
+                out.units,
+                "units {units}, seed {seed}"
+            );
+            assert_eq!(law_rng.uniform(), block_rng.uniform());
+            // The same through the modelling language.
+            let params = ParamStore::new(F64, CPU);
+            let (n, _) = run(
+                &guide(block.clone(), x.clone()),
+                &params,
+                &mut Rng::seed(seed),
+            )
+            .unwrap();
+            assert_eq!(units_of(&n), out.units);
+            // `sample_units` is the same draw, 0-based.
+            let zero_based = q.sample_units(&[], &mut Rng::seed(seed)).unwrap();
+            let one_based: Vec<usize> = zero_based.iter().map(|n| n + 1).collect();
+            assert_eq!(one_based, out.units);
+        }
+    }
+}
+
+#[test]
+fn halting_law_on_a_shard_draws_what_the_whole_batch_draws() {
+    // A data-parallel replica holding rows 2..5 of a batch of 7 draws the units one process
+    // draws for those rows.
+    let (block, x, _) = problem(7, 4);
+    let (_, logits) = block.forward(&x).unwrap();
+    let whole = HaltingLaw::posterior(logits.clone())
+        .unwrap()
+        .sample(&[], &mut Rng::seed(9))
+        .unwrap();
+    let mut rng = Rng::seed(9);
+    rng.set_shard(Some(pact::Shard {
+        start: 2,
+        len: 3,
+        total: 7,
+    }));
+    let part = HaltingLaw::posterior(logits.narrow(0, 2, 3).unwrap())
+        .unwrap()
+        .sample(&[], &mut rng)
+        .unwrap();
+    assert_eq!(units_of(part.value()), units_of(whole.value())[2..5]);
+}
+
+/// Pearson's statistic `Σ (observed − expected)² / expected` of the counts of units drawn.
+fn chi_square(units: &[usize], q: &[f64]) -> f64 {
+    let mut counts = vec![0usize; q.len()];
+    for &n in units {
+        counts[n] += 1;
+    }
+    let m = units.len() as f64;
+    counts
+        .iter()
+        .zip(q)
+        .map(|(&c, &p)| (c as f64 - m * p).powi(2) / (m * p))
+        .sum()
+}
+
+/// The 0.999 quantile of χ² with 3 degrees of freedom: a law with four units fails a
+/// frequency test below about once in a thousand seeds (the seeds are fixed, so the outcome
+/// is too). Every expected count below is at least 20 000 · 0.1 = 2 000, far in the range of
+/// the χ² approximation.
+const CHI2_3_999: f64 = 16.266;
+
+#[test]
+fn halting_law_frequencies_match_q() {
+    // Rows with different laws over four units, each drawn 20 000 times: as 20 000 rows of
+    // one batch (the per-example path), as a sample shape over a batch of two rows, and from
+    // a law with an empty batch shape.
+    let rows = [[0.4, -0.3, 0.2], [-1.2, 0.5, -0.2]];
+    let m = 20_000;
+    let law = |a: &[f64], batch: usize| {
+        let logits: Vec<f64> = (0..batch).flat_map(|_| a.iter().copied()).collect();
+        HaltingLaw::posterior(Tensor::from_f64_vec(logits, [batch, 3], CPU).unwrap()).unwrap()
+    };
+    let mut rng = Rng::seed(21);
+    for a in rows {
+        let q = law(&a, 1).mean().unwrap().to_f64_vec();
+        assert!(q.iter().all(|&p| p > 0.1), "{q:?}");
+        let batch = law(&a, m).sample_units(&[], &mut rng).unwrap();
+        let stat = chi_square(&batch, &q);
+        assert!(stat < CHI2_3_999, "batch of {m}: χ² = {stat} for q = {q:?}");
+        let scalar =
+            HaltingLaw::posterior(Tensor::from_f64_vec(a.to_vec(), [3], CPU).unwrap()).unwrap();
+        let draw = scalar.sample(&[m], &mut rng).unwrap();
+        assert_eq!(draw.value().dims(), [m, 4]);
+        let units: Vec<usize> = units_of(draw.value()).iter().map(|n| n - 1).collect();
+        let stat = chi_square(&units, &q);
+        assert!(
+            stat < CHI2_3_999,
+            "sample shape [{m}]: χ² = {stat} for q = {q:?}"
+        );
+    }
+    // A sample shape over a batch of the two rows: shape [m, 2, 4], row r of each sample from
+    // row r's law.
+    let logits: Vec<f64> = rows.iter().flatten().copied().collect();
+    let two = HaltingLaw::posterior(Tensor::from_f64_vec(logits, [2, 3], CPU).unwrap()).unwrap();
+    let q = two.mean().unwrap().to_f64_vec();
+    let draw = two.sample(&[m], &mut rng).unwrap();
+    assert_eq!(draw.value().dims(), [m, 2, 4]);
+    assert!(two
+        .log_prob(draw.value())
+        .unwrap()
+        .to_f64_vec()
+        .iter()
+        .all(|v| v.is_finite()));
+    let units = units_of(draw.value());
+    for r in 0..2 {
+        let of_row: Vec<usize> = units.iter().skip(r).step_by(2).map(|n| n - 1).collect();
+        let stat = chi_square(&of_row, &q[4 * r..4 * r + 4]);
+        assert!(stat < CHI2_3_999, "row {r}: χ² = {stat}");
     }
 }

@@ -7,6 +7,7 @@
 use pact::nn::ParamStore;
 use pact::{DType, Device, Rng, Tensor};
 use pact_models::adaptive::{run_block, run_spatial_block, HaltingMode};
+use pact_models::analysis::log_normaliser;
 use pact_models::data::ImageSet;
 use pact_models::evaluate::evaluate_images;
 use pact_models::halting::{act_from_probs, ACT_EPSILON};
@@ -508,8 +509,10 @@ fn uniform_halting_reproduces_the_non_spatial_network_section_8() {
     close(&lb.units, &la.units, 1e-12, "units");
 }
 
-/// The SACT and spatial PACT objectives: cross-entropy plus τ (λ) times the mean over batch
-/// and positions of the ponder cost (of `E_q[N]`), summed over blocks (math §2, §4, §8).
+/// The SACT and spatial PACT objectives, which train through the modelling language, are the
+/// hand-written losses over `forward_spatial`: cross-entropy plus τ (λ) times the mean over
+/// batch and positions of the ponder cost (of `E_q[N]`), summed over blocks (math §2, §4, §8),
+/// plus log Z per block for PACT.
 #[test]
 fn spatial_objectives_average_over_batch_and_positions_section_8() {
     let (_store, net, x) = tiny_spatial(0.0, 4);
@@ -538,7 +541,13 @@ fn spatial_objectives_average_over_batch_and_positions_section_8() {
             .unwrap();
         let weight = match objective {
             Objective::Act { tau, .. } => tau,
-            Objective::Pact { lambda, .. } => lambda,
+            Objective::Pact { lambda, .. } => {
+                // Through the modelling language the prior term keeps its normaliser, log Z
+                // per position, averaged over positions: log Z per block (a constant).
+                let units = net.stages()[0].units.len();
+                expected += 3.0 * log_normaliser(lambda, units).unwrap();
+                lambda
+            }
             _ => unreachable!(),
         };
         for (b, block) in out.blocks.iter().enumerate() {
@@ -681,6 +690,30 @@ fn spatial_gradients_match_finite_differences() {
             g[i]
         );
     }
+}
+
+/// The plain objective on a spatial network (heads present, every unit run): the
+/// cross-entropy of the plain network, plus the constant −log p(N = L) = log L of each stage's
+/// prior (λ = 0), averaged over positions; every position runs every unit.
+#[test]
+fn plain_objective_on_a_spatial_network_is_the_cross_entropy() {
+    let (_store, net, x) = tiny_spatial(0.0, 4);
+    let labels = [2, 0, 1];
+    let step = image_step(&net, &x, &labels, &Objective::Plain, &mut Rng::seed(1)).unwrap();
+    let ce = net
+        .forward(&x, true)
+        .unwrap()
+        .cross_entropy(&labels)
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    close(
+        &[step.loss.to_scalar().unwrap()],
+        &[ce + 3.0 * 3f64.ln()],
+        1e-12,
+        "plain loss",
+    );
+    assert_eq!(step.units, vec![3.0; 3]);
 }
 
 fn objective_name(o: &Objective) -> &'static str {

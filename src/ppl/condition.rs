@@ -1,6 +1,6 @@
 //! `condition` (fix values as observations) and `replay` (reuse the latent values of a trace).
 
-use super::{Ctx, Handler, Message, SiteKind, Trace, Values};
+use super::{Ctx, HaltingClaim, HaltingPlan, Handler, Message, SiteKind, Trace, Values};
 use crate::Result;
 use std::sync::Arc;
 
@@ -18,6 +18,13 @@ impl Handler for Condition {
             msg.kind = SiteKind::Observe;
         }
         Ok(())
+    }
+
+    fn halting_plan(&mut self, name: &str) -> Result<Option<HaltingClaim>> {
+        Ok(self.values.get(name).is_some().then(|| HaltingClaim {
+            plan: HaltingPlan::Dense,
+            fixes_value: true,
+        }))
     }
 }
 
@@ -68,6 +75,17 @@ impl Handler for Replay {
             msg.replayed = true;
         }
         Ok(())
+    }
+
+    fn halting_plan(&mut self, name: &str) -> Result<Option<HaltingClaim>> {
+        Ok(self
+            .trace
+            .get(name)
+            .is_some_and(|s| s.is_latent())
+            .then(|| HaltingClaim {
+                plan: HaltingPlan::Dense,
+                fixes_value: true,
+            }))
     }
 }
 

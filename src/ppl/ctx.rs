@@ -17,6 +17,8 @@ pub struct Ctx {
     plates: Vec<PlateFrame>,
     markov: Vec<MarkovFrame>,
     markov_contexts: usize,
+    scales: Vec<f64>,
+    masks: Vec<Tensor>,
 }
 
 /// Runs `model` once with parameters from `params` and randomness from `rng` (which is
@@ -55,6 +57,8 @@ pub fn run<T>(
         plates: Vec::new(),
         markov: Vec::new(),
         markov_contexts: 0,
+        scales: Vec::new(),
+        masks: Vec::new(),
     };
     let out = model(&mut ctx);
     *rng = ctx.rng;
@@ -175,7 +179,9 @@ impl Ctx {
     pub fn factor(&mut self, name: &str, log_weight: &Tensor) -> Result<()> {
         self.check_new(name)?;
         let mut site = Site::without_law(name, SiteKind::Factor, log_weight.clone());
-        site.log_prob = Some(log_weight.clone());
+        let (log_prob, mask) = self.apply_mask(name, log_weight.clone())?;
+        site.log_prob = Some(log_prob);
+        site.mask = mask;
         site.scale = self.scale();
         site.plates = self.plates.clone();
         site.markov = self.markov.clone();
@@ -310,6 +316,86 @@ impl Ctx {
         &self.markov
     }
 
+    /// Runs `body` with the log-probability of every site inside counted `factor` times (a
+    /// site's [`scale`](super::Site::scale); Pyro's `scale`), on top of the plates' own
+    /// subsampling scales: `1/B` turns sums over a batch of `B` into means.
+    ///
+    /// ```
+    /// use pact::dist::Bernoulli;
+    /// use pact::nn::ParamStore;
+    /// use pact::ppl::{run, Ctx};
+    /// use pact::{DType, Device, Result, Rng, Tensor};
+    /// let model = |ctx: &mut Ctx| -> Result<()> {
+    ///     ctx.scaled(0.25, |ctx| {
+    ///         ctx.plate("batch", 4, |ctx| {
+    ///             let p = Tensor::zeros([4], DType::F64, Device::Cpu);
+    ///             ctx.observe("y", Bernoulli::new(p)?, &Tensor::ones([4], DType::F64, Device::Cpu))
+    ///         })
+    ///     })?;
+    ///     Ok(())
+    /// };
+    /// let params = ParamStore::new(DType::F64, Device::Cpu);
+    /// let (_, trace) = run(&model, &params, &mut Rng::seed(0))?;
+    /// // The mean log-probability over the batch: log ½.
+    /// assert!((trace.log_joint()?.to_scalar()? - 0.5f64.ln()).abs() < 1e-12);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn scaled<T>(
+        &mut self,
+        factor: f64,
+        body: impl FnOnce(&mut Ctx) -> Result<T>,
+    ) -> Result<T> {
+        if !(factor >= 0.0 && factor.is_finite()) {
+            return Err(Error::invalid(
+                "scaled",
+                format!("a scale must be finite and ≥ 0, got {factor}"),
+            ));
+        }
+        self.scales.push(factor);
+        let out = body(self);
+        self.scales.pop();
+        out
+    }
+
+    /// Runs `body` with the log-probability of every site inside multiplied, element by
+    /// element, by `mask` (0/1 or any weights; it must broadcast to each site's batch shape;
+    /// Pyro's `mask`): padding in a batch of sequences of different lengths, say. Nested masks
+    /// multiply. The mask is recorded with each site ([`Site::mask`](super::Site::mask)) so
+    /// that objectives mask their closed-form terms too.
+    ///
+    /// ```
+    /// use pact::dist::Bernoulli;
+    /// use pact::nn::ParamStore;
+    /// use pact::ppl::{run, Ctx};
+    /// use pact::{DType, Device, Result, Rng, Tensor};
+    /// let cpu = Device::Cpu;
+    /// let model = |ctx: &mut Ctx| -> Result<()> {
+    ///     let keep = Tensor::from_f64_slice(&[1.0, 1.0, 0.0], [3], DType::F64, cpu)?;
+    ///     ctx.masked(&keep, |ctx| {
+    ///         ctx.plate("batch", 3, |ctx| {
+    ///             let p = Tensor::zeros([3], DType::F64, cpu);
+    ///             ctx.observe("y", Bernoulli::new(p)?, &Tensor::ones([3], DType::F64, cpu))
+    ///         })
+    ///     })?;
+    ///     Ok(())
+    /// };
+    /// let params = ParamStore::new(DType::F64, cpu);
+    /// let (_, trace) = run(&model, &params, &mut Rng::seed(0))?;
+    /// // Only the first two elements count.
+    /// assert!((trace.log_joint()?.to_scalar()? - 2.0 * 0.5f64.ln()).abs() < 1e-12);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn masked<T>(
+        &mut self,
+        mask: &Tensor,
+        body: impl FnOnce(&mut Ctx) -> Result<T>,
+    ) -> Result<T> {
+        self.masks.push(mask.detach());
+        let out = body(self);
+        self.masks.pop();
+        out
+    }
+
     /// Runs `body` with `handler` pushed on the handler stack (innermost), popping it after.
     pub fn with_handler<T>(
         &mut self,
@@ -353,7 +439,7 @@ impl Ctx {
         &self.plates
     }
 
-    fn message(
+    pub(super) fn message(
         &self,
         name: &str,
         kind: SiteKind,
@@ -365,18 +451,54 @@ impl Ctx {
         msg
     }
 
-    fn scale(&self) -> f64 {
-        self.plates.iter().map(PlateFrame::scale).product()
+    pub(super) fn scale(&self) -> f64 {
+        let plates: f64 = self.plates.iter().map(PlateFrame::scale).product();
+        plates * self.scales.iter().product::<f64>()
     }
 
-    fn check_new(&self, name: &str) -> Result<()> {
+    /// The product of the open masks, if any.
+    fn mask(&self) -> Result<Option<Tensor>> {
+        let mut out: Option<Tensor> = None;
+        for m in &self.masks {
+            out = Some(match out {
+                Some(o) => o.mul(m)?,
+                None => m.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// `log_prob` (and the mask, as recorded) with the open masks applied; the mask must
+    /// broadcast to the log-probability's shape.
+    pub(super) fn apply_mask(
+        &self,
+        name: &str,
+        log_prob: Tensor,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let Some(mask) = self.mask()? else {
+            return Ok((log_prob, None));
+        };
+        let mask = mask.broadcast_as(log_prob.shape()).map_err(|_| {
+            Error::site(
+                name,
+                format!(
+                    "a mask of shape {} does not broadcast to the log-probability's shape {}",
+                    mask.shape(),
+                    log_prob.shape()
+                ),
+            )
+        })?;
+        Ok((log_prob.mul(&mask)?, Some(mask)))
+    }
+
+    pub(super) fn check_new(&self, name: &str) -> Result<()> {
         if self.trace.contains(name) {
             return Err(Error::DuplicateSite(name.to_string()));
         }
         Ok(())
     }
 
-    fn record(&mut self, site: Site) -> Result<()> {
+    pub(super) fn record(&mut self, site: Site) -> Result<()> {
         for h in self.handlers.iter_mut() {
             h.postprocess(&site)?;
         }
@@ -384,7 +506,7 @@ impl Ctx {
     }
 
     /// Gives the distribution the plates' batch axes.
-    fn expand_for_plates(
+    pub(super) fn expand_for_plates(
         &self,
         name: &str,
         dist: Arc<dyn Distribution>,
@@ -418,6 +540,21 @@ impl Ctx {
         } else {
             dist.expand(&Shape::new(dims))
         }
+    }
+
+    /// How the halting site `name` runs: the plan of the innermost handler that fixes its
+    /// value, else that of the innermost handler that relaxes it, else dense.
+    pub(super) fn halting_plan(&mut self, name: &str) -> Result<super::HaltingPlan> {
+        let mut relaxing = None;
+        for h in self.handlers.iter_mut().rev() {
+            if let Some(claim) = h.halting_plan(name)? {
+                if claim.fixes_value {
+                    return Ok(claim.plan);
+                }
+                relaxing.get_or_insert(claim.plan);
+            }
+        }
+        Ok(relaxing.unwrap_or(super::HaltingPlan::Dense))
     }
 
     /// Passes a message through the handlers, draws if needed, scores and records it.
@@ -465,9 +602,16 @@ impl Ctx {
                 ),
             ));
         }
+        let (log_prob, mask) = self.apply_mask(&msg.name, log_prob)?;
         // A guided site keeps log q of its value under the law that drew it.
         let guide_log_prob = match msg.guide_relaxed.as_ref().or(msg.guide.as_ref()) {
-            Some(q) if msg.kind == SiteKind::Sample => Some(q.log_prob_draw(&draw)?),
+            Some(q) if msg.kind == SiteKind::Sample => {
+                let lq = q.log_prob_draw(&draw)?;
+                Some(match &mask {
+                    Some(m) => lq.mul(m)?,
+                    None => lq,
+                })
+            }
             _ => None,
         };
         let site = Site {
@@ -487,6 +631,7 @@ impl Ctx {
             guide: msg.guide,
             guide_relaxed: msg.guide_relaxed,
             guide_log_prob,
+            mask,
         };
         self.record(site)?;
         Ok(draw)

@@ -1,8 +1,8 @@
 //! `decode`: deterministic evaluation, each discrete latent at its mode or a threshold rule.
 
-use super::{Ctx, Handler, Message, SitePolicy};
+use super::{Ctx, HaltingClaim, HaltingPlan, Handler, Message, SitePolicy, ThresholdRule};
 use crate::dist::{Distribution, Support};
-use crate::{Result, Tensor};
+use crate::{Error, Result, Tensor};
 use std::fmt;
 use std::sync::Arc;
 
@@ -61,6 +61,25 @@ impl Handler for Decode {
         msg.fix_exact(value);
         msg.decoded = true;
         Ok(())
+    }
+
+    /// A threshold rule decodes a halting site online (rows halt and leave the batch); the
+    /// other rules need the whole posterior, so every step runs.
+    fn halting_plan(&mut self, name: &str) -> Result<Option<HaltingClaim>> {
+        let plan = match self.policy.get(name) {
+            DecodeRule::Threshold(t) => HaltingPlan::Online {
+                rule: Arc::new(
+                    ThresholdRule::new(*t).map_err(|e| Error::site(name, e.to_string()))?,
+                ),
+                relaxation: None,
+                decoded: true,
+            },
+            DecodeRule::Mode | DecodeRule::Custom(_) => HaltingPlan::Dense,
+        };
+        Ok(Some(HaltingClaim {
+            plan,
+            fixes_value: true,
+        }))
     }
 }
 

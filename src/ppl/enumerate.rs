@@ -18,7 +18,9 @@
 //! Latent sites that are not enumerated are drawn in the first run and reused in the
 //! others, so the result is the marginal over the enumerated sites at those values.
 
-use super::{Ctx, Handler, Message, PlateFrame, Select, Site, SiteKind, Trace};
+use super::{
+    Ctx, HaltingClaim, HaltingPlan, Handler, Message, PlateFrame, Select, Site, SiteKind, Trace,
+};
 use crate::dist::Draw;
 use crate::{DType, Error, Result, Shape, Tensor};
 use std::cell::RefCell;
@@ -209,6 +211,13 @@ fn config_value(support: &Tensor, index: usize, local: bool, event: usize) -> Re
 }
 
 impl Handler for Enumerate {
+    fn halting_plan(&mut self, name: &str) -> Result<Option<HaltingClaim>> {
+        Ok((self.select.contains(name)).then(|| HaltingClaim {
+            plan: HaltingPlan::Dense,
+            fixes_value: true,
+        }))
+    }
+
     fn process(&mut self, msg: &mut Message) -> Result<()> {
         if !msg.is_free() {
             return Ok(());

@@ -1,6 +1,6 @@
 //! The handler interface and per-site choices.
 
-use super::{Message, Site};
+use super::{HaltingClaim, Message, Site};
 use crate::Result;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +16,13 @@ use std::collections::{BTreeMap, BTreeSet};
 pub trait Handler {
     /// Inspects or changes a site before the context draws and scores it.
     fn process(&mut self, msg: &mut Message) -> Result<()>;
+
+    /// Claims a halting site ([`Ctx::halting`](super::Ctx::halting)) before its steps run:
+    /// how it should run, or `None` to leave it to the other handlers (the default).
+    fn halting_plan(&mut self, name: &str) -> Result<Option<HaltingClaim>> {
+        let _ = name;
+        Ok(None)
+    }
 
     /// Observes a recorded site (all kinds).
     fn postprocess(&mut self, site: &Site) -> Result<()> {

@@ -8,7 +8,11 @@
 //! - [`Ctx::factor`]`(name, log_weight)`: an extra term of the log joint;
 //! - [`Ctx::param`]`(name, init)`: a learnable tensor from the [`ParamStore`](crate::nn::ParamStore);
 //! - [`Ctx::plate`]`(name, size, body)`: a batch axis of conditionally independent elements;
-//! - [`Ctx::markov`]`(steps, body)`: the steps of a chain, each depending on the one before.
+//! - [`Ctx::markov`]`(steps, body)`: the steps of a chain, each depending on the one before;
+//! - [`Ctx::halting`]`(name, site, input, step, head)`: a block of steps whose number is a
+//!   latent variable, run as far as the handlers decide (a [halting site](halting));
+//!   [`Ctx::halting_in_place`] for rows that are elements of one state (the positions of a
+//!   feature map), halted in place.
 //!
 //! [`run`] executes a model and returns its [`Trace`]: per site its value (with the raw,
 //! hard and soft values of relaxed draws), log-probability, kind, plates and the relaxation
@@ -65,7 +69,9 @@ mod condition;
 mod ctx;
 mod decode;
 pub mod enumerate;
+pub mod halting;
 mod handler;
+mod in_place;
 mod per_element;
 mod relax;
 mod site;
@@ -76,6 +82,10 @@ pub use condition::{condition, replay};
 pub use ctx::{run, Ctx};
 pub use decode::{decode, DecodeFn, DecodeRule};
 pub use enumerate::{enumerate, EnumRun, Enumeration};
+pub use halting::{
+    full_depth, weighted_states, FullDepthRule, HaltingClaim, HaltingOutput, HaltingPlan,
+    HaltingRule, HaltingRun, HaltingSite, PosteriorFn, StepDecision, ThresholdRule,
+};
 pub use handler::{Handler, Select, SitePolicy};
 pub use per_element::PerElement;
 pub use relax::{relax, CustomRelaxation, Expectation, RelaxPolicy, Relaxation};

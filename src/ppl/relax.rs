@@ -1,6 +1,6 @@
 //! `relax`: per-site choice between the exact discrete law and its relaxations.
 
-use super::{Ctx, Handler, Message, SitePolicy};
+use super::{Ctx, HaltingClaim, HaltingPlan, HaltingRule, Handler, Message, SitePolicy};
 use crate::dist::{Distribution, Draw, Support};
 use crate::{DType, Device, Error, Result, Rng, Shape, Tensor};
 use std::fmt;
@@ -92,6 +92,13 @@ pub trait CustomRelaxation: fmt::Debug + Send + Sync {
     fn name(&self) -> &str;
     /// The replacement law for `site`, whose model law is `dist`.
     fn relax(&self, site: &str, dist: &Arc<dyn Distribution>) -> Result<Arc<dyn Distribution>>;
+
+    /// The online rule that runs a halting site ([`Ctx::halting`]) under this relaxation, if
+    /// it has one (ACT's weights accumulate step by step); `None` (the default) runs every
+    /// step and relaxes the site's laws with [`CustomRelaxation::relax`].
+    fn halting_rule(&self) -> Option<Arc<dyn HaltingRule>> {
+        None
+    }
 }
 
 /// Per-site relaxation choices.
@@ -113,6 +120,25 @@ impl Handler for Relax {
         }
         let choice = self.policy.get(&msg.name).clone();
         msg.apply_relaxation(choice)
+    }
+
+    fn halting_plan(&mut self, name: &str) -> Result<Option<HaltingClaim>> {
+        let choice = self.policy.get(name);
+        let plan = match choice {
+            Relaxation::Custom(c) => match c.halting_rule() {
+                Some(rule) => HaltingPlan::Online {
+                    rule,
+                    relaxation: Some(choice.clone()),
+                    decoded: false,
+                },
+                None => HaltingPlan::Dense,
+            },
+            _ => HaltingPlan::Dense,
+        };
+        Ok(Some(HaltingClaim {
+            plan,
+            fixes_value: false,
+        }))
     }
 }
 

@@ -98,6 +98,10 @@ pub struct Site {
     /// `log q(value)` under the (relaxed) posterior of a guided site, shape = the batch shape,
     /// not multiplied by [`Site::scale`].
     pub guide_log_prob: Option<Tensor>,
+    /// The mask of the [`masked`](super::Ctx::masked) contexts the site sits in, broadcast to
+    /// its log-probability's shape (already applied to [`Site::log_prob`] and
+    /// [`Site::guide_log_prob`]); `None` outside any.
+    pub mask: Option<Tensor>,
 }
 
 impl Site {
@@ -121,6 +125,7 @@ impl Site {
             guide: None,
             guide_relaxed: None,
             guide_log_prob: None,
+            mask: None,
         }
     }
 

@@ -98,8 +98,8 @@ pub struct TrainConfig {
     pub steps: u64,
     /// PonderNet: weight β of `KL(q ‖ truncated geometric(λ))`.
     pub beta: f64,
-    /// Recurrent models: initial bias of the halting head (Graves used +1 for ACT; see
-    /// [`super::sequence::apply_recurrent_defaults`] for PACT and PonderNet).
+    /// Recurrent models: initial bias of the halting head (Graves used +1 for ACT; `pact
+    /// train` gives PACT and PonderNet −1 where neither the file nor a flag sets it).
     pub recurrent_halting_bias: f64,
 }
 

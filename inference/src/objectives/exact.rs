@@ -50,6 +50,8 @@ pub struct Exact {
     entropy: bool,
     prior_sites: std::collections::BTreeSet<String>,
     parallel: Option<bool>,
+    beta: f64,
+    max_plate_nesting: Option<usize>,
 }
 
 impl Exact {
@@ -59,6 +61,8 @@ impl Exact {
             entropy: false,
             prior_sites: Default::default(),
             parallel: None,
+            beta: 1.0,
+            max_plate_nesting: None,
         }
     }
 
@@ -68,6 +72,72 @@ impl Exact {
             entropy: true,
             prior_sites: Default::default(),
             parallel: None,
+            beta: 1.0,
+            max_plate_nesting: None,
+        }
+    }
+
+    /// Weighs the terms of the latent variables by `beta` (default 1): the ELBO becomes the
+    /// β-ELBO `E_q[log p(x | z)] + β (E_q[log p(z)] + H[q]) = E_q[log p(x | z)] − β KL(q ‖ p)`
+    /// (Higgins et al. 2017; PonderNet's objective, math §10, with `z` the halting step), and
+    /// the MAP objective `E_q[log p(x | z)] + β E_q[log p(z)]`. The prior terms are those of
+    /// the model's latent (`sample`) sites, the likelihood those of its `observe` and `factor`
+    /// sites. The reported [`Estimate::entropy`] stays `H[q]`, unweighted.
+    ///
+    /// ```
+    /// use pact::dist::{Bernoulli, Normal};
+    /// use pact::nn::ParamStore;
+    /// use pact::ppl::Ctx;
+    /// use pact::{DType, Device, Result, Rng, Tensor};
+    /// use pact_inference::objectives::{Exact, Objective};
+    /// let s = |v: f64| Tensor::scalar(v, DType::F64, Device::Cpu);
+    /// // p(z) = Bernoulli(½), x | z ~ N(2z, 1), x = 1.5; q(z = 1) = 0.8.
+    /// let model = move |ctx: &mut Ctx| -> Result<()> {
+    ///     let z = ctx.sample("z", Bernoulli::new(s(0.0))?)?;
+    ///     ctx.observe("x", Normal::new(z.mul_scalar(2.0)?, s(1.0))?, &s(1.5)).map(|_| ())
+    /// };
+    /// let guide = move |ctx: &mut Ctx| -> Result<()> {
+    ///     ctx.sample("z", Bernoulli::from_probs(s(0.8))?).map(|_| ())
+    /// };
+    /// let params = ParamStore::new(DType::F64, Device::Cpu);
+    /// let ln_n = |x: f64, m: f64| -0.5 * (x - m).powi(2) - 0.5 * (2.0 * std::f64::consts::PI).ln();
+    /// let likelihood = 0.2 * ln_n(1.5, 0.0) + 0.8 * ln_n(1.5, 2.0);
+    /// let kl = 0.2 * (0.2f64 / 0.5).ln() + 0.8 * (0.8f64 / 0.5).ln();
+    /// for parallel in [false, true] {
+    ///     let mut beta_elbo = Exact::elbo().beta(0.1).parallel(parallel);
+    ///     let e = beta_elbo.estimate(&model, &guide, &params, &mut Rng::seed(0))?;
+    ///     assert!((e.objective - (likelihood - 0.1 * kl)).abs() < 1e-12);
+    /// }
+    /// # Ok::<(), pact_inference::Error>(())
+    /// ```
+    pub fn beta(mut self, beta: f64) -> Self {
+        self.beta = beta;
+        self
+    }
+
+    /// The number of plate axes of parallel enumeration (see
+    /// [`ParallelEnum::max_plate_nesting`]); by default found by one run of the guide and the
+    /// model without enumeration, which costs a run of each and draws whatever they draw.
+    ///
+    /// ```
+    /// use pact_inference::objectives::Exact;
+    /// // Models whose sites sit in one plate at most, enumerated in one run each.
+    /// let exact = Exact::elbo().parallel(true).max_plate_nesting(1);
+    /// # let _ = exact;
+    /// ```
+    pub fn max_plate_nesting(mut self, plates: usize) -> Self {
+        self.max_plate_nesting = Some(plates);
+        self
+    }
+
+    fn check_beta(&self) -> Result<()> {
+        if self.beta.is_finite() && self.beta >= 0.0 {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig(format!(
+                "the weight beta of the latent terms must be finite and ≥ 0, got {}",
+                self.beta
+            )))
         }
     }
 
@@ -98,16 +168,31 @@ impl Exact {
     ) -> Result<Estimate> {
         let guide_only = |ctx: &mut Ctx| guide(ctx).map(|_| ());
         let model_only = |ctx: &mut Ctx| model(ctx).map(|_| ());
-        let exact = ParallelEnum::new(Select::All).expectation(guide_only, model_only);
+        let mut settings = ParallelEnum::new(Select::All);
+        if let Some(p) = self.max_plate_nesting {
+            settings = settings.max_plate_nesting(p);
+        }
+        let exact = settings.expectation(guide_only, model_only);
         let (e, _) = run(&exact, params, rng)?;
         if e.enumerated.is_empty() {
             return Err(Error::Objective("the guide has no enumerable site".into()));
         }
         super::terms::check_covered(&e.guide_trace, &e.model_trace, &self.prior_sites)?;
-        let total = if self.entropy {
-            e.log_joint.add(&e.entropy)?
+        let total = if self.beta == 1.0 {
+            if self.entropy {
+                e.log_joint.add(&e.entropy)?
+            } else {
+                e.log_joint.clone()
+            }
         } else {
-            e.log_joint.clone()
+            // E_q[log p(x | z)] + β (E_q[log p(z)] (+ H[q])).
+            let mut latent = e.log_prior.clone();
+            if self.entropy {
+                latent = latent.add(&e.entropy)?;
+            }
+            e.log_joint
+                .sub(&e.log_prior)?
+                .add(&latent.mul_scalar(self.beta)?)?
         };
         let guided = !e.guide_trace.iter().any(|s| s.is_latent());
         let reported = if guided {
@@ -202,6 +287,7 @@ impl Objective for Exact {
         params: &ParamStore,
         rng: &mut Rng,
     ) -> Result<Estimate> {
+        self.check_beta()?;
         if self.parallel == Some(true) {
             return self.estimate_parallel(model, guide, params, rng);
         }
@@ -282,7 +368,20 @@ impl Exact {
                     (true, false) => s.log_prob.as_ref(),
                 }
             })?;
-            let (p_out, p_in) = split(&p, &frames, local_scale, |s| s.log_prob.as_ref())?;
+            let (mut p_out, mut p_in) = split(&p, &frames, local_scale, |s| s.log_prob.as_ref())?;
+            if self.beta != 1.0 {
+                // The β-weighted objective: the latent sites' terms count β times.
+                let (prior_out, prior_in) = split(&p, &frames, local_scale, |s| {
+                    s.is_latent().then_some(s.log_prob.as_ref()).flatten()
+                })?;
+                let less = 1.0 - self.beta;
+                if let (Some(a), Some(b)) = (&p_out, prior_out) {
+                    p_out = Some(a.sub(&b.mul_scalar(less)?)?);
+                }
+                if let (Some(a), Some(b)) = (&p_in, prior_in) {
+                    p_in = Some(a.sub(&b.mul_scalar(less)?)?);
+                }
+            }
             // log q of this configuration (per element when local), and the weights.
             let log_q = match (&q_in, &q_out) {
                 (Some(l), _) => l.clone(),
@@ -317,7 +416,11 @@ impl Exact {
             };
             let h = weight.mul(&log_q)?.mul_scalar(-local_scale)?.sum_all()?;
             if self.entropy {
-                f = f.sub(&log_q)?;
+                f = if self.beta == 1.0 {
+                    f.sub(&log_q)?
+                } else {
+                    f.sub(&log_q.mul_scalar(self.beta)?)?
+                };
             }
             let term = weight.mul(&f)?.sum_all()?.mul_scalar(local_scale)?;
             total = add(total, term)?;

@@ -1,6 +1,7 @@
 //! The Monte Carlo machinery shared by [`SvoMap`](super::SvoMap), [`Elbo`](super::Elbo) and
 //! [`ScoreFunction`](super::ScoreFunction).
 
+use super::baseline::leave_one_out_advantages;
 use super::terms::sample_terms;
 use super::{Baseline, Estimate, EstimatorPolicy, Temperature};
 use crate::{Error, Result};
@@ -78,6 +79,7 @@ impl Sampled {
                 self.entropy,
                 self.closed_form,
                 &self.prior_sites,
+                self.baseline.leave_one_out_plate(),
             )?;
             let total = terms.f.to_scalar()?;
             value += total * scale;
@@ -86,7 +88,20 @@ impl Sampled {
             let reward = total - terms.fixed;
             mean_reward += reward * scale;
             let mut objective = terms.f.clone();
-            if let Some(log_q) = &terms.log_q_sf {
+            if self.baseline.leave_one_out_plate().is_some() {
+                // Per element: `Σ_i log q_i · (r_i − b_i)`, `b_i` the mean reward of the
+                // other elements (see `Baseline::leave_one_out`).
+                if let Some(per) = &terms.per_element {
+                    let advantage = leave_one_out_advantages(&per.reward)?;
+                    let advantage = Tensor::from_f64_slice(
+                        &advantage,
+                        [advantage.len()],
+                        per.log_q.dtype(),
+                        per.log_q.device(),
+                    )?;
+                    objective = objective.add(&per.log_q.mul(&advantage)?.sum_all()?)?;
+                }
+            } else if let Some(log_q) = &terms.log_q_sf {
                 let advantage = match &b_learned {
                     Some(b) => b.detach().mul_scalar(-1.0)?.add_scalar(reward - b_avg)?,
                     None => Tensor::scalar(reward - b_avg, log_q.dtype(), log_q.device()),

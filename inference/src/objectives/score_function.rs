@@ -12,7 +12,8 @@ use pact::Rng;
 /// with [`ScoreFunction::elbo`], the ELBO) for every discrete guide site: the loss is the
 /// surrogate `−[f + (f − b)·log q(z)]`, `f` the sampled objective held constant in the
 /// second term, `b` a [`Baseline`] (moving average, optionally plus a learned part). Its
-/// gradient is unbiased.
+/// gradient is unbiased. With [`Baseline::leave_one_out`] the reward and the baseline are per
+/// element of a plate instead, `−[f + Σ_i (r_i − b_i)·log q_i]`.
 ///
 /// ```
 /// use pact_inference::objectives::{Baseline, Objective, ScoreFunction};

@@ -6,7 +6,7 @@ use super::SiteReport;
 use crate::Result;
 use pact::dist::Distribution;
 use pact::nn::ParamStore;
-use pact::ppl::{replay, run, Ctx, Relaxation, Site, SiteKind, Trace};
+use pact::ppl::{replay, run, Ctx, PlateFrame, Relaxation, Site, SiteKind, Trace};
 use pact::{Rng, Tensor};
 use std::sync::Arc;
 
@@ -24,6 +24,73 @@ pub(crate) struct Terms {
     pub entropy: Option<f64>,
     /// Per guide site.
     pub sites: Vec<SiteReport>,
+    /// The per-element reward and score of the leave-one-out baseline, when it is asked for
+    /// and there are score-function sites.
+    pub per_element: Option<PerElementTerms>,
+}
+
+/// The terms of one sample per element of the leave-one-out baseline's plate
+/// ([`Baseline::leave_one_out`](super::Baseline::leave_one_out)).
+pub(crate) struct PerElementTerms {
+    /// `r_i`: per element, the sum of `scale · log p` of the model's sites in the plate whose
+    /// terms are not in closed form (minus `scale · log q` of guide sites in the plate
+    /// without a closed-form entropy, for the ELBO). Detached values, one per element.
+    pub reward: Vec<f64>,
+    /// `log q_i`: per element, `Σ log q(z)` over the score-function sites, not scaled;
+    /// differentiable, shape `[n]`.
+    pub log_q: Tensor,
+}
+
+/// The frame of the plate `plate` among a site's plates, if the site sits in it.
+fn frame_of<'a>(site: &'a Site, plate: &str) -> Option<&'a PlateFrame> {
+    site.plates.iter().find(|f| f.name == plate)
+}
+
+/// A tensor of a site's batch shape (its log-probability) summed over every axis but the
+/// plate's: shape `[n]`, `n` the number of elements present.
+fn per_element(site: &Site, t: &Tensor, frame: &PlateFrame) -> Result<Tensor> {
+    let n = frame.subsample_size;
+    let axis = frame
+        .axis(t.rank())
+        .filter(|&a| t.dims()[a] == n)
+        .ok_or_else(|| {
+            crate::Error::Objective(format!(
+                "leave-one-out baseline over plate {:?}: the log-probability of site {:?} \
+                 (shape {}) has no axis of the plate's {n} elements",
+                frame.name,
+                site.name,
+                t.shape()
+            ))
+        })?;
+    let mut reduced = t.clone();
+    for a in (0..t.rank()).filter(|&a| a != axis) {
+        reduced = reduced.sum_keepdim(a)?;
+    }
+    Ok(reduced.reshape([n])?)
+}
+
+/// Refuses a leave-one-out plate that no site of the model or guide sits in.
+fn check_plate(plate: &str, q: &Trace, p: &Trace) -> Result<()> {
+    let mut known: Vec<&str> = Vec::new();
+    for site in q.iter().chain(p.iter()) {
+        for f in &site.plates {
+            if f.name == plate {
+                return Ok(());
+            }
+            if !known.contains(&f.name.as_str()) {
+                known.push(&f.name);
+            }
+        }
+    }
+    Err(crate::Error::Objective(format!(
+        "the leave-one-out baseline's plate {plate:?} is not a plate of any site of the model \
+         or the guide (their plates: {})",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    )))
 }
 
 /// `Σ_z q(z) log p(z)` summed over the batch, for two laws with the same finite support and
@@ -44,18 +111,42 @@ pub fn expected_log_prob_closed_form(
     q: &dyn Distribution,
     p: &dyn Distribution,
 ) -> Result<Option<Tensor>> {
-    let comparable = q.has_enumerate_support()
-        && p.has_enumerate_support()
-        && q.support() == p.support()
-        && q.event_shape() == p.event_shape()
-        && q.batch_shape() == p.batch_shape();
-    if !comparable {
+    if !comparable(q, p) {
         return Ok(None);
     }
     let support = q.enumerate_support()?;
     let lq = q.log_prob(&support)?;
     let lp = p.log_prob(&support)?;
     Ok(Some(lq.exp()?.mul(&lp)?.sum_all()?))
+}
+
+/// Whether `Σ_z q(z) log p(z)` has a closed form: both laws enumerable over the same support,
+/// with the same shapes.
+fn comparable(q: &dyn Distribution, p: &dyn Distribution) -> bool {
+    q.has_enumerate_support()
+        && p.has_enumerate_support()
+        && q.support() == p.support()
+        && q.event_shape() == p.event_shape()
+        && q.batch_shape() == p.batch_shape()
+}
+
+/// [`expected_log_prob_closed_form`] with the site's mask applied element by element.
+fn masked_closed_form(
+    q: &dyn Distribution,
+    p: &dyn Distribution,
+    mask: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
+    let Some(mask) = mask else {
+        return expected_log_prob_closed_form(q, p);
+    };
+    if !comparable(q, p) {
+        return Ok(None);
+    }
+    let support = q.enumerate_support()?;
+    let lq = q.log_prob(&support)?;
+    let lp = p.log_prob(&support)?;
+    let per_element = lq.exp()?.mul(&lp)?.sum(0)?;
+    Ok(Some(per_element.mul(mask)?.sum_all()?))
 }
 
 fn add(acc: Option<Tensor>, t: Tensor) -> Result<Option<Tensor>> {
@@ -90,7 +181,11 @@ pub(crate) fn check_covered(
     p: &Trace,
     prior_sites: &std::collections::BTreeSet<String>,
 ) -> Result<()> {
-    for site in p.iter().filter(|s| s.is_latent() && !s.is_guided()) {
+    // A decoded site's value is fixed by the model's handlers, not drawn from its prior.
+    for site in p
+        .iter()
+        .filter(|s| s.is_latent() && !s.is_guided() && !s.decoded)
+    {
         let covered = q.get(&site.name).is_some_and(|g| g.is_latent());
         if !covered && !prior_sites.contains(&site.name) {
             return Err(crate::Error::Objective(format!(
@@ -115,6 +210,15 @@ struct GuideSide<'a> {
 }
 
 impl GuideSide<'_> {
+    /// `log q(value)`, the site's batch shape, not scaled.
+    fn log_q(&self) -> Option<&Tensor> {
+        if self.site.is_guided() {
+            self.site.guide_log_prob.as_ref()
+        } else {
+            self.site.log_prob.as_ref()
+        }
+    }
+
     /// `scale · Σ log q(value)`.
     fn scaled_log_q(&self) -> Result<Option<Tensor>> {
         Ok(if self.site.is_guided() {
@@ -177,7 +281,8 @@ fn guide_sides<'a>(q: &'a Trace, p: &'a Trace) -> Result<Vec<GuideSide<'a>>> {
 
 /// Runs the guide with the estimators of `policy` at `temperature`, replays the model on
 /// its trace (relaxed the same way) and assembles the terms of
-/// `E_q[log p(x, z)]` (plus `H[q]` if `entropy`).
+/// `E_q[log p(x, z)]` (plus `H[q]` if `entropy`); with `leave_one_out`, a plate name, also
+/// the per-element terms of the leave-one-out baseline over it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sample_terms<T, U>(
     model: &impl Fn(&mut Ctx) -> pact::Result<T>,
@@ -189,6 +294,7 @@ pub(crate) fn sample_terms<T, U>(
     entropy: bool,
     closed_form: bool,
     prior_sites: &std::collections::BTreeSet<String>,
+    leave_one_out: Option<&str>,
 ) -> Result<Terms> {
     let (_, q) = run(
         &with_estimators(policy.clone(), temperature, guide),
@@ -215,6 +321,22 @@ pub(crate) fn sample_terms<T, U>(
         }
     }
     let independent = |name: &str| has_sf && before_sf.iter().any(|n| n == name);
+    if let Some(plate) = leave_one_out {
+        check_plate(plate, &q, &p)?;
+    }
+    // The plate of the per-element reward: only where there is a score-function site to
+    // reward.
+    let loo = leave_one_out.filter(|_| has_sf);
+    let mut reward: Option<Tensor> = None;
+    // Adds `sign · scale · t` at each element to the reward, for a site in the plate.
+    let mut add_reward = |site: &Site, t: &Tensor, sign: f64| -> Result<()> {
+        let Some(frame) = loo.and_then(|plate| frame_of(site, plate)) else {
+            return Ok(());
+        };
+        let r = per_element(site, &t.detach(), frame)?.mul_scalar(sign * site.scale)?;
+        reward = add(reward.take(), r)?;
+        Ok(())
+    };
     let mut fixed = 0.0;
     let mut f: Option<Tensor> = None;
     let mut closed = Vec::new();
@@ -224,6 +346,9 @@ pub(crate) fn sample_terms<T, U>(
             SiteKind::Observe | SiteKind::Factor => {
                 if let Some(t) = site.scaled_log_prob()? {
                     f = add(f, t)?;
+                }
+                if let Some(lp) = &site.log_prob {
+                    add_reward(site, lp, 1.0)?;
                 }
             }
             SiteKind::Sample => {
@@ -239,7 +364,7 @@ pub(crate) fn sample_terms<T, U>(
                 // so its own log-density stands.
                 let custom = matches!(site.relaxation, Relaxation::Custom(_));
                 let exact = match (closed_form && !custom, pair) {
-                    (true, Some((gq, gp))) => expected_log_prob_closed_form(&*gq, &*gp)?,
+                    (true, Some((gq, gp))) => masked_closed_form(&*gq, &*gp, site.mask.as_ref())?,
                     _ => None,
                 };
                 match exact {
@@ -255,24 +380,44 @@ pub(crate) fn sample_terms<T, U>(
                         if let Some(t) = site.scaled_log_prob()? {
                             f = add(f, t)?;
                         }
+                        if let Some(lp) = &site.log_prob {
+                            add_reward(site, lp, 1.0)?;
+                        }
                     }
                 }
             }
         }
     }
     let mut log_q_sf: Option<Tensor> = None;
+    let mut log_q_elements: Option<Tensor> = None;
     let mut total_entropy = Some(0.0);
     let mut sites = Vec::new();
     for side in &sides {
         let (site, dist) = (side.site, side.law);
         let closed_entropy = match dist.entropy() {
-            Ok(h) => Some(h.sum_all()?.mul_scalar(site.scale)?),
+            Ok(h) => {
+                let h = match &site.mask {
+                    Some(m) => h.mul(m)?,
+                    None => h,
+                };
+                Some(h.sum_all()?.mul_scalar(site.scale)?)
+            }
             Err(_) => None,
         };
         let sf = side.score_function;
         if sf {
             if let Some(t) = side.scaled_log_q()? {
                 log_q_sf = add(log_q_sf, t)?;
+            }
+            if let (Some(plate), Some(lq)) = (loo, side.log_q()) {
+                let frame = frame_of(site, plate).ok_or_else(|| {
+                    crate::Error::Objective(format!(
+                        "the score-function site {:?} is not in the plate {plate:?} of the \
+                         leave-one-out baseline, so it has no per-element reward",
+                        site.name
+                    ))
+                })?;
+                log_q_elements = add(log_q_elements, per_element(site, lq, frame)?)?;
             }
         }
         if entropy {
@@ -284,7 +429,12 @@ pub(crate) fn sample_terms<T, U>(
                     h.clone()
                 }
                 None => match side.scaled_log_q()? {
-                    Some(t) => t.mul_scalar(-1.0)?,
+                    Some(t) => {
+                        if let Some(lq) = side.log_q() {
+                            add_reward(site, lq, -1.0)?;
+                        }
+                        t.mul_scalar(-1.0)?
+                    }
                     None => continue,
                 },
             };
@@ -313,11 +463,30 @@ pub(crate) fn sample_terms<T, U>(
             closed_form_prior: closed.contains(&site.name),
         });
     }
+    let per_element = match log_q_elements {
+        Some(log_q) => {
+            let reward = match reward {
+                Some(r) => r.to_f64_vec(),
+                None => vec![0.0; log_q.dims()[0]],
+            };
+            if reward.len() != log_q.dims()[0] {
+                return Err(crate::Error::Objective(format!(
+                    "leave-one-out baseline: {} rewards for {} score-function elements (do the \
+                     model and the guide give the plate the same size?)",
+                    reward.len(),
+                    log_q.dims()[0]
+                )));
+            }
+            Some(PerElementTerms { reward, log_q })
+        }
+        None => None,
+    };
     Ok(Terms {
         f: f.unwrap_or_else(|| zero_like(&p)),
         fixed,
         log_q_sf,
         entropy: total_entropy,
         sites,
+        per_element,
     })
 }

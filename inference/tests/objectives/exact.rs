@@ -263,3 +263,50 @@ fn parallel_and_run_by_run_exact_agree_with_their_gradients() {
         }
     }
 }
+
+#[test]
+fn beta_weighs_the_latent_terms_alike_in_both_engines() {
+    let (model, guide) = chain_pair(vec![0.4, 2.1, 1.7, -0.3], true);
+    let params = ParamStore::new(DType::F64, CPU);
+    let run = |exact: Exact| {
+        let e = exact
+            .clone()
+            .estimate(&model, &guide, &params, &mut Rng::seed(0))
+            .unwrap();
+        let grads = e.loss.backward().unwrap();
+        let flat: Vec<f64> = ["model.a", "guide.b"]
+            .iter()
+            .flat_map(|name| {
+                let p = params.get(name).unwrap().tensor();
+                grads.get(&p).unwrap().to_f64_vec()
+            })
+            .collect();
+        (e.objective, e.entropy.unwrap(), flat)
+    };
+    let beta = 0.3;
+    for entropy in [false, true] {
+        let exact = || if entropy { Exact::elbo() } else { Exact::map() };
+        // β = 0 leaves the likelihood, β = 1 the usual objective; β between mixes them.
+        let (lik, _, g_lik) = run(exact().beta(0.0).parallel(false));
+        let (full, h, g_full) = run(exact().parallel(false));
+        let want = lik + beta * (full - lik);
+        for parallel in [false, true] {
+            let (got, got_h, g) = run(exact().beta(beta).parallel(parallel));
+            assert!((got - want).abs() < 1e-10, "{got} vs {want}");
+            assert!(
+                (got_h - h).abs() < 1e-10,
+                "the entropy is reported unweighted"
+            );
+            for ((a, b), c) in g.iter().zip(&g_lik).zip(&g_full) {
+                let w = b + beta * (c - b);
+                assert!((a - w).abs() < 1e-9, "{a} vs {w} (parallel: {parallel})");
+            }
+        }
+    }
+    for bad in [-0.5, f64::NAN, f64::INFINITY] {
+        assert!(Exact::elbo()
+            .beta(bad)
+            .estimate(&model, &guide, &params, &mut Rng::seed(0))
+            .is_err());
+    }
+}

@@ -6,4 +6,6 @@ mod common;
 mod exact;
 mod gradients;
 mod guided;
+mod leave_one_out;
 mod map;
+mod masked;

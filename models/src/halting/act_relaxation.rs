@@ -9,9 +9,10 @@
 //! objective: `−log p(y | Σ_n p_n s_n) + τ (N + R)` per example.
 
 use super::act::act_halting;
+use super::act::act_halts;
 use super::law::{HaltingLaw, HaltingRole};
 use pact::dist::{Distribution, Draw, Support};
-use pact::ppl::{CustomRelaxation, Relaxation};
+use pact::ppl::{CustomRelaxation, HaltingRule, HaltingRun, Relaxation, StepDecision};
 use pact::{DType, Device, Error, Result, Rng, Shape, Tensor};
 use std::sync::Arc;
 
@@ -51,6 +52,10 @@ impl CustomRelaxation for ActRelaxation {
         &self.label
     }
 
+    fn halting_rule(&self) -> Option<Arc<dyn HaltingRule>> {
+        Some(Arc::new(ActRule { eps: self.eps }))
+    }
+
     fn relax(&self, site: &str, dist: &Arc<dyn Distribution>) -> Result<Arc<dyn Distribution>> {
         let law = dist
             .as_any()
@@ -88,8 +93,6 @@ impl CustomRelaxation for ActRelaxation {
 #[derive(Clone, Debug)]
 pub struct ActWeights {
     weights: Tensor,
-    logits: Tensor,
-    eps: f64,
 }
 
 impl ActWeights {
@@ -111,9 +114,26 @@ impl ActWeights {
         out.push(units_1 + 1);
         Ok(ActWeights {
             weights: act.weights.reshape(out)?,
-            logits: logits.clone(),
-            eps,
         })
+    }
+
+    /// The law of weights `p` already computed (`batch_shape ++ [L]`), as [`ActRule`]
+    /// produces them step by step.
+    pub fn from_weights(weights: Tensor) -> Result<Self> {
+        let dims = weights.dims();
+        let Some((&units, batch)) = dims.split_last() else {
+            return Err(Error::invalid(
+                "ActWeights",
+                "ACT weights need an axis of units",
+            ));
+        };
+        if units < 1 || batch.contains(&0) {
+            return Err(Error::invalid(
+                "ActWeights",
+                format!("ACT weights of shape {}", weights.shape()),
+            ));
+        }
+        Ok(ActWeights { weights })
     }
 
     /// The weights `p`.
@@ -154,11 +174,10 @@ impl Distribution for ActWeights {
 
     fn expand(&self, batch_shape: &Shape) -> Result<Arc<dyn Distribution>> {
         let mut dims = batch_shape.dims().to_vec();
-        dims.push(self.logits.dims()[self.logits.rank() - 1]);
-        Ok(Arc::new(ActWeights::new(
-            &self.logits.broadcast_as(&Shape::new(dims))?,
-            self.eps,
-        )?))
+        dims.push(self.weights.dims()[self.weights.rank() - 1]);
+        Ok(Arc::new(ActWeights {
+            weights: self.weights.broadcast_as(&Shape::new(dims))?,
+        }))
     }
 
     fn sample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
@@ -222,6 +241,11 @@ impl ActPonderPrior {
         let mut at = vec![0.0; values.len()];
         let mut n = Vec::with_capacity(values.len() / self.units);
         for (row, chunk) in values.chunks(self.units).enumerate() {
+            if chunk.iter().any(|v| v.is_nan()) {
+                // Diverged weights: a NaN cost, for the trainer's guard to report.
+                n.push(f64::NAN);
+                continue;
+            }
             let last = chunk.iter().rposition(|&v| v > 0.0).ok_or_else(|| {
                 Error::invalid("ActPonderPrior", "ACT weights with no positive entry")
             })?;
@@ -276,5 +300,121 @@ impl Distribution for ActPonderPrior {
 
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
         self.ponder_cost(value)?.mul_scalar(-self.lambda)
+    }
+}
+
+/// ACT as an online rule of a halting site ([`pact::ppl::Ctx::halting`]): the weights
+/// `p_l = h_l` accumulate while the cumulative halting probability stays below `1 − ε`, the
+/// remainder `R = 1 − Σ_{l<N} h_l` goes to the halting step, and the block stops once every row
+/// has halted, holding only the current state and the weighted sum (math §2). Every row stays
+/// in the batch (with weight 0 once halted), so gradients reach every step a row ran.
+#[derive(Clone, Copy, Debug)]
+pub struct ActRule {
+    eps: f64,
+}
+
+impl ActRule {
+    /// ACT with threshold slack `eps ∈ (0, 1)`.
+    ///
+    /// ```
+    /// use pact::ppl::HaltingRule;
+    /// use pact_models::halting::{ActRule, ACT_EPSILON};
+    /// let rule = ActRule::new(ACT_EPSILON)?;
+    /// assert!(!rule.compacts());
+    /// assert!(ActRule::new(1.0).is_err());
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn new(eps: f64) -> Result<Self> {
+        if !(eps > 0.0 && eps < 1.0) {
+            return Err(Error::invalid(
+                "ActRule",
+                format!("ACT's eps must be in (0, 1), got {eps}"),
+            ));
+        }
+        Ok(ActRule { eps })
+    }
+}
+
+impl HaltingRule for ActRule {
+    fn name(&self) -> &str {
+        "act"
+    }
+
+    fn compacts(&self) -> bool {
+        false
+    }
+
+    fn start(&self, rows: usize) -> Result<Box<dyn HaltingRun>> {
+        if !(self.eps > 0.0 && self.eps < 1.0) {
+            return Err(Error::invalid(
+                "ActRule",
+                format!("ACT's eps must be in (0, 1), got {}", self.eps),
+            ));
+        }
+        Ok(Box::new(ActRun {
+            eps: self.eps,
+            cum: None,
+            halted: vec![false; rows],
+        }))
+    }
+
+    fn guide(&self, value: &Tensor) -> Result<Option<Arc<dyn Distribution>>> {
+        Ok(Some(Arc::new(ActWeights::from_weights(value.clone())?)))
+    }
+}
+
+/// ACT over one batch: the cumulative halting probability of each row (differentiable) and
+/// which rows have halted.
+struct ActRun {
+    eps: f64,
+    cum: Option<Tensor>,
+    halted: Vec<bool>,
+}
+
+impl HaltingRun for ActRun {
+    fn step(&mut self, _l: usize, logits: Option<&Tensor>, rows: &[usize]) -> Result<StepDecision> {
+        let b = rows.len();
+        let h = match logits {
+            Some(a) => a.sigmoid()?,
+            None => {
+                let like = self.cum.as_ref().ok_or_else(|| {
+                    Error::invalid("ActRule", "the last step came before any other")
+                })?;
+                Tensor::ones([b], like.dtype(), like.device())
+            }
+        };
+        let (dt, dev) = (h.dtype(), h.device());
+        let cum = match self.cum.take() {
+            Some(c) => c,
+            None => Tensor::zeros([b], dt, dev),
+        };
+        let last = logits.is_none();
+        let cum_values = cum.to_f64_vec();
+        let h_values = h.to_f64_vec();
+        // Masks (constants): still running and continuing, or halting at this step.
+        let mut cont = vec![0.0; b];
+        let mut stop = vec![0.0; b];
+        let mut halts = vec![false; b];
+        for i in 0..b {
+            if self.halted[i] {
+                continue;
+            }
+            if last || act_halts(cum_values[i], h_values[i], self.eps) {
+                stop[i] = 1.0;
+                halts[i] = true;
+                self.halted[i] = true;
+            } else {
+                cont[i] = 1.0;
+            }
+        }
+        let cont = Tensor::from_f64_slice(&cont, [b], dt, dev)?;
+        let stop = Tensor::from_f64_slice(&stop, [b], dt, dev)?;
+        let r = cum.affine(-1.0, 1.0)?.mul(&stop)?;
+        let weights = h.mul(&cont)?.add(&r)?;
+        self.cum = Some(cum.add(&h.mul(&cont)?)?);
+        Ok(StepDecision {
+            weights: Some(weights),
+            halts,
+        })
     }
 }

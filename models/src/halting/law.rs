@@ -40,7 +40,9 @@ pub enum HaltingRole {
 /// (event shape `[L]`), given by the conditional halting logits `a_l` of units `1..L−1`:
 /// `q(N = n) = σ(a_n) Π_{l<n} σ(−a_l)` (stick breaking, `σ(a_L) ≡ 1`).
 ///
-/// Exact draws are one-hot; `log_prob(v) = Σ_n v_n log q(n)`. Its Concrete relaxation
+/// Exact draws are one-hot, drawn by inverse CDF exactly as the sampling mode of
+/// [`run_block`](crate::adaptive::run_block) draws them (see [`HaltingLaw::sample_units`]);
+/// `log_prob(v) = Σ_n v_n log q(n)`. Its Concrete relaxation
 /// ([`Distribution::relaxed`]) is [`RelaxedHalting`] (per-unit binary Concrete, then stick
 /// breaking), its straight-through relaxation the same with hard one-hot values forward.
 ///
@@ -154,6 +156,58 @@ impl HaltingLaw {
         &self.role
     }
 
+    /// Draws the halting unit of every row (0-based: `n − 1`) by inverse CDF, the procedure
+    /// and random draws of [`HaltingMode::PactSample`](crate::adaptive::HaltingMode::PactSample)
+    /// in [`run_block`](crate::adaptive::run_block): with `q = exp(log_stick_breaking(a))`,
+    /// one uniform `u` per row, and the first unit `n` with `u < Σ_{m ≤ n} q(m)` (the last
+    /// unit if rounding leaves `u` above the total). So the same generator state gives the
+    /// same units as `run_block` on the same halting logits.
+    ///
+    /// The rows are the elements of `sample_shape ++ batch_shape`; the result is in that
+    /// order (row-major). The uniforms are drawn element of the batch first, then sample:
+    /// `rng.uniform_per_example(batch elements × samples)`, the draw for batch element `r`
+    /// and sample `s` at position `r · samples + s`. Each batch element thus owns consecutive
+    /// draws, so on a data-parallel shard ([`Rng::set_shard`]), whose batch's first axis runs
+    /// over the shard's examples, a replica draws what one process with the whole batch
+    /// draws at its examples. A law with batch shape `[]` (one element, not tied to an
+    /// example) draws with [`Rng::uniform`], which the shard does not affect. With
+    /// `sample_shape = []` and batch shape `[B]` this is exactly `run_block`'s
+    /// `rng.uniform_per_example(B)`.
+    ///
+    /// ```
+    /// use pact::{Device, Rng, Tensor};
+    /// use pact_models::halting::HaltingLaw;
+    /// // Two examples of a 3-unit block: q(N) = (0.5, 0.25, 0.25) for both.
+    /// let q = HaltingLaw::posterior(Tensor::from_f64_vec(vec![0.0; 4], [2, 2], Device::Cpu)?)?;
+    /// let units = q.sample_units(&[], &mut Rng::seed(3))?;
+    /// // The same uniforms, inverted by hand.
+    /// let u = Rng::seed(3).uniform_per_example(2)?;
+    /// let by_hand: Vec<usize> =
+    ///     u.iter().map(|&u| if u < 0.5 { 0 } else if u < 0.75 { 1 } else { 2 }).collect();
+    /// assert_eq!(units, by_hand);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn sample_units(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        let l = self.num_units();
+        let q = log_stick_breaking(&self.logits.detach())?
+            .exp()?
+            .to_f64_vec();
+        let rows = q.len() / l;
+        let samples: usize = sample_shape.iter().product();
+        let draws = if self.logits.rank() == 1 {
+            (0..samples).map(|_| rng.uniform()).collect()
+        } else {
+            rng.uniform_per_example(rows * samples)?
+        };
+        let mut units = vec![0; samples * rows];
+        for (r, probs) in q.chunks(l).enumerate() {
+            for s in 0..samples {
+                units[s * rows + r] = inverse_cdf(probs, draws[r * samples + s]);
+            }
+        }
+        Ok(units)
+    }
+
     /// `E[N] = Σ_n n q(n)`, shape `batch_shape`.
     pub fn expected_n(&self) -> Result<Tensor> {
         let q = self.one_hot.probs()?;
@@ -194,8 +248,21 @@ impl Distribution for HaltingLaw {
         Ok(Arc::new(Self::build(logits, self.role.clone())?))
     }
 
+    /// One-hot draws by [`HaltingLaw::sample_units`], shape `sample_shape ++ batch_shape ++
+    /// [L]`.
     fn sample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
-        self.one_hot.sample(sample_shape, rng)
+        let l = self.num_units();
+        let units = self.sample_units(sample_shape, rng)?;
+        let mut one_hot = vec![0.0; units.len() * l];
+        for (row, &n) in units.iter().enumerate() {
+            one_hot[row * l + n] = 1.0;
+        }
+        let mut dims = sample_shape.to_vec();
+        dims.extend_from_slice(self.batch_shape().dims());
+        dims.push(l);
+        let value =
+            Tensor::from_f64_slice(&one_hot, Shape::new(dims), self.dtype(), self.device())?;
+        Ok(Draw::Exact(value))
     }
 
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
@@ -241,6 +308,34 @@ impl Distribution for HaltingLaw {
     fn as_any(&self) -> Option<&dyn Any> {
         Some(self)
     }
+}
+
+/// A block's halting site for [`pact::ppl::Ctx::halting`]: `units` steps, the time-penalty
+/// prior `p(N) ∝ e^{−λN}` ([`HaltingLaw::time_penalty_prior`]) and the amortised posterior
+/// [`HaltingLaw::posterior`] of the heads' logits — the site the shipped networks use.
+///
+/// ```
+/// use pact::{DType, Device};
+/// use pact_models::halting::time_penalty_site;
+/// let site = time_penalty_site(4, 0.01, DType::F64, Device::Cpu)?;
+/// assert_eq!(site.steps(), 4);
+/// # Ok::<(), pact::Error>(())
+/// ```
+pub fn time_penalty_site(
+    units: usize,
+    lambda: f64,
+    dtype: DType,
+    device: Device,
+) -> Result<pact::ppl::HaltingSite> {
+    let prior = HaltingLaw::time_penalty_prior(lambda, units, dtype, device)?;
+    Ok(pact::ppl::HaltingSite::new(
+        units,
+        Arc::new(prior),
+        |logits: &Tensor| {
+            let law: Arc<dyn Distribution> = Arc::new(HaltingLaw::posterior(logits.clone())?);
+            Ok(law)
+        },
+    ))
 }
 
 /// The Concrete relaxation of a [`HaltingLaw`] (math §5): per unit
@@ -392,6 +487,19 @@ fn raw_from_weights(w: &Tensor) -> Result<Tensor> {
         .div(&used.affine(-1.0, 1.0)?.clamp(eps, 1.0)?)?
         .clamp(eps, 1.0 - eps)?;
     z.log()?.sub(&z.affine(-1.0, 1.0)?.log()?)
+}
+
+/// The first unit (0-based) whose cumulative probability exceeds `u`, else the last: the
+/// inversion of `run_block`'s sampling mode.
+fn inverse_cdf(probs: &[f64], u: f64) -> usize {
+    let mut cum = 0.0;
+    for (n, p) in probs.iter().enumerate() {
+        cum += p;
+        if u < cum {
+            return n;
+        }
+    }
+    probs.len().saturating_sub(1)
 }
 
 fn check_units(units: usize) -> Result<()> {

@@ -21,9 +21,9 @@ mod law;
 mod stick_breaking;
 
 pub use act::{act_from_probs, act_halting, act_halts, ActHalting, ACT_EPSILON};
-pub use act_relaxation::{ActPonderPrior, ActRelaxation, ActWeights};
+pub use act_relaxation::{ActPonderPrior, ActRelaxation, ActRule, ActWeights};
 pub use decode::deterministic_rule;
-pub use law::{HaltingLaw, HaltingRole, RelaxedHalting};
+pub use law::{time_penalty_site, HaltingLaw, HaltingRole, RelaxedHalting};
 pub use stick_breaking::{
     concrete_weights, deterministic_n, expected_n, halts_deterministically,
     kl_to_truncated_geometric, log_stick_breaking, stick_breaking, stick_breaking_weights,

@@ -6,6 +6,7 @@
 mod chunked;
 mod head;
 mod memory;
+mod model;
 mod spatial;
 mod spatial_head;
 mod unit;
@@ -13,7 +14,8 @@ mod unit;
 pub use chunked::{ChunkedNetOutput, EVAL_CHUNK};
 pub use head::{HaltingHead, HALTING_BIAS};
 pub use memory::TrainingMemory;
-pub use spatial::SpatialNetOutput;
+pub use model::{stage_site, ModelOutput, BATCH_PLATE, LABELS_SITE};
+pub use spatial::{SpatialNetOutput, POSITION_AXES};
 pub use spatial_head::SpatialHaltingHead;
 pub use unit::{ResidualUnit, UnitNorms, BN_EPS, BN_MOMENTUM, LEAKY_SLOPE};
 

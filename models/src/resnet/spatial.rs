@@ -2,13 +2,19 @@
 //! block with a [`SpatialHaltingHead`] after each unit but the last; FLOPs are counted per
 //! position (§9).
 
+use super::model::{observe_labels, posterior_expected_n, stage_site, ModelOutput, BATCH_PLATE};
 use super::{NetOutput, ResNet, ResNetConfig, SpatialHaltingHead};
 use crate::adaptive::{
     dilate3x3, run_spatial_block, upsample_nearest, HaltingMode, SpatialBlockOutput,
 };
 use crate::{Error, Result};
 use pact::nn::ParamStore;
+use pact::ppl::{Ctx, HaltingSite};
 use pact::{Rng, Tensor};
+
+/// The axes of a `[B, C, H, W]` state that index the positions: the rows of a spatial
+/// stage's halting site, whose batch shape is `[B, H, W]`.
+pub const POSITION_AXES: [usize; 3] = [0, 2, 3];
 
 /// Logits and per-stage spatial halting information of one forward pass.
 #[derive(Clone, Debug)]
@@ -140,6 +146,84 @@ impl ResNet {
         Ok(SpatialNetOutput {
             logits: self.head(&h, training)?,
             blocks,
+        })
+    }
+
+    /// The spatial network as a model (what [`ResNet::model`] runs for it): the stem, each
+    /// stage with halting heads as an in-place halting site `stage{k}` over the positions of
+    /// its grid ([`POSITION_AXES`]), scaled by `1/(H·W)`, and the labels observed in the
+    /// plate `batch`.
+    pub(super) fn spatial_model(
+        &self,
+        ctx: &mut Ctx,
+        x: &Tensor,
+        labels: Option<&Tensor>,
+        sites: &[Option<HaltingSite>],
+        training: bool,
+    ) -> pact::Result<ModelOutput> {
+        let mut h = self.stem(x)?;
+        let (batch, mut height, mut width) = match *h.dims() {
+            [b, _, hh, ww] => (b, hh, ww),
+            _ => {
+                return Err(pact::Error::invalid(
+                    "ResNet::model",
+                    format!("images of shape {}, not [B, C, H, W]", x.shape()),
+                ))
+            }
+        };
+        let mut steps = Vec::with_capacity(self.stages.len());
+        let mut expected_n = Vec::with_capacity(self.stages.len());
+        for (k, (stage, site)) in self.stages.iter().zip(sites).enumerate() {
+            // The first unit sets the stage's grid (a 3×3 convolution with padding 1).
+            let stride = stage.units.first().map_or(1, |u| u.stride());
+            (height, width) = (height.div_ceil(stride), width.div_ceil(stride));
+            let positions = batch * height * width;
+            let Some(site) = site else {
+                for unit in &stage.units {
+                    h = unit.forward(&h, training)?;
+                }
+                steps.push(vec![stage.units.len(); positions]);
+                expected_n.push(None);
+                continue;
+            };
+            let heads = self.spatial_heads(k);
+            let out = ctx.scaled(1.0 / (height * width) as f64, |ctx| {
+                ctx.halting_in_place(
+                    &stage_site(k),
+                    site,
+                    &h,
+                    &POSITION_AXES,
+                    |l, s, mask| stage.units[l].forward_masked(s, mask, training),
+                    |l, s| match heads.get(l) {
+                        Some(head) => head.logits(s),
+                        None => Err(pact::Error::invalid(
+                            "ResNet::model",
+                            format!("stage {k} has no spatial halting head after unit {l}"),
+                        )),
+                    },
+                )
+            })?;
+            if out.steps.len() != positions {
+                return Err(pact::Error::invalid(
+                    "ResNet::model",
+                    format!(
+                        "stage {k} halted {} positions, its grid has {batch}×{height}×{width}",
+                        out.steps.len()
+                    ),
+                ));
+            }
+            expected_n.push(posterior_expected_n(out.posterior.as_ref())?);
+            steps.push(out.steps);
+            h = out.output;
+        }
+        let logits = self.head(&h, training)?;
+        if let Some(y) = labels {
+            ctx.plate(BATCH_PLATE, batch, |ctx| observe_labels(ctx, &logits, y))?;
+        }
+        Ok(ModelOutput {
+            logits,
+            steps,
+            expected_n,
         })
     }
 

@@ -22,6 +22,11 @@ pub struct GuideExpectation {
     pub log_joint: Tensor,
     /// `H[q] = −E_q[log q(z)]` over the enumerated sites (rank 0, differentiable).
     pub entropy: Tensor,
+    /// `E_q[Σ log p(z)]` over the model's latent sites: the part of `log_joint` that is the
+    /// prior of the latent variables rather than the likelihood of the observations (rank 0,
+    /// differentiable). `log_joint − log_prior` is the expected log-likelihood, and
+    /// `−(log_prior + entropy)` is `KL(q ‖ p)` where every latent site is enumerated.
+    pub log_prior: Tensor,
     /// The guide's run (enumerated sites hold their supports along their axes).
     pub guide_trace: Trace,
     /// The model's run at the guide's values.
@@ -136,11 +141,15 @@ impl ParallelEnum {
                     Ok(match f.role {
                         Role::Guide => Pair {
                             l: Some(f.tensor.clone()),
-                            r: vec![None, Some(f.tensor.neg()?)],
+                            r: vec![None, Some(f.tensor.neg()?), None],
                         },
                         Role::Joint => Pair {
                             l: None,
-                            r: vec![Some(f.tensor.clone()), None],
+                            r: vec![Some(f.tensor.clone()), None, None],
+                        },
+                        Role::Prior => Pair {
+                            l: None,
+                            r: vec![Some(f.tensor.clone()), None, Some(f.tensor.clone())],
                         },
                     })
                 })
@@ -148,15 +157,17 @@ impl ParallelEnum {
             if pairs.is_empty() {
                 return Err(Error::invalid("expectation", "a model without factors"));
             }
-            let (_, values) = expect(&planned, &layout.view(), pairs, 2)?;
+            let (_, values) = expect(&planned, &layout.view(), pairs, 3)?;
             let mut values = values.into_iter();
-            let (log_joint, entropy) = match (values.next(), values.next()) {
-                (Some(a), Some(b)) => (a, b),
-                _ => return Err(Error::invalid("expectation", "missing channels")),
-            };
+            let (log_joint, entropy, log_prior) =
+                match (values.next(), values.next(), values.next()) {
+                    (Some(a), Some(b), Some(c)) => (a, b, c),
+                    _ => return Err(Error::invalid("expectation", "missing channels")),
+                };
             Ok(GuideExpectation {
                 log_joint,
                 entropy,
+                log_prior,
                 guide_trace,
                 model_trace,
                 enumerated: state.vars.iter().map(|v| v.name.clone()).collect(),

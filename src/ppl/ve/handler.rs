@@ -3,7 +3,9 @@
 //! enumerated sites it depends on.
 
 use crate::dist::Distribution;
-use crate::ppl::{Handler, MarkovFrame, Message, PlateFrame, Select, Site, Trace};
+use crate::ppl::{
+    HaltingClaim, HaltingPlan, Handler, MarkovFrame, Message, PlateFrame, Select, Site, Trace,
+};
 use crate::{Error, Result, Shape, Tensor};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -32,8 +34,10 @@ pub(super) struct Var {
 /// Which side of an expectation a factor is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Role {
-    /// A term of the model's log joint.
+    /// A term of the model's log joint from an observation or a factor.
     Joint,
+    /// A term of the model's log joint from a latent site (its prior term).
+    Prior,
     /// A term of the guide's `log q` (the weights of an expectation).
     Guide,
 }
@@ -423,6 +427,14 @@ pub(super) struct ParallelEnumerate {
 }
 
 impl Handler for ParallelEnumerate {
+    fn halting_plan(&mut self, name: &str) -> Result<Option<HaltingClaim>> {
+        let _ = name;
+        Ok(Some(HaltingClaim {
+            plan: HaltingPlan::Dense,
+            fixes_value: true,
+        }))
+    }
+
     fn process(&mut self, msg: &mut Message) -> Result<()> {
         msg.broadcast = true;
         let mut state = self.state.borrow_mut();
@@ -485,7 +497,12 @@ impl Handler for ParallelEnumerate {
             }
             Mode::Model => {}
         }
-        let factor = state.factor(site, lp, own, Role::Joint)?;
+        let role = if site.is_latent() {
+            Role::Prior
+        } else {
+            Role::Joint
+        };
+        let factor = state.factor(site, lp, own, role)?;
         if let Some(v) = own {
             state.vars[v].home = Some(state.factors.len());
         }

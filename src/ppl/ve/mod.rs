@@ -80,7 +80,7 @@ pub use expectation::GuideExpectation;
 pub use graph::{FactorGraph, MapEstimate};
 
 use super::enumerate::ENUMERATED_SITE;
-use super::{Ctx, Handler, Message, Select, Values};
+use super::{Ctx, HaltingClaim, HaltingPlan, Handler, Message, Select, Values};
 use crate::{Error, Result, Shape, Tensor};
 use handler::{NestingProbe, ParallelEnumerate, State};
 use std::cell::{Cell, RefCell};
@@ -269,6 +269,13 @@ struct Fix {
 }
 
 impl Handler for Fix {
+    fn halting_plan(&mut self, name: &str) -> Result<Option<HaltingClaim>> {
+        Ok((self.values.get(name).is_some()).then(|| HaltingClaim {
+            plan: HaltingPlan::Dense,
+            fixes_value: true,
+        }))
+    }
+
     fn process(&mut self, msg: &mut Message) -> Result<()> {
         if !msg.is_free() {
             return Ok(());

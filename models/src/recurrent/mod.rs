@@ -3,10 +3,17 @@
 //! `s_t^1 = S(s_{t−1}, x_t ⊕ 1)`, `s_t^n = S(s_t^{n−1}, x_t ⊕ 0)`, and a halting head
 //! `h_t^n = σ(W_h s_t^n + b_h)` decides how many times, in any [`HaltingMode`].
 //!
-//! The ponder steps of one input step form an [`adaptive block`](crate::adaptive) whose
-//! units are the repeated cell, so ACT, PACT and PonderNet work here exactly as in the
-//! ResNets. An LSTM's state is carried as `[h, c]` concatenated, so that both are weighted
-//! alike (§2).
+//! The ponder steps of one input step form a halting block whose units are the repeated cell,
+//! so ACT, PACT and PonderNet work here exactly as in the ResNets. Training and evaluation run
+//! the network as a model of the modelling language ([`PonderingRnn::model`]: one halting site
+//! per input step, the targets observed; see [`model`]); [`PonderingRnn::forward`] runs it in a
+//! [`HaltingMode`] of the [`adaptive block`](crate::adaptive), the reference the tests compare
+//! the model with. An LSTM's state is carried as `[h, c]` concatenated, so that both are
+//! weighted alike (§2).
+
+pub mod model;
+
+pub use model::{step_site, target_site, SequenceModelOutput, BATCH_PLATE};
 
 use crate::adaptive::{run_block, BlockOutput, HaltingMode};
 use crate::{Error, Result};
@@ -104,7 +111,20 @@ impl PonderingRnn {
     /// `[h, c]` pair; only `h` is read): what the network outputs when it halts in that state.
     /// PonderNet's loss reads every pondering state this way.
     pub fn readout(&self, state: &Tensor) -> Result<Tensor> {
-        Ok(self.out.forward(&self.hidden_of(state)?)?)
+        Ok(self.read(state)?)
+    }
+
+    /// [`PonderingRnn::readout`] on states with any leading axes `[.., B, width]`.
+    fn read(&self, state: &Tensor) -> pact::Result<Tensor> {
+        self.out.forward(&self.hidden_of(state)?)
+    }
+
+    /// The width of the carried state: `hidden`, or `2·hidden` for an LSTM's `[h, c]`.
+    fn state_width(&self) -> usize {
+        match self.cell {
+            Cell::Rnn(_) => self.config.hidden,
+            Cell::Lstm(_) => 2 * self.config.hidden,
+        }
     }
 
     /// FLOPs of one pondering step of the cell (math §9: linear layers only, `2·in·out`
@@ -146,10 +166,11 @@ impl PonderingRnn {
             .sum()
     }
 
+    /// The hidden part of states `[.., width]` (the last axis).
     fn hidden_of(&self, state: &Tensor) -> pact::Result<Tensor> {
         match self.cell {
             Cell::Rnn(_) => Ok(state.clone()),
-            Cell::Lstm(_) => state.narrow(1, 0, self.config.hidden),
+            Cell::Lstm(_) => state.narrow(state.rank().saturating_sub(1), 0, self.config.hidden),
         }
     }
 
@@ -185,10 +206,7 @@ impl PonderingRnn {
         }
         let (b, t) = (d[0], d[1]);
         let (dt, dev) = (inputs.dtype(), inputs.device());
-        let width = match self.cell {
-            Cell::Rnn(_) => self.config.hidden,
-            Cell::Lstm(_) => 2 * self.config.hidden,
-        };
+        let width = self.state_width();
         let mut state = Tensor::zeros([b, width], dt, dev);
         let first = Tensor::ones([b, 1], dt, dev);
         let rest = Tensor::zeros([b, 1], dt, dev);
