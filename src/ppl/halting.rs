@@ -564,43 +564,7 @@ impl Ctx {
                     };
                     let (output, value, steps) = run.execute(input, &mut step, &mut head)?;
                     let prior = batch_prior(name, site.prior(), rows)?;
-                    let prior = self.expand_for_plates(name, prior)?;
-                    let relaxed = match &relaxation {
-                        Some(r) => r.apply(name, &prior)?,
-                        None => None,
-                    };
-                    let guide = rule.guide(&value)?;
-                    let mut site = Site::without_law(name, SiteKind::Sample, value.clone());
-                    let draw = Draw::Exact(value.clone());
-                    let scorer = relaxed.clone().unwrap_or_else(|| prior.clone());
-                    let log_prob = scorer.log_prob_draw(&draw)?;
-                    let (log_prob, mask) = self.apply_mask(name, log_prob)?;
-                    if log_prob.shape() != &prior.batch_shape() {
-                        return Err(Error::site(
-                            name,
-                            format!(
-                                "log_prob of shape {} for batch shape {}",
-                                log_prob.shape(),
-                                prior.batch_shape()
-                            ),
-                        ));
-                    }
-                    site.guide_log_prob = match (&guide, &mask) {
-                        (Some(q), Some(m)) => Some(q.log_prob_draw(&draw)?.mul(m)?),
-                        (Some(q), None) => Some(q.log_prob_draw(&draw)?),
-                        _ => None,
-                    };
-                    site.mask = mask;
-                    site.dist = Some(prior);
-                    site.relaxed = relaxed;
-                    site.log_prob = Some(log_prob);
-                    site.scale = self.scale();
-                    site.plates = self.plates().to_vec();
-                    site.markov = self.markov_frames().to_vec();
-                    site.relaxation = relaxation.unwrap_or(Relaxation::Exact);
-                    site.decoded = decoded;
-                    site.guide = guide;
-                    self.record(site)?;
+                    self.record_online(name, prior, relaxation, decoded, &*rule, &value)?;
                     Ok(HaltingOutput {
                         output,
                         value,
@@ -611,6 +575,57 @@ impl Ctx {
                 }
             },
         }
+    }
+
+    /// Records the value `value` of a halting site that `rule` ran online: scored by `prior`
+    /// (given the rows' batch shape; the plates expand it), relaxed by `relaxation`, with the
+    /// rule's guide law, under the open masks.
+    pub(super) fn record_online(
+        &mut self,
+        name: &str,
+        prior: Arc<dyn Distribution>,
+        relaxation: Option<Relaxation>,
+        decoded: bool,
+        rule: &dyn HaltingRule,
+        value: &Tensor,
+    ) -> Result<()> {
+        let prior = self.expand_for_plates(name, prior)?;
+        let relaxed = match &relaxation {
+            Some(r) => r.apply(name, &prior)?,
+            None => None,
+        };
+        let guide = rule.guide(value)?;
+        let draw = Draw::Exact(value.clone());
+        let scorer = relaxed.clone().unwrap_or_else(|| prior.clone());
+        let log_prob = scorer.log_prob_draw(&draw)?;
+        let (log_prob, mask) = self.apply_mask(name, log_prob)?;
+        if log_prob.shape() != &prior.batch_shape() {
+            return Err(Error::site(
+                name,
+                format!(
+                    "log_prob of shape {} for batch shape {}",
+                    log_prob.shape(),
+                    prior.batch_shape()
+                ),
+            ));
+        }
+        let mut site = Site::without_law(name, SiteKind::Sample, value.clone());
+        site.guide_log_prob = match (&guide, &mask) {
+            (Some(q), Some(m)) => Some(q.log_prob_draw(&draw)?.mul(m)?),
+            (Some(q), None) => Some(q.log_prob_draw(&draw)?),
+            _ => None,
+        };
+        site.mask = mask;
+        site.dist = Some(prior);
+        site.relaxed = relaxed;
+        site.log_prob = Some(log_prob);
+        site.scale = self.scale();
+        site.plates = self.plates().to_vec();
+        site.markov = self.markov_frames().to_vec();
+        site.relaxation = relaxation.unwrap_or(Relaxation::Exact);
+        site.decoded = decoded;
+        site.guide = guide;
+        self.record(site)
     }
 
     /// Every step and head, then the site as a guided site.

@@ -4,8 +4,8 @@
 //! [module docs of halting sites](super::halting)).
 
 use super::halting::{HaltingOutput, HaltingPlan, HaltingRule, HaltingSite};
-use super::{Ctx, Relaxation, Site, SiteKind};
-use crate::dist::{Distribution, Draw};
+use super::Ctx;
+use crate::dist::Distribution;
 use crate::{Error, Result, Shape, Tensor};
 use std::sync::Arc;
 
@@ -319,7 +319,8 @@ impl Ctx {
                     layout: &layout,
                 };
                 let (output, value, steps) = run.execute(first, &mut step, &mut head)?;
-                self.record_in_place(name, site, &layout, relaxation, decoded, &*rule, &value)?;
+                let prior = prior_for_rows(name, site.prior(), &layout.rows)?;
+                self.record_online(name, prior, relaxation, decoded, &*rule, &value)?;
                 Ok(HaltingOutput {
                     output,
                     value,
@@ -329,59 +330,6 @@ impl Ctx {
                 })
             }
         }
-    }
-
-    /// Records the value of an in-place site that a rule ran online: scored by the prior
-    /// (relaxed by `relaxation`), with the rule's guide law, as [`Ctx::halting`] records it.
-    #[allow(clippy::too_many_arguments)]
-    fn record_in_place(
-        &mut self,
-        name: &str,
-        site: &HaltingSite,
-        layout: &RowLayout,
-        relaxation: Option<Relaxation>,
-        decoded: bool,
-        rule: &dyn HaltingRule,
-        value: &Tensor,
-    ) -> Result<()> {
-        let prior = prior_for_rows(name, site.prior(), &layout.rows)?;
-        let prior = self.expand_for_plates(name, prior)?;
-        let relaxed = match &relaxation {
-            Some(r) => r.apply(name, &prior)?,
-            None => None,
-        };
-        let guide = rule.guide(value)?;
-        let draw = Draw::Exact(value.clone());
-        let scorer = relaxed.clone().unwrap_or_else(|| prior.clone());
-        let log_prob = scorer.log_prob_draw(&draw)?;
-        let (log_prob, mask) = self.apply_mask(name, log_prob)?;
-        if log_prob.shape() != &prior.batch_shape() {
-            return Err(Error::site(
-                name,
-                format!(
-                    "log_prob of shape {} for batch shape {}",
-                    log_prob.shape(),
-                    prior.batch_shape()
-                ),
-            ));
-        }
-        let mut recorded = Site::without_law(name, SiteKind::Sample, value.clone());
-        recorded.guide_log_prob = match (&guide, &mask) {
-            (Some(q), Some(m)) => Some(q.log_prob_draw(&draw)?.mul(m)?),
-            (Some(q), None) => Some(q.log_prob_draw(&draw)?),
-            _ => None,
-        };
-        recorded.mask = mask;
-        recorded.dist = Some(prior);
-        recorded.relaxed = relaxed;
-        recorded.log_prob = Some(log_prob);
-        recorded.scale = self.scale();
-        recorded.plates = self.plates().to_vec();
-        recorded.markov = self.markov_frames().to_vec();
-        recorded.relaxation = relaxation.unwrap_or(Relaxation::Exact);
-        recorded.decoded = decoded;
-        recorded.guide = guide;
-        self.record(recorded)
     }
 }
 
