@@ -733,17 +733,7 @@ impl OnlineRun<'_> {
                 None
             };
             let decision = run.step(l, logits.as_ref(), &active)?;
-            if decision.halts.len() != active.len() {
-                return Err(Error::site(
-                    self.name,
-                    format!(
-                        "the halting rule {} decided for {} rows of {}",
-                        self.rule.name(),
-                        decision.halts.len(),
-                        active.len()
-                    ),
-                ));
-            }
+            check_decision(self.name, self.rule, &decision, active.len())?;
             if compacts {
                 let (mut halt, mut keep) = (Vec::new(), Vec::new());
                 for (local, &h) in decision.halts.iter().enumerate() {
@@ -769,21 +759,7 @@ impl OnlineRun<'_> {
                     active = keep.iter().map(|&local| active[local]).collect();
                 }
             } else {
-                let w = decision.weights.ok_or_else(|| {
-                    Error::site(
-                        self.name,
-                        format!(
-                            "the halting rule {} keeps every row but gave no weights",
-                            self.rule.name()
-                        ),
-                    )
-                })?;
-                if w.dims() != [rows] {
-                    return Err(Error::site(
-                        self.name,
-                        format!("weights of shape {} for {rows} rows", w.shape()),
-                    ));
-                }
+                let w = decision_weights(self.name, self.rule, &decision, rows)?;
                 let mut dims = vec![rows];
                 dims.extend(std::iter::repeat_n(1, s.rank().saturating_sub(1)));
                 let term = s.mul(&w.reshape(dims)?)?;
@@ -803,33 +779,99 @@ impl OnlineRun<'_> {
                 }
             }
         }
-        if let Some(row) = n.iter().position(|&v| v == 0) {
-            return Err(Error::site(
-                self.name,
-                format!(
-                    "the halting rule {} never halted row {row}",
-                    self.rule.name()
-                ),
-            ));
-        }
-        if compacts {
-            let output = in_input_order(finished, &order)?;
-            let mut hot = vec![0.0; rows * self.units];
-            for (row, &steps) in n.iter().enumerate() {
-                hot[row * self.units + steps - 1] = 1.0;
-            }
-            let value = Tensor::from_f64_slice(&hot, [rows, self.units], dtype, device)?;
-            return Ok((output, value, n));
-        }
-        let ran = columns.len();
-        let mut value = Tensor::stack(&columns, 1)?;
-        if ran < self.units {
-            let pad = Tensor::zeros([rows, self.units - ran], dtype, device);
-            value = Tensor::concat(&[value, pad], 1)?;
-        }
-        let output = output.ok_or_else(|| Error::site(self.name, "no step ran"))?;
+        check_all_halted(self.name, self.rule, &n)?;
+        let value = online_value(compacts, &n, &columns, self.units, dtype, device)?;
+        let output = if compacts {
+            in_input_order(finished, &order)?
+        } else {
+            output.ok_or_else(|| Error::site(self.name, "no step ran"))?
+        };
         Ok((output, value, n))
     }
+}
+
+/// Checks that an online rule decided for each of the `rows` running rows.
+pub(super) fn check_decision(
+    name: &str,
+    rule: &dyn HaltingRule,
+    decision: &StepDecision,
+    rows: usize,
+) -> Result<()> {
+    if decision.halts.len() != rows {
+        return Err(Error::site(
+            name,
+            format!(
+                "the halting rule {} decided for {} rows of {rows}",
+                rule.name(),
+                decision.halts.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The per-row weights `[rows]` of a rule that keeps every row (an error if it gave none, or
+/// of another shape).
+pub(super) fn decision_weights(
+    name: &str,
+    rule: &dyn HaltingRule,
+    decision: &StepDecision,
+    rows: usize,
+) -> Result<Tensor> {
+    let w = decision.weights.clone().ok_or_else(|| {
+        Error::site(
+            name,
+            format!(
+                "the halting rule {} keeps every row but gave no weights",
+                rule.name()
+            ),
+        )
+    })?;
+    if w.dims() != [rows] {
+        return Err(Error::site(
+            name,
+            format!("weights of shape {} for {rows} rows", w.shape()),
+        ));
+    }
+    Ok(w)
+}
+
+/// Checks that every row halted (`n[row]` is the step it halted at, 0 if none).
+pub(super) fn check_all_halted(name: &str, rule: &dyn HaltingRule, n: &[usize]) -> Result<()> {
+    match n.iter().position(|&v| v == 0) {
+        Some(row) => Err(Error::site(
+            name,
+            format!("the halting rule {} never halted row {row}", rule.name()),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The value `[rows, units]` of an online run: `e_N` per row for a compacting rule (`n`: the
+/// step each row halted at), else the per-step weights `columns` (`[rows]` each), padded with
+/// zeros for the steps that never ran.
+pub(super) fn online_value(
+    compacts: bool,
+    n: &[usize],
+    columns: &[Tensor],
+    units: usize,
+    dtype: crate::DType,
+    device: crate::Device,
+) -> Result<Tensor> {
+    let rows = n.len();
+    if compacts {
+        let mut hot = vec![0.0; rows * units];
+        for (row, &steps) in n.iter().enumerate() {
+            hot[row * units + steps - 1] = 1.0;
+        }
+        return Tensor::from_f64_slice(&hot, [rows, units], dtype, device);
+    }
+    let mut value = Tensor::stack(columns, 1)?;
+    if columns.len() < units {
+        let pad = Tensor::zeros([rows, units - columns.len()], dtype, device);
+        value = Tensor::concat(&[value, pad], 1)?;
+    }
+    Ok(value)
 }
 
 /// The rows of a compacted batch back in input order: `finished` holds the final states of

@@ -3,7 +3,10 @@
 //! halted rows stay where they are and the steps are told which rows still run (see the
 //! [module docs of halting sites](super::halting)).
 
-use super::halting::{HaltingOutput, HaltingPlan, HaltingRule, HaltingSite};
+use super::halting::{
+    check_all_halted, check_decision, decision_weights, online_value, HaltingOutput, HaltingPlan,
+    HaltingRule, HaltingSite,
+};
 use super::Ctx;
 use crate::dist::Distribution;
 use crate::{Error, Result, Shape, Tensor};
@@ -392,17 +395,7 @@ impl InPlaceRun<'_> {
                 None
             };
             let decision = run.step(l, logits.as_ref(), &active)?;
-            if decision.halts.len() != active.len() {
-                return Err(Error::site(
-                    self.name,
-                    format!(
-                        "the halting rule {} decided for {} rows of {}",
-                        self.rule.name(),
-                        decision.halts.len(),
-                        active.len()
-                    ),
-                ));
-            }
+            check_decision(self.name, self.rule, &decision, active.len())?;
             let term = if compacts {
                 // Rows take the state of the step they halt at: a one-hot weight.
                 let mut now = vec![false; rows];
@@ -419,21 +412,7 @@ impl InPlaceRun<'_> {
                     None
                 }
             } else {
-                let w = decision.weights.ok_or_else(|| {
-                    Error::site(
-                        self.name,
-                        format!(
-                            "the halting rule {} keeps every row but gave no weights",
-                            self.rule.name()
-                        ),
-                    )
-                })?;
-                if w.dims() != [rows] {
-                    return Err(Error::site(
-                        self.name,
-                        format!("weights of shape {} for {rows} rows", w.shape()),
-                    ));
-                }
+                let w = decision_weights(self.name, self.rule, &decision, rows)?;
                 let term = layout.weigh(&s, &w.reshape(layout.rows.clone())?)?;
                 columns.push(w);
                 for (row, &h) in decision.halts.iter().enumerate() {
@@ -461,32 +440,11 @@ impl InPlaceRun<'_> {
                 break;
             }
         }
-        if let Some(row) = n.iter().position(|&v| v == 0) {
-            return Err(Error::site(
-                self.name,
-                format!(
-                    "the halting rule {} never halted row {row}",
-                    self.rule.name()
-                ),
-            ));
-        }
+        check_all_halted(self.name, self.rule, &n)?;
         let mut dims = layout.rows.clone();
         dims.push(self.units);
-        let value = if compacts {
-            let mut hot = vec![0.0; rows * self.units];
-            for (row, &steps) in n.iter().enumerate() {
-                hot[row * self.units + steps - 1] = 1.0;
-            }
-            Tensor::from_f64_slice(&hot, Shape::new(dims), dtype, device)?
-        } else {
-            let ran = columns.len();
-            let mut value = Tensor::stack(&columns, 1)?;
-            if ran < self.units {
-                let pad = Tensor::zeros([rows, self.units - ran], dtype, device);
-                value = Tensor::concat(&[value, pad], 1)?;
-            }
-            value.reshape(dims)?
-        };
+        let value =
+            online_value(compacts, &n, &columns, self.units, dtype, device)?.reshape(dims)?;
         let output = output.ok_or_else(|| Error::site(self.name, "no step ran"))?;
         Ok((output, value, n))
     }
