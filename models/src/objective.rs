@@ -28,7 +28,7 @@ use pact::nn::ParamStore;
 use pact::ppl::{full_depth, relax, Ctx};
 use pact::{Rng, Tensor};
 use pact_inference::objectives::{
-    Baseline, Estimator, Objective as _, ScoreFunction, SvoMap, Temperature,
+    Baseline, Estimate, Estimator, Objective as _, ScoreFunction, SvoMap, Temperature,
 };
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -269,24 +269,12 @@ pub fn image_step(
             &params,
             rng,
         )?,
-        Objective::Act { eps, .. } => {
-            let act = relax(ActRelaxation::new(eps).into_relaxation(), capture);
-            SvoMap::new(Estimator::Concrete).estimate(&act, &no_guide, &params, rng)?
-        }
+        Objective::Act { eps, .. } => act_estimate(eps, capture, &params, rng)?,
         Objective::Pact {
             temperature,
             straight_through,
             ..
-        } => {
-            let estimator = if straight_through {
-                Estimator::StraightThrough
-            } else {
-                Estimator::Concrete
-            };
-            SvoMap::new(estimator)
-                .temperature(Temperature::Constant(temperature))
-                .estimate(&capture, &no_guide, &params, rng)?
-        }
+        } => relaxed_pact_estimate(temperature, straight_through, &capture, &params, rng)?,
         Objective::PactScoreFunction { .. } => ScoreFunction::map()
             .baseline(Baseline::leave_one_out(BATCH_PLATE))
             .estimate(&capture, &no_guide, &params, rng)?,
@@ -313,4 +301,37 @@ pub fn image_step(
         cross_entropy,
         units,
     })
+}
+
+/// ACT's objective over a model of the language: [`SvoMap`] over the model relaxed by
+/// [`ActRelaxation`] (whose halting rule runs the steps online), with no guide.
+pub(crate) fn act_estimate<T>(
+    eps: f64,
+    model: impl Fn(&mut Ctx) -> pact::Result<T>,
+    params: &ParamStore,
+    rng: &mut Rng,
+) -> Result<Estimate> {
+    let act = relax(ActRelaxation::new(eps).into_relaxation(), model);
+    let no_guide = |_: &mut Ctx| -> pact::Result<()> { Ok(()) };
+    Ok(SvoMap::new(Estimator::Concrete).estimate(&act, &no_guide, params, rng)?)
+}
+
+/// PACT's relaxed objective over a model of the language: [`SvoMap`] through the Concrete (or
+/// straight-through) relaxation at a constant `temperature`, with no guide.
+pub(crate) fn relaxed_pact_estimate<T>(
+    temperature: f64,
+    straight_through: bool,
+    model: &impl Fn(&mut Ctx) -> pact::Result<T>,
+    params: &ParamStore,
+    rng: &mut Rng,
+) -> Result<Estimate> {
+    let estimator = if straight_through {
+        Estimator::StraightThrough
+    } else {
+        Estimator::Concrete
+    };
+    let no_guide = |_: &mut Ctx| -> pact::Result<()> { Ok(()) };
+    Ok(SvoMap::new(estimator)
+        .temperature(Temperature::Constant(temperature))
+        .estimate(model, &no_guide, params, rng)?)
 }

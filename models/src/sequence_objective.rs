@@ -25,13 +25,14 @@
 
 use crate::adaptive::HaltingMode;
 use crate::data::{SequenceBatch, SequenceDims};
-use crate::halting::{kl_to_truncated_geometric, ActRelaxation};
+use crate::halting::kl_to_truncated_geometric;
+use crate::objective::{act_estimate, relaxed_pact_estimate};
 use crate::recurrent::PonderingRnn;
 use crate::{Error, Result};
 use pact::nn::ParamStore;
-use pact::ppl::{relax, Ctx};
+use pact::ppl::Ctx;
 use pact::{DType, Device, Rng, Tensor};
-use pact_inference::objectives::{Estimator, Exact, Objective as _, SvoMap, Temperature};
+use pact_inference::objectives::{Estimator, Exact, Objective as _, SvoMap};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 
@@ -320,24 +321,12 @@ pub fn sequence_step(
     let params = ParamStore::new(batch.inputs.dtype(), batch.inputs.device());
     let halting_sites = net.config().max_ponder > 1;
     let estimate = match *objective {
-        SequenceObjective::Act { eps, .. } => {
-            let act = relax(ActRelaxation::new(eps).into_relaxation(), capture);
-            SvoMap::new(Estimator::Concrete).estimate(&act, &no_guide, &params, rng)?
-        }
+        SequenceObjective::Act { eps, .. } => act_estimate(eps, capture, &params, rng)?,
         SequenceObjective::Pact {
             temperature,
             straight_through,
             ..
-        } => {
-            let estimator = if straight_through {
-                Estimator::StraightThrough
-            } else {
-                Estimator::Concrete
-            };
-            SvoMap::new(estimator)
-                .temperature(Temperature::Constant(temperature))
-                .estimate(&capture, &no_guide, &params, rng)?
-        }
+        } => relaxed_pact_estimate(temperature, straight_through, &capture, &params, rng)?,
         // One plate axis: the batch. Knowing it spares a trial run of the model.
         SequenceObjective::PonderNet { beta, .. } if halting_sites => Exact::elbo()
             .beta(beta)
