@@ -15,9 +15,9 @@
 //! which then holds the labels only.
 
 use super::ResNet;
-use crate::halting::HaltingLaw;
+use crate::halting::{time_penalty_site, HaltingLaw};
 use pact::dist::{Categorical, Distribution};
-use pact::ppl::{Ctx, HaltingSite};
+use pact::ppl::Ctx;
 use pact::{Result, Tensor};
 use std::sync::Arc;
 
@@ -41,20 +41,6 @@ pub struct ModelOutput {
     pub steps: Vec<Vec<usize>>,
     /// Per stage, `E_q[N]` per image under the posterior, where the stage ran densely.
     pub expected_n: Vec<Option<Tensor>>,
-}
-
-/// The halting site of a stage of `units` units with time penalty `penalty` (its posterior
-/// takes logits of any batch shape: `[B, L − 1]`, or `[B, H, W, L − 1]` per position).
-fn halting_site(units: usize, penalty: f64, like: &Tensor) -> Result<HaltingSite> {
-    let prior = HaltingLaw::time_penalty_prior(penalty, units, like.dtype(), like.device())?;
-    Ok(HaltingSite::new(
-        units,
-        Arc::new(prior),
-        |logits: &Tensor| {
-            let law: Arc<dyn Distribution> = Arc::new(HaltingLaw::posterior(logits.clone())?);
-            Ok(law)
-        },
-    ))
 }
 
 impl ResNet {
@@ -104,7 +90,7 @@ impl ResNet {
                 .map(|stage| match stage.units.len() {
                     // One unit leaves nothing to decide.
                     0 | 1 => Ok(None),
-                    units => halting_site(units, penalty, x).map(Some),
+                    units => time_penalty_site(units, penalty, x.dtype(), x.device()).map(Some),
                 })
                 .collect::<Result<Vec<_>>>()?,
             None => vec![None; self.stages.len()],
