@@ -286,8 +286,9 @@ pub struct SequenceStepOutput {
 /// The network runs as a model of the modelling language ([`PonderingRnn::model`]) and the
 /// loss is that of an objective of `pact-inference` over it, divided by the batch size:
 ///
-/// - ACT: [`SvoMap`] over the model relaxed by [`ActRelaxation`] (math §7): the rule runs the
-///   pondering steps online and the prior term is `−τ (N + R)`;
+/// - ACT: [`SvoMap`] over the model relaxed by
+///   [`ActRelaxation`](crate::halting::ActRelaxation) (math §7): the rule runs the pondering
+///   steps online and the prior term is `−τ (N + R)`;
 /// - PACT: [`SvoMap`] through the Concrete (or straight-through) relaxation at the objective's
 ///   temperature, with the closed-form prior term `E_q[log p(N)] = −λ E_q[N] − log Z`;
 /// - PonderNet: the β-ELBO `E_q[log p(y | N)] − β KL(q ‖ p_λ)` computed exactly
