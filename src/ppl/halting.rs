@@ -680,7 +680,7 @@ impl Ctx {
 }
 
 /// The prior with the batch shape `[rows]` if the model gave it none.
-fn batch_prior(
+pub(super) fn batch_prior(
     name: &str,
     prior: &Arc<dyn Distribution>,
     rows: usize,

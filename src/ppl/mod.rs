@@ -65,6 +65,7 @@
 //! # Ok::<(), pact::Error>(())
 //! ```
 
+mod chunked;
 mod condition;
 mod ctx;
 mod decode;
@@ -78,6 +79,7 @@ mod site;
 mod trace;
 pub mod ve;
 
+pub use chunked::{ChunkedHaltingOutput, ChunkedSteps};
 pub use condition::{condition, replay};
 pub use ctx::{run, Ctx};
 pub use decode::{decode, DecodeFn, DecodeRule};
