@@ -288,7 +288,10 @@ fn a_chunked_site_refuses_dense_runs_and_bad_rows_naming_the_site() {
     let err = pact::no_grad(|| run(&chunked_model(site(), 2), &params, &mut Rng::seed(0)))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("site \"n\"") && err.contains("online only"), "{err}");
+    assert!(
+        err.contains("site \"n\"") && err.contains("online only"),
+        "{err}"
+    );
     let err = pact::no_grad(|| {
         run(
             &relax(

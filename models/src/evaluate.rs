@@ -1,8 +1,8 @@
 //! Evaluation of adaptive image classifiers: accuracy, FLOPs per example (math §9),
 //! units executed per block, peak activation memory and speed.
 
-use crate::adaptive::HaltingMode;
 use crate::data::ImageSet;
+use crate::mode::HaltingMode;
 use crate::resnet::{ResNet, EVAL_CHUNK};
 use crate::Result;
 use pact::{Device, Rng, Tensor};
@@ -52,11 +52,12 @@ pub struct EvalReport {
 }
 
 /// Evaluates `net` on `set` in `mode` (no graph, batch norm in evaluation mode), in batches of
-/// `batch_size`. Plain, ACT and deterministic PACT evaluation of a network with global
-/// halting heads runs [`ResNet::forward_eval_chunked`] (chunks of [`EVAL_CHUNK`] examples:
-/// the activation memory is the batch's states plus one chunk's intermediates); other modes
-/// run [`ResNet::forward_adaptive`]. A spatial network is counted per position: FLOPs by
-/// [`ResNet::spatial_flops`], units as the mean over positions.
+/// `batch_size`, by [`ResNet::run_in_mode`]: the network's model under the mode's handlers.
+/// Plain, ACT and deterministic PACT evaluation of a network with global halting heads runs
+/// the chunked model ([`ResNet::chunked_model`], chunks of [`EVAL_CHUNK`] examples: the
+/// activation memory is the batch's states plus one chunk's intermediates). A spatial network
+/// is counted per position: FLOPs by [`ResNet::spatial_flops`], units as the mean over
+/// positions.
 pub fn evaluate_images(
     net: &ResNet,
     set: &ImageSet,
@@ -91,36 +92,20 @@ pub fn evaluate_images(
         let shape = [chunk.len(), set.channels, set.height, set.width];
         let x = Tensor::from_f32_vec(images, shape, device)?;
         let base = pact::memory::reset_peak();
-        let predicted = if net.is_spatial() {
-            let out = pact::no_grad(|| net.forward_spatial(&x, mode, false, &mut rng))?;
-            peak = peak.max(pact::memory::peak_bytes().saturating_sub(base));
-            for (b, block) in out.blocks.iter().enumerate() {
-                units[b].extend(block.max_units());
-                spatial_units[b].extend(block.mean_units());
+        let out = pact::no_grad(|| net.run_in_mode(&x, mode, EVAL_CHUNK, &mut rng))?;
+        let predicted = out.logits.argmax(1)?;
+        peak = peak.max(pact::memory::peak_bytes().saturating_sub(base));
+        for (b, stage) in out.stages.iter().enumerate() {
+            units[b].extend(stage.max_units());
+            if net.is_spatial() {
+                spatial_units[b].extend(stage.mean_units());
             }
+        }
+        if net.is_spatial() {
             let flops = out.flops_per_example(net, set.height, set.width)?;
             spatial_flops.extend(flops.iter().map(|&f| f as f64));
-            out.logits.argmax(1)?
-        } else {
-            let (logits, block_units) = if net.supports_chunked_eval(mode) {
-                let out = pact::no_grad(|| net.forward_eval_chunked(&x, mode, EVAL_CHUNK))?;
-                let block_units: Vec<Vec<usize>> =
-                    out.blocks.into_iter().map(|b| b.units).collect();
-                (out.logits, block_units)
-            } else {
-                let out = pact::no_grad(|| net.forward_adaptive(&x, mode, false, &mut rng))?;
-                let block_units: Vec<Vec<usize>> =
-                    out.blocks.into_iter().map(|b| b.units).collect();
-                (out.logits, block_units)
-            };
-            let predicted = logits.argmax(1)?;
-            drop(logits);
-            peak = peak.max(pact::memory::peak_bytes().saturating_sub(base));
-            for (b, block) in block_units.into_iter().enumerate() {
-                units[b].extend(block);
-            }
-            predicted
-        };
+        }
+        drop(out);
         for (k, (&p, &y)) in predicted.iter().zip(&labels).enumerate() {
             let hit = usize::from(p == y);
             correct += hit;

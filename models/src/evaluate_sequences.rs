@@ -12,9 +12,9 @@
 //! The network runs as a model of the modelling language ([`PonderingRnn::model`]), under the
 //! handlers of the halting mode asked for ([`run_in_mode`]).
 
-use crate::adaptive::HaltingMode;
 use crate::data::SequenceSet;
 use crate::halting::ActRelaxation;
+use crate::mode::HaltingMode;
 use crate::recurrent::{step_site, PonderingRnn, SequenceModelOutput};
 use crate::sequence_objective::SequenceTensors;
 use crate::{Error, Result};

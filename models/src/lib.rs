@@ -6,13 +6,13 @@
 
 #![warn(missing_docs)]
 
-pub mod adaptive;
 pub mod analysis;
 pub mod data;
 mod error;
 pub mod evaluate;
 pub mod evaluate_sequences;
 pub mod halting;
+pub mod mode;
 pub mod objective;
 pub mod plot;
 pub mod recurrent;

@@ -20,8 +20,8 @@
 //!
 //! The score-function estimator is not offered for spatial networks.
 
-use crate::adaptive::HaltingMode;
 use crate::halting::ActRelaxation;
+use crate::mode::HaltingMode;
 use crate::resnet::{ResNet, BATCH_PLATE};
 use crate::{Error, Result};
 use pact::nn::ParamStore;
@@ -140,7 +140,8 @@ impl Objective {
         }
     }
 
-    /// The halting mode used while training with this objective.
+    /// The halting mode whose handlers the network's model ([`ResNet::model`]) runs under
+    /// while training with this objective.
     pub fn training_mode(&self) -> HaltingMode {
         match *self {
             Objective::Plain => HaltingMode::Plain,

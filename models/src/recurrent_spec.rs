@@ -4,7 +4,7 @@
 //! The image families live in [`crate::spec`]; a checkpoint holds one of the two descriptions,
 //! under [`crate::spec::MODEL_KEY`] (ResNets) or [`RECURRENT_MODEL_KEY`] (recurrent models).
 
-use crate::adaptive::HaltingMode;
+use crate::mode::HaltingMode;
 use crate::recurrent::{CellKind, PonderingConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

@@ -23,9 +23,9 @@
 //! step's validity, and the targets observed under the step's target mask); see
 //! [`sequence_step`].
 
-use crate::adaptive::HaltingMode;
 use crate::data::{SequenceBatch, SequenceDims};
 use crate::halting::kl_to_truncated_geometric;
+use crate::mode::HaltingMode;
 use crate::objective::{act_estimate, relaxed_pact_estimate};
 use crate::recurrent::PonderingRnn;
 use crate::{Error, Result};
@@ -121,8 +121,8 @@ impl SequenceObjective {
         }
     }
 
-    /// The halting mode of [`PonderingRnn::forward`] that runs the network as this objective
-    /// trains it (training itself runs the network as a model, [`PonderingRnn::model`]).
+    /// The halting mode whose handlers the network's model ([`PonderingRnn::model`]) runs under
+    /// while training with this objective.
     pub fn training_mode(&self) -> HaltingMode {
         match *self {
             SequenceObjective::Act { eps, .. } => HaltingMode::Act { eps },

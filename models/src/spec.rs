@@ -1,7 +1,7 @@
 //! Named model families and the description stored in every checkpoint, so that `pact eval`
 //! and `pact plot` rebuild exactly the network that was trained.
 
-use crate::adaptive::HaltingMode;
+use crate::mode::HaltingMode;
 use crate::resnet::{ResNet, ResNetConfig};
 use crate::{Error, Result};
 use pact::nn::ParamStore;

@@ -5,9 +5,9 @@ use super::common::{load_images, load_resnet};
 use crate::{CliError, Result};
 use pact::nn::{Optimizer, ParamStore, Sgd, SgdConfig};
 use pact::{DType, Device, Rng, Tensor};
-use pact_models::adaptive::HaltingMode;
 use pact_models::data::Split;
 use pact_models::halting::ACT_EPSILON;
+use pact_models::mode::HaltingMode;
 use pact_models::objective::{image_step, Objective};
 use pact_models::resnet::{ResNet, ResNetConfig, EVAL_CHUNK};
 use std::time::Instant;
@@ -177,13 +177,8 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
                 start = Instant::now();
             }
             let (x, _) = &batches[i % batches.len()];
-            let units: Vec<Vec<usize>> = if net.supports_chunked_eval(&eval_mode) {
-                let out = net.forward_eval_chunked(x, &eval_mode, args.eval_chunk)?;
-                out.blocks.into_iter().map(|b| b.units).collect()
-            } else {
-                let out = net.forward_adaptive(x, &eval_mode, false, &mut rng)?;
-                out.blocks.into_iter().map(|b| b.units).collect()
-            };
+            let out = net.run_in_mode(x, &eval_mode, args.eval_chunk, &mut rng)?;
+            let units: Vec<Vec<usize>> = out.stages.into_iter().map(|s| s.steps).collect();
             if i >= 2 {
                 examples += x.dims()[0];
                 executed.resize(units.len(), 0);

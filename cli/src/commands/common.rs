@@ -3,9 +3,9 @@
 use crate::{CliError, Result};
 use pact::nn::{checkpoint, ParamStore};
 use pact::{DType, Device, Rng};
-use pact_models::adaptive::HaltingMode;
 use pact_models::data::{DataSpec, ImageSet, Split};
 use pact_models::evaluate::EvalReport;
+use pact_models::mode::HaltingMode;
 use pact_models::resnet::ResNet;
 use pact_models::spec::{ModelName, ModelSpec, RecurrentSpec};
 use std::path::Path;

@@ -5,11 +5,11 @@
 use super::common::{eval_json, load_images, load_resnet};
 use super::sequence::{self, load_recurrent, Family};
 use crate::{CliError, Result};
-use pact_models::adaptive::HaltingMode;
 use pact_models::data::{DataSpec, SequenceSet, Split};
 use pact_models::evaluate::{evaluate_images, EvalReport};
 use pact_models::evaluate_sequences::{evaluate_sequences, SequenceEvalReport};
 use pact_models::halting::ACT_EPSILON;
+use pact_models::mode::HaltingMode;
 use pact_models::spec::{ModelSpec, RecurrentSpec};
 use std::path::PathBuf;
 

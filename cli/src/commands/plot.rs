@@ -9,16 +9,16 @@ use super::common::{load_images, load_resnet};
 use crate::{CliError, Result};
 use pact::nn::checkpoint;
 use pact::{Device, Rng, Tensor};
-use pact_models::adaptive::HaltingMode;
 use pact_models::analysis::{geometric_prior, halting_chart};
 use pact_models::data::{ImageSet, Split};
 use pact_models::evaluate::evaluate_images;
-use pact_models::halting::{act_from_probs, deterministic_n, ACT_EPSILON};
+use pact_models::halting::{act_from_probs, deterministic_n, HaltingLaw, ACT_EPSILON};
+use pact_models::mode::HaltingMode;
 use pact_models::plot::{
     save, BarSeries, Figure, Format, GroupedBarChart, LegendPosition, LineChart, Panel, Raster,
     YAxis,
 };
-use pact_models::resnet::ResNet;
+use pact_models::resnet::{stage_site, ResNet};
 use pact_models::spec::ModelSpec;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -241,9 +241,19 @@ fn halting(args: HaltingArgs, device: Device) -> Result<()> {
         labels,
         x,
     } = spread_examples(&set, args.examples, device)?;
-    let out = pact::no_grad(|| {
-        net.forward_adaptive(&x, &HaltingMode::PonderNet, false, &mut Rng::seed(0))
-    })?;
+    // The model with no handler runs every unit and records each stage's posterior.
+    let model = net.model(&x, None, 0.0, false)?;
+    let (out, trace) = pact::no_grad(|| HaltingMode::PactSample.run(&model, &mut Rng::seed(0)))?;
+    let posteriors = (0..out.steps.len())
+        .map(|k| {
+            trace
+                .get(&stage_site(k))
+                .and_then(|site| site.guide.as_ref())
+                .and_then(|q| q.as_any())
+                .and_then(|q| q.downcast_ref::<HaltingLaw>())
+                .cloned()
+        })
+        .collect::<Vec<_>>();
     let predicted = out.logits.argmax(1)?;
     let units = spec.resnet.units_per_stage;
     let mut fig = Figure::new(
@@ -252,7 +262,7 @@ fn halting(args: HaltingArgs, device: Device) -> Result<()> {
             spec.name.as_str(),
             set.name
         ),
-        1 + out.blocks.len(),
+        1 + posteriors.len(),
     )
     .cell(560, 320);
     let plane = set.channels * set.height * set.width;
@@ -279,25 +289,22 @@ fn halting(args: HaltingArgs, device: Device) -> Result<()> {
             set.width,
             caption,
         )?));
-        for (b, block) in out.blocks.iter().enumerate() {
-            let q = block
-                .log_q
-                .as_ref()
-                .ok_or_else(|| CliError::Usage("PonderNet mode returned no log q".into()))?
-                .exp()?
-                .to_f64_vec();
-            let q = q[row * units..(row + 1) * units].to_vec();
-            let (act_w, act_n, det_n) = match &block.logits {
-                Some(a) => {
+        for (b, posterior) in posteriors.iter().enumerate() {
+            let (q, act_w, act_n, det_n) = match posterior {
+                Some(law) => {
+                    let a = law.logits();
+                    let q = law.log_probs().exp()?.to_f64_vec();
+                    let q = q[row * units..(row + 1) * units].to_vec();
                     let act = act_from_probs(&a.sigmoid()?, ACT_EPSILON)?;
                     let w = act.weights.to_f64_vec();
                     (
+                        q,
                         w[row * units..(row + 1) * units].to_vec(),
                         act.n[row],
                         deterministic_n(a)[row],
                     )
                 }
-                None => (vec![1.0], 1, 1),
+                None => (vec![1.0], vec![1.0], 1, 1),
             };
             let chart = halting_chart(format!("block {}", b + 1), &q, &act_w, act_n, det_n);
             fig = fig.panel(Panel::Bars {

@@ -1,21 +1,19 @@
 //! Recurrent cells that ponder at every input step (math §10): at step `t` the cell runs
 //! up to `M` times on the same input, with a first-step flag appended,
 //! `s_t^1 = S(s_{t−1}, x_t ⊕ 1)`, `s_t^n = S(s_t^{n−1}, x_t ⊕ 0)`, and a halting head
-//! `h_t^n = σ(W_h s_t^n + b_h)` decides how many times, in any [`HaltingMode`].
+//! `h_t^n = σ(W_h s_t^n + b_h)` decides how many times.
 //!
 //! The ponder steps of one input step form a halting block whose units are the repeated cell,
 //! so ACT, PACT and PonderNet work here exactly as in the ResNets. Training and evaluation run
 //! the network as a model of the modelling language ([`PonderingRnn::model`]: one halting site
-//! per input step, the targets observed; see [`model`]); [`PonderingRnn::forward`] runs it in a
-//! [`HaltingMode`] of the [`adaptive block`](crate::adaptive), the reference the tests compare
-//! the model with. An LSTM's state is carried as `[h, c]` concatenated, so that both are
-//! weighted alike (§2).
+//! per input step, the targets observed; see [`model`]) under the handlers of a
+//! [`HaltingMode`](crate::mode::HaltingMode). An LSTM's state is carried as `[h, c]`
+//! concatenated, so that both are weighted alike (§2).
 
 pub mod model;
 
 pub use model::{step_site, target_site, SequenceModelOutput, BATCH_PLATE};
 
-use crate::adaptive::{run_block, BlockOutput, HaltingMode};
 use crate::{Error, Result};
 use pact::nn::{Linear, LstmCell, LstmState, ParamStore, RnnCell};
 use pact::{Rng, Tensor};
@@ -58,14 +56,6 @@ pub struct PonderingRnn {
     cell: Cell,
     halt: Linear,
     out: Linear,
-}
-
-/// Outputs of a run over a sequence.
-pub struct PonderingOutput {
-    /// Output logits per step, `[B, T, outputs]`.
-    pub logits: Tensor,
-    /// One block per input step.
-    pub steps: Vec<BlockOutput>,
 }
 
 impl PonderingRnn {
@@ -119,8 +109,19 @@ impl PonderingRnn {
         self.out.forward(&self.hidden_of(state)?)
     }
 
+    /// One pondering step of the cell: the next state `[B, width]` from the input with its
+    /// first-step flag `[B, inputs + 1]` and the state `[B, width]`.
+    pub fn cell_step(&self, x: &Tensor, state: &Tensor) -> Result<Tensor> {
+        Ok(self.step(x, state)?)
+    }
+
+    /// The halting logits `[B]` of states `[B, width]` (the head reads the hidden part).
+    pub fn halting_logits(&self, state: &Tensor) -> Result<Tensor> {
+        Ok(self.halt.forward(&self.hidden_of(state)?)?.squeeze(1)?)
+    }
+
     /// The width of the carried state: `hidden`, or `2·hidden` for an LSTM's `[h, c]`.
-    fn state_width(&self) -> usize {
+    pub fn state_width(&self) -> usize {
         match self.cell {
             Cell::Rnn(_) => self.config.hidden,
             Cell::Lstm(_) => 2 * self.config.hidden,
@@ -187,59 +188,5 @@ impl PonderingRnn {
                 Tensor::concat(&[next.h, next.c], 1)
             }
         }
-    }
-
-    /// Runs the network over `inputs` (`[B, T, inputs]`), pondering at every step in `mode`.
-    pub fn forward(
-        &self,
-        inputs: &Tensor,
-        mode: &HaltingMode,
-        rng: &mut Rng,
-    ) -> Result<PonderingOutput> {
-        let d = inputs.dims();
-        if d.len() != 3 || d[2] != self.config.inputs {
-            return Err(Error::InvalidInput(format!(
-                "inputs of shape {} do not match [B, T, {}]",
-                inputs.shape(),
-                self.config.inputs
-            )));
-        }
-        let (b, t) = (d[0], d[1]);
-        let (dt, dev) = (inputs.dtype(), inputs.device());
-        let width = self.state_width();
-        let mut state = Tensor::zeros([b, width], dt, dev);
-        let first = Tensor::ones([b, 1], dt, dev);
-        let rest = Tensor::zeros([b, 1], dt, dev);
-        let mut steps = Vec::with_capacity(t);
-        let mut logits = Vec::with_capacity(t);
-        for step in 0..t {
-            let x = inputs.narrow(1, step, 1)?.squeeze(1)?;
-            let with_first = Tensor::concat(&[x.clone(), first.clone()], 1)?;
-            let with_rest = Tensor::concat(&[x, rest.clone()], 1)?;
-            let block = run_block(
-                self.config.max_ponder,
-                &state,
-                |n, s, rows| {
-                    let x = if n == 0 { &with_first } else { &with_rest };
-                    // Deterministic mode compacts the batch: take the surviving rows.
-                    let x = if rows.len() == b {
-                        x.clone()
-                    } else {
-                        x.index_select(0, rows)?
-                    };
-                    self.step(&x, s)
-                },
-                |_, s| self.halt.forward(&self.hidden_of(s)?)?.squeeze(1),
-                mode,
-                rng,
-            )?;
-            state = block.output.clone();
-            logits.push(self.out.forward(&self.hidden_of(&state)?)?);
-            steps.push(block);
-        }
-        Ok(PonderingOutput {
-            logits: Tensor::stack(&logits, 1)?,
-            steps,
-        })
     }
 }

@@ -1,10 +1,13 @@
-//! Low-memory evaluation of a ResNet with global halting heads: the stem, every stage (as
-//! [`run_block_chunked`]) and the classifier head run over chunks of the batch, with the
-//! states held one tensor per example between them.
+//! Low-memory evaluation of a ResNet with global halting heads, as a model of the modelling
+//! language: the stem, every stage (a chunked halting site,
+//! [`Ctx::halting_chunked`](pact::ppl::Ctx::halting_chunked)) and the classifier head run
+//! over chunks of the batch, with the states held one tensor per image between them.
 
+use super::model::{observe_labels, stage_site, ModelOutput, BATCH_PLATE};
 use super::{HaltingHead, ResNet, ResidualUnit, UnitNorms, LEAKY_SLOPE};
-use crate::adaptive::{chunked_mode, run_block_chunked, BlockHalting, ChunkedBlock, HaltingMode};
+use crate::halting::time_penalty_site;
 use crate::{Error, Result};
+use pact::ppl::{ChunkedSteps, Ctx};
 use pact::Tensor;
 
 /// Examples per chunk in evaluation: large enough that a chunk's convolutions keep every
@@ -12,27 +15,14 @@ use pact::Tensor;
 /// small fraction of the batch's states.
 pub const EVAL_CHUNK: usize = 16;
 
-/// Logits and per-stage halting of [`ResNet::forward_eval_chunked`].
-#[derive(Clone, Debug)]
-pub struct ChunkedNetOutput {
-    /// Class logits `[B, K]`.
-    pub logits: Tensor,
-    /// Units executed per example (and ACT's ponder cost), one entry per stage.
-    pub blocks: Vec<BlockHalting>,
-}
-
-/// A stage as [`run_block_chunked`] runs it, with its batch norms prepared.
+/// A stage as a chunked halting site runs it, with its batch norms prepared.
 struct EvalStage<'a> {
     units: &'a [ResidualUnit],
     norms: Vec<UnitNorms>,
     heads: &'a [HaltingHead],
 }
 
-impl ChunkedBlock for EvalStage<'_> {
-    fn units(&self) -> usize {
-        self.units.len()
-    }
-
+impl ChunkedSteps for EvalStage<'_> {
     fn is_residual(&self, l: usize) -> bool {
         self.units[l].has_identity_shortcut()
     }
@@ -59,72 +49,146 @@ fn split_rows(t: &Tensor) -> pact::Result<Vec<Tensor>> {
 }
 
 impl ResNet {
-    /// Whether [`ResNet::forward_eval_chunked`] evaluates this network in `mode`: a network
-    /// with global halting heads (or a plain one in plain mode) in the plain, ACT or
-    /// deterministic PACT mode.
-    pub fn supports_chunked_eval(&self, mode: &HaltingMode) -> bool {
-        !self.is_spatial()
-            && chunked_mode(mode)
-            && (matches!(mode, HaltingMode::Plain) || self.config.halting_bias.is_some())
-    }
-
-    /// Evaluation (batch norm with running statistics) in `mode` with little activation
-    /// memory, computing what [`ResNet::forward_adaptive`] computes in that mode (up to
-    /// floating-point rounding) over chunks of at most `chunk` examples: at any time the
-    /// per-example states of the batch (and, for ACT, the weighted sums of the running
-    /// examples) plus one chunk's intermediates are held. Call it without a graph
-    /// ([`pact::no_grad`]); see [`ResNet::supports_chunked_eval`] for the modes.
-    pub fn forward_eval_chunked(
-        &self,
-        x: &Tensor,
-        mode: &HaltingMode,
+    /// The network on the images `x` as a model for evaluation with little activation
+    /// memory: [`ResNet::model`] in evaluation mode (batch norm with running statistics),
+    /// with the same sites (`stage{k}`, the labels `y` in the plate `batch`), computing what
+    /// it computes up to floating-point rounding, over chunks of at most `chunk` images. At
+    /// any time the per-image states of the batch (and, under ACT, the weighted sums of the
+    /// running images) plus one chunk's intermediates are held. Its halting sites run online
+    /// only (`full_depth`, `decode`, ACT's relaxation; see
+    /// [`Ctx::halting_chunked`](pact::ppl::Ctx::halting_chunked)); run it without a graph
+    /// ([`pact::no_grad`]). The prior of each site (the time penalty, here with `λ = 0`) only
+    /// scores the value recorded; no decision reads it. Spatial networks have no chunked
+    /// model.
+    ///
+    /// ```
+    /// use pact::nn::ParamStore;
+    /// use pact::ppl::{decode, run, DecodeRule};
+    /// use pact::{DType, Device, Rng, Tensor};
+    /// use pact_models::resnet::{ResNet, ResNetConfig};
+    /// let config = ResNetConfig {
+    ///     units_per_stage: 3,
+    ///     widths: [2, 3, 4],
+    ///     in_channels: 1,
+    ///     num_classes: 3,
+    ///     halting_bias: Some(0.0),
+    /// };
+    /// let store = ParamStore::new(DType::F32, Device::Cpu);
+    /// let net = ResNet::new(&store, config, &mut Rng::seed(0))?;
+    /// let x = Tensor::randn([5, 1, 8, 8], DType::F32, Device::Cpu, &mut Rng::seed(1))?;
+    /// let chunked = decode(DecodeRule::Threshold(0.5), net.chunked_model(&x, None, 2)?);
+    /// let dense = decode(DecodeRule::Threshold(0.5), net.model(&x, None, 0.0, false)?);
+    /// let (a, _) = pact::no_grad(|| run(&chunked, &store, &mut Rng::seed(2)))?;
+    /// let (b, _) = pact::no_grad(|| run(&dense, &store, &mut Rng::seed(2)))?;
+    /// assert_eq!(a.steps, b.steps);
+    /// assert!(a.logits.sub(&b.logits)?.abs()?.max_value()? < 1e-4);
+    /// # Ok::<(), pact_models::Error>(())
+    /// ```
+    pub fn chunked_model<'a>(
+        &'a self,
+        x: &'a Tensor,
+        labels: Option<&'a Tensor>,
         chunk: usize,
-    ) -> Result<ChunkedNetOutput> {
-        if !self.supports_chunked_eval(mode) {
-            return Err(Error::InvalidInput(format!(
-                "chunked evaluation covers plain, act and pact-deterministic on a network \
-                 with global halting heads, not {} on this network",
-                mode.name()
-            )));
+    ) -> Result<impl Fn(&mut Ctx) -> pact::Result<ModelOutput> + 'a> {
+        if self.is_spatial() {
+            return Err(Error::InvalidInput(
+                "a spatial network halts per position and has no chunked model; run \
+                 ResNet::model"
+                    .into(),
+            ));
         }
         if chunk == 0 || x.rank() != 4 || x.dims()[0] == 0 {
             return Err(Error::InvalidInput(format!(
-                "chunked evaluation needs an NCHW batch of at least one example and chunks of \
-                 at least one, got {} in chunks of {chunk}",
+                "chunked evaluation needs an NCHW batch of at least one image and chunks of at \
+                 least one, got {} in chunks of {chunk}",
                 x.shape()
             )));
         }
-        let b = x.dims()[0];
-        let mut states = Vec::with_capacity(b);
-        for start in (0..b).step_by(chunk) {
-            let len = chunk.min(b - start);
-            let h = self.stem(&x.narrow(0, start, len)?)?;
-            states.extend(split_rows(&h)?);
-        }
-        let mut blocks = Vec::with_capacity(self.stages.len());
-        for stage in &self.stages {
-            let eval = EvalStage {
-                units: &stage.units,
-                norms: stage
-                    .units
-                    .iter()
-                    .map(ResidualUnit::eval_norms)
-                    .collect::<pact::Result<_>>()?,
-                heads: &stage.heads,
-            };
-            let out = run_block_chunked(&eval, states, mode, chunk)?;
-            states = out.states;
-            blocks.push(out.halting);
-        }
-        Ok(ChunkedNetOutput {
-            logits: self.head_chunked(states, chunk)?,
-            blocks,
+        let batch = x.dims()[0];
+        let sites = match self.config.halting_bias {
+            Some(_) => self
+                .stages
+                .iter()
+                .map(|stage| match stage.units.len() {
+                    // One unit leaves nothing to decide.
+                    0 | 1 => Ok(None),
+                    units => time_penalty_site(units, 0.0, x.dtype(), x.device()).map(Some),
+                })
+                .collect::<pact::Result<Vec<_>>>()?,
+            None => vec![None; self.stages.len()],
+        };
+        Ok(move |ctx: &mut Ctx| {
+            ctx.plate(BATCH_PLATE, batch, |ctx| {
+                let mut states = Vec::with_capacity(batch);
+                for start in (0..batch).step_by(chunk) {
+                    let len = chunk.min(batch - start);
+                    states.extend(split_rows(&self.stem(&x.narrow(0, start, len)?)?)?);
+                }
+                let mut steps = Vec::with_capacity(self.stages.len());
+                for (k, (stage, site)) in self.stages.iter().zip(&sites).enumerate() {
+                    let eval = EvalStage {
+                        units: &stage.units,
+                        norms: stage
+                            .units
+                            .iter()
+                            .map(ResidualUnit::eval_norms)
+                            .collect::<pact::Result<_>>()?,
+                        heads: &stage.heads,
+                    };
+                    match site {
+                        Some(site) => {
+                            let out =
+                                ctx.halting_chunked(&stage_site(k), site, states, &eval, chunk)?;
+                            states = out.states;
+                            steps.push(out.steps);
+                        }
+                        None => {
+                            states = self.run_units_chunked(&eval, states, chunk)?;
+                            steps.push(vec![stage.units.len(); batch]);
+                        }
+                    }
+                }
+                let logits = self.head_chunked(states, chunk)?;
+                if let Some(y) = labels {
+                    observe_labels(ctx, &logits, y)?;
+                }
+                Ok(ModelOutput {
+                    logits,
+                    expected_n: vec![None; steps.len()],
+                    steps,
+                })
+            })
         })
     }
 
-    /// [`ResNet::head`] in evaluation mode over chunks of the per-example final states,
+    /// Every unit of a stage without halting heads over chunks of the per-image states.
+    fn run_units_chunked(
+        &self,
+        stage: &EvalStage<'_>,
+        states: Vec<Tensor>,
+        chunk: usize,
+    ) -> pact::Result<Vec<Tensor>> {
+        let mut states = states;
+        for l in 0..stage.units.len() {
+            let residual = stage.is_residual(l);
+            for start in (0..states.len()).step_by(chunk) {
+                let end = (start + chunk).min(states.len());
+                let out = stage.apply(l, Tensor::concat(&states[start..end], 0)?)?;
+                for (k, state) in states[start..end].iter_mut().enumerate() {
+                    if residual {
+                        state.add_scaled_row_in_place(&out, k, 1.0)?;
+                    } else {
+                        *state = out.narrow(0, k, 1)?;
+                    }
+                }
+            }
+        }
+        Ok(states)
+    }
+
+    /// [`ResNet::head`] in evaluation mode over chunks of the per-image final states,
     /// freeing each chunk's states as it goes.
-    fn head_chunked(&self, mut states: Vec<Tensor>, chunk: usize) -> Result<Tensor> {
+    fn head_chunked(&self, mut states: Vec<Tensor>, chunk: usize) -> pact::Result<Tensor> {
         let (scale, shift) = self.final_bn.eval_scale_shift()?;
         let mut pooled = Vec::with_capacity(states.len().div_ceil(chunk));
         while !states.is_empty() {
@@ -134,6 +198,29 @@ impl ResNet {
             let h = x.scale_shift_leaky_relu(&scale, &shift, LEAKY_SLOPE)?;
             pooled.push(h.global_avg_pool2d()?);
         }
-        Ok(self.fc.forward(&Tensor::concat(&pooled, 0)?)?)
+        self.fc.forward(&Tensor::concat(&pooled, 0)?)
+    }
+
+    /// The output grid `(H, W)` of every stage for images `x` (`[B, C, H, W]`).
+    pub fn stage_grids(&self, x: &Tensor) -> Result<Vec<(usize, usize)>> {
+        let (mut h, mut w) = match *x.dims() {
+            [_, _, h, w] => (h, w),
+            _ => {
+                return Err(Error::InvalidInput(format!(
+                    "images of shape {}, not [B, C, H, W]",
+                    x.shape()
+                )))
+            }
+        };
+        Ok(self
+            .stages
+            .iter()
+            .map(|stage| {
+                for unit in &stage.units {
+                    (h, w) = (h.div_ceil(unit.stride()), w.div_ceil(unit.stride()));
+                }
+                (h, w)
+            })
+            .collect())
     }
 }

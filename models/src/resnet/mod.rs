@@ -11,15 +11,14 @@ mod spatial;
 mod spatial_head;
 mod unit;
 
-pub use chunked::{ChunkedNetOutput, EVAL_CHUNK};
+pub use chunked::EVAL_CHUNK;
 pub use head::{HaltingHead, HALTING_BIAS};
 pub use memory::TrainingMemory;
 pub use model::{stage_site, ModelOutput, BATCH_PLATE, LABELS_SITE};
-pub use spatial::{SpatialNetOutput, POSITION_AXES};
+pub use spatial::{dilate3x3, upsample_nearest, POSITION_AXES};
 pub use spatial_head::SpatialHaltingHead;
 pub use unit::{ResidualUnit, UnitNorms, BN_EPS, BN_MOMENTUM, LEAKY_SLOPE};
 
-use crate::adaptive::{run_block, BlockOutput, HaltingMode};
 use pact::nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, ParamStore};
 use pact::{Result, Rng, Tensor};
 use serde::{Deserialize, Serialize};
@@ -71,15 +70,6 @@ pub struct Stage {
     pub units: Vec<ResidualUnit>,
     /// The halting heads (`units − 1` of them, or none).
     pub heads: Vec<HaltingHead>,
-}
-
-/// Logits and per-stage halting information of one forward pass.
-#[derive(Clone, Debug)]
-pub struct NetOutput {
-    /// Class logits `[B, K]`.
-    pub logits: Tensor,
-    /// One entry per stage.
-    pub blocks: Vec<BlockOutput>,
 }
 
 /// The stem, the stages and the head of a ResNet, with parameters in a [`ParamStore`] under
@@ -186,47 +176,6 @@ impl ResNet {
     pub fn head(&self, x: &Tensor, training: bool) -> Result<Tensor> {
         let h = self.final_bn.forward_leaky_relu(x, training, LEAKY_SLOPE)?;
         self.fc.forward(&h.global_avg_pool2d()?)
-    }
-
-    /// One forward pass with every stage run as an adaptive block in `mode`. A spatial network
-    /// runs [`ResNet::forward_spatial`] and reports per position (see
-    /// [`SpatialBlockOutput::into_block_output`](crate::adaptive::SpatialBlockOutput::into_block_output)).
-    pub fn forward_adaptive(
-        &self,
-        x: &Tensor,
-        mode: &HaltingMode,
-        training: bool,
-        rng: &mut Rng,
-    ) -> crate::Result<NetOutput> {
-        if !matches!(mode, HaltingMode::Plain) && self.config.halting_bias.is_none() {
-            return Err(crate::Error::InvalidInput(format!(
-                "halting mode {} needs a network with halting heads",
-                mode.name()
-            )));
-        }
-        if self.is_spatial() {
-            return Ok(self
-                .forward_spatial(x, mode, training, rng)?
-                .into_net_output());
-        }
-        let mut h = self.stem(x)?;
-        let mut blocks = Vec::with_capacity(self.stages.len());
-        for stage in &self.stages {
-            let out = run_block(
-                stage.units.len(),
-                &h,
-                |l, s, _| stage.units[l].forward(s, training),
-                |l, s| stage.heads[l].logit(s, training),
-                mode,
-                rng,
-            )?;
-            h = out.output.clone();
-            blocks.push(out);
-        }
-        Ok(NetOutput {
-            logits: self.head(&h, training)?,
-            blocks,
-        })
     }
 
     /// Floating-point operations per example (math §9) given the units executed per

@@ -3,10 +3,7 @@
 //! position (§9).
 
 use super::model::{observe_labels, posterior_expected_n, stage_site, ModelOutput, BATCH_PLATE};
-use super::{NetOutput, ResNet, ResNetConfig, SpatialHaltingHead};
-use crate::adaptive::{
-    dilate3x3, run_spatial_block, upsample_nearest, HaltingMode, SpatialBlockOutput,
-};
+use super::{ResNet, ResNetConfig, SpatialHaltingHead};
 use crate::{Error, Result};
 use pact::nn::ParamStore;
 use pact::ppl::{Ctx, HaltingSite};
@@ -16,68 +13,46 @@ use pact::{Rng, Tensor};
 /// stage's halting site, whose batch shape is `[B, H, W]`.
 pub const POSITION_AXES: [usize; 3] = [0, 2, 3];
 
-/// Logits and per-stage spatial halting information of one forward pass.
-#[derive(Clone, Debug)]
-pub struct SpatialNetOutput {
-    /// Class logits `[B, K]`.
-    pub logits: Tensor,
-    /// One entry per stage.
-    pub blocks: Vec<SpatialBlockOutput>,
-}
-
-impl SpatialNetOutput {
-    /// The non-spatial view (see
-    /// [`SpatialBlockOutput::into_block_output`]): what the objectives consume.
-    pub fn into_net_output(self) -> NetOutput {
-        NetOutput {
-            logits: self.logits,
-            blocks: self
-                .blocks
-                .into_iter()
-                .map(SpatialBlockOutput::into_block_output)
-                .collect(),
+/// Nearest-neighbour upsampling of one `h × w` map (row-major) to `out_h × out_w`: output
+/// pixel `(y, x)` takes the value of cell `(⌊y·h/out_h⌋, ⌊x·w/out_w⌋)`.
+pub fn upsample_nearest(
+    values: &[f64],
+    h: usize,
+    w: usize,
+    out_h: usize,
+    out_w: usize,
+) -> Vec<f64> {
+    if h == 0 || w == 0 || values.len() < h * w {
+        return vec![0.0; out_h * out_w];
+    }
+    let mut out = Vec::with_capacity(out_h * out_w);
+    for y in 0..out_h {
+        let sy = (y * h / out_h.max(1)).min(h - 1);
+        for x in 0..out_w {
+            let sx = (x * w / out_w.max(1)).min(w - 1);
+            out.push(values[sy * w + sx]);
         }
     }
+    out
+}
 
-    /// The ponder-cost map of every example at the input resolution `height × width`: each
-    /// block's per-position ponder cost ([`SpatialBlockOutput::ponder_values`]) upsampled by
-    /// nearest neighbour, summed over blocks. One row-major `height · width` map per example.
-    pub fn ponder_maps(&self, height: usize, width: usize) -> Vec<Vec<f64>> {
-        let batch = self.logits.dims()[0];
-        let mut maps = vec![vec![0.0; height * width]; batch];
-        for block in &self.blocks {
-            let values = block.ponder_values();
-            let p = block.positions();
-            for (b, map) in maps.iter_mut().enumerate() {
-                let Some(cells) = values.get(b * p..(b + 1) * p) else {
-                    continue;
-                };
-                let up = upsample_nearest(cells, block.height, block.width, height, width);
-                for (m, u) in map.iter_mut().zip(up) {
-                    *m += u;
+/// The 3×3 dilation of a mask on an `h × w` grid (a position is set if it or one of its eight
+/// neighbours is set; the grid's border clips the neighbourhood).
+pub fn dilate3x3(mask: &[bool], h: usize, w: usize) -> Vec<bool> {
+    let mut out = vec![false; h * w];
+    for y in 0..h {
+        for x in 0..w {
+            if !mask[y * w + x] {
+                continue;
+            }
+            for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                    out[yy * w + xx] = true;
                 }
             }
         }
-        maps
     }
-
-    /// FLOPs of every example (math §9, per position), for an input of `height × width`.
-    pub fn flops_per_example(&self, net: &ResNet, height: usize, width: usize) -> Result<Vec<u64>> {
-        let batch = self.logits.dims()[0];
-        (0..batch)
-            .map(|b| {
-                let per_stage: Vec<&[usize]> = self
-                    .blocks
-                    .iter()
-                    .map(|block| {
-                        let p = block.positions();
-                        block.units.get(b * p..(b + 1) * p).unwrap_or(&[])
-                    })
-                    .collect();
-                net.spatial_flops(height, width, &per_stage)
-            })
-            .collect()
-    }
+    out
 }
 
 impl ResNet {
@@ -105,48 +80,6 @@ impl ResNet {
             .as_ref()
             .and_then(|h| h.get(stage))
             .map_or(&[], Vec::as_slice)
-    }
-
-    /// One forward pass of a spatial network with every stage run as a spatial block in `mode`
-    /// ([`run_spatial_block`]): halted positions are frozen (their later residual branches are
-    /// masked to zero) in ACT and deterministic modes.
-    pub fn forward_spatial(
-        &self,
-        x: &Tensor,
-        mode: &HaltingMode,
-        training: bool,
-        rng: &mut Rng,
-    ) -> Result<SpatialNetOutput> {
-        if !self.is_spatial() {
-            return Err(Error::InvalidInput(
-                "forward_spatial needs a spatial network (ResNet::new_spatial)".into(),
-            ));
-        }
-        let mut h = self.stem(x)?;
-        let mut blocks = Vec::with_capacity(self.stages.len());
-        for (s, stage) in self.stages.iter().enumerate() {
-            let heads = self.spatial_heads(s);
-            let out = run_spatial_block(
-                stage.units.len(),
-                &h,
-                |l, st, mask| stage.units[l].forward_masked(st, mask, training),
-                |l, st| match heads.get(l) {
-                    Some(head) => head.logits(st),
-                    None => Err(pact::Error::invalid(
-                        "forward_spatial",
-                        format!("stage {s} has no halting head after unit {l}"),
-                    )),
-                },
-                mode,
-                rng,
-            )?;
-            h = out.output.clone();
-            blocks.push(out);
-        }
-        Ok(SpatialNetOutput {
-            logits: self.head(&h, training)?,
-            blocks,
-        })
     }
 
     /// The spatial network as a model (what [`ResNet::model`] runs for it): the stem, each
@@ -275,6 +208,30 @@ impl ResNet {
 mod tests {
     use super::*;
     use pact::{DType, Device};
+
+    #[test]
+    fn dilation_clips_at_the_border() {
+        let mut m = vec![false; 12];
+        m[0] = true; // (0, 0) on a 3 × 4 grid
+        m[6] = true; // (1, 2)
+        let d = dilate3x3(&m, 3, 4);
+        let set: Vec<usize> = (0..12).filter(|&i| d[i]).collect();
+        assert_eq!(set, vec![0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11]);
+    }
+
+    #[test]
+    fn nearest_upsampling_repeats_cells() {
+        let up = upsample_nearest(&[1.0, 2.0, 3.0, 4.0], 2, 2, 4, 4);
+        assert_eq!(
+            up,
+            vec![1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 3.0, 3.0, 4.0, 4.0]
+        );
+        // Odd sizes: a 3-wide map on 5 pixels.
+        assert_eq!(
+            upsample_nearest(&[1.0, 2.0, 3.0], 1, 3, 1, 5),
+            vec![1.0, 1.0, 2.0, 2.0, 3.0]
+        );
+    }
 
     /// math §9, spatial variant, counted by hand on a tiny network: 1 input channel,
     /// widths 2/4/4, two units per stage, 3 classes, a 4×4 input (grids 4×4, 2×2, 1×1).

@@ -4,8 +4,9 @@
 use super::{model_and_data, spread_examples, Examples};
 use crate::{CliError, Result};
 use pact::{Device, Rng};
-use pact_models::adaptive::HaltingMode;
+use pact_models::mode::HaltingMode;
 use pact_models::plot::{save, Figure, Heatmap, Panel, Raster};
+use pact_models::resnet::EVAL_CHUNK;
 use std::path::PathBuf;
 
 /// Arguments of `pact plot ponder-map`.
@@ -50,9 +51,9 @@ pub fn ponder_map(args: PonderMapArgs, device: Device) -> Result<()> {
         x,
     } = spread_examples(&set, args.examples, device)?;
     let mode = spec.name.default_eval_mode();
-    let out = pact::no_grad(|| net.forward_spatial(&x, &mode, false, &mut Rng::seed(0)))?;
+    let out = pact::no_grad(|| net.run_in_mode(&x, &mode, EVAL_CHUNK, &mut Rng::seed(0)))?;
     let predicted = out.logits.argmax(1)?;
-    let maps = out.ponder_maps(set.height, set.width);
+    let maps = out.ponder_maps(&mode, set.height, set.width)?;
     let all = maps.iter().flatten().copied();
     let lo = all.clone().fold(f64::INFINITY, f64::min);
     let hi = all.fold(f64::NEG_INFINITY, f64::max);
