@@ -76,6 +76,23 @@ impl HaltingMode {
         )
     }
 
+    /// Checks the mode's settings: ACT's `eps ∈ (0, 1)`, a positive finite temperature.
+    pub fn check(&self) -> Result<()> {
+        match *self {
+            HaltingMode::Act { eps } if !(eps > 0.0 && eps < 1.0) => Err(Error::InvalidInput(
+                format!("ACT's eps must be in (0, 1), got {eps}"),
+            )),
+            HaltingMode::PactRelaxed { temperature, .. }
+                if !(temperature > 0.0 && temperature.is_finite()) =>
+            {
+                Err(Error::InvalidInput(format!(
+                    "the temperature must be positive and finite, got {temperature}"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Runs `model` under this mode's handlers (parallel enumeration excepted: that needs the
     /// model's plate nesting, see [`run_in_mode`](crate::evaluate_sequences::run_in_mode)).
     pub fn run<T>(
@@ -83,6 +100,7 @@ impl HaltingMode {
         model: impl Fn(&mut Ctx) -> pact::Result<T>,
         rng: &mut Rng,
     ) -> Result<(T, Trace)> {
+        self.check()?;
         let params = pact::nn::ParamStore::new(pact::DType::F32, pact::Device::Cpu);
         Ok(match *self {
             HaltingMode::Plain => run(&full_depth(model), &params, rng)?,
@@ -153,8 +171,8 @@ impl StageRun {
             .collect()
     }
 
-    /// The ponder cost of every row: `N + R` where the value holds ACT's weights (`R` the
-    /// weight of the last step run, math §2), `N` otherwise.
+    /// The ponder cost of every row: in ACT mode `N + R` (`R` the weight of the last step
+    /// run, math §2; a stage of one unit, without a site, has `N = R = 1`), otherwise `N`.
     pub fn ponder_values(&self, mode: &HaltingMode) -> Result<Vec<f64>> {
         let n = self.steps.iter().map(|&n| n as f64);
         match (mode, &self.value) {
@@ -166,6 +184,7 @@ impl StageRun {
                     .map(|(row, (n, &steps))| n + w[row * units + steps - 1])
                     .collect())
             }
+            (HaltingMode::Act { .. }, None) => Ok(n.map(|n| n + 1.0).collect()),
             _ => Ok(n.collect()),
         }
     }

@@ -1,12 +1,15 @@
-//! The chunked low-memory evaluation computes what the dense evaluation computes: logits,
-//! units executed and ACT's ponder cost, for plain, ACT and deterministic PACT, at batch
-//! sizes and chunk sizes that do not divide each other, with examples halting at different
-//! units.
+//! The chunked low-memory evaluation (the ResNet's chunked model under each mode's handlers,
+//! `ResNet::run_in_mode`) computes what the dense reference block computes: logits, units
+//! executed and ACT's ponder cost, for plain, ACT and deterministic PACT, at batch sizes and
+//! chunk sizes that do not divide each other, with examples halting at different units.
 
+mod common;
+
+use common::reference::{run_block, HaltingMode};
 use pact::nn::ParamStore;
+use pact::ppl::{ChunkedSteps, Ctx};
 use pact::{DType, Device, Rng, Tensor};
-use pact_models::adaptive::{run_block, run_block_chunked, ChunkedBlock, HaltingMode};
-use pact_models::halting::ACT_EPSILON;
+use pact_models::halting::{time_penalty_site, ACT_EPSILON};
 use pact_models::resnet::{ResNet, ResNetConfig};
 
 const ACT: HaltingMode = HaltingMode::Act { eps: ACT_EPSILON };
@@ -21,7 +24,13 @@ fn network(dtype: DType, units: usize, bias: f64, seed: u64) -> ResNet {
 /// them) is zero at the median example: examples then halt at different units.
 fn center_heads(net: &ResNet, store: &ParamStore, x: &Tensor) {
     let dense = pact::no_grad(|| {
-        net.forward_adaptive(x, &HaltingMode::PonderNet, false, &mut Rng::seed(0))
+        common::reference::forward_adaptive(
+            &net,
+            x,
+            &HaltingMode::PonderNet,
+            false,
+            &mut Rng::seed(0),
+        )
     })
     .unwrap();
     for (s, block) in dense.blocks.iter().enumerate() {
@@ -89,8 +98,11 @@ fn assert_close(a: &Tensor, b: &Tensor, tol: f64, what: &str) {
 /// Runs both evaluations and compares them; returns the units per block.
 fn compare(net: &ResNet, x: &Tensor, mode: &HaltingMode, chunk: usize) -> Vec<Vec<usize>> {
     let tol = if x.dtype() == DType::F64 { 1e-10 } else { 1e-4 };
-    let dense = pact::no_grad(|| net.forward_adaptive(x, mode, false, &mut Rng::seed(0))).unwrap();
-    let chunked = pact::no_grad(|| net.forward_eval_chunked(x, mode, chunk)).unwrap();
+    let dense = pact::no_grad(|| {
+        common::reference::forward_adaptive(&net, x, mode, false, &mut Rng::seed(0))
+    })
+    .unwrap();
+    let chunked = pact::no_grad(|| net.run_in_mode(x, mode, chunk, &mut Rng::seed(0))).unwrap();
     let what = format!("{} chunk {chunk} batch {}", mode.name(), x.dims()[0]);
     assert_close(
         &chunked.logits,
@@ -98,16 +110,16 @@ fn compare(net: &ResNet, x: &Tensor, mode: &HaltingMode, chunk: usize) -> Vec<Ve
         tol,
         &format!("{what} logits"),
     );
-    assert_eq!(chunked.blocks.len(), dense.blocks.len());
-    for (c, d) in chunked.blocks.iter().zip(&dense.blocks) {
-        assert_eq!(c.units, d.units, "{what}: units");
-        match (&c.ponder, &d.ponder) {
-            (Some(c), Some(d)) => assert_close(c, d, tol, &format!("{what} ponder")),
-            (None, None) => {}
-            _ => panic!("{what}: ponder reported by one evaluation only"),
+    assert_eq!(chunked.stages.len(), dense.blocks.len());
+    for (c, d) in chunked.stages.iter().zip(&dense.blocks) {
+        assert_eq!(c.steps, d.units, "{what}: units");
+        if let Some(d) = &d.ponder {
+            let c = c.ponder_values(mode).unwrap();
+            let c = Tensor::from_f64_slice(&c, [c.len()], d.dtype(), d.device()).unwrap();
+            assert_close(&c, d, tol, &format!("{what} ponder"));
         }
     }
-    chunked.blocks.iter().map(|b| b.units.clone()).collect()
+    chunked.stages.iter().map(|b| b.steps.clone()).collect()
 }
 
 fn mixed(units: &[Vec<usize>]) -> bool {
@@ -164,17 +176,31 @@ fn single_unit_stages_and_bad_arguments() {
     for mode in [HaltingMode::Plain, ACT, HaltingMode::PactDeterministic] {
         compare(&net, &x, &mode, 2);
     }
-    let sample = pact::no_grad(|| net.forward_eval_chunked(&x, &HaltingMode::PactSample, 2));
-    assert!(sample.is_err());
-    assert!(!net.supports_chunked_eval(&HaltingMode::PonderNet));
-    assert!(pact::no_grad(|| net.forward_eval_chunked(&x, &ACT, 0)).is_err());
-    let bad_eps = HaltingMode::Act { eps: 1.5 };
-    assert!(pact::no_grad(|| net.forward_eval_chunked(&x, &bad_eps, 2)).is_err());
+    let run = |mode: &HaltingMode, chunk: usize| {
+        pact::no_grad(|| net.run_in_mode(&x, mode, chunk, &mut Rng::seed(0)))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(run(&HaltingMode::PonderNet, 2).contains("ponder-net"));
+    assert!(run(&ACT, 0).contains("chunks of at least one"));
+    assert!(run(&HaltingMode::Act { eps: 1.5 }, 2).contains("eps"));
+    // A dense run of the chunked model's sites is refused, naming the site.
+    let model = net.chunked_model(&x, None, 2).unwrap();
+    let (net3, x3) = (network(DType::F64, 3, 0.0, 6), images(4, DType::F64, 7));
+    let model3 = net3.chunked_model(&x3, None, 2).unwrap();
+    assert!(pact::no_grad(|| HaltingMode::PactSample.run(&model, &mut Rng::seed(0))).is_ok());
+    let err = pact::no_grad(|| HaltingMode::PactSample.run(&model3, &mut Rng::seed(0)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("stage0") && err.contains("online only"),
+        "{err}"
+    );
 }
 
-/// A block of non-residual units `tanh(s W_l)` and heads reading a per-row offset, the toy
-/// block of `deterministic_memory.rs`, as a [`ChunkedBlock`] (heads see the states only, so
-/// the offset is stored in the last column of the state).
+/// A block of non-residual units `tanh(s W_l)` and heads reading a per-row offset, as the
+/// steps of a chunked halting site (heads see the states only, so the offset is stored in the
+/// last column of the state).
 struct Toy {
     w: Vec<Tensor>,
     residual: bool,
@@ -186,12 +212,7 @@ impl Toy {
         let d = s.dims()[1];
         // Keep the offset column as it is.
         let keep = y.narrow(1, 0, d - 1)?;
-        let out = Tensor::concat(&[keep, s.narrow(1, d - 1, 1)?], 1)?;
-        if self.residual {
-            Ok(out.sub(s)?.add(s)?)
-        } else {
-            Ok(out)
-        }
+        Tensor::concat(&[keep, s.narrow(1, d - 1, 1)?], 1)
     }
 
     fn head(&self, l: usize, s: &Tensor) -> pact::Result<Tensor> {
@@ -202,10 +223,7 @@ impl Toy {
     }
 }
 
-impl ChunkedBlock for Toy {
-    fn units(&self) -> usize {
-        self.w.len()
-    }
+impl ChunkedSteps for Toy {
     fn is_residual(&self, _: usize) -> bool {
         self.residual
     }
@@ -224,7 +242,7 @@ impl ChunkedBlock for Toy {
 }
 
 #[test]
-fn the_block_runner_matches_run_block_with_halting_spread_over_every_unit() {
+fn a_chunked_site_matches_the_reference_block_with_halting_spread_over_every_unit() {
     const UNITS: usize = 5;
     const B: usize = 23;
     const D: usize = 6;
@@ -240,6 +258,7 @@ fn the_block_runner_matches_run_block_with_halting_spread_over_every_unit() {
         x[i * D + D - 1] = (i % UNITS) as f64;
     }
     let x = Tensor::from_f64_vec(x, [B, D], Device::Cpu).unwrap();
+    let site = time_penalty_site(UNITS, 0.1, DType::F64, Device::Cpu).unwrap();
     for residual in [false, true] {
         let toy = Toy {
             w: w.clone(),
@@ -258,15 +277,17 @@ fn the_block_runner_matches_run_block_with_halting_spread_over_every_unit() {
             })
             .unwrap();
             for chunk in [1, 4, 30] {
-                let rows: Vec<Tensor> = (0..B).map(|i| x.narrow(0, i, 1).unwrap()).collect();
-                let out = pact::no_grad(|| run_block_chunked(&toy, rows, &mode, chunk)).unwrap();
+                let model = |ctx: &mut Ctx| {
+                    let rows: Vec<Tensor> = (0..B).map(|i| x.narrow(0, i, 1).unwrap()).collect();
+                    ctx.plate("batch", B, |ctx| {
+                        ctx.halting_chunked("n", &site, rows, &toy, chunk)
+                    })
+                };
+                let (out, _) = pact::no_grad(|| mode.run(model, &mut Rng::seed(0))).unwrap();
                 let states = Tensor::concat(&out.states, 0).unwrap();
                 let what = format!("{} residual {residual} chunk {chunk}", mode.name());
                 assert_close(&states, &dense.output, 1e-12, &what);
-                assert_eq!(out.halting.units, dense.units, "{what}");
-                if let (Some(c), Some(d)) = (&out.halting.ponder, &dense.ponder) {
-                    assert_close(c, d, 1e-12, &what);
-                }
+                assert_eq!(out.steps, dense.units, "{what}");
             }
             if matches!(mode, HaltingMode::PactDeterministic) {
                 let expected: Vec<usize> = (0..B).map(|i| i % UNITS + 1).collect();

@@ -3,9 +3,11 @@
 //! every running example. The memory counters are process-wide, so these measurements have a
 //! test binary to themselves and run one after the other in one test.
 
+mod common;
+
+use common::reference::HaltingMode;
 use pact::nn::ParamStore;
 use pact::{memory, DType, Device, Rng, Tensor};
-use pact_models::adaptive::HaltingMode;
 use pact_models::data::shapes::{self, ShapesConfig};
 use pact_models::evaluate::evaluate_images;
 use pact_models::halting::ACT_EPSILON;

@@ -2,8 +2,10 @@
 //! stored unit outputs, no weighted accumulator. Measured with the process-wide tensor
 //! memory counters, so this test has a binary to itself.
 
+mod common;
+
+use common::reference::{run_block, HaltingMode};
 use pact::{memory, DType, Device, Rng, Tensor};
-use pact_models::adaptive::{run_block, HaltingMode};
 
 const UNITS: usize = 8;
 const B: usize = 64;

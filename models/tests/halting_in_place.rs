@@ -5,13 +5,15 @@
 //! pointwise block whose positions do not interact, against the row site `Ctx::halting` on the
 //! positions as rows. Outputs, units, the site's terms and gradients, in f64.
 
+mod common;
+
+use common::reference::{run_spatial_block, HaltingMode, SpatialBlockOutput};
 use pact::dist::Distribution;
 use pact::nn::ParamStore;
 use pact::ppl::{
     decode, full_depth, relax, run, Ctx, DecodeRule, HaltingOutput, HaltingSite, Relaxation, Trace,
 };
 use pact::{DType, Device, GradStore, Rng, Tensor};
-use pact_models::adaptive::{run_spatial_block, HaltingMode, SpatialBlockOutput};
 use pact_models::halting::{ActRelaxation, HaltingLaw, ACT_EPSILON};
 use pact_models::resnet::{ResNet, ResNetConfig, POSITION_AXES};
 use std::sync::Arc;
@@ -628,8 +630,10 @@ fn spatial_resnet_model_is_forward_spatial_in_every_mode() {
             }
         })
         .unwrap();
-        let reference =
-            pact::no_grad(|| net.forward_spatial(&x, &mode, training, &mut Rng::seed(4))).unwrap();
+        let reference = pact::no_grad(|| {
+            common::reference::forward_spatial(&net, &x, &mode, training, &mut Rng::seed(4))
+        })
+        .unwrap();
         let what = mode.name();
         close(
             &out.logits.to_f64_vec(),

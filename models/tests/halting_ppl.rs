@@ -2,12 +2,12 @@
 //! amortised guide written with `pact::ppl`, ACT obtained from them by one more relaxation and
 //! checked against a direct, independent ACT implementation (loss and gradients in f64).
 
+use common::reference::{run_block, weighted_sum, HaltingMode};
 use pact::dist::{Categorical, Distribution, RelaxedBernoulli, TruncatedGeometric};
 use pact::nn::ParamStore;
 use pact::ppl::{decode, relax, replay, run, Ctx, Relaxation};
 use pact::{Rng, Tensor};
 use pact_inference::objectives::{Estimator, Exact, Objective, SvoMap, Temperature};
-use pact_models::adaptive::{run_block, weighted_sum, HaltingMode};
 use pact_models::halting::{
     deterministic_n, deterministic_rule, ActRelaxation, HaltingLaw, RelaxedHalting, ACT_EPSILON,
 };

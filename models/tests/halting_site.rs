@@ -8,12 +8,12 @@ mod common;
 use common::block::{
     assert_close, assert_same_grads, cross_entropy, direct_act, problem, Block, CPU, F64,
 };
+use common::reference::{run_block, HaltingMode};
 use pact::dist::{Categorical, Distribution};
 use pact::nn::ParamStore;
 use pact::ppl::{decode, full_depth, relax, run, Ctx, DecodeRule, HaltingSite, Relaxation};
 use pact::{Rng, Tensor};
 use pact_inference::objectives::{Estimator, Objective, SvoMap, Temperature};
-use pact_models::adaptive::{run_block, HaltingMode};
 use pact_models::halting::{ActRelaxation, HaltingLaw, ACT_EPSILON};
 use std::cell::Cell;
 use std::rc::Rc;

@@ -1,8 +1,10 @@
 //! Pondering recurrent cells (math §10) in every halting mode.
 
+mod common;
+
+use common::reference::HaltingMode;
 use pact::nn::ParamStore;
 use pact::{DType, Device, Rng, Tensor};
-use pact_models::adaptive::HaltingMode;
 use pact_models::recurrent::{CellKind, PonderingConfig, PonderingRnn};
 
 const CPU: Device = Device::Cpu;
@@ -35,7 +37,7 @@ fn every_mode_runs_on_rnn_and_lstm() {
             HaltingMode::PactDeterministic,
             HaltingMode::PonderNet,
         ] {
-            let out = net.forward(&x, &mode, &mut rng).unwrap();
+            let out = common::reference::forward_pondering(&net, &x, &mode, &mut rng).unwrap();
             assert_eq!(out.logits.dims(), &[5, 3, 2], "{cell:?} {mode:?}");
             assert_eq!(out.steps.len(), 3);
             for step in &out.steps {
@@ -64,9 +66,9 @@ fn act_with_graves_bias_halts_early_and_reports_ponder_cost() {
     let mut rng = Rng::seed(2);
     let net = net(CellKind::Rnn, 1.0, &mut rng);
     let x = Tensor::randn([4, 2, 3], DType::F64, CPU, &mut rng).unwrap();
-    let out = net
-        .forward(&x, &HaltingMode::Act { eps: 0.01 }, &mut rng)
-        .unwrap();
+    let out =
+        common::reference::forward_pondering(&net, &x, &HaltingMode::Act { eps: 0.01 }, &mut rng)
+            .unwrap();
     for step in &out.steps {
         let ponder = step.ponder.as_ref().unwrap().to_f64_vec();
         for (p, &n) in ponder.iter().zip(&step.units) {
@@ -83,12 +85,15 @@ fn deterministic_evaluation_matches_each_sequence_alone() {
     let net = net(CellKind::Lstm, 0.0, &mut rng);
     let x = Tensor::randn([6, 2, 3], DType::F64, CPU, &mut rng).unwrap();
     let mode = HaltingMode::PactDeterministic;
-    let batched = pact::no_grad(|| net.forward(&x, &mode, &mut rng)).unwrap();
+    let batched =
+        pact::no_grad(|| common::reference::forward_pondering(&net, &x, &mode, &mut rng)).unwrap();
     let all = batched.logits.to_f64_vec();
     let mut varied = false;
     for i in 0..6 {
-        let alone =
-            pact::no_grad(|| net.forward(&x.narrow(0, i, 1).unwrap(), &mode, &mut rng)).unwrap();
+        let alone = pact::no_grad(|| {
+            common::reference::forward_pondering(&net, &x.narrow(0, i, 1).unwrap(), &mode, &mut rng)
+        })
+        .unwrap();
         for (a, b) in alone
             .logits
             .to_f64_vec()
@@ -113,8 +118,7 @@ fn wrong_input_width_is_an_error() {
     let mut rng = Rng::seed(0);
     let net = net(CellKind::Rnn, 1.0, &mut rng);
     let x = Tensor::zeros([2, 2, 5], DType::F64, CPU);
-    let err = net
-        .forward(&x, &HaltingMode::Plain, &mut rng)
+    let err = common::reference::forward_pondering(&net, &x, &HaltingMode::Plain, &mut rng)
         .err()
         .unwrap();
     assert!(err.to_string().contains("[B, T, 3]"), "{err}");
@@ -141,7 +145,8 @@ fn readout_reads_the_hidden_part_of_the_state() {
     let mut rng = Rng::seed(4);
     let net = net(CellKind::Lstm, 1.0, &mut rng);
     let x = Tensor::randn([2, 1, 3], DType::F64, CPU, &mut rng).unwrap();
-    let out = net.forward(&x, &HaltingMode::Plain, &mut rng).unwrap();
+    let out =
+        common::reference::forward_pondering(&net, &x, &HaltingMode::Plain, &mut rng).unwrap();
     let state = out.steps[0].output.clone();
     assert_eq!(state.dims(), &[2, 12]);
     let again = net.readout(&state).unwrap().to_f64_vec();

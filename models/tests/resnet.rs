@@ -1,8 +1,10 @@
 //! The ResNets: FLOP counts, parameter names, and the adaptive forward pass in every mode.
 
+mod common;
+
+use common::reference::HaltingMode;
 use pact::nn::ParamStore;
 use pact::{DType, Device, Rng, Tensor};
-use pact_models::adaptive::HaltingMode;
 use pact_models::resnet::{ResNet, ResNetConfig};
 
 const CPU: Device = Device::Cpu;
@@ -110,9 +112,14 @@ fn every_mode_gives_logits_and_halting_information() {
         HaltingMode::PactDeterministic,
     ];
     for mode in modes {
-        let out = net
-            .forward_adaptive(&x, &mode, mode != HaltingMode::PactDeterministic, &mut rng)
-            .unwrap();
+        let out = common::reference::forward_adaptive(
+            &net,
+            &x,
+            &mode,
+            mode != HaltingMode::PactDeterministic,
+            &mut rng,
+        )
+        .unwrap();
         assert_eq!(out.logits.dims(), &[6, 5], "{mode:?}");
         assert_eq!(out.blocks.len(), 3);
         for b in &out.blocks {
@@ -138,14 +145,26 @@ fn deterministic_evaluation_matches_each_example_alone() {
     // change any output.
     let (net, x, mut rng) = tiny();
     let batched = pact::no_grad(|| {
-        net.forward_adaptive(&x, &HaltingMode::PactDeterministic, false, &mut rng)
+        common::reference::forward_adaptive(
+            &net,
+            &x,
+            &HaltingMode::PactDeterministic,
+            false,
+            &mut rng,
+        )
     })
     .unwrap();
     let all = batched.logits.to_f64_vec();
     for i in 0..6 {
         let xi = x.narrow(0, i, 1).unwrap();
         let alone = pact::no_grad(|| {
-            net.forward_adaptive(&xi, &HaltingMode::PactDeterministic, false, &mut rng)
+            common::reference::forward_adaptive(
+                &net,
+                &xi,
+                &HaltingMode::PactDeterministic,
+                false,
+                &mut rng,
+            )
         })
         .unwrap();
         let v = alone.logits.to_f64_vec();
@@ -168,10 +187,15 @@ fn plain_network_rejects_adaptive_modes() {
     )
     .unwrap();
     let x = Tensor::zeros([1, 3, 8, 8], DType::F32, CPU);
-    let err = net
-        .forward_adaptive(&x, &HaltingMode::Act { eps: 0.01 }, true, &mut rng)
-        .err()
-        .unwrap();
+    let err = common::reference::forward_adaptive(
+        &net,
+        &x,
+        &HaltingMode::Act { eps: 0.01 },
+        true,
+        &mut rng,
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("halting heads"), "{err}");
 }
 

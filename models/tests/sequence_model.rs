@@ -3,10 +3,12 @@
 //! (the training path before the port), on padded multi-step batches with several targets per
 //! step, for an RNN and an LSTM: the same loss (up to PACT's `log Z`) and the same gradient.
 
+mod common;
+
+use common::reference::{BlockOutput, HaltingMode};
 use pact::nn::ParamStore;
 use pact::ppl::run;
 use pact::{DType, Device, GradStore, Rng, Tensor};
-use pact_models::adaptive::{BlockOutput, HaltingMode};
 use pact_models::analysis::log_normaliser;
 use pact_models::data::DataSpec;
 use pact_models::evaluate_sequences::run_in_mode;
@@ -52,9 +54,9 @@ fn hand_written(
     objective: &SequenceObjective,
     rng: &mut Rng,
 ) -> Tensor {
-    let out = net
-        .forward(&batch.inputs, &objective.training_mode(), rng)
-        .unwrap();
+    let out =
+        common::reference::forward_pondering(&net, &batch.inputs, &objective.training_mode(), rng)
+            .unwrap();
     let valid = |t: usize| indicator(batch, |i| t < batch.lengths[i]);
     let sum_steps = |f: &dyn Fn(usize, &BlockOutput) -> Tensor| -> Tensor {
         let mut total: Option<Tensor> = None;
@@ -259,9 +261,9 @@ fn a_cell_of_one_pondering_step_has_no_halting_site() {
     let (_, trace) = run(&net.model(&batch, 0.1, true).unwrap(), &store, &mut rng).unwrap();
     assert!(trace.iter().all(|s| !s.name.starts_with("step")));
     // Every objective is then the log-likelihood of the plain network.
-    let plain = net
-        .forward(&batch.inputs, &HaltingMode::Plain, &mut rng)
-        .unwrap();
+    let plain =
+        common::reference::forward_pondering(&net, &batch.inputs, &HaltingMode::Plain, &mut rng)
+            .unwrap();
     let nll = batch
         .task_loss(&plain.logits)
         .unwrap()
@@ -304,9 +306,9 @@ fn the_model_in_each_halting_mode_runs_like_forward() {
             HaltingMode::PonderNet,
             HaltingMode::PactSample,
         ] {
-            let want = net
-                .forward(&batch.inputs, &mode, &mut Rng::seed(7))
-                .unwrap();
+            let want =
+                common::reference::forward_pondering(&net, &batch.inputs, &mode, &mut Rng::seed(7))
+                    .unwrap();
             let got = run_in_mode(&net, &batch, &mode, &mut Rng::seed(7)).unwrap();
             let what = format!("{cell:?} {mode:?}");
             for (a, b) in want.logits.to_f64_vec().iter().zip(got.logits.to_f64_vec()) {

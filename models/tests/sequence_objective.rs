@@ -1,9 +1,11 @@
 //! The sequence objectives (math §2, §10) against values computed by hand, and a tiny
 //! ACT RNN that learns parity.
 
+mod common;
+
+use common::reference::HaltingMode;
 use pact::nn::{Adam, AdamConfig, Optimizer, ParamStore};
 use pact::{DType, Device, Rng, Tensor};
-use pact_models::adaptive::HaltingMode;
 use pact_models::data::{DataSpec, SequenceBatch, SequenceDims};
 use pact_models::evaluate_sequences::evaluate_sequences;
 use pact_models::recurrent::{CellKind, PonderingConfig, PonderingRnn};

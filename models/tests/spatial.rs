@@ -4,9 +4,11 @@
 //! has the same halting probability, gradients against finite differences, the objectives and
 //! evaluation.
 
+mod common;
+
+use common::reference::{run_block, run_spatial_block, HaltingMode};
 use pact::nn::ParamStore;
 use pact::{DType, Device, Rng, Tensor};
-use pact_models::adaptive::{run_block, run_spatial_block, HaltingMode};
 use pact_models::analysis::log_normaliser;
 use pact_models::data::ImageSet;
 use pact_models::evaluate::evaluate_images;
@@ -233,7 +235,7 @@ fn record_stage0(
     x: &Tensor,
     mode: &HaltingMode,
 ) -> (
-    pact_models::adaptive::SpatialBlockOutput,
+    common::reference::SpatialBlockOutput,
     Vec<Tensor>,
     Vec<Tensor>,
 ) {
@@ -336,7 +338,8 @@ fn sact_is_act_per_position_and_halted_positions_are_frozen_section_8() {
 fn deterministic_spatial_pact_runs_each_position_until_its_n_section_8() {
     let (_store, net, x) = tiny_spatial(0.0, 8);
     let out = pact::no_grad(|| {
-        net.forward_spatial(
+        common::reference::forward_spatial(
+            &net,
             &x,
             &HaltingMode::PactDeterministic,
             false,
@@ -459,11 +462,9 @@ fn uniform_halting_reproduces_the_non_spatial_network_section_8() {
     let x = Tensor::randn([4, 3, 8, 8], DType::F64, CPU, &mut rng).unwrap();
     let act = HaltingMode::Act { eps: ACT_EPSILON };
     for mode in [act, HaltingMode::PactDeterministic, HaltingMode::Plain] {
-        let a = plain
-            .forward_adaptive(&x, &mode, false, &mut Rng::seed(0))
+        let a = common::reference::forward_adaptive(&plain, &x, &mode, false, &mut Rng::seed(0))
             .unwrap();
-        let b = spatial
-            .forward_spatial(&x, &mode, false, &mut Rng::seed(0))
+        let b = common::reference::forward_spatial(&spatial, &x, &mode, false, &mut Rng::seed(0))
             .unwrap();
         close(
             &b.logits.to_f64_vec(),
@@ -485,9 +486,8 @@ fn uniform_halting_reproduces_the_non_spatial_network_section_8() {
         }
     }
     // ACT units: stage 1 runs all 3 (h = .27, .27), stage 2 halts at 2, stage 3 at 1.
-    let a = spatial
-        .forward_spatial(&x, &act, false, &mut Rng::seed(0))
-        .unwrap();
+    let a =
+        common::reference::forward_spatial(&spatial, &x, &act, false, &mut Rng::seed(0)).unwrap();
     assert_eq!(
         a.blocks.iter().map(|b| b.units[0]).collect::<Vec<_>>(),
         vec![3, 2, 1]
@@ -530,9 +530,14 @@ fn spatial_objectives_average_over_batch_and_positions_section_8() {
     ];
     for objective in cases {
         let step = image_step(&net, &x, &labels, &objective, &mut Rng::seed(6)).unwrap();
-        let out = net
-            .forward_spatial(&x, &objective.training_mode(), true, &mut Rng::seed(6))
-            .unwrap();
+        let out = common::reference::forward_spatial(
+            &net,
+            &x,
+            &objective.training_mode(),
+            true,
+            &mut Rng::seed(6),
+        )
+        .unwrap();
         let mut expected = out
             .logits
             .cross_entropy(&labels)
@@ -753,8 +758,10 @@ fn evaluation_counts_units_and_flops_per_position_section_9() {
     ] {
         let report = evaluate_images(&net, &set, &mode, 4, CPU).unwrap();
         let x = Tensor::from_f32_vec(images.clone(), [n, 3, 8, 8], CPU).unwrap();
-        let out =
-            pact::no_grad(|| net.forward_spatial(&x, &mode, false, &mut Rng::seed(0))).unwrap();
+        let out = pact::no_grad(|| {
+            common::reference::forward_spatial(&net, &x, &mode, false, &mut Rng::seed(0))
+        })
+        .unwrap();
         for (b, block) in out.blocks.iter().enumerate() {
             let mean = block.units.iter().sum::<usize>() as f64 / block.units.len() as f64;
             assert!(
