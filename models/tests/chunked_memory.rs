@@ -3,14 +3,12 @@
 //! every running example. The memory counters are process-wide, so these measurements have a
 //! test binary to themselves and run one after the other in one test.
 
-mod common;
-
-use common::reference::HaltingMode;
 use pact::nn::ParamStore;
 use pact::{memory, DType, Device, Rng, Tensor};
 use pact_models::data::shapes::{self, ShapesConfig};
 use pact_models::evaluate::evaluate_images;
 use pact_models::halting::ACT_EPSILON;
+use pact_models::mode::HaltingMode;
 use pact_models::resnet::{ResNet, ResNetConfig, EVAL_CHUNK};
 
 const B: usize = 64;
@@ -22,7 +20,7 @@ const SMALL: usize = 16 << 10;
 
 fn peak_of(net: &ResNet, x: &Tensor, mode: &HaltingMode, chunk: usize) -> usize {
     let base = memory::reset_peak();
-    let out = pact::no_grad(|| net.forward_eval_chunked(x, mode, chunk)).unwrap();
+    let out = pact::no_grad(|| net.run_in_mode(x, mode, chunk, &mut Rng::seed(0))).unwrap();
     let peak = memory::peak_bytes() - base;
     drop(out);
     peak

@@ -1,13 +1,11 @@
 //! Evaluation reports: accuracy, FLOPs from the units executed, memory, per-difficulty
 //! accuracy.
 
-mod common;
-
-use common::reference::HaltingMode;
 use pact::nn::ParamStore;
 use pact::{DType, Device, Rng};
 use pact_models::data::shapes::{self, ShapesConfig};
 use pact_models::evaluate::evaluate_images;
+use pact_models::mode::HaltingMode;
 use pact_models::resnet::{ResNet, ResNetConfig};
 
 #[test]

@@ -1,13 +1,11 @@
 //! Activation memory of evaluation. The memory counters are process-wide, so this test lives
 //! alone in its own test binary (tests in one binary run on parallel threads).
 
-mod common;
-
-use common::reference::HaltingMode;
 use pact::nn::ParamStore;
 use pact::{DType, Device, Rng};
 use pact_models::data::shapes::{self, ShapesConfig};
 use pact_models::evaluate::evaluate_images;
+use pact_models::mode::HaltingMode;
 use pact_models::resnet::{ResNet, ResNetConfig};
 
 #[test]

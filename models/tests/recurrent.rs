@@ -2,10 +2,13 @@
 
 mod common;
 
-use common::reference::HaltingMode;
 use pact::nn::ParamStore;
 use pact::{DType, Device, Rng, Tensor};
+use pact_models::data::DataSpec;
+use pact_models::evaluate_sequences::run_in_mode;
+use pact_models::mode::HaltingMode;
 use pact_models::recurrent::{CellKind, PonderingConfig, PonderingRnn};
+use pact_models::sequence_objective::SequenceTensors;
 
 const CPU: Device = Device::Cpu;
 
@@ -117,11 +120,22 @@ fn deterministic_evaluation_matches_each_sequence_alone() {
 fn wrong_input_width_is_an_error() {
     let mut rng = Rng::seed(0);
     let net = net(CellKind::Rnn, 1.0, &mut rng);
-    let x = Tensor::zeros([2, 2, 5], DType::F64, CPU);
-    let err = common::reference::forward_pondering(&net, &x, &HaltingMode::Plain, &mut rng)
+    let set = DataSpec::parse("parity:3")
+        .unwrap()
+        .generate_sequences(2, &mut rng)
+        .unwrap();
+    let mut batch =
+        SequenceTensors::new(set.to_batch(&[0, 1]).unwrap(), set.dims(), DType::F64, CPU).unwrap();
+    let t = batch.steps;
+    batch.inputs = Tensor::zeros([2, t, 5], DType::F64, CPU);
+    let err = run_in_mode(&net, &batch, &HaltingMode::Plain, &mut rng)
         .err()
         .unwrap();
-    assert!(err.to_string().contains("[B, T, 3]"), "{err}");
+    assert!(
+        err.to_string().contains(&format!("[2, {t}, 5]"))
+            && err.to_string().contains("of 3 features"),
+        "{err}"
+    );
 }
 
 #[test]

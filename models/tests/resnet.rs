@@ -1,11 +1,9 @@
-//! The ResNets: FLOP counts, parameter names, and the adaptive forward pass in every mode.
+//! The ResNets: FLOP counts, parameter names, and evaluation in every halting mode.
 
-mod common;
-
-use common::reference::HaltingMode;
 use pact::nn::ParamStore;
 use pact::{DType, Device, Rng, Tensor};
-use pact_models::resnet::{ResNet, ResNetConfig};
+use pact_models::mode::HaltingMode;
+use pact_models::resnet::{ResNet, ResNetConfig, EVAL_CHUNK};
 
 const CPU: Device = Device::Cpu;
 
@@ -112,29 +110,26 @@ fn every_mode_gives_logits_and_halting_information() {
         HaltingMode::PactDeterministic,
     ];
     for mode in modes {
-        let out = common::reference::forward_adaptive(
-            &net,
-            &x,
-            &mode,
-            mode != HaltingMode::PactDeterministic,
-            &mut rng,
-        )
-        .unwrap();
+        let out = pact::no_grad(|| net.run_in_mode(&x, &mode, EVAL_CHUNK, &mut rng)).unwrap();
         assert_eq!(out.logits.dims(), &[6, 5], "{mode:?}");
-        assert_eq!(out.blocks.len(), 3);
-        for b in &out.blocks {
+        assert_eq!(out.stages.len(), 3);
+        for stage in &out.stages {
             assert!(
-                b.units.iter().all(|&n| (1..=3).contains(&n)),
+                stage.steps.iter().all(|&n| (1..=3).contains(&n)),
                 "{mode:?}: {:?}",
-                b.units
+                stage.steps
             );
-        }
-        match mode {
-            HaltingMode::Act { .. } => assert!(out.blocks.iter().all(|b| b.ponder.is_some())),
-            HaltingMode::PactRelaxed { .. } => {
-                assert!(out.blocks.iter().all(|b| b.expected_n.is_some()))
+            // Every mode but plain records each stage's halting site: its value sums to 1.
+            match (mode, &stage.value) {
+                (HaltingMode::Plain, _) => {}
+                (_, Some(value)) => {
+                    assert_eq!(value.dims(), [6, 3]);
+                    for row in value.to_f64_vec().chunks(3) {
+                        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-5, "{row:?}");
+                    }
+                }
+                (_, None) => panic!("{mode:?}: no halting site recorded"),
             }
-            _ => {}
         }
     }
 }
@@ -145,34 +140,22 @@ fn deterministic_evaluation_matches_each_example_alone() {
     // change any output.
     let (net, x, mut rng) = tiny();
     let batched = pact::no_grad(|| {
-        common::reference::forward_adaptive(
-            &net,
-            &x,
-            &HaltingMode::PactDeterministic,
-            false,
-            &mut rng,
-        )
+        net.run_in_mode(&x, &HaltingMode::PactDeterministic, EVAL_CHUNK, &mut rng)
     })
     .unwrap();
     let all = batched.logits.to_f64_vec();
     for i in 0..6 {
         let xi = x.narrow(0, i, 1).unwrap();
         let alone = pact::no_grad(|| {
-            common::reference::forward_adaptive(
-                &net,
-                &xi,
-                &HaltingMode::PactDeterministic,
-                false,
-                &mut rng,
-            )
+            net.run_in_mode(&xi, &HaltingMode::PactDeterministic, EVAL_CHUNK, &mut rng)
         })
         .unwrap();
         let v = alone.logits.to_f64_vec();
         for (a, b) in v.iter().zip(&all[i * 5..(i + 1) * 5]) {
             assert!((a - b).abs() < 1e-12);
         }
-        for (s, block) in alone.blocks.iter().enumerate() {
-            assert_eq!(block.units[0], batched.blocks[s].units[i]);
+        for (s, stage) in alone.stages.iter().enumerate() {
+            assert_eq!(stage.steps[0], batched.stages[s].steps[i]);
         }
     }
 }
@@ -187,15 +170,10 @@ fn plain_network_rejects_adaptive_modes() {
     )
     .unwrap();
     let x = Tensor::zeros([1, 3, 8, 8], DType::F32, CPU);
-    let err = common::reference::forward_adaptive(
-        &net,
-        &x,
-        &HaltingMode::Act { eps: 0.01 },
-        true,
-        &mut rng,
-    )
-    .err()
-    .unwrap();
+    let err = net
+        .run_in_mode(&x, &HaltingMode::Act { eps: 0.01 }, EVAL_CHUNK, &mut rng)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("halting heads"), "{err}");
 }
 

@@ -1,13 +1,11 @@
 //! The sequence objectives (math §2, §10) against values computed by hand, and a tiny
 //! ACT RNN that learns parity.
 
-mod common;
-
-use common::reference::HaltingMode;
 use pact::nn::{Adam, AdamConfig, Optimizer, ParamStore};
 use pact::{DType, Device, Rng, Tensor};
 use pact_models::data::{DataSpec, SequenceBatch, SequenceDims};
 use pact_models::evaluate_sequences::evaluate_sequences;
+use pact_models::mode::HaltingMode;
 use pact_models::recurrent::{CellKind, PonderingConfig, PonderingRnn};
 use pact_models::sequence_objective::{sequence_step, SequenceObjective, SequenceTensors};
 

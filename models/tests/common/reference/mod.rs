@@ -3,7 +3,7 @@
 //! keep it as an independent reference that the models, under each mode's handlers, must
 //! reproduce; it is not part of the library.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod block;
 pub mod spatial;
@@ -36,6 +36,24 @@ pub struct SpatialNetOutput {
 }
 
 impl SpatialNetOutput {
+    /// FLOPs of every example (math §9, per position), for an input of `height × width`.
+    pub fn flops_per_example(&self, net: &ResNet, height: usize, width: usize) -> Result<Vec<u64>> {
+        let batch = self.logits.dims()[0];
+        (0..batch)
+            .map(|b| {
+                let per_stage: Vec<&[usize]> = self
+                    .blocks
+                    .iter()
+                    .map(|block| {
+                        let p = block.positions();
+                        block.units.get(b * p..(b + 1) * p).unwrap_or(&[])
+                    })
+                    .collect();
+                net.spatial_flops(height, width, &per_stage)
+            })
+            .collect()
+    }
+
     /// The non-spatial view of every block.
     pub fn into_net_output(self) -> NetOutput {
         NetOutput {
