@@ -139,8 +139,7 @@ pub fn evaluate_sequences(
 }
 
 /// Runs `net` on `batch` in `mode`: the network as a model ([`PonderingRnn::model`], nothing
-/// observed) under the handlers of that mode, which compute what the adaptive block computes
-/// in it ([`PonderingRnn::forward`]):
+/// observed) under the handlers of that mode (see [`crate::mode`]):
 ///
 /// | mode | handler |
 /// |---|---|
@@ -157,7 +156,7 @@ pub fn evaluate_sequences(
 /// ```
 /// use pact::nn::ParamStore;
 /// use pact::{DType, Device, Rng};
-/// use pact_models::adaptive::HaltingMode;
+/// use pact_models::mode::HaltingMode;
 /// use pact_models::data::DataSpec;
 /// use pact_models::evaluate_sequences::run_in_mode;
 /// use pact_models::recurrent::{CellKind, PonderingConfig, PonderingRnn};

@@ -5,7 +5,7 @@
 //! rows still running, and a residual step updates each state in place, so what is held at
 //! once is the states themselves plus one chunk's intermediates rather than the
 //! intermediates of the whole batch. A halted row simply stops being updated. The site runs
-//! online only (a [`HaltingRule`] decides): `decode` halts each row at its first confident
+//! online only (a [`HaltingRule`](super::HaltingRule) decides): `decode` halts each row at its first confident
 //! head (math §6) and holds only the current state of each row; a rule that weighs the steps
 //! (ACT's) also holds each running row's weighted sum `Σ_l w_l s_l`, and a halted row's state
 //! is replaced by that sum. The decisions and the value recorded are those of

@@ -65,7 +65,7 @@
 //! # Ok::<(), pact::Error>(())
 //! ```
 
-mod chunked;
+pub mod chunked;
 mod condition;
 mod ctx;
 mod decode;

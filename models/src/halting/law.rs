@@ -40,8 +40,7 @@ pub enum HaltingRole {
 /// (event shape `[L]`), given by the conditional halting logits `a_l` of units `1..L−1`:
 /// `q(N = n) = σ(a_n) Π_{l<n} σ(−a_l)` (stick breaking, `σ(a_L) ≡ 1`).
 ///
-/// Exact draws are one-hot, drawn by inverse CDF exactly as the sampling mode of
-/// [`run_block`](crate::adaptive::run_block) draws them (see [`HaltingLaw::sample_units`]);
+/// Exact draws are one-hot, drawn by inverse CDF (see [`HaltingLaw::sample_units`]);
 /// `log_prob(v) = Σ_n v_n log q(n)`. Its Concrete relaxation
 /// ([`Distribution::relaxed`]) is [`RelaxedHalting`] (per-unit binary Concrete, then stick
 /// breaking), its straight-through relaxation the same with hard one-hot values forward.
@@ -156,12 +155,10 @@ impl HaltingLaw {
         &self.role
     }
 
-    /// Draws the halting unit of every row (0-based: `n − 1`) by inverse CDF, the procedure
-    /// and random draws of [`HaltingMode::PactSample`](crate::adaptive::HaltingMode::PactSample)
-    /// in [`run_block`](crate::adaptive::run_block): with `q = exp(log_stick_breaking(a))`,
-    /// one uniform `u` per row, and the first unit `n` with `u < Σ_{m ≤ n} q(m)` (the last
-    /// unit if rounding leaves `u` above the total). So the same generator state gives the
-    /// same units as `run_block` on the same halting logits.
+    /// Draws the halting unit of every row (0-based: `n − 1`) by inverse CDF, as
+    /// [`HaltingMode::PactSample`](crate::mode::HaltingMode::PactSample) draws it: with
+    /// `q = exp(log_stick_breaking(a))`, one uniform `u` per row, and the first unit `n` with
+    /// `u < Σ_{m ≤ n} q(m)` (the last unit if rounding leaves `u` above the total).
     ///
     /// The rows are the elements of `sample_shape ++ batch_shape`; the result is in that
     /// order (row-major). The uniforms are drawn element of the batch first, then sample:
@@ -171,8 +168,7 @@ impl HaltingLaw {
     /// over the shard's examples, a replica draws what one process with the whole batch
     /// draws at its examples. A law with batch shape `[]` (one element, not tied to an
     /// example) draws with [`Rng::uniform`], which the shard does not affect. With
-    /// `sample_shape = []` and batch shape `[B]` this is exactly `run_block`'s
-    /// `rng.uniform_per_example(B)`.
+    /// `sample_shape = []` and batch shape `[B]` this is `rng.uniform_per_example(B)`.
     ///
     /// ```
     /// use pact::{Device, Rng, Tensor};
@@ -489,8 +485,7 @@ fn raw_from_weights(w: &Tensor) -> Result<Tensor> {
     z.log()?.sub(&z.affine(-1.0, 1.0)?.log()?)
 }
 
-/// The first unit (0-based) whose cumulative probability exceeds `u`, else the last: the
-/// inversion of `run_block`'s sampling mode.
+/// The first unit (0-based) whose cumulative probability exceeds `u`, else the last.
 fn inverse_cdf(probs: &[f64], u: f64) -> usize {
     let mut cum = 0.0;
     for (n, p) in probs.iter().enumerate() {
