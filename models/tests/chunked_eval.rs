@@ -25,7 +25,7 @@ fn network(dtype: DType, units: usize, bias: f64, seed: u64) -> ResNet {
 fn center_heads(net: &ResNet, store: &ParamStore, x: &Tensor) {
     let dense = pact::no_grad(|| {
         common::reference::forward_adaptive(
-            &net,
+            net,
             x,
             &HaltingMode::PonderNet,
             false,
@@ -99,7 +99,7 @@ fn assert_close(a: &Tensor, b: &Tensor, tol: f64, what: &str) {
 fn compare(net: &ResNet, x: &Tensor, mode: &HaltingMode, chunk: usize) -> Vec<Vec<usize>> {
     let tol = if x.dtype() == DType::F64 { 1e-10 } else { 1e-4 };
     let dense = pact::no_grad(|| {
-        common::reference::forward_adaptive(&net, x, mode, false, &mut Rng::seed(0))
+        common::reference::forward_adaptive(net, x, mode, false, &mut Rng::seed(0))
     })
     .unwrap();
     let chunked = pact::no_grad(|| net.run_in_mode(x, mode, chunk, &mut Rng::seed(0))).unwrap();

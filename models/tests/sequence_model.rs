@@ -55,7 +55,7 @@ fn hand_written(
     rng: &mut Rng,
 ) -> Tensor {
     let out =
-        common::reference::forward_pondering(&net, &batch.inputs, &objective.training_mode(), rng)
+        common::reference::forward_pondering(net, &batch.inputs, &objective.training_mode(), rng)
             .unwrap();
     let valid = |t: usize| indicator(batch, |i| t < batch.lengths[i]);
     let sum_steps = |f: &dyn Fn(usize, &BlockOutput) -> Tensor| -> Tensor {
