@@ -1,12 +1,15 @@
 //! Beta: a law on the unit interval.
 
 use super::continuous::{check_positive, gamma_draw, host_samples};
+use super::implicit::reparameterised_gamma;
+use super::util::extended;
 use super::{Distribution, Draw, Support};
 use crate::{DType, Device, Error, Result, Rng, Shape, Tensor};
 use std::sync::Arc;
 
 /// The Beta law `p(x) = x^{α−1} (1 − x)^{β−1} / B(α, β)` on `(0, 1)`. Draws are exact (two
-/// Gamma draws) but not reparameterised.
+/// Gamma draws, `x = g_α / (g_α + g_β)`); `rsample` reparameterises both Gamma draws
+/// implicitly, so gradients reach α and β through the values.
 ///
 /// ```
 /// use pact::dist::{Beta, Distribution};
@@ -82,6 +85,28 @@ impl Distribution for Beta {
             alpha: self.alpha.broadcast_as(batch_shape)?,
             beta: self.beta.broadcast_as(batch_shape)?,
         }))
+    }
+    fn has_rsample(&self) -> bool {
+        true
+    }
+    /// The draws of [`Distribution::sample`] (the same random numbers), differentiable in α
+    /// and β through implicitly reparameterised Gamma draws.
+    fn rsample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
+        let shape = extended(sample_shape, &self.batch_shape(), &Shape::scalar());
+        let (alpha, beta) = (
+            self.alpha.broadcast_as(&shape)?,
+            self.beta.broadcast_as(&shape)?,
+        );
+        let (a, b) = (alpha.detach().to_f64_vec(), beta.detach().to_f64_vec());
+        let (mut x, mut y) = (Vec::with_capacity(a.len()), Vec::with_capacity(a.len()));
+        for (&a, &b) in a.iter().zip(&b) {
+            // The order of `sample`: the α draw, then the β draw, element by element.
+            x.push(gamma_draw(rng, a));
+            y.push(gamma_draw(rng, b));
+        }
+        let x = reparameterised_gamma(&x, &alpha)?;
+        let y = reparameterised_gamma(&y, &beta)?;
+        Ok(Draw::Exact(x.div(&x.add(&y)?)?))
     }
     fn sample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
         let params = [&self.alpha, &self.beta];

@@ -1,13 +1,15 @@
 //! Dirichlet: a law on the probability simplex.
 
 use super::continuous::{check_positive, gamma_draw};
+use super::implicit::reparameterised_gamma;
 use super::util::extended;
 use super::{Distribution, Draw, Support};
 use crate::{DType, Device, Error, Result, Rng, Shape, Tensor};
 use std::sync::Arc;
 
 /// The Dirichlet law `p(x) = Π_k x_k^{α_k − 1} / B(α)` on the simplex of `K` categories
-/// (event shape `[K]`). Draws are exact (normalised Gamma draws) but not reparameterised.
+/// (event shape `[K]`). Draws are exact (normalised Gamma draws); `rsample` reparameterises the
+/// Gamma draws implicitly, so gradients reach α through the values.
 ///
 /// ```
 /// use pact::dist::{Dirichlet, Distribution};
@@ -93,6 +95,24 @@ impl Distribution for Dirichlet {
         Ok(Arc::new(Dirichlet {
             concentration: self.concentration.broadcast_as(&shape)?,
         }))
+    }
+    fn has_rsample(&self) -> bool {
+        true
+    }
+    /// The draws of [`Distribution::sample`] (the same random numbers), differentiable in α
+    /// through implicitly reparameterised Gamma draws.
+    fn rsample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
+        let shape = extended(sample_shape, &self.batch_shape(), &self.event_shape());
+        let alpha = self.concentration.broadcast_as(&shape)?;
+        let g: Vec<f64> = alpha
+            .detach()
+            .to_f64_vec()
+            .iter()
+            .map(|&a| gamma_draw(rng, a))
+            .collect();
+        let g = reparameterised_gamma(&g, &alpha)?;
+        let last = shape.rank().saturating_sub(1);
+        Ok(Draw::Exact(g.div(&g.sum_keepdim(last)?)?))
     }
     fn sample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
         let shape = extended(sample_shape, &self.batch_shape(), &self.event_shape());

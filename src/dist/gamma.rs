@@ -1,13 +1,16 @@
 //! Gamma: shape (concentration) α and rate β.
 
 use super::continuous::{check_positive, gamma_draw, host_samples};
+use super::implicit::reparameterised_gamma;
+use super::util::extended;
 use super::{Distribution, Draw, Support};
 use crate::{DType, Device, Result, Rng, Shape, Tensor};
 use std::sync::Arc;
 
 /// The Gamma law `p(x) = β^α x^{α−1} e^{−βx} / Γ(α)` on `(0, ∞)`. Draws are exact (Marsaglia
-/// and Tsang's method) but not reparameterised: gradients reach α and β through
-/// `log_prob` (the score function), not through the values.
+/// and Tsang's method); `rsample` reparameterises them implicitly (Figurnov, Mohamed and Mnih,
+/// 2018): the value is the same draw, and its gradient is `dx/dα = (dz/dα)/β` through the
+/// CDF at the draw's quantile and `dx/dβ = −x/β` (math §12).
 ///
 /// ```
 /// use pact::dist::{Distribution, Gamma};
@@ -78,6 +81,23 @@ impl Distribution for Gamma {
             concentration: self.concentration.broadcast_as(batch_shape)?,
             rate: self.rate.broadcast_as(batch_shape)?,
         }))
+    }
+    fn has_rsample(&self) -> bool {
+        true
+    }
+    /// The draws of [`Distribution::sample`] (the same random numbers), differentiable in α
+    /// (implicitly) and β.
+    fn rsample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
+        let shape = extended(sample_shape, &self.batch_shape(), &Shape::scalar());
+        let alpha = self.concentration.broadcast_as(&shape)?;
+        let z: Vec<f64> = alpha
+            .detach()
+            .to_f64_vec()
+            .iter()
+            .map(|&a| gamma_draw(rng, a))
+            .collect();
+        let z = reparameterised_gamma(&z, &alpha)?;
+        Ok(Draw::Exact(z.div(&self.rate.broadcast_as(&shape)?)?))
     }
     fn sample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
         let params = [&self.concentration, &self.rate];

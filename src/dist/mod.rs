@@ -60,6 +60,7 @@ mod draw;
 mod exponential;
 mod gamma;
 mod geometric;
+mod implicit;
 mod independent;
 mod kl;
 mod kl_closed;
