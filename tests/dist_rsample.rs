@@ -1,10 +1,11 @@
-//! Implicitly reparameterised draws of Gamma, Beta and Dirichlet (math §12): the values are
+//! Implicitly reparameterised draws of Gamma, Beta, Dirichlet and Student's t (math §12): the values are
 //! those of `sample` for the same seed, and the per-draw gradients average to the gradients of
 //! the moments (Monte Carlo over many draws, each with its own copy of the parameters, so that
 //! the per-draw gradients and their standard error are seen).
 
-use pact::dist::{Beta, Dirichlet, Distribution, Gamma};
+use pact::dist::{Beta, Dirichlet, Distribution, Gamma, StudentT};
 use pact::{DType, Device, Rng, Tensor};
+use statrs::function::gamma::ln_gamma;
 
 const CPU: Device = Device::Cpu;
 const N: usize = 20_000;
@@ -112,6 +113,7 @@ fn reparameterised_draws_are_the_draws_of_sample() {
         Box::new(Gamma::new(full(0.7, &[3]), full(2.0, &[3])).unwrap()),
         Box::new(Beta::new(full(0.7, &[3]), full(2.5, &[3])).unwrap()),
         Box::new(Dirichlet::new(full(1.3, &[2, 4])).unwrap()),
+        Box::new(StudentT::new(full(3.5, &[3]), full(-1.0, &[3]), full(0.5, &[3])).unwrap()),
     ];
     for law in &laws {
         let exact = law
@@ -133,4 +135,50 @@ fn reparameterised_draws_are_the_draws_of_sample() {
             );
         }
     }
+}
+
+/// `E|T|` of Student's t with `ν > 1` degrees of freedom:
+/// `2 √ν Γ((ν + 1)/2) / (√π (ν − 1) Γ(ν/2))`.
+fn mean_abs_t(nu: f64) -> f64 {
+    let log = (ln_gamma((nu + 1.0) / 2.0) - ln_gamma(nu / 2.0)).exp();
+    2.0 * nu.sqrt() * log / (std::f64::consts::PI.sqrt() * (nu - 1.0))
+}
+
+#[test]
+fn student_t_gradients_average_to_the_moments_gradients() {
+    let (nu, loc, scale) = (5.0, 0.3, 2.0);
+    let (df, mu, sigma) = (
+        full(nu, &[N]).to_var(),
+        full(loc, &[N]).to_var(),
+        full(scale, &[N]).to_var(),
+    );
+    let d = StudentT::new(df.clone(), mu.clone(), sigma.clone()).unwrap();
+    assert!(d.has_rsample());
+    let x = d.rsample(&[], &mut Rng::seed(6)).unwrap().value().clone();
+    // E|x − 0.3| = σ E|T|: d/dσ = E|T|, d/dν = σ dE|T|/dν, d/dμ = E[sign(x − μ)] = 0.
+    let spread = x.add_scalar(-loc).unwrap().abs().unwrap();
+    let grads = spread.sum_all().unwrap().backward().unwrap();
+    mean_is(
+        &grads.get(&sigma).unwrap().to_f64_vec(),
+        mean_abs_t(nu),
+        "StudentT d/dσ E|x − μ|",
+    );
+    let h = 1e-5;
+    let d_nu = scale * (mean_abs_t(nu + h) - mean_abs_t(nu - h)) / (2.0 * h);
+    let g_nu = grads.get(&df).unwrap().to_f64_vec();
+    let n = g_nu.len() as f64;
+    let mean = g_nu.iter().sum::<f64>() / n;
+    let se = (g_nu.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+    assert!(
+        (mean - d_nu).abs() <= 4.0 * se,
+        "StudentT d/dν: {mean} ± {se}, expected {d_nu}"
+    );
+    assert!(
+        se < 0.5 * d_nu.abs(),
+        "StudentT d/dν: standard error {se} for {d_nu}"
+    );
+    // E[x] = μ: d/dμ = 1 for every draw.
+    let grads = x.sum_all().unwrap().backward().unwrap();
+    let g_mu = grads.get(&mu).unwrap().to_f64_vec();
+    assert!(g_mu.iter().all(|&g| (g - 1.0).abs() < 1e-12));
 }

@@ -1,6 +1,8 @@
 //! Student's t: a heavy-tailed location-scale law.
 
 use super::continuous::{check_finite, check_positive, gamma_draw, host_samples};
+use super::implicit::reparameterised_gamma;
+use super::util::extended;
 use super::{Distribution, Draw, Support};
 use crate::{DType, Device, Error, Result, Rng, Shape, Tensor};
 use std::f64::consts::PI;
@@ -8,7 +10,9 @@ use std::sync::Arc;
 
 /// Student's t law with `ν` degrees of freedom, location `μ` and scale `σ`:
 /// `p(x) = Γ((ν+1)/2) / (Γ(ν/2) √(νπ) σ) · (1 + ((x − μ)/σ)²/ν)^{−(ν+1)/2}`. Draws are exact
-/// (a normal over the root of a scaled chi-square) but not reparameterised.
+/// (a normal over the root of a scaled chi-square, `μ + σ z / √(2g/ν)` with `g ~ Gamma(ν/2, 1)`);
+/// `rsample` reparameterises them, the Gamma draw implicitly (math §12), so gradients reach `ν`,
+/// `μ` and `σ` through the values.
 ///
 /// ```
 /// use pact::dist::{Distribution, StudentT};
@@ -78,6 +82,31 @@ impl Distribution for StudentT {
             loc: self.loc.broadcast_as(batch_shape)?,
             scale: self.scale.broadcast_as(batch_shape)?,
         }))
+    }
+    fn has_rsample(&self) -> bool {
+        true
+    }
+    /// The draws of [`Distribution::sample`] (the same random numbers), differentiable in `ν`
+    /// (through the implicitly reparameterised Gamma draw), `μ` and `σ`.
+    fn rsample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
+        use rand_distr::Distribution as _;
+        let shape = extended(sample_shape, &self.batch_shape(), &Shape::scalar());
+        let nu = self.df.broadcast_as(&shape)?;
+        let half_nu = nu.mul_scalar(0.5)?;
+        let (mut z, mut g) = (Vec::new(), Vec::new());
+        for &h in &half_nu.detach().to_f64_vec() {
+            // The order of `sample`: the normal draw, then the Gamma draw, element by element.
+            z.push(rand_distr::StandardNormal.sample(rng.inner()));
+            g.push(gamma_draw(rng, h));
+        }
+        let z = Tensor::from_f64_slice(&z, shape.clone(), self.dtype(), self.device())?;
+        let g = reparameterised_gamma(&g, &half_nu)?;
+        let root = g.mul_scalar(2.0)?.div(&nu)?.sqrt()?;
+        let x = self
+            .loc
+            .broadcast_as(&shape)?
+            .add(&self.scale.broadcast_as(&shape)?.mul(&z.div(&root)?)?)?;
+        Ok(Draw::Exact(x))
     }
     fn sample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
         use rand_distr::Distribution as _;

@@ -9,3 +9,4 @@ mod guided;
 mod leave_one_out;
 mod map;
 mod masked;
+mod reparameterised;
