@@ -670,3 +670,50 @@ fn brute_force_refuses_too_many_configurations_after_one_run() {
     assert!(err.contains("1048576 joint configurations"), "{err}");
     assert_eq!(runs.get(), 1);
 }
+
+/// Two plates that cross: `za` per element of plate `a`, `zb` per element of plate `b`, and
+/// an observation per pair `(a, b)` that reads both. Exact enumeration would need a factor
+/// over every `za` and `zb` at once. A plate takes its axis from its nesting depth, so `b`,
+/// alone at dim −1, sits at dim −2 inside `a`; under enumeration a plate must keep its axis,
+/// and the model is refused there, naming the plate, before any table is built.
+#[test]
+fn crossing_plates_are_refused_naming_the_plate() {
+    let crossing = |ctx: &mut Ctx| -> Result<()> {
+        let za = ctx.plate("a", 2, |ctx| {
+            ctx.sample("za", Bernoulli::new(t64(&[0.0, 0.5], &[2]))?)
+        })?;
+        let zb = ctx.plate("b", 3, |ctx| {
+            ctx.sample("zb", Bernoulli::new(t64(&[0.1, -0.2, 0.3], &[3]))?)
+        })?;
+        ctx.plate("a", 2, |ctx| {
+            ctx.plate("b", 3, |ctx| {
+                let d = zb.dims();
+                // zb's plate axis (its last) moved to dim −2, where `b` is now.
+                let mut column = d[..d.len() - 1].to_vec();
+                if column.last() == Some(&1) {
+                    column.pop();
+                }
+                column.extend([d[d.len() - 1], 1]);
+                let loc = za.add(&zb.reshape(column)?)?;
+                let ones = loc.ones_like();
+                let x = t64(&[0.5, 1.0, 1.5, 0.0, 2.0, 1.0], &[3, 2]);
+                ctx.observe("x", Normal::new(loc, ones)?, &x)?;
+                Ok(())
+            })
+        })
+    };
+    let err = run(
+        &enumerate_parallel(Select::All, crossing),
+        &store(),
+        &mut Rng::seed(0),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("plate \"b\"") && err.contains("must keep its axis"),
+        "{err}"
+    );
+    // Without enumeration the same model runs: the plates only scale and check shapes.
+    run(&crossing, &store(), &mut Rng::seed(0)).unwrap();
+}
