@@ -150,14 +150,26 @@ impl Hmm {
 
     /// The model with the emission means `locs` (a variable, say).
     fn model_at(&self, ys: &[Vec<f64>], locs: Tensor) -> impl Fn(&mut Ctx) -> Result<()> {
+        self.model_in(ys, locs, DType::F64)
+    }
+
+    /// The model with its tensors in `dtype`.
+    fn model_in(
+        &self,
+        ys: &[Vec<f64>],
+        locs: Tensor,
+        dtype: DType,
+    ) -> impl Fn(&mut Ctx) -> Result<()> {
         let (n, t, k) = (ys.len(), ys[0].len(), self.k());
+        let cast = |v: &[f64], dims: &[usize]| t64(v, dims).to_dtype(dtype);
         let steps: Vec<Tensor> = (0..t)
-            .map(|i| t64(&ys.iter().map(|y| y[i]).collect::<Vec<_>>(), &[n]))
+            .map(|i| cast(&ys.iter().map(|y| y[i]).collect::<Vec<_>>(), &[n]))
             .collect();
-        let init = t64(&self.init, &[k]).log().unwrap();
+        let init = cast(&self.init, &[k]).log().unwrap();
         let flat: Vec<f64> = self.trans.iter().flatten().copied().collect();
-        let trans = t64(&flat, &[k, k]).log().unwrap();
-        let scale = self.scale;
+        let trans = cast(&flat, &[k, k]).log().unwrap();
+        let locs = locs.to_dtype(dtype);
+        let scale_t = s64(self.scale).to_dtype(dtype);
         move |ctx: &mut Ctx| {
             ctx.plate("seq", n, |ctx| {
                 let mut prev: Option<Tensor> = None;
@@ -167,7 +179,7 @@ impl Hmm {
                         Some(x) => lookup(&trans, x)?,
                     };
                     let x = ctx.sample(&format!("x_{i}"), Categorical::new(logits)?)?;
-                    let emission = Normal::new(lookup(&locs, &x)?, s64(scale))?;
+                    let emission = Normal::new(lookup(&locs, &x)?, scale_t.clone())?;
                     ctx.observe(&format!("y_{i}"), emission, &steps[i])?;
                     prev = Some(x);
                     Ok(())
@@ -222,6 +234,33 @@ fn an_hmm_matches_the_forward_algorithm_and_viterbi() {
     close(&per.log_marginal.to_f64_vec(), &by_seq, 1e-10);
     assert_eq!(per.best.get("x_7").unwrap().dims(), &[4]);
     assert_eq!(per.posterior.get("x_7").unwrap().dims(), &[4, 3]);
+}
+
+/// The engine in f32: the log marginal of 4 sequences of 200 steps within f32 rounding of
+/// the forward algorithm in f64 (relative 1e-5), and the same Viterbi paths.
+#[test]
+fn an_hmm_in_f32_matches_the_forward_algorithm_and_viterbi_within_rounding() {
+    let hmm = Hmm::three_states();
+    let mut rng = Rng::seed(5);
+    let ys = hmm.draw(4, 200, &mut rng);
+    let model = hmm.model_in(&ys, t64(&hmm.locs, &[hmm.k()]), DType::F32);
+    let params = ParamStore::new(DType::F32, CPU);
+    let (graph, _) = run(&enumerate_parallel(Select::All, model), &params, &mut rng).unwrap();
+    assert_eq!(graph.log_marginal.dtype(), DType::F32);
+    let forward: f64 = ys.iter().map(|y| hmm.forward(y)).sum();
+    let got = graph.log_marginal.to_scalar().unwrap();
+    assert!(
+        (got - forward).abs() <= 1e-5 * forward.abs(),
+        "f32 log marginal {got} vs forward algorithm {forward}"
+    );
+    let map = graph.map().unwrap();
+    for (n, y) in ys.iter().enumerate() {
+        assert_eq!(
+            path_of(&map.values, 200, n),
+            hmm.viterbi(y).0,
+            "sequence {n}"
+        );
+    }
 }
 
 #[test]
