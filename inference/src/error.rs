@@ -24,6 +24,20 @@ pub enum Error {
         /// The last checkpoint written or resumed from, if any.
         last_checkpoint: Option<PathBuf>,
     },
+    /// A training step that failed before its update (a non-finite intermediate value such as
+    /// NaN halting logits, a shape error): which step, why, and the last checkpoint.
+    #[error(
+        "step {step} failed: {source}; {}",
+        describe_checkpoint(last_checkpoint.as_deref())
+    )]
+    StepFailed {
+        /// The step (counted from 1) that failed.
+        step: u64,
+        /// What went wrong.
+        source: Box<Error>,
+        /// The last checkpoint written or resumed from, if any.
+        last_checkpoint: Option<PathBuf>,
+    },
     /// A checkpoint that cannot be resumed from: unreadable, corrupt, written by something
     /// other than the trainer, or made with an incompatible configuration.
     #[error("cannot resume from {}: {reason}", path.display())]

@@ -358,7 +358,7 @@ impl<O: Optimizer> Trainer<O> {
                 None => step(&batch, &mut self.rng),
             };
             self.rng.set_shard(None);
-            let out = out?;
+            let out = out.map_err(|e| self.step_failed(s, e))?;
             for (name, _) in &out.metrics {
                 step::check_metric_name(name)?;
             }
@@ -437,6 +437,14 @@ impl<O: Optimizer> Trainer<O> {
         self.stop_flag
             .as_ref()
             .is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    fn step_failed(&self, step: u64, source: Error) -> Error {
+        Error::StepFailed {
+            step,
+            source: Box::new(source),
+            last_checkpoint: self.last_checkpoint.clone(),
+        }
     }
 
     fn non_finite(&self, step: u64, tensor: String) -> Error {

@@ -94,3 +94,50 @@ fn a_nan_gradient_names_the_parameter() {
     // Refused before the update: the parameters are untouched.
     assert_eq!(param_bits(&store), before);
 }
+
+/// A step that fails before it has a loss (a model refusing NaN halting logits, say) stops
+/// training with an error naming the step, the cause and the last good checkpoint.
+#[test]
+fn a_failing_step_names_the_step_the_cause_and_the_last_good_checkpoint() {
+    let data = data();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainerConfig {
+        batch_size: 8,
+        stop: Stop::Epochs(2),
+        checkpoint_dir: Some(dir.path().to_path_buf()),
+        checkpoint_every: Some(2),
+        ..Default::default()
+    };
+    let (store, mlp) = model(1);
+    let opt = Sgd::new(store.trainable(), SgdConfig::default());
+    let mut trainer = Trainer::new(config, store, opt).unwrap();
+    let err = trainer
+        .fit(N, |b, rng| {
+            if b.step == 3 {
+                return Err(
+                    pact::Error::invalid("HaltingLaw", "halting logits contain NaN").into(),
+                );
+            }
+            step(&mlp, &data, b, rng)
+        })
+        .unwrap_err();
+    let last = dir.path().join("last.safetensors");
+    match &err {
+        Error::StepFailed {
+            step,
+            source,
+            last_checkpoint,
+        } => {
+            assert_eq!(*step, 3);
+            assert!(source.to_string().contains("halting logits contain NaN"));
+            assert_eq!(last_checkpoint.as_deref(), Some(last.as_path()));
+        }
+        other => panic!("expected StepFailed, got {other}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains("step 3 failed") && message.contains("NaN"),
+        "{message}"
+    );
+    assert_eq!(trainer.step(), 2);
+}

@@ -5,7 +5,6 @@
 
 use super::model::{observe_labels, stage_site, ModelOutput, BATCH_PLATE};
 use super::{HaltingHead, ResNet, ResidualUnit, UnitNorms, LEAKY_SLOPE};
-use crate::halting::time_penalty_site;
 use crate::{Error, Result};
 use pact::ppl::{ChunkedSteps, Ctx};
 use pact::Tensor;
@@ -106,18 +105,7 @@ impl ResNet {
             )));
         }
         let batch = x.dims()[0];
-        let sites = match self.config.halting_bias {
-            Some(_) => self
-                .stages
-                .iter()
-                .map(|stage| match stage.units.len() {
-                    // One unit leaves nothing to decide.
-                    0 | 1 => Ok(None),
-                    units => time_penalty_site(units, 0.0, x.dtype(), x.device()).map(Some),
-                })
-                .collect::<pact::Result<Vec<_>>>()?,
-            None => vec![None; self.stages.len()],
-        };
+        let sites = self.stage_sites(0.0, x)?;
         Ok(move |ctx: &mut Ctx| {
             ctx.plate(BATCH_PLATE, batch, |ctx| {
                 let mut states = Vec::with_capacity(batch);

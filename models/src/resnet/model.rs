@@ -17,7 +17,7 @@
 use super::ResNet;
 use crate::halting::{time_penalty_site, HaltingLaw};
 use pact::dist::{Categorical, Distribution};
-use pact::ppl::Ctx;
+use pact::ppl::{Ctx, HaltingSite};
 use pact::{Result, Tensor};
 use std::sync::Arc;
 
@@ -83,18 +83,7 @@ impl ResNet {
         training: bool,
     ) -> crate::Result<impl Fn(&mut Ctx) -> Result<ModelOutput> + 'a> {
         let batch = x.dims().first().copied().unwrap_or(0);
-        let sites = match self.config.halting_bias {
-            Some(_) => self
-                .stages
-                .iter()
-                .map(|stage| match stage.units.len() {
-                    // One unit leaves nothing to decide.
-                    0 | 1 => Ok(None),
-                    units => time_penalty_site(units, penalty, x.dtype(), x.device()).map(Some),
-                })
-                .collect::<Result<Vec<_>>>()?,
-            None => vec![None; self.stages.len()],
-        };
+        let sites = self.stage_sites(penalty, x)?;
         let spatial = self.is_spatial();
         Ok(move |ctx: &mut Ctx| {
             if spatial {
@@ -135,6 +124,24 @@ impl ResNet {
                 })
             })
         })
+    }
+}
+
+impl ResNet {
+    /// The halting site of every stage with time penalty `penalty`, in `x`'s dtype and
+    /// device: `None` for a stage without heads or of one unit (nothing to decide).
+    pub(super) fn stage_sites(&self, penalty: f64, x: &Tensor) -> Result<Vec<Option<HaltingSite>>> {
+        match self.config.halting_bias {
+            Some(_) => self
+                .stages
+                .iter()
+                .map(|stage| match stage.units.len() {
+                    0 | 1 => Ok(None),
+                    units => time_penalty_site(units, penalty, x.dtype(), x.device()).map(Some),
+                })
+                .collect(),
+            None => Ok(vec![None; self.stages.len()]),
+        }
     }
 }
 
