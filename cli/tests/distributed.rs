@@ -467,20 +467,51 @@ fn a_stop_request_to_one_rank_stops_every_rank_at_the_same_step_with_a_checkpoin
     assert_eq!(step_of(&out.join("last.safetensors")), at);
 }
 
+/// A pondering RNN on parity:4, batches of 12 sequences: PACT draws Concrete noise per
+/// sequence, ACT's rule stops when every sequence on every rank has halted.
+fn recurrent_args(model: &str, out: &Path) -> Vec<String> {
+    [
+        "train",
+        "--model",
+        model,
+        "--data",
+        "parity:4",
+        "--steps",
+        "6",
+        "--batch-size",
+        "12",
+        "--hidden",
+        "8",
+        "--checkpoint-every",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 #[test]
-fn recurrent_models_are_refused_on_several_ranks_with_one_message() {
+fn recurrent_models_train_on_two_and_three_ranks_as_one_process() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let result = mpirun(2)
-        .arg(pact())
-        .args([
-            "train", "--model", "pact-rnn", "--data", "parity:4", "--steps", "2",
-        ])
-        .args(["--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let t = text(&result);
-    assert!(!result.status.success(), "{t}");
-    let message = "data-parallel training over 2 processes is for the image ResNets";
-    assert_eq!(t.matches(message).count(), 1, "{t}");
+    for model in ["pact-rnn", "act-lstm"] {
+        let alone = dir.path().join(format!("{model}-alone"));
+        ok(Command::new(pact())
+            .args(recurrent_args(model, &alone))
+            .output()
+            .unwrap());
+        for k in [2, 3] {
+            let out = dir.path().join(format!("{model}-k{k}"));
+            let t = ok(mpirun(k)
+                .arg(pact())
+                .args(recurrent_args(model, &out))
+                .output()
+                .unwrap());
+            assert!(t.contains(&format!("{k} processes")), "{t}");
+            let ckpt = out.join("last.safetensors");
+            assert_eq!(step_of(&ckpt), 6);
+            assert_close(&ckpt, &alone.join("last.safetensors"));
+        }
+    }
 }

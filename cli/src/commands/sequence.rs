@@ -11,6 +11,7 @@ use super::run_config::{
     check, optimizer, print_outcome, run_metadata, schedule, start_trainer, RunTrainer,
     TrainConfig, TrainOptions,
 };
+use crate::distributed::{self, check::StartCheck};
 use crate::{CliError, Result};
 use pact::nn::{checkpoint, ParamStore};
 use pact::{DType, Device, Rng};
@@ -82,20 +83,27 @@ impl Family {
 /// `pact train` for recurrent models: checks that `--model` and `--data` go together (for every
 /// family), and trains and reports if the model is recurrent. `Ok(false)` leaves an image
 /// model to the ResNet path.
-pub fn run_if_recurrent(c: &TrainConfig, out: &Path, resume: bool, device: Device) -> Result<bool> {
+pub fn run_if_recurrent(
+    c: &TrainConfig,
+    out: &Path,
+    options: &TrainOptions,
+    device: Device,
+) -> Result<bool> {
     let family = Family::parse(&c.model)?;
     family.check_data(&c.data)?;
     let Family::Recurrent(name) = family else {
         return Ok(false);
     };
-    let trained = train(c, name, out, &TrainOptions::single(resume), device)?;
-    print_outcome(
-        trained.interrupted,
-        trained.steps,
-        trained.seconds,
-        &trained.checkpoint,
-        out,
-    );
+    let trained = train(c, name, out, options, device)?;
+    if options.group.rank() == 0 {
+        print_outcome(
+            trained.interrupted,
+            trained.steps,
+            trained.seconds,
+            &trained.checkpoint,
+            out,
+        );
+    }
     Ok(true)
 }
 
@@ -204,13 +212,6 @@ pub fn train(
     options: &TrainOptions,
     device: Device,
 ) -> Result<TrainedSequence> {
-    if options.group.size() > 1 {
-        return Err(CliError::Usage(format!(
-            "--model {}: data-parallel training over several processes is for the image \
-             ResNets; train recurrent models in one process (a sweep runs many at once)",
-            name.as_str()
-        )));
-    }
     check(c).map_err(|invalid| CliError::Usage(invalid.to_string()))?;
     let data = Family::Recurrent(name).check_data(&c.data)?;
     let objective = objective(name, c);
@@ -220,6 +221,15 @@ pub fn train(
         source: e,
     })?;
     let probe = training_batch(&data, c, 1)?;
+    if options.group.size() > 1 {
+        let extra = [
+            ("out", out.display().to_string()),
+            ("resume", options.resume.to_string()),
+            ("backend", distributed::device_kind(device)),
+        ];
+        let mine = StartCheck::new(c, &extra, distributed::check::describe_sequences(&probe))?;
+        distributed::check::agree(&options.group, "training run", &mine)?;
+    }
     let network = PonderingConfig {
         cell: name.cell(),
         inputs: probe.input_size,
@@ -310,11 +320,12 @@ struct Run<'a> {
 impl Run<'_> {
     fn fit(&self, mut trainer: RunTrainer) -> Result<pact_inference::TrainSummary> {
         let summary = trainer.fit(self.config.batch_size, |batch, rng| {
+            // The step's global batch, generated alike on every rank; this replica's rows
+            // (all of them in one process).
             let set = training_batch(self.data, self.config, batch.step)
                 .map_err(pact_inference::Error::step)?;
-            let indices: Vec<usize> = (0..set.len()).collect();
             let tensors = SequenceTensors::new(
-                set.to_batch(&indices)
+                set.to_batch(batch.indices)
                     .map_err(pact_inference::Error::step)?,
                 set.dims(),
                 SEQUENCE_DTYPE,

@@ -231,20 +231,8 @@ pub fn run(args: TrainArgs, device: Device) -> Result<()> {
 
 fn run_on(world: &distributed::World, args: TrainArgs, device: Device) -> Result<()> {
     let c = merge(&args)?;
-    if world.size() > 1 {
-        if ModelName::parse(&c.model).is_err() {
-            return Err(CliError::Agreed(format!(
-                "--model {}: data-parallel training over {} processes is for the image \
-                 ResNets; train recurrent models in one process (`pact sweep` runs many at once)",
-                c.model,
-                world.size()
-            )));
-        }
-        if world.is_root() {
-            println!("pact train: {}", world.describe());
-        }
-    } else if sequence::run_if_recurrent(&c, &args.out, args.resume, device)? {
-        return Ok(());
+    if world.size() > 1 && world.is_root() {
+        println!("pact train: {}", world.describe());
     }
     let options = TrainOptions {
         resume: args.resume,
@@ -252,6 +240,9 @@ fn run_on(world: &distributed::World, args: TrainArgs, device: Device) -> Result
         group: world.group.clone(),
     };
     let device = distributed::device_for_rank(device, world.launch.local_rank)?;
+    if sequence::run_if_recurrent(&c, &args.out, &options, device)? {
+        return Ok(());
+    }
     let trained = train_with(&c, &args.out, &options, device)?;
     if world.is_root() {
         print_outcome(

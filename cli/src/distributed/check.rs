@@ -131,6 +131,28 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// A description of a batch of generated sequences that differs if any input or target does:
+/// ranks whose generators disagree (another version of the task) are refused (for
+/// [`StartCheck`]).
+pub fn describe_sequences(set: &pact_models::data::SequenceSet) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for v in &set.inputs {
+        h.write_u32(v.to_bits());
+    }
+    for &t in &set.targets {
+        h.write_usize(t);
+    }
+    format!(
+        "{} sequences of {} steps, {} inputs, {}×{} outputs (hash {:016x})",
+        set.len(),
+        set.steps,
+        set.input_size,
+        set.outputs_per_step,
+        set.num_classes,
+        h.finish()
+    )
+}
+
 /// A description of an image set: its size, shape and a hash of its pixels and labels.
 pub fn describe_images(set: &pact_models::data::ImageSet) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
