@@ -25,7 +25,7 @@ pub(crate) fn standard_gamma_grad(alpha: f64, z: f64) -> f64 {
     }
     let h = 1e-5 * alpha;
     // In the upper tail P rounds towards 1, so differentiate Q = 1 − P there: ∂P/∂α = −∂Q/∂α.
-    let upper = checked_gamma_lr(alpha, z).map_or(false, |p| p > 0.5);
+    let upper = checked_gamma_lr(alpha, z).is_ok_and(|p| p > 0.5);
     let cdf = |a: f64| -> Option<f64> {
         if upper {
             checked_gamma_ur(a, z).ok().map(|q| -q)
