@@ -6,17 +6,22 @@ use pact::nn::{checkpoint, Sgd, SgdConfig};
 use pact::{DType, Device};
 use pact_inference::{Error, StepOutput, Stop, Trainer, TrainerConfig};
 
+/// Two epochs of batches of 8, a checkpoint every 2 steps in `dir`.
+fn checkpointed(dir: &std::path::Path) -> TrainerConfig {
+    TrainerConfig {
+        batch_size: 8,
+        stop: Stop::Epochs(2),
+        checkpoint_dir: Some(dir.to_path_buf()),
+        checkpoint_every: Some(2),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn nan_loss_names_the_step_and_the_last_good_checkpoint() {
     let data = data();
     let dir = tempfile::tempdir().unwrap();
-    let config = TrainerConfig {
-        batch_size: 8,
-        stop: Stop::Epochs(2),
-        checkpoint_dir: Some(dir.path().to_path_buf()),
-        checkpoint_every: Some(2),
-        ..Default::default()
-    };
+    let config = checkpointed(dir.path());
     let (store, mlp) = model(1);
     let opt = Sgd::new(store.trainable(), SgdConfig::default());
     let mut trainer = Trainer::new(config.clone(), store.clone(), opt).unwrap();
@@ -101,13 +106,7 @@ fn a_nan_gradient_names_the_parameter() {
 fn a_failing_step_names_the_step_the_cause_and_the_last_good_checkpoint() {
     let data = data();
     let dir = tempfile::tempdir().unwrap();
-    let config = TrainerConfig {
-        batch_size: 8,
-        stop: Stop::Epochs(2),
-        checkpoint_dir: Some(dir.path().to_path_buf()),
-        checkpoint_every: Some(2),
-        ..Default::default()
-    };
+    let config = checkpointed(dir.path());
     let (store, mlp) = model(1);
     let opt = Sgd::new(store.trainable(), SgdConfig::default());
     let mut trainer = Trainer::new(config, store, opt).unwrap();
