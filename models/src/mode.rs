@@ -22,6 +22,7 @@
 use crate::halting::ActRelaxation;
 use crate::resnet::{stage_site, upsample_nearest, ResNet};
 use crate::{Error, Result};
+use pact::nn::ParamStore;
 use pact::ppl::{decode, full_depth, relax, run, Ctx, DecodeRule, Relaxation, Trace};
 use pact::{Rng, Tensor};
 use serde::{Deserialize, Serialize};
@@ -93,24 +94,26 @@ impl HaltingMode {
         }
     }
 
-    /// Runs `model` under this mode's handlers (parallel enumeration excepted: that needs the
-    /// model's plate nesting, see [`run_in_mode`](crate::evaluate_sequences::run_in_mode)).
+    /// Runs `model` under this mode's handlers with the parameters `params` (those the model
+    /// reads with `ctx.param`; the shipped networks hold their own), parallel enumeration
+    /// excepted: that needs the model's plate nesting, see
+    /// [`run_in_mode`](crate::evaluate_sequences::run_in_mode).
     pub fn run<T>(
         &self,
         model: impl Fn(&mut Ctx) -> pact::Result<T>,
+        params: &ParamStore,
         rng: &mut Rng,
     ) -> Result<(T, Trace)> {
         self.check()?;
-        let params = pact::nn::ParamStore::new(pact::DType::F32, pact::Device::Cpu);
         Ok(match *self {
-            HaltingMode::Plain => run(&full_depth(model), &params, rng)?,
+            HaltingMode::Plain => run(&full_depth(model), params, rng)?,
             HaltingMode::Act { eps } => run(
                 &relax(ActRelaxation::new(eps).into_relaxation(), model),
                 &params,
                 rng,
             )?,
             HaltingMode::PactDeterministic => {
-                run(&decode(DecodeRule::Threshold(0.5), model), &params, rng)?
+                run(&decode(DecodeRule::Threshold(0.5), model), params, rng)?
             }
             HaltingMode::PactRelaxed {
                 temperature,
@@ -120,9 +123,9 @@ impl HaltingMode {
                     true => Relaxation::StraightThrough { temperature },
                     false => Relaxation::Concrete { temperature },
                 };
-                run(&relax(relaxation, model), &params, rng)?
+                run(&relax(relaxation, model), params, rng)?
             }
-            HaltingMode::PactSample => run(&model, &params, rng)?,
+            HaltingMode::PactSample => run(&model, params, rng)?,
             HaltingMode::PonderNet => {
                 return Err(Error::InvalidInput(
                     "ponder-net runs the model enumerated in parallel; it is a training \
@@ -301,10 +304,12 @@ impl ResNet {
                 mode.name()
             )));
         }
+        // The network holds its parameters; the models read none through the context.
+        let params = ParamStore::new(x.dtype(), x.device());
         let (out, trace) = if mode.is_online() && !self.is_spatial() {
-            mode.run(self.chunked_model(x, None, chunk)?, rng)?
+            mode.run(self.chunked_model(x, None, chunk)?, &params, rng)?
         } else {
-            mode.run(self.model(x, None, 0.0, false)?, rng)?
+            mode.run(self.model(x, None, 0.0, false)?, &params, rng)?
         };
         let grids = self.stage_grids(x)?;
         let mut stages = Vec::with_capacity(grids.len());

@@ -188,8 +188,11 @@ fn single_unit_stages_and_bad_arguments() {
     let model = net.chunked_model(&x, None, 2).unwrap();
     let (net3, x3) = (network(DType::F64, 3, 0.0, 6), images(4, DType::F64, 7));
     let model3 = net3.chunked_model(&x3, None, 2).unwrap();
-    assert!(pact::no_grad(|| HaltingMode::PactSample.run(&model, &mut Rng::seed(0))).is_ok());
-    let err = pact::no_grad(|| HaltingMode::PactSample.run(&model3, &mut Rng::seed(0)))
+    let store3 = ParamStore::new(DType::F64, Device::Cpu);
+    assert!(
+        pact::no_grad(|| HaltingMode::PactSample.run(&model, &store3, &mut Rng::seed(0))).is_ok()
+    );
+    let err = pact::no_grad(|| HaltingMode::PactSample.run(&model3, &store3, &mut Rng::seed(0)))
         .unwrap_err()
         .to_string();
     assert!(
@@ -283,7 +286,14 @@ fn a_chunked_site_matches_the_reference_block_with_halting_spread_over_every_uni
                         ctx.halting_chunked("n", &site, rows, &toy, chunk)
                     })
                 };
-                let (out, _) = pact::no_grad(|| mode.run(model, &mut Rng::seed(0))).unwrap();
+                let (out, _) = pact::no_grad(|| {
+                    mode.run(
+                        model,
+                        &ParamStore::new(DType::F64, Device::Cpu),
+                        &mut Rng::seed(0),
+                    )
+                })
+                .unwrap();
                 let states = Tensor::concat(&out.states, 0).unwrap();
                 let what = format!("{} residual {residual} chunk {chunk}", mode.name());
                 assert_close(&states, &dense.output, 1e-12, &what);

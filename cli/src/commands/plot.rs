@@ -7,7 +7,7 @@ mod records;
 
 use super::common::{load_images, load_resnet};
 use crate::{CliError, Result};
-use pact::nn::checkpoint;
+use pact::nn::{checkpoint, ParamStore};
 use pact::{Device, Rng, Tensor};
 use pact_models::analysis::{geometric_prior, halting_chart};
 use pact_models::data::{ImageSet, Split};
@@ -243,7 +243,13 @@ fn halting(args: HaltingArgs, device: Device) -> Result<()> {
     } = spread_examples(&set, args.examples, device)?;
     // The model with no handler runs every unit and records each stage's posterior.
     let model = net.model(&x, None, 0.0, false)?;
-    let (out, trace) = pact::no_grad(|| HaltingMode::PactSample.run(&model, &mut Rng::seed(0)))?;
+    let (out, trace) = pact::no_grad(|| {
+        HaltingMode::PactSample.run(
+            &model,
+            &ParamStore::new(x.dtype(), device),
+            &mut Rng::seed(0),
+        )
+    })?;
     let posteriors = (0..out.steps.len())
         .map(|k| {
             trace
