@@ -109,7 +109,7 @@ impl HaltingMode {
             HaltingMode::Plain => run(&full_depth(model), params, rng)?,
             HaltingMode::Act { eps } => run(
                 &relax(ActRelaxation::new(eps).into_relaxation(), model),
-                &params,
+                params,
                 rng,
             )?,
             HaltingMode::PactDeterministic => {
