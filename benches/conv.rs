@@ -151,12 +151,18 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     let mut rng = Rng::seed(0);
     let batch = 128;
+    // The first stage's input size: 32 (CIFAR), or CONV_SIZE=28 for Fashion-MNIST's shapes.
+    let size: usize = std::env::var("CONV_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    let half = size.div_ceil(2);
     for (c_in, c_out, h, stride) in [
-        (16, 16, 32, 1),
-        (16, 32, 32, 2),
-        (32, 32, 16, 1),
-        (32, 64, 16, 2),
-        (64, 64, 8, 1),
+        (16, 16, size, 1),
+        (16, 32, size, 2),
+        (32, 32, half, 1),
+        (32, 64, half, 2),
+        (64, 64, half.div_ceil(2), 1),
     ] {
         let p = Conv2dParams {
             batch,
