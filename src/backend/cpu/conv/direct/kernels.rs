@@ -67,7 +67,7 @@ pub struct Kernels {
     /// Output channels per weight-gradient tile.
     pub wgrad_channels: usize,
     /// One forward tile at `fwd_vectors` vectors (`in_off` and `out_off` of that length) or
-    /// at one (length 1).
+    /// at fewer (the remainder of the vectors, in one tile).
     ///
     /// # Safety
     /// The CPU has `isa`; every offset of [`ForwardTile`] is in bounds for 8 elements.
@@ -104,10 +104,13 @@ macro_rules! isa_kernels {
         pub static $name: Kernels = {
             #[target_feature(enable = $features)]
             unsafe fn forward_tile(t: &ForwardTile<'_>, in_off: &[usize], out_off: &[usize]) {
-                if in_off.len() == $nv {
-                    forward_body::<$co, $nv>(t, in_off, out_off)
-                } else {
-                    forward_body::<$co, 1>(t, in_off, out_off)
+                // A row's last vectors (fewer than a tile's) in one tile of their own: a
+                // tile of one vector would reload every weight for 8 pixels.
+                match in_off.len() {
+                    n if n == $nv => forward_body::<$co, $nv>(t, in_off, out_off),
+                    3 => forward_body::<$co, 3>(t, in_off, out_off),
+                    2 => forward_body::<$co, 2>(t, in_off, out_off),
+                    _ => forward_body::<$co, 1>(t, in_off, out_off),
                 }
             }
             #[target_feature(enable = $features)]

@@ -195,12 +195,13 @@ pub(super) unsafe fn image_forward(
     for group in groups.by_ref() {
         run_tiles(k, &tiles, group);
     }
-    for vector in groups.remainder() {
-        run_tiles(k, &tiles, std::slice::from_ref(vector));
+    let rest = groups.remainder();
+    if !rest.is_empty() {
+        run_tiles(k, &tiles, rest);
     }
 }
 
-/// Every tile of `tiles` at the output vectors `vectors` (`k.fwd_vectors` or 1 of them).
+/// Every tile of `tiles` at the output vectors `vectors` (at most `k.fwd_vectors` of them).
 ///
 /// # Safety
 /// As [`image_forward`]: the tiles' planes and the vectors are in bounds, the CPU has `k.isa`.
