@@ -11,7 +11,7 @@ use super::run_config::{
     check, optimizer, print_outcome, run_metadata, schedule, start_trainer, RunTrainer,
     TrainConfig, TrainOptions,
 };
-use crate::distributed::{self, check::StartCheck};
+use crate::distributed;
 use crate::{CliError, Result};
 use pact::nn::{checkpoint, ParamStore};
 use pact::{DType, Device, Rng};
@@ -222,13 +222,15 @@ pub fn train(
     })?;
     let probe = training_batch(&data, c, 1)?;
     if options.group.size() > 1 {
-        let extra = [
-            ("out", out.display().to_string()),
-            ("resume", options.resume.to_string()),
-            ("backend", distributed::device_kind(device)),
-        ];
-        let mine = StartCheck::new(c, &extra, distributed::check::describe_sequences(&probe))?;
-        distributed::check::agree(&options.group, "training run", &mine)?;
+        let data = distributed::check::describe_sequences(&probe);
+        distributed::check::agree_on_training(
+            &options.group,
+            c,
+            out,
+            options.resume,
+            device,
+            data,
+        )?;
     }
     let network = PonderingConfig {
         cell: name.cell(),

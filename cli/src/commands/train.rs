@@ -14,7 +14,7 @@ use super::run_config::{
     TrainConfig, TrainOptions,
 };
 use super::sequence;
-use crate::distributed::{self, check::StartCheck};
+use crate::distributed;
 use crate::{CliError, Result};
 use pact::nn::ParamStore;
 use pact::{DType, Device, Rng, Tensor};
@@ -297,14 +297,15 @@ pub fn train_with(
     })?;
     let (_, train) = load_images(&c.data, Split::Train, c.seed)?;
     if options.group.size() > 1 {
-        let extra = [
-            ("out", out.display().to_string()),
-            ("resume", options.resume.to_string()),
-            // Without the device index: ranks on one node use different devices.
-            ("backend", distributed::device_kind(device)),
-        ];
-        let mine = StartCheck::new(c, &extra, distributed::check::describe_images(&train))?;
-        distributed::check::agree(&options.group, "training run", &mine)?;
+        let data = distributed::check::describe_images(&train);
+        distributed::check::agree_on_training(
+            &options.group,
+            c,
+            out,
+            options.resume,
+            device,
+            data,
+        )?;
     }
     let [channels, height, width] = train.shape();
     if height % 4 != 0 || width % 4 != 0 {

@@ -71,6 +71,28 @@ impl StartCheck {
     }
 }
 
+/// The start check of a training run on `group` (nothing for one process): the settings `c`,
+/// the output directory, whether it resumes, the kind of device (without its index: ranks on
+/// one node use different devices) and `data`, a description of the training data.
+pub fn agree_on_training(
+    group: &Arc<dyn Collective>,
+    c: &impl Serialize,
+    out: &std::path::Path,
+    resume: bool,
+    device: pact::Device,
+    data: String,
+) -> Result<()> {
+    if group.size() < 2 {
+        return Ok(());
+    }
+    let extra = [
+        ("out", out.display().to_string()),
+        ("resume", resume.to_string()),
+        ("backend", super::device_kind(device)),
+    ];
+    agree(group, "training run", &StartCheck::new(c, &extra, data)?)
+}
+
 /// Refuses to go on unless every rank of `group` has the same `mine`; the error (the same on
 /// every rank) lists what differs from rank 0, rank by rank.
 pub fn agree(group: &Arc<dyn Collective>, what: &str, mine: &StartCheck) -> Result<()> {
