@@ -90,7 +90,7 @@ fn stage_model<'a>(
     }
 }
 
-/// Stage `k` of `net` as the spatial block of `pact_models::adaptive`.
+/// Stage `k` of `net` as the reference spatial block (`common::reference`).
 fn stage_block(
     net: &ResNet,
     k: usize,

@@ -15,7 +15,8 @@ use pact_models::halting::{
 mod common;
 
 use common::block::{
-    assert_close, assert_same_grads, cross_entropy, direct_act, one_hot, problem, Block, CPU, F64,
+    assert_close, assert_same_grads, cross_entropy, direct_act, one_hot, problem, reference_act,
+    Block, CPU, F64,
 };
 
 /// PACT's model: `N ~ prior` per example, `y ~ Categorical(s_N U)`.
@@ -74,16 +75,9 @@ fn act_as_a_relaxation_of_pact_equals_direct_act_in_loss_and_gradients() {
         let (g_ppl, g_direct) = (e.loss.backward().unwrap(), direct.backward().unwrap());
         assert_same_grads("ppl vs direct", &block, &g_ppl, &g_direct, 1e-9);
 
-        // The library's streaming ACT block (what the ResNets train with) agrees too.
-        let out = run_block(
-            units,
-            &x,
-            |l, s, _| block.unit(l, s),
-            |l, s| block.head(l, s),
-            &HaltingMode::Act { eps: ACT_EPSILON },
-            &mut Rng::seed(0),
-        )
-        .unwrap();
+        // The reference block's streaming ACT (what the networks ran before they became
+        // models) agrees too.
+        let out = reference_act(&block, &x);
         let ponder = out.ponder.unwrap().sum_all().unwrap();
         let streaming = cross_entropy(&out.output, &block.u, &y)
             .add(&ponder.mul_scalar(tau).unwrap())

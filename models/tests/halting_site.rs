@@ -1,12 +1,13 @@
 //! The adaptive block as a halting site of the modelling language (`Ctx::halting`), run in
-//! every halting mode by the handlers around one model, against the block of
-//! `pact_models::adaptive` (the path the shipped networks train with today) and against an
-//! ACT written directly from math §2: outputs, units, losses and gradients in f64.
+//! every halting mode by the handlers around one model, against the reference adaptive block
+//! (`common::reference`, what the networks ran before they became models) and against an ACT
+//! written directly from math §2: outputs, units, losses and gradients in f64.
 
 mod common;
 
 use common::block::{
-    assert_close, assert_same_grads, cross_entropy, direct_act, problem, Block, CPU, F64,
+    assert_close, assert_same_grads, cross_entropy, direct_act, problem, reference_act, Block, CPU,
+    F64,
 };
 use common::reference::{run_block, HaltingMode};
 use pact::dist::{Categorical, Distribution};
@@ -89,15 +90,7 @@ fn act_relaxation_runs_online_and_equals_direct_act_and_the_act_block() {
         let (g_site, g_direct) = (e.loss.backward().unwrap(), direct.backward().unwrap());
         assert_same_grads("site vs direct", &block, &g_site, &g_direct, 1e-9);
 
-        let reference = run_block(
-            units,
-            &x,
-            |l, s, _| block.unit(l, s),
-            |l, s| block.head(l, s),
-            &HaltingMode::Act { eps: ACT_EPSILON },
-            &mut Rng::seed(0),
-        )
-        .unwrap();
+        let reference = reference_act(&block, &x);
         heads.set(0);
         let ((output, steps), trace) = run(&p, &params, &mut Rng::seed(0)).unwrap();
         assert_eq!(steps, reference.units);

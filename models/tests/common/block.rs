@@ -181,3 +181,19 @@ pub fn one_hot(y: &Tensor) -> Tensor {
     }
     Tensor::from_f64_vec(hot, [labels.len(), CLASSES], CPU).unwrap()
 }
+
+/// `block` on `x` as the reference adaptive block runs it under ACT with `ACT_EPSILON`
+/// (streaming: the weighted sum accumulates as the units run).
+pub fn reference_act(block: &Block, x: &Tensor) -> super::reference::BlockOutput {
+    super::reference::run_block(
+        block.units(),
+        x,
+        |l, s, _| block.unit(l, s),
+        |l, s| block.head(l, s),
+        &super::reference::HaltingMode::Act {
+            eps: pact_models::halting::ACT_EPSILON,
+        },
+        &mut Rng::seed(0),
+    )
+    .unwrap()
+}
