@@ -13,13 +13,12 @@
 //! handlers of the halting mode asked for ([`run_in_mode`]).
 
 use crate::data::SequenceSet;
-use crate::halting::ActRelaxation;
-use crate::mode::HaltingMode;
+use crate::mode::{drawn_steps, HaltingMode};
 use crate::recurrent::{step_site, PonderingRnn, SequenceModelOutput};
 use crate::sequence_objective::SequenceTensors;
 use crate::{Error, Result};
 use pact::nn::ParamStore;
-use pact::ppl::{decode, full_depth, relax, run, DecodeRule, ParallelEnum, Relaxation, Select};
+use pact::ppl::{run, ParallelEnum, Select};
 use pact::{DType, Device, Rng};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -139,14 +138,14 @@ pub fn evaluate_sequences(
 }
 
 /// Runs `net` on `batch` in `mode`: the network as a model ([`PonderingRnn::model`], nothing
-/// observed) under the handlers of that mode (see [`crate::mode`]):
+/// observed) under the handlers of that mode ([`HaltingMode::run`]; see [`crate::mode`]):
 ///
 /// | mode | handler |
 /// |---|---|
-/// | plain | [`full_depth`] |
-/// | ACT | [`relax`] by [`ActRelaxation`] (online, streaming) |
-/// | PACT, deterministic | [`decode`] by [`DecodeRule::Threshold`]`(0.5)` (online, compacting) |
-/// | PACT, relaxed | [`relax`] by the Concrete (or straight-through) relaxation |
+/// | plain | [`full_depth`](pact::ppl::full_depth) |
+/// | ACT | [`relax`](pact::ppl::relax) by [`ActRelaxation`](crate::halting::ActRelaxation) (online, streaming) |
+/// | PACT, deterministic | [`decode`](pact::ppl::decode) by `DecodeRule::Threshold(0.5)` (online, compacting) |
+/// | PACT, relaxed | [`relax`](pact::ppl::relax) by the Concrete (or straight-through) relaxation |
 /// | PACT, sampled | none: each step's `N` is drawn from the heads' posterior |
 /// | PonderNet | parallel enumeration: each step passes on `Σ_n q(n) s_n` |
 ///
@@ -185,48 +184,20 @@ pub fn run_in_mode(
 ) -> Result<SequenceModelOutput> {
     let model = net.model(batch, 0.0, false)?;
     let params = ParamStore::new(batch.inputs.dtype(), batch.inputs.device());
-    Ok(match *mode {
-        HaltingMode::Plain => run(&full_depth(&model), &params, rng)?.0,
-        HaltingMode::Act { eps } => {
-            let act = relax(ActRelaxation::new(eps).into_relaxation(), &model);
-            run(&act, &params, rng)?.0
-        }
-        HaltingMode::PactDeterministic => {
-            run(&decode(DecodeRule::Threshold(0.5), &model), &params, rng)?.0
-        }
-        HaltingMode::PactRelaxed {
-            temperature,
-            straight_through,
-        } => {
-            let relaxation = if straight_through {
-                Relaxation::StraightThrough { temperature }
-            } else {
-                Relaxation::Concrete { temperature }
-            };
-            run(&relax(relaxation, &model), &params, rng)?.0
-        }
-        HaltingMode::PonderNet => {
-            let enumerated = ParallelEnum::new(Select::All)
-                .max_plate_nesting(1)
-                .wrap(&model);
-            run(&enumerated, &params, rng)?.0.output
-        }
-        HaltingMode::PactSample => {
-            let (mut out, trace) = run(&model, &params, rng)?;
-            for (t, steps) in out.steps.iter_mut().enumerate() {
-                // The one-hot e_N drawn at each step (none for a cell of one pondering step).
-                if let Some(site) = trace.get(&step_site(t)) {
-                    let value = site.value();
-                    let m = value.dims().last().copied().unwrap_or(1);
-                    *steps = value
-                        .reshape([steps.len(), m])?
-                        .argmax(1)?
-                        .iter()
-                        .map(|n| n + 1)
-                        .collect();
-                }
+    if let HaltingMode::PonderNet = mode {
+        let enumerated = ParallelEnum::new(Select::All)
+            .max_plate_nesting(1)
+            .wrap(&model);
+        return Ok(run(&enumerated, &params, rng)?.0.output);
+    }
+    let (mut out, trace) = mode.run(&model, &params, rng)?;
+    if let HaltingMode::PactSample = mode {
+        for (t, steps) in out.steps.iter_mut().enumerate() {
+            // The one-hot e_N drawn at each step (none for a cell of one pondering step).
+            if let Some(site) = trace.get(&step_site(t)) {
+                *steps = drawn_steps(site.value(), steps.len())?;
             }
-            out
         }
-    })
+    }
+    Ok(out)
 }

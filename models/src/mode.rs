@@ -137,6 +137,14 @@ impl HaltingMode {
     }
 }
 
+/// The units `N` (1-based) of each of the `rows` rows of a halting site's one-hot value `e_N`
+/// (any leading shape, the units last).
+pub(crate) fn drawn_steps(value: &Tensor, rows: usize) -> Result<Vec<usize>> {
+    let units = value.dims().last().copied().unwrap_or(1);
+    let n = value.reshape([rows, units])?.argmax(1)?;
+    Ok(n.iter().map(|n| n + 1).collect())
+}
+
 /// What one stage of a network did in a run: the units each row (image, or position of a
 /// spatial network) ran, and the value of its halting site.
 #[derive(Clone, Debug)]
@@ -311,27 +319,20 @@ impl ResNet {
         } else {
             mode.run(self.model(x, None, 0.0, false)?, &params, rng)?
         };
-        let grids = self.stage_grids(x)?;
+        // A network with global heads halts per image: one row per image in every stage.
+        let grids = match self.is_spatial() {
+            true => self.stage_grids(x)?,
+            false => vec![(1, 1); out.steps.len()],
+        };
         let mut stages = Vec::with_capacity(grids.len());
         for (k, (steps, grid)) in out.steps.into_iter().zip(grids).enumerate() {
             let value = trace.get(&stage_site(k)).map(|site| site.value().clone());
             let steps = match (mode, &value) {
                 // A dense run computes every unit; the sampled mode reports the N it drew.
-                (HaltingMode::PactSample, Some(v)) => {
-                    let units = v.dims().last().copied().unwrap_or(1);
-                    v.reshape([steps.len(), units])?
-                        .argmax(1)?
-                        .iter()
-                        .map(|n| n + 1)
-                        .collect()
-                }
+                (HaltingMode::PactSample, Some(v)) => drawn_steps(v, steps.len())?,
                 _ => steps,
             };
-            stages.push(StageRun {
-                steps,
-                grid: if self.is_spatial() { grid } else { (1, 1) },
-                value,
-            });
+            stages.push(StageRun { steps, grid, value });
         }
         Ok(ImageRun {
             logits: out.logits,
