@@ -130,22 +130,19 @@ impl Ctx {
             ));
         }
         let units = site.steps();
-        let mut block = RowStates::new(states);
-        let all: Vec<usize> = (0..rows).collect();
         match units {
             0 => return Err(Error::site(name, "a halting block needs at least one step")),
             1 => {
-                for part in all.chunks(chunk) {
-                    block.run_step(steps, 0, part)?;
-                }
                 return Ok(ChunkedHaltingOutput {
-                    states: block.into_states(name)?,
+                    states: run_chunked(steps, 1, states, chunk)?,
                     value: Tensor::ones([rows, 1], dtype, device),
                     steps: vec![1; rows],
                 });
             }
             _ => {}
         }
+        let mut block = RowStates::new(states);
+        let all: Vec<usize> = (0..rows).collect();
         let HaltingPlan::Online {
             rule,
             relaxation,
@@ -260,6 +257,57 @@ impl Ctx {
             steps: n,
         })
     }
+}
+
+/// Runs the first `units` steps of `steps` on every row of `states` (one `[1, ..]` tensor per
+/// row), over chunks of at most `chunk` rows, with no halting: a block without a halting site
+/// (a network without heads, a block of one step), evaluated like [`Ctx::halting_chunked`]
+/// with residual steps updating the states in place. Call it without a graph.
+///
+/// ```
+/// use pact::ppl::{run_chunked, ChunkedSteps};
+/// use pact::{DType, Device, Result, Tensor};
+/// /// Residual steps adding 1 to every element.
+/// struct AddOne;
+/// impl ChunkedSteps for AddOne {
+///     fn is_residual(&self, _l: usize) -> bool {
+///         true
+///     }
+///     fn apply(&self, _l: usize, chunk: Tensor) -> Result<Tensor> {
+///         Ok(chunk.ones_like())
+///     }
+///     fn halting_logits(&self, _l: usize, _states: &[&Tensor]) -> Result<Tensor> {
+///         unreachable!("no halting without a site")
+///     }
+/// }
+/// let rows = (0..3)
+///     .map(|i| Tensor::from_f64_slice(&[i as f64], [1, 1], DType::F64, Device::Cpu))
+///     .collect::<Result<Vec<_>>>()?;
+/// let out = pact::no_grad(|| run_chunked(&AddOne, 2, rows, 2))?;
+/// let values: Vec<f64> = out.iter().map(|s| s.to_f64_vec()[0]).collect();
+/// assert_eq!(values, vec![2.0, 3.0, 4.0]);
+/// # Ok::<(), pact::Error>(())
+/// ```
+pub fn run_chunked(
+    steps: &impl ChunkedSteps,
+    units: usize,
+    states: Vec<Tensor>,
+    chunk: usize,
+) -> Result<Vec<Tensor>> {
+    if chunk == 0 {
+        return Err(Error::invalid(
+            "run_chunked",
+            "chunks need at least one row",
+        ));
+    }
+    let all: Vec<usize> = (0..states.len()).collect();
+    let mut block = RowStates::new(states);
+    for l in 0..units {
+        for part in all.chunks(chunk) {
+            block.run_step(steps, l, part)?;
+        }
+    }
+    block.into_states("run_chunked")
 }
 
 /// The states of a block's rows, one tensor each.

@@ -79,7 +79,7 @@ mod site;
 mod trace;
 pub mod ve;
 
-pub use chunked::{ChunkedHaltingOutput, ChunkedSteps};
+pub use chunked::{run_chunked, ChunkedHaltingOutput, ChunkedSteps};
 pub use condition::{condition, replay};
 pub use ctx::{run, Ctx};
 pub use decode::{decode, DecodeFn, DecodeRule};

@@ -6,7 +6,7 @@
 use super::model::{observe_labels, stage_site, ModelOutput, BATCH_PLATE};
 use super::{HaltingHead, ResNet, ResidualUnit, UnitNorms, LEAKY_SLOPE};
 use crate::{Error, Result};
-use pact::ppl::{ChunkedSteps, Ctx};
+use pact::ppl::{run_chunked, ChunkedSteps, Ctx};
 use pact::Tensor;
 
 /// Examples per chunk in evaluation: large enough that a chunk's convolutions keep every
@@ -132,7 +132,7 @@ impl ResNet {
                             steps.push(out.steps);
                         }
                         None => {
-                            states = self.run_units_chunked(&eval, states, chunk)?;
+                            states = run_chunked(&eval, stage.units.len(), states, chunk)?;
                             steps.push(vec![stage.units.len(); batch]);
                         }
                     }
@@ -148,31 +148,6 @@ impl ResNet {
                 })
             })
         })
-    }
-
-    /// Every unit of a stage without halting heads over chunks of the per-image states.
-    fn run_units_chunked(
-        &self,
-        stage: &EvalStage<'_>,
-        states: Vec<Tensor>,
-        chunk: usize,
-    ) -> pact::Result<Vec<Tensor>> {
-        let mut states = states;
-        for l in 0..stage.units.len() {
-            let residual = stage.is_residual(l);
-            for start in (0..states.len()).step_by(chunk) {
-                let end = (start + chunk).min(states.len());
-                let out = stage.apply(l, Tensor::concat(&states[start..end], 0)?)?;
-                for (k, state) in states[start..end].iter_mut().enumerate() {
-                    if residual {
-                        state.add_scaled_row_in_place(&out, k, 1.0)?;
-                    } else {
-                        *state = out.narrow(0, k, 1)?;
-                    }
-                }
-            }
-        }
-        Ok(states)
     }
 
     /// [`ResNet::head`] in evaluation mode over chunks of the per-image final states,
