@@ -476,11 +476,27 @@ pub fn full_depth<T>(model: impl Fn(&mut Ctx) -> Result<T>) -> impl Fn(&mut Ctx)
 /// # Ok::<(), pact::Error>(())
 /// ```
 pub fn weighted_states(states: &[Tensor], weights: &Tensor) -> Result<Tensor> {
+    weighted_sum("weighted_states", states, weights, |s, w| {
+        // [.., B] → [.., B, 1, …, 1]: one trailing 1 per axis of the state after the batch.
+        let mut dims = w.dims().to_vec();
+        dims.extend(std::iter::repeat_n(1, s.rank().saturating_sub(1)));
+        s.mul(&w.reshape(dims)?)
+    })
+}
+
+/// `Σ_l weigh(s_l, w[.., l])` over the states of a block, the weights' last axis running over
+/// the states (`w[.., l]` without that axis); `op` names the caller in errors.
+pub(super) fn weighted_sum(
+    op: &'static str,
+    states: &[Tensor],
+    weights: &Tensor,
+    weigh: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
     let axis = weights.rank().checked_sub(1);
     let fits = axis.is_some_and(|a| weights.dims()[a] == states.len());
     let (Some(axis), true) = (axis, fits) else {
         return Err(Error::invalid(
-            "weighted_states",
+            op,
             format!(
                 "weights of shape {} for a block of {} states",
                 weights.shape(),
@@ -488,19 +504,16 @@ pub fn weighted_states(states: &[Tensor], weights: &Tensor) -> Result<Tensor> {
             ),
         ));
     };
+    let lead = weights.dims()[..axis].to_vec();
     let mut output: Option<Tensor> = None;
     for (l, s) in states.iter().enumerate() {
-        let w = weights.narrow(axis, l, 1)?;
-        // [.., B, 1] → [.., B, 1, …, 1]: one trailing 1 per axis of the state after the batch.
-        let mut dims = w.dims()[..axis].to_vec();
-        dims.extend(std::iter::repeat_n(1, s.rank().saturating_sub(1)));
-        let term = s.mul(&w.reshape(dims)?)?;
+        let term = weigh(s, &weights.narrow(axis, l, 1)?.reshape(lead.clone())?)?;
         output = Some(match output {
             Some(o) => o.add(&term)?,
             None => term,
         });
     }
-    output.ok_or_else(|| Error::invalid("weighted_states", "a block without states"))
+    output.ok_or_else(|| Error::invalid(op, "a block without states"))
 }
 
 impl Ctx {

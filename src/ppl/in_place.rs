@@ -4,8 +4,8 @@
 //! [module docs of halting sites](super::halting)).
 
 use super::halting::{
-    check_all_halted, check_decision, decision_weights, online_value, HaltingOutput, HaltingPlan,
-    HaltingRule, HaltingSite,
+    check_all_halted, check_decision, decision_weights, online_value, weighted_sum, HaltingOutput,
+    HaltingPlan, HaltingRule, HaltingSite,
 };
 use super::Ctx;
 use crate::dist::Distribution;
@@ -132,29 +132,7 @@ impl RowLayout {
 
     /// `Σ_l w[.., l] · s_l` for weights `lead ++ rows ++ [L]`.
     fn weighted_states(&self, states: &[Tensor], weights: &Tensor) -> Result<Tensor> {
-        let axis = weights.rank().checked_sub(1);
-        let fits = axis.is_some_and(|a| weights.dims()[a] == states.len());
-        let (Some(axis), true) = (axis, fits) else {
-            return Err(Error::invalid(
-                "halting_in_place",
-                format!(
-                    "weights of shape {} for a block of {} states",
-                    weights.shape(),
-                    states.len()
-                ),
-            ));
-        };
-        let lead = &weights.dims()[..axis];
-        let mut output: Option<Tensor> = None;
-        for (l, s) in states.iter().enumerate() {
-            let w = weights.narrow(axis, l, 1)?.reshape(lead.to_vec())?;
-            let term = self.weigh(s, &w)?;
-            output = Some(match output {
-                Some(o) => o.add(&term)?,
-                None => term,
-            });
-        }
-        output.ok_or_else(|| Error::invalid("halting_in_place", "a block without states"))
+        weighted_sum("halting_in_place", states, weights, |s, w| self.weigh(s, w))
     }
 
     /// A per-row 0/1 tensor (shape `rows`) from flags, spread against the state.
