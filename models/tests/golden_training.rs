@@ -14,6 +14,9 @@
 //! PACT_BLESS=1 cargo test -p pact-models --test golden_training
 //! ```
 
+mod common;
+
+use common::check::flat_grads;
 use pact::nn::{Optimizer, ParamStore, Sgd, SgdConfig};
 use pact::GradStore;
 use pact::{DType, Device, Rng, Tensor};
@@ -31,14 +34,7 @@ const TOLERANCE: f64 = 1e-10;
 
 /// One step's record: the loss, `‖g‖²` and `g · d_k` for three fixed directions `d_k`.
 fn record(loss: f64, store: &ParamStore, grads: &GradStore) -> Value {
-    let mut flat = Vec::new();
-    for (_, param) in store.trainable() {
-        let value = param.tensor();
-        match grads.get(&value) {
-            Some(g) => flat.extend(g.to_f64_vec()),
-            None => flat.extend(std::iter::repeat_n(0.0, value.elem_count())),
-        }
-    }
+    let flat = flat_grads(store, grads);
     let direction = |k: usize, i: usize| ((i as f64 + 1.0) * (1.618_033_988_75 + k as f64)).sin();
     let squared: f64 = flat.iter().map(|g| g * g).sum();
     let projections: Vec<f64> = (0..3)

@@ -7,29 +7,20 @@
 
 mod common;
 
+use common::check::{close, flat_grads};
 use common::reference::{run_spatial_block, HaltingMode, SpatialBlockOutput};
 use pact::dist::Distribution;
 use pact::nn::ParamStore;
 use pact::ppl::{
     decode, full_depth, relax, run, Ctx, DecodeRule, HaltingOutput, HaltingSite, Relaxation, Trace,
 };
-use pact::{DType, Device, GradStore, Rng, Tensor};
+use pact::{DType, Device, Rng, Tensor};
 use pact_models::halting::{ActRelaxation, HaltingLaw, ACT_EPSILON};
 use pact_models::resnet::{ResNet, ResNetConfig, POSITION_AXES};
 use std::sync::Arc;
 
 const CPU: Device = Device::Cpu;
 const F64: DType = DType::F64;
-
-fn close(a: &[f64], b: &[f64], tol: f64, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * (1.0 + y.abs()),
-            "{what}[{i}]: {x} vs {y}"
-        );
-    }
-}
 
 /// The halting site of a block of `units` steps with the time-penalty prior `λ = penalty`.
 fn site(units: usize, penalty: f64) -> HaltingSite {
@@ -110,19 +101,6 @@ fn stage_block(
         &mut Rng::seed(seed),
     )
     .unwrap()
-}
-
-/// The gradients of `loss` with respect to every parameter of `store`, flattened in order.
-fn flat_grads(store: &ParamStore, grads: &GradStore) -> Vec<f64> {
-    let mut flat = Vec::new();
-    for (_, param) in store.trainable() {
-        let value = param.tensor();
-        match grads.get(&value) {
-            Some(g) => flat.extend(g.to_f64_vec()),
-            None => flat.extend(std::iter::repeat_n(0.0, value.elem_count())),
-        }
-    }
-    flat
 }
 
 /// The site's log-probability `[B, H, W]` in a trace.

@@ -5,10 +5,11 @@
 
 mod common;
 
+use common::check::flat_grads;
 use common::reference::{BlockOutput, HaltingMode};
 use pact::nn::ParamStore;
 use pact::ppl::run;
-use pact::{DType, Device, GradStore, Rng, Tensor};
+use pact::{DType, Device, Rng, Tensor};
 use pact_models::analysis::log_normaliser;
 use pact_models::data::DataSpec;
 use pact_models::evaluate_sequences::run_in_mode;
@@ -135,18 +136,6 @@ fn hand_written(
     per_example.mean_all().unwrap()
 }
 
-fn gradients(store: &ParamStore, grads: &GradStore) -> Vec<f64> {
-    let mut flat = Vec::new();
-    for (_, param) in store.trainable() {
-        let value = param.tensor();
-        match grads.get(&value) {
-            Some(g) => flat.extend(g.to_f64_vec()),
-            None => flat.extend(std::iter::repeat_n(0.0, value.elem_count())),
-        }
-    }
-    flat
-}
-
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-10 * a.abs().max(b.abs()).max(1.0)
 }
@@ -184,9 +173,9 @@ fn the_objectives_through_the_model_reproduce_the_hand_written_losses() {
             );
             for objective in &objectives {
                 let want = hand_written(&net, &batch, objective, &mut Rng::seed(9));
-                let want_grads = gradients(&store, &want.backward().unwrap());
+                let want_grads = flat_grads(&store, &want.backward().unwrap());
                 let got = sequence_step(&net, &batch, objective, &mut Rng::seed(9)).unwrap();
-                let got_grads = gradients(&store, &got.loss.backward().unwrap());
+                let got_grads = flat_grads(&store, &got.loss.backward().unwrap());
                 let log_z = match objective {
                     SequenceObjective::Pact { lambda, .. } => {
                         let real: usize = batch.lengths.iter().sum();

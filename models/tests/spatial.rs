@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::check::close;
 use common::reference::{run_block, run_spatial_block, HaltingMode};
 use pact::nn::ParamStore;
 use pact::{DType, Device, Rng, Tensor};
@@ -17,16 +18,6 @@ use pact_models::objective::{image_step, Objective};
 use pact_models::resnet::{ResNet, ResNetConfig};
 
 const CPU: Device = Device::Cpu;
-
-fn close(a: &[f64], b: &[f64], tol: f64, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * (1.0 + y.abs()),
-            "{what}[{i}]: {x} vs {y}"
-        );
-    }
-}
 
 /// A pointwise toy block on `[B, C, H, W]` states: unit `l` adds `tanh(W_l s)` at every
 /// position (a 1×1 convolution), head `l` is `v_l · s + c_l`. Positions do not interact, so
