@@ -19,6 +19,18 @@ fn store() -> ParamStore {
     ParamStore::new(DType::F64, CPU)
 }
 
+/// The error with which parallel enumeration refuses `model`.
+fn refusal<T>(model: impl Fn(&mut Ctx) -> Result<T>) -> String {
+    run(
+        &enumerate_parallel(Select::All, model),
+        &store(),
+        &mut Rng::seed(0),
+    )
+    .err()
+    .expect("parallel enumeration refuses the model")
+    .to_string()
+}
+
 fn ln_normal(x: f64, m: f64, s: f64) -> f64 {
     -0.5 * ((x - m) / s).powi(2) - s.ln() - 0.5 * (2.0 * PI).ln()
 }
@@ -601,14 +613,7 @@ fn parallel_enumeration_refuses_what_it_cannot_do_with_clear_errors() {
             Ok(())
         })
     };
-    let err = run(
-        &enumerate_parallel(Select::All, too_old),
-        &store(),
-        &mut Rng::seed(0),
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let err = refusal(too_old);
     assert!(
         err.contains("z_2") && err.contains("no enumerated site"),
         "{err}"
@@ -619,14 +624,7 @@ fn parallel_enumeration_refuses_what_it_cannot_do_with_clear_errors() {
         ctx.sample("z", Bernoulli::new(t64(&[0.0, 1.0, 2.0], &[3]))?)?;
         Ok(())
     };
-    let err = run(
-        &enumerate_parallel(Select::All, unplated),
-        &store(),
-        &mut Rng::seed(0),
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let err = refusal(unplated);
     assert!(err.contains("in no plate"), "{err}");
 
     // Twenty binary sites that one observation reads: a log-probability over 2^20 entries,
@@ -741,14 +739,7 @@ fn crossing_plates_are_refused_naming_the_plate() {
             })
         })
     };
-    let err = run(
-        &enumerate_parallel(Select::All, crossing),
-        &store(),
-        &mut Rng::seed(0),
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let err = refusal(crossing);
     assert!(
         err.contains("plate \"b\"") && err.contains("must keep its axis"),
         "{err}"
