@@ -223,62 +223,45 @@ fn check_same(dense: &(Outcome, Trace), chunked: &(Outcome, Trace), what: &str) 
 
 #[test]
 fn a_chunked_site_computes_what_the_halting_site_computes_under_every_online_rule() {
-    let params = ParamStore::new(DType::F64, CPU);
-    let rng = || Rng::seed(3);
     for chunk in [1, 2, 3, B, 100] {
-        let what = format!("decode, chunks of {chunk}");
-        let dense = run(
-            &decode(DecodeRule::Threshold(0.5), dense_model(site())),
-            &params,
-            &mut rng(),
-        )
-        .unwrap();
-        let chunked = pact::no_grad(|| {
-            run(
-                &decode(DecodeRule::Threshold(0.5), chunked_model(site(), chunk)),
-                &params,
-                &mut rng(),
-            )
-        })
-        .unwrap();
-        check_same(&dense, &chunked, &what);
+        let decoded = |m| decode(DecodeRule::Threshold(0.5), m);
+        let steps = compare_under(decoded, chunk, "decode");
         // The threshold decides: rows halt at different steps, some before the last.
-        let steps = &dense.0 .1;
         assert!(
             steps.iter().any(|&n| n < L) && steps.iter().any(|&n| n > 1),
             "{steps:?}"
         );
-
-        let what = format!("full depth, chunks of {chunk}");
-        let dense = run(&full_depth(dense_model(site())), &params, &mut rng()).unwrap();
-        let chunked = pact::no_grad(|| {
-            run(
-                &full_depth(chunked_model(site(), chunk)),
-                &params,
-                &mut rng(),
-            )
-        })
-        .unwrap();
-        check_same(&dense, &chunked, &what);
-        assert_eq!(dense.0 .1, vec![L; B]);
-
-        let what = format!("a weighing rule, chunks of {chunk}");
-        let dense = run(&relax(halves(), dense_model(site())), &params, &mut rng()).unwrap();
-        let chunked = pact::no_grad(|| {
-            run(
-                &relax(halves(), chunked_model(site(), chunk)),
-                &params,
-                &mut rng(),
-            )
-        })
-        .unwrap();
-        check_same(&dense, &chunked, &what);
-        let steps = &dense.0 .1;
+        assert_eq!(compare_under(full_depth, chunk, "full depth"), vec![L; B]);
+        let steps = compare_under(|m| relax(halves(), m), chunk, "a weighing rule");
         assert!(
             steps.iter().any(|&n| n < L) && steps.iter().any(|&n| n > 1),
             "{steps:?}"
         );
     }
+}
+
+/// A model of this file, boxed so that one handler stack can wrap either.
+type Model = Box<dyn Fn(&mut Ctx) -> Result<Outcome>>;
+
+/// Runs the dense and the chunked model (chunks of `chunk` rows) under the handlers `wrap`
+/// puts around them, checks that they agree, and returns the steps each row ran.
+fn compare_under<H: Fn(&mut Ctx) -> Result<Outcome>>(
+    wrap: impl Fn(Model) -> H,
+    chunk: usize,
+    handlers: &str,
+) -> Vec<usize> {
+    let params = ParamStore::new(DType::F64, CPU);
+    let what = format!("{handlers}, chunks of {chunk}");
+    let dense = run(
+        &wrap(Box::new(dense_model(site()))),
+        &params,
+        &mut Rng::seed(3),
+    )
+    .unwrap();
+    let chunked = wrap(Box::new(chunked_model(site(), chunk)));
+    let chunked = pact::no_grad(|| run(&chunked, &params, &mut Rng::seed(3))).unwrap();
+    check_same(&dense, &chunked, &what);
+    dense.0 .1
 }
 
 #[test]
