@@ -12,8 +12,8 @@
 //! [`Ctx::halting`] under the same handlers, up to floating-point rounding.
 
 use super::halting::{
-    batch_prior, check_all_halted, check_decision, decision_weights, online_value, HaltingPlan,
-    HaltingSite,
+    batch_prior, check_all_halted, check_decision, check_logits, decision_weights, online_value,
+    HaltingPlan, HaltingSite,
 };
 use super::Ctx;
 use crate::{Error, Result, Tensor};
@@ -173,17 +173,7 @@ impl Ctx {
                 block.run_step(steps, l, part)?;
                 if reads_logits {
                     let a = steps.halting_logits(l, &block.rows(name, part)?)?;
-                    if a.dims() != [part.len()] {
-                        return Err(Error::site(
-                            name,
-                            format!(
-                                "the halting head after step {l} returned shape {} for a chunk \
-                                 of {} rows",
-                                a.shape(),
-                                part.len()
-                            ),
-                        ));
-                    }
+                    check_logits(name, &a, part.len(), l)?;
                     logits.extend(a.try_to_f64_vec()?);
                 }
             }
