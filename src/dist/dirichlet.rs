@@ -1,7 +1,7 @@
 //! Dirichlet: a law on the probability simplex.
 
 use super::continuous::{check_positive, gamma_draw};
-use super::implicit::reparameterised_gamma;
+use super::implicit::rsample_standard_gamma;
 use super::util::extended;
 use super::{Distribution, Draw, Support};
 use crate::{DType, Device, Error, Result, Rng, Shape, Tensor};
@@ -104,13 +104,7 @@ impl Distribution for Dirichlet {
     fn rsample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
         let shape = extended(sample_shape, &self.batch_shape(), &self.event_shape());
         let alpha = self.concentration.broadcast_as(&shape)?;
-        let g: Vec<f64> = alpha
-            .detach()
-            .to_f64_vec()
-            .iter()
-            .map(|&a| gamma_draw(rng, a))
-            .collect();
-        let g = reparameterised_gamma(&g, &alpha)?;
+        let g = rsample_standard_gamma(&alpha, rng)?;
         let last = shape.rank().saturating_sub(1);
         Ok(Draw::Exact(g.div(&g.sum_keepdim(last)?)?))
     }

@@ -1,7 +1,7 @@
 //! Gamma: shape (concentration) α and rate β.
 
 use super::continuous::{check_positive, gamma_draw, host_samples};
-use super::implicit::reparameterised_gamma;
+use super::implicit::rsample_standard_gamma;
 use super::util::extended;
 use super::{Distribution, Draw, Support};
 use crate::{DType, Device, Result, Rng, Shape, Tensor};
@@ -90,13 +90,7 @@ impl Distribution for Gamma {
     fn rsample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {
         let shape = extended(sample_shape, &self.batch_shape(), &Shape::scalar());
         let alpha = self.concentration.broadcast_as(&shape)?;
-        let z: Vec<f64> = alpha
-            .detach()
-            .to_f64_vec()
-            .iter()
-            .map(|&a| gamma_draw(rng, a))
-            .collect();
-        let z = reparameterised_gamma(&z, &alpha)?;
+        let z = rsample_standard_gamma(&alpha, rng)?;
         Ok(Draw::Exact(z.div(&self.rate.broadcast_as(&shape)?)?))
     }
     fn sample(&self, sample_shape: &[usize], rng: &mut Rng) -> Result<Draw> {

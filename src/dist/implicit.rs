@@ -64,6 +64,18 @@ pub(crate) fn reparameterised_gamma(z: &[f64], alpha: &Tensor) -> Result<Tensor>
     value.add(&alpha.sub(&alpha.detach())?.mul(&slope)?)
 }
 
+/// Standard Gamma draws at the concentrations `alpha` (one per element, in row-major order,
+/// as `sample` draws them), reparameterised as [`reparameterised_gamma`].
+pub(crate) fn rsample_standard_gamma(alpha: &Tensor, rng: &mut crate::Rng) -> Result<Tensor> {
+    let z: Vec<f64> = alpha
+        .detach()
+        .to_f64_vec()
+        .iter()
+        .map(|&a| super::continuous::gamma_draw(rng, a))
+        .collect();
+    reparameterised_gamma(&z, alpha)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
