@@ -1,35 +1,26 @@
 //! The halting site (`Ctx::halting`) under the handlers that fix or enumerate its value:
 //! parallel enumeration against brute force, replay, condition, and the errors.
 
-use pact::dist::{Distribution, Normal, OneHotCategorical};
+mod prob_common;
+
+use pact::dist::{Normal, OneHotCategorical};
 use pact::nn::ParamStore;
 use pact::ppl::{
     condition, decode, enumerate_parallel, relax, replay, run, Ctx, DecodeRule, HaltingSite,
     Relaxation, Select, SiteKind, Values,
 };
 use pact::{DType, Device, Result, Rng, Tensor};
+use prob_common::{categorical_site, t64 as t};
 use std::sync::Arc;
 
 const CPU: Device = Device::Cpu;
 const L: usize = 3;
 const B: usize = 4;
 
-fn t(v: &[f64], dims: &[usize]) -> Tensor {
-    Tensor::from_f64_slice(v, dims, DType::F64, CPU).unwrap()
-}
-
 /// A site whose prior is a fixed categorical over the steps and whose posterior is the
 /// categorical of the logits with 0 appended (enough to exercise the handlers).
 fn site() -> HaltingSite {
-    let prior = OneHotCategorical::new(t(&[0.3, -0.2, 0.5], &[L])).unwrap();
-    HaltingSite::new(L, Arc::new(prior), |logits: &Tensor| {
-        let last = Tensor::zeros([logits.dims()[0], 1], logits.dtype(), logits.device());
-        let law: Arc<dyn Distribution> = Arc::new(OneHotCategorical::new(Tensor::concat(
-            &[logits.clone(), last],
-            1,
-        )?)?);
-        Ok(law)
-    })
+    categorical_site(&[0.3, -0.2, 0.5])
 }
 
 /// Step `l` adds `l + 1` times a per-row offset; the head is the state minus 2.

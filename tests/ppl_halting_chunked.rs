@@ -2,6 +2,8 @@
 //! (`Ctx::halting`) under every online rule, for every chunk size: the same outputs, steps,
 //! values and scores; and the errors.
 
+mod prob_common;
+
 use pact::dist::{Distribution, OneHotCategorical};
 use pact::nn::ParamStore;
 use pact::ppl::{
@@ -9,6 +11,7 @@ use pact::ppl::{
     HaltingRun, HaltingSite, Relaxation, StepDecision, Trace,
 };
 use pact::{DType, Device, Result, Rng, Tensor};
+use prob_common::{categorical_site, t64 as t};
 use std::sync::Arc;
 
 const CPU: Device = Device::Cpu;
@@ -16,22 +19,10 @@ const L: usize = 4;
 const B: usize = 7;
 const WIDTH: usize = 3;
 
-fn t(v: &[f64], dims: &[usize]) -> Tensor {
-    Tensor::from_f64_slice(v, dims, DType::F64, CPU).unwrap()
-}
-
 /// A site with a fixed prior over the steps and the categorical of the logits (0 appended)
 /// as posterior.
 fn site() -> HaltingSite {
-    let prior = OneHotCategorical::new(t(&[0.3, -0.2, 0.5, 0.1], &[L])).unwrap();
-    HaltingSite::new(L, Arc::new(prior), |logits: &Tensor| {
-        let last = Tensor::zeros([logits.dims()[0], 1], logits.dtype(), logits.device());
-        let law: Arc<dyn Distribution> = Arc::new(OneHotCategorical::new(Tensor::concat(
-            &[logits.clone(), last],
-            1,
-        )?)?);
-        Ok(law)
-    })
+    categorical_site(&[0.3, -0.2, 0.5, 0.1])
 }
 
 /// The block: step 0 maps `[r, 2]` to `[r, 3]` (not residual); steps 1.. add

@@ -3,12 +3,14 @@
 //! of its output, and the exact expectation of the chain's terms (`ParallelEnum::expectation`,
 //! with `log_prior` its latent part) is what a hand computation gives.
 
-use pact::dist::{Distribution, Independent, Normal, OneHotCategorical};
+mod prob_common;
+
+use pact::dist::{Independent, Normal};
 use pact::nn::ParamStore;
 use pact::ppl::{run, Ctx, HaltingSite, ParallelEnum, Select};
 use pact::{DType, Device, Result, Rng, Tensor};
+use prob_common::categorical_site;
 use std::cell::RefCell;
-use std::sync::Arc;
 
 const CPU: Device = Device::Cpu;
 const INPUTS: [f64; 2] = [0.4, -1.2];
@@ -17,15 +19,7 @@ const TARGETS: [[f64; 2]; 2] = [[2.0, 0.5], [4.5, 1.0]];
 /// Three steps adding 1, 2, 3 to the state; the halting logit after a step is the state − 1.5;
 /// the posterior is the categorical of (a_1, a_2, 0), the prior uniform.
 fn site() -> Result<HaltingSite> {
-    let prior = OneHotCategorical::new(Tensor::zeros([3], DType::F64, CPU))?;
-    Ok(HaltingSite::new(3, Arc::new(prior), |logits: &Tensor| {
-        let last = Tensor::zeros([logits.dims()[0], 1], logits.dtype(), logits.device());
-        let law: Arc<dyn Distribution> = Arc::new(OneHotCategorical::new(Tensor::concat(
-            &[logits.clone(), last],
-            1,
-        )?)?);
-        Ok(law)
-    }))
+    Ok(categorical_site(&[0.0; 3]))
 }
 
 /// Per step, the outputs, expected states and carries the model saw.

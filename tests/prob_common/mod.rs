@@ -1,7 +1,10 @@
 //! Helpers shared by the distribution and ppl suites (`dist_*`, `ppl_*`).
 #![allow(dead_code)]
 
+use pact::dist::{Distribution, OneHotCategorical};
+use pact::ppl::HaltingSite;
 use pact::{DType, Device, Tensor};
+use std::sync::Arc;
 
 pub const CPU: Device = Device::Cpu;
 
@@ -75,4 +78,19 @@ pub fn counts(values: &[f64], k: usize) -> Vec<usize> {
         c[v as usize] += 1;
     }
     c
+}
+
+/// A halting site of `prior_logits.len()` steps in f64 with the fixed prior
+/// `OneHotCategorical(prior_logits)` and, as posterior, the categorical of the heads' logits
+/// `[B, L − 1]` with a logit 0 appended for the last step (enough to exercise the handlers).
+pub fn categorical_site(prior_logits: &[f64]) -> HaltingSite {
+    let prior = OneHotCategorical::new(t64(prior_logits, &[prior_logits.len()])).unwrap();
+    HaltingSite::new(prior_logits.len(), Arc::new(prior), |logits: &Tensor| {
+        let last = Tensor::zeros([logits.dims()[0], 1], logits.dtype(), logits.device());
+        let law: Arc<dyn Distribution> = Arc::new(OneHotCategorical::new(Tensor::concat(
+            &[logits.clone(), last],
+            1,
+        )?)?);
+        Ok(law)
+    })
 }
