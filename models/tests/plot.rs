@@ -250,6 +250,52 @@ fn tradeoff_chart_has_one_series_per_method() {
     assert!(texts.iter().any(|t| t.ends_with('G')), "{texts:?}");
 }
 
+/// The attributes of the `<text>` element whose content is `content`.
+fn text_attributes<'a>(svg: &'a str, content: &str) -> &'a str {
+    svg.split("<text")
+        .skip(1)
+        .find_map(|t| {
+            let (attrs, body) = t.split_once('>')?;
+            (body.split("</text>").next()?.trim() == content).then_some(attrs)
+        })
+        .unwrap_or_else(|| panic!("no text {content:?}"))
+}
+
+/// Two methods' labels at nearby points print on opposite sides of their points, each in its
+/// method's colour, and the x axis leaves room for them on both sides.
+#[test]
+fn tradeoff_labels_of_two_methods_do_not_share_a_side() {
+    let chart = TradeoffChart::new("t")
+        .labelled_series("ACT", [(1.0e9, 0.90, "τ=0.1"), (2.0e9, 0.92, "τ=0.01")])
+        .labelled_series("PACT", [(1.0e9, 0.90, "λ=0.1"), (2.0e9, 0.92, "λ=0.01")]);
+    let svg = render_svg(&chart).unwrap();
+    let fill = |c: plotters::style::RGBColor| format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
+    for (label, series, anchor) in [("τ=0.1", 0, "end"), ("λ=0.1", 1, "start")] {
+        let attrs = text_attributes(&svg, label);
+        assert!(
+            attrs.contains(&fill(series_color(series))),
+            "{label}: {attrs}"
+        );
+        assert!(
+            attrs.contains(&format!("text-anchor=\"{anchor}\"")),
+            "{label}: {attrs}"
+        );
+    }
+    // Room for the first point's left-hand label: the x axis starts further left of it than
+    // on the same chart without labels, so the "1G" tick sits further right.
+    let unlabelled = TradeoffChart::new("t")
+        .series("ACT", [(1.0e9, 0.90), (2.0e9, 0.92)])
+        .series("PACT", [(1.0e9, 0.90), (2.0e9, 0.92)]);
+    let tick_x = |svg: &str| -> f64 {
+        let attrs = text_attributes(svg, "1G");
+        let x = attrs.split("x=\"").nth(1).and_then(|r| r.split('"').next());
+        x.and_then(|x| x.parse().ok())
+            .unwrap_or_else(|| panic!("no x in {attrs}"))
+    };
+    let plain = render_svg(&unlabelled).unwrap();
+    assert!(tick_x(&svg) > tick_x(&plain) + 10.0);
+}
+
 #[test]
 fn histogram_with_reference_curve() {
     let hist = Histogram::new("Units executed", ["1", "2", "3", "4"], [3, 10, 6, 1])

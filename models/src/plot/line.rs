@@ -7,6 +7,7 @@ use super::{
 use crate::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// One line of a [`LineChart`].
 #[derive(Debug, Clone, PartialEq)]
@@ -146,8 +147,14 @@ impl Chart for LineChart {
     }
 }
 
-/// A text label placed next to a data point.
-pub(crate) type PointLabel = ((f64, f64), String);
+/// A text label placed next to a data point of curve `series`: in its colour, above and to
+/// the left of the point for even-numbered curves and below and to the right for odd ones, so
+/// that two methods' labels at nearby points do not print over each other.
+pub(crate) struct PointLabel {
+    pub series: usize,
+    pub at: (f64, f64),
+    pub text: String,
+}
 
 /// Error bars around a point, in the colour of curve `series`.
 pub(crate) struct ErrorBar {
@@ -230,9 +237,17 @@ pub(crate) fn draw_lines<DB: DrawingBackend>(
     };
     let (x0, x1) = x_range.unwrap_or_else(|| {
         let (lo, hi) = padded_range(finite().chain(bar_ends()).map(|p| p.0), 0.02);
-        // Point labels are written to the right of their points: leave room for them.
-        let room = if point_labels.is_empty() { 0.0 } else { 0.12 };
-        (lo, hi + (hi - lo) * room)
+        // Point labels are written beside their points (left of even-numbered curves' points,
+        // right of odd ones'): leave room for them on the sides they use.
+        let room = |odd: bool| {
+            let used = point_labels.iter().any(|l| (l.series % 2 == 1) == odd);
+            if used {
+                0.08
+            } else {
+                0.0
+            }
+        };
+        (lo - (hi - lo) * room(false), hi + (hi - lo) * room(true))
     });
     let (y0, y1) =
         y_range.unwrap_or_else(|| padded_range(finite().chain(bar_ends()).map(|p| p.1), 0.05));
@@ -308,14 +323,17 @@ pub(crate) fn draw_lines<DB: DrawingBackend>(
         }
     }
     chart
-        .draw_series(point_labels.iter().map(|(p, text)| {
-            Text::new(
-                text.clone(),
-                *p,
-                ("sans-serif", style::TICK)
-                    .into_font()
-                    .color(&BLACK.mix(0.8)),
-            )
+        .draw_series(point_labels.iter().map(|label| {
+            let (offset, anchor) = if label.series % 2 == 0 {
+                ((-6, -4), Pos::new(HPos::Right, VPos::Bottom))
+            } else {
+                ((6, 4), Pos::new(HPos::Left, VPos::Top))
+            };
+            let font = ("sans-serif", style::TICK)
+                .into_font()
+                .color(&series_color(label.series).mix(0.9))
+                .pos(anchor);
+            EmptyElement::at(label.at) + Text::new(label.text.clone(), offset, font)
         }))
         .map_err(plot_err)?;
 

@@ -188,8 +188,15 @@ impl Chart for TradeoffChart {
         let labels: Vec<PointLabel> = self
             .series
             .iter()
-            .flat_map(|s| s.points.iter())
-            .filter_map(|p| p.label.clone().map(|l| ((p.flops, p.accuracy), l)))
+            .enumerate()
+            .flat_map(|(series, s)| s.points.iter().map(move |p| (series, p)))
+            .filter_map(|(series, p)| {
+                p.label.clone().map(|text| PointLabel {
+                    series,
+                    at: (p.flops, p.accuracy),
+                    text,
+                })
+            })
             .collect();
         let error_bars: Vec<ErrorBar> = self
             .series
