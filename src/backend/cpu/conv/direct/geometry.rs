@@ -82,8 +82,18 @@ impl Geometry {
     /// Fills `dst` (`input_len()` elements) with the phase-split, zero-padded copy of one
     /// image `x` (`[C_in, H, W]`).
     pub fn fill_input(&self, x: &[f32], dst: &mut [f32]) {
+        dst.fill(0.0);
+        self.copy_input(x, dst);
+    }
+
+    /// Writes the image `x` into the positions of `dst` that [`Geometry::fill_input`] fills
+    /// from it, and nothing else: `dst` must already hold zeros everywhere else, as a buffer
+    /// does that was zeroed once and has since only been written by `copy_input` of this
+    /// geometry. The kernels' workers reuse one buffer for image after image this way, so
+    /// the padding is written once per buffer instead of once per image.
+    pub fn copy_input(&self, x: &[f32], dst: &mut [f32]) {
         if self.p.stride == 2 && self.p.w_in / 2 + self.p.padding / 2 < self.cols {
-            return self.fill_input_stride2(x, dst);
+            return self.copy_input_stride2(x, dst);
         }
         let p = &self.p;
         let (s, pad) = (p.stride, p.padding);
@@ -99,33 +109,29 @@ impl Geometry {
             for c in 0..p.c_in {
                 let channel = &x[c * p.h_in * p.w_in..(c + 1) * p.h_in * p.w_in];
                 let plane = &mut phase_buf[c * self.chan_stride..(c + 1) * self.chan_stride];
-                for (r, row) in plane.chunks_exact_mut(self.cols).enumerate() {
-                    let inside = r >= pad && r - pad < p.h_in && first < last;
-                    if !inside {
-                        row.fill(0.0);
-                        continue;
-                    }
-                    let src = &channel[(r - pad) * p.w_in..(r - pad + 1) * p.w_in];
-                    row[..first].fill(0.0);
-                    let start = first * s + phase - pad;
+                if first >= last {
+                    continue;
+                }
+                let start = first * s + phase - pad;
+                let image_rows = plane.chunks_exact_mut(self.cols).skip(pad).take(p.h_in);
+                for (row, src) in image_rows.zip(channel.chunks_exact(p.w_in)) {
                     if s == 1 {
-                        row[first..last].copy_from_slice(&src[start..start + last - first]);
+                        copy_row(&mut row[first..last], &src[start..start + last - first]);
                     } else {
                         let picked = src[start..].iter().step_by(s);
                         for (v, &x) in row[first..last].iter_mut().zip(picked) {
                             *v = x;
                         }
                     }
-                    row[last..].fill(0.0);
                 }
             }
         }
     }
 
-    /// [`Geometry::fill_input`] for stride 2: both phases of a row in one pass over it, pairs
+    /// [`Geometry::copy_input`] for stride 2: both phases of a row in one pass over it, pairs
     /// of input columns split between them (padded column `q` goes to phase `q mod 2`, column
     /// `q / 2`), a loop the compiler vectorises.
-    fn fill_input_stride2(&self, x: &[f32], dst: &mut [f32]) {
+    fn copy_input_stride2(&self, x: &[f32], dst: &mut [f32]) {
         let p = &self.p;
         let pad = p.padding;
         let (even, odd) = dst[..2 * self.phase_size].split_at_mut(self.phase_size);
@@ -140,13 +146,8 @@ impl Geometry {
                 .0
                 .chunks_exact_mut(self.cols)
                 .zip(planes.1.chunks_exact_mut(self.cols));
-            for (r, (even_row, odd_row)) in rows.enumerate() {
-                even_row.fill(0.0);
-                odd_row.fill(0.0);
-                if r < pad || r - pad >= p.h_in {
-                    continue;
-                }
-                let src = &channel[(r - pad) * p.w_in..(r - pad + 1) * p.w_in];
+            let image_rows = rows.skip(pad).take(p.h_in);
+            for ((even_row, odd_row), src) in image_rows.zip(channel.chunks_exact(p.w_in)) {
                 // Input column 2k lands in padded column 2k + pad, 2k + 1 in the next one.
                 let (first, first_at, second, second_at) = if pad % 2 == 0 {
                     (even_row, pad / 2, odd_row, pad / 2)
@@ -173,6 +174,23 @@ impl Geometry {
     }
 }
 
+/// `dst = src` (equal lengths) in blocks of 8 that compile to vector moves in place: rows are
+/// short (7 to 34 elements), too short for a call to `memcpy` each to pay off.
+#[inline(always)]
+pub fn copy_row(dst: &mut [f32], src: &[f32]) {
+    debug_assert_eq!(dst.len(), src.len());
+    let mut to = dst.chunks_exact_mut(LANES);
+    let mut from = src.chunks_exact(LANES);
+    for (d, s) in to.by_ref().zip(from.by_ref()) {
+        let block: &[f32; LANES] = s.try_into().expect("chunks of LANES");
+        let d: &mut [f32; LANES] = d.try_into().expect("chunks of LANES");
+        *d = *block;
+    }
+    for (d, &s) in to.into_remainder().iter_mut().zip(from.remainder()) {
+        *d = s;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +206,41 @@ mod tests {
             k_w: 3,
             stride,
             padding,
+        }
+    }
+
+    /// A buffer reused image after image by `copy_input` holds what `fill_input` writes for
+    /// the last image, padding included, for every stride and padding the kernels take.
+    #[test]
+    fn copy_input_into_a_used_buffer_equals_a_fresh_fill() {
+        for &(h, w, s, pad) in &[
+            (5, 7, 1, 1),
+            (8, 8, 2, 1),
+            (9, 13, 2, 1),
+            (6, 11, 2, 2),
+            (7, 9, 2, 0),
+            (28, 28, 1, 1),
+            (14, 14, 2, 1),
+        ] {
+            let g = Geometry::new(params(h, w, s, pad));
+            let image = |k: f32| -> Vec<f32> { (0..2 * h * w).map(|i| k + i as f32).collect() };
+            let mut reused = vec![0.0; g.input_len()];
+            for k in [1.0, 1000.0, -7.0] {
+                g.copy_input(&image(k), &mut reused);
+            }
+            let mut fresh = vec![f32::NAN; g.input_len()];
+            g.fill_input(&image(-7.0), &mut fresh);
+            assert_eq!(reused, fresh, "{h}x{w} s{s} p{pad}");
+        }
+    }
+
+    #[test]
+    fn copy_row_copies_every_length() {
+        for n in 0..40 {
+            let src: Vec<f32> = (0..n).map(|i| i as f32 + 0.5).collect();
+            let mut dst = vec![0.0; n];
+            copy_row(&mut dst, &src);
+            assert_eq!(dst, src);
         }
     }
 

@@ -76,7 +76,8 @@ pub fn forward(k: &Kernels, x: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
             },
             |s, (item, dst)| {
                 let (b, group) = (item / groups, item % groups);
-                g.fill_input(&x[b * in_size..(b + 1) * in_size], &mut s.input);
+                // `s.input` starts zeroed and only ever gets images of this geometry.
+                g.copy_input(&x[b * in_size..(b + 1) * in_size], &mut s.input);
                 let first_tile = group * tiles_per_group;
                 let channels = first_tile * k.fwd_channels
                     ..p.c_out.min((first_tile + tiles_per_group) * k.fwd_channels);
@@ -264,7 +265,8 @@ pub fn backward_weight(k: &Kernels, x: &[f32], dy: &[f32], p: Conv2dParams) -> V
             let images = chunk * WGRAD_CHUNK..p.batch.min((chunk + 1) * WGRAD_CHUNK);
             let mut inputs = vec![0.0; images.len() * g.input_len()];
             for (buf, b) in inputs.chunks_exact_mut(g.input_len()).zip(images.clone()) {
-                g.fill_input(&x[b * in_size..(b + 1) * in_size], buf);
+                // `inputs` starts zeroed.
+                g.copy_input(&x[b * in_size..(b + 1) * in_size], buf);
             }
             let grads_padded;
             let grads: &[f32] = if g.writes_in_place() {

@@ -7,7 +7,7 @@
 //! gradient, padded by one zero row and column at the end, with 1, 2 or 4 of the taps of a
 //! 2×2 window; the phases are then interleaved.
 
-use super::geometry::Geometry;
+use super::geometry::{copy_row, Geometry};
 use super::kernels::Kernels;
 use super::run::{image_forward, pack_forward_weights};
 use crate::backend::ops::Conv2dParams;
@@ -123,18 +123,20 @@ pub fn backward_input(k: &Kernels, dy: &[f32], w: &[f32], p: Conv2dParams) -> Ve
     dx
 }
 
-/// Copies one image's output gradient into the window's input buffer (zero beyond it).
+/// Copies one image's output gradient into the window's input buffer: into the first
+/// `rows × width` of each channel plane, the rest of the buffer left as it is (zero: the
+/// buffer starts zeroed and only ever gets gradients of this shape).
 fn fill_padded(grad: &[f32], g: &Geometry, dst: &mut [f32]) {
     let (rows, width) = (g.p.h_in - 1, g.p.w_in - 1);
-    for (c, plane) in dst.chunks_exact_mut(g.chan_stride).enumerate() {
-        let channel = &grad[c * rows * width..(c + 1) * rows * width];
-        for (r, row) in plane.chunks_exact_mut(g.cols).enumerate() {
-            if r < rows {
-                row[..width].copy_from_slice(&channel[r * width..(r + 1) * width]);
-                row[width..].fill(0.0);
-            } else {
-                row.fill(0.0);
-            }
+    for (plane, channel) in dst
+        .chunks_exact_mut(g.chan_stride)
+        .zip(grad.chunks_exact(rows * width))
+    {
+        for (row, src) in plane
+            .chunks_exact_mut(g.cols)
+            .zip(channel.chunks_exact(width))
+        {
+            copy_row(&mut row[..width], src);
         }
     }
 }
