@@ -134,32 +134,58 @@ fn one_grid_point_per_slurm_array_task() {
     );
 }
 
+/// The default values of one of `scripts/results.sh`'s variables (`NAME=${NAME:-a b c}`).
+fn script_default(script: &str, name: &str) -> Vec<String> {
+    let prefix = format!("{name}=${{{name}:-");
+    let line = script
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no default of {name} in scripts/results.sh"));
+    line.trim_end_matches('}')
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
 #[test]
 fn the_fashion_grid_lists_the_scripts_runs() {
-    let grid = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../docs/results/fashion/grid.toml"
-    );
-    let out = pact(&["sweep", grid, "--list"]);
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let grid = format!("{root}/docs/results/fashion/grid.toml");
+    let out = pact(&["sweep", &grid, "--list"]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    // 3 seeds × (the plain ResNet, 5 values of τ, 8 of λ): one line per run after the header.
+    // The script's runs: every seed × (the plain ResNet, each τ, each λ).
+    let script = std::fs::read_to_string(format!("{root}/scripts/results.sh")).unwrap();
+    let seeds = script_default(&script, "FASHION_SEEDS");
+    let mut wanted: Vec<String> = std::iter::once("resnet".to_string())
+        .chain(
+            script_default(&script, "FASHION_TAU")
+                .iter()
+                .map(|v| format!("act-tau-{v}")),
+        )
+        .chain(
+            script_default(&script, "FASHION_LAMBDA")
+                .iter()
+                .map(|v| format!("pact-lambda-{v}")),
+        )
+        .flat_map(|name| seeds.iter().map(move |s| format!("{name} {s}")))
+        .collect();
+    wanted.sort();
+    assert_eq!(
+        wanted.len(),
+        45,
+        "the script's sweep changed size: {wanted:?}"
+    );
+    // One line per run after the header: index, setting, seed, state.
     let runs: Vec<Vec<&str>> = t
         .lines()
         .skip(1)
         .map(|l| l.split_whitespace().collect())
         .collect();
-    assert_eq!(runs.len(), 42, "{t}");
-    for name in [
-        "resnet",
-        "act-tau-0.02",
-        "act-tau-0.4",
-        "pact-lambda-0.01",
-        "pact-lambda-0.6",
-    ] {
-        assert!(runs.iter().any(|r| r[1] == name), "{name} missing:\n{t}");
-    }
-    // The committed records count as done.
-    let first = &runs[0];
-    assert_eq!(first[..], ["0", "resnet", "0", "recorded"], "{t}");
+    let mut listed: Vec<String> = runs.iter().map(|r| format!("{} {}", r[1], r[2])).collect();
+    listed.sort();
+    assert_eq!(listed, wanted, "{t}");
+    // The committed records count as done: the sweep is complete.
+    assert_eq!(runs[0][..], ["0", "resnet", "0", "recorded"], "{t}");
+    assert!(runs.iter().all(|r| r[3] == "recorded"), "{t}");
 }
