@@ -209,19 +209,25 @@ mod tests {
         }
     }
 
+    /// Input height, width, stride and padding of the test convolutions: odd and even sizes,
+    /// widths that are not whole vectors, both strides, paddings 0 to 2.
+    const CASES: &[(usize, usize, usize, usize)] = &[
+        (5, 7, 1, 1),
+        (8, 8, 2, 1),
+        (9, 13, 2, 1),
+        (6, 16, 1, 0),
+        (10, 12, 2, 2),
+        (7, 9, 2, 0),
+        (6, 11, 2, 2),
+        (28, 28, 1, 1),
+        (14, 14, 2, 1),
+    ];
+
     /// A buffer reused image after image by `copy_input` holds what `fill_input` writes for
     /// the last image, padding included, for every stride and padding the kernels take.
     #[test]
     fn copy_input_into_a_used_buffer_equals_a_fresh_fill() {
-        for &(h, w, s, pad) in &[
-            (5, 7, 1, 1),
-            (8, 8, 2, 1),
-            (9, 13, 2, 1),
-            (6, 11, 2, 2),
-            (7, 9, 2, 0),
-            (28, 28, 1, 1),
-            (14, 14, 2, 1),
-        ] {
+        for &(h, w, s, pad) in CASES {
             let g = Geometry::new(params(h, w, s, pad));
             let image = |k: f32| -> Vec<f32> { (0..2 * h * w).map(|i| k + i as f32).collect() };
             let mut reused = vec![0.0; g.input_len()];
@@ -247,16 +253,7 @@ mod tests {
     /// Every tap of every output vector reads the padded input element the definition names.
     #[test]
     fn taps_read_the_padded_input() {
-        let cases = [
-            (5, 7, 1, 1),
-            (8, 8, 2, 1),
-            (9, 13, 2, 1),
-            (6, 16, 1, 0),
-            (10, 12, 2, 2),
-            (7, 9, 2, 0),
-            (6, 11, 2, 2),
-        ];
-        for &(h, w, s, pad) in &cases {
+        for &(h, w, s, pad) in CASES {
             let p = params(h, w, s, pad);
             let g = Geometry::new(p);
             let x: Vec<f32> = (0..2 * h * w).map(|i| i as f32 + 1.0).collect();
