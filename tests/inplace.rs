@@ -27,7 +27,14 @@ fn reference(x: &Tensor, scale: &Tensor, shift: &Tensor, slope: f64) -> Tensor {
 fn scale_shift_leaky_relu_is_the_composed_ops_bit_for_bit_and_in_place() {
     let mut rng = Rng::seed(0);
     for dtype in [DType::F32, DType::F64] {
-        for shape in [vec![3, 4, 5, 6], vec![5, 4]] {
+        // Small tensors run on one thread; the last two are above the parallel threshold
+        // (2^15 elements), in groups of planes that do not start at channel 0.
+        for shape in [
+            vec![3, 4, 5, 6],
+            vec![5, 4],
+            vec![3, 4, 70, 50],
+            vec![3000, 4, 3],
+        ] {
             let x = Tensor::randn(shape.clone(), dtype, Device::Cpu, &mut rng).unwrap();
             let scale = Tensor::randn([4], dtype, Device::Cpu, &mut rng).unwrap();
             let shift = Tensor::randn([4], dtype, Device::Cpu, &mut rng).unwrap();
@@ -76,9 +83,15 @@ fn scale_shift_leaky_relu_checks_shapes_and_keeps_gradients() {
 #[test]
 fn add_scaled_row_in_place_adds_one_row_bit_for_bit() {
     let mut rng = Rng::seed(1);
-    for dtype in [DType::F32, DType::F64] {
-        let src = Tensor::randn([3, 2, 5], dtype, Device::Cpu, &mut rng).unwrap();
-        let x = Tensor::randn([1, 2, 5], dtype, Device::Cpu, &mut rng).unwrap();
+    // The second size is above the parallel threshold (2^15 elements).
+    for (dtype, plane) in [
+        (DType::F32, 5),
+        (DType::F64, 5),
+        (DType::F32, 20_000),
+        (DType::F64, 20_000),
+    ] {
+        let src = Tensor::randn([3, 2, plane], dtype, Device::Cpu, &mut rng).unwrap();
+        let x = Tensor::randn([1, 2, plane], dtype, Device::Cpu, &mut rng).unwrap();
         let expected = x
             .add(&src.narrow(0, 2, 1).unwrap().mul_scalar(0.3).unwrap())
             .unwrap();

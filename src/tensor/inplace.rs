@@ -19,10 +19,11 @@
 //! # Ok::<(), pact::Error>(())
 //! ```
 
-use crate::backend::cpu::elementwise::leaky_gain;
+use crate::backend::cpu::elementwise::{leaky_gain, PAR_THRESHOLD};
 use crate::backend::cpu::CpuStorage;
 use crate::backend::Storage;
 use crate::{Element, Error, Result, Tensor};
+use rayon::prelude::*;
 use std::sync::Arc;
 
 impl Tensor {
@@ -125,27 +126,52 @@ impl Tensor {
     }
 }
 
-/// `x ← leaky(x · a[c] + b[c])` over planes of `inner` elements, channel `c` cycling.
+/// Elements per work unit of the in-place kernels when they run in parallel (tensors of at
+/// least [`PAR_THRESHOLD`] elements): whole planes, about this many elements each.
+const WORK_UNIT: usize = 1 << 13;
+
+/// `x ← leaky(x · a[c] + b[c])` over planes of `inner` elements, channel `c` cycling; in
+/// parallel over groups of planes for large tensors (each element is computed the same way
+/// either way).
 fn scale_shift_leaky<T: Element>(x: &mut [T], a: &[T], b: &[T], inner: usize, slope: f64) {
     let slope = T::from_f64_lossy(slope);
     let channels = a.len();
     if inner == 0 || channels == 0 {
         return;
     }
-    for (p, plane) in x.chunks_mut(inner).enumerate() {
-        let (a, b) = (a[p % channels], b[p % channels]);
-        for v in plane {
-            // The ordinary ops round after the product and after the sum, as here (no FMA).
-            let y = *v * a + b;
-            *v = y * leaky_gain(y, slope);
+    let planes = |first: usize, group: &mut [T]| {
+        for (p, plane) in group.chunks_mut(inner).enumerate() {
+            let c = (first + p) % channels;
+            let (a, b) = (a[c], b[c]);
+            for v in plane {
+                // The ordinary ops round after the product and after the sum, as here (no FMA).
+                let y = *v * a + b;
+                *v = y * leaky_gain(y, slope);
+            }
         }
+    };
+    if x.len() < PAR_THRESHOLD {
+        return planes(0, x);
     }
+    let per_group = (WORK_UNIT / inner).max(1);
+    x.par_chunks_mut(per_group * inner)
+        .enumerate()
+        .for_each(|(g, group)| planes(g * per_group, group));
 }
 
-/// `x ← x + α · s`, the product rounded before the sum as the ordinary ops do.
+/// `x ← x + α · s`, the product rounded before the sum as the ordinary ops do; in parallel
+/// for large tensors.
 fn add_scaled<T: Element>(x: &mut [T], s: &[T], alpha: f64) {
     let alpha = T::from_f64_lossy(alpha);
-    for (v, &s) in x.iter_mut().zip(s) {
-        *v += s * alpha;
+    let add = |x: &mut [T], s: &[T]| {
+        for (v, &s) in x.iter_mut().zip(s) {
+            *v += s * alpha;
+        }
+    };
+    if x.len() < PAR_THRESHOLD {
+        return add(x, s);
     }
+    x.par_chunks_mut(WORK_UNIT)
+        .zip(s.par_chunks(WORK_UNIT))
+        .for_each(|(x, s)| add(x, s));
 }
