@@ -238,15 +238,19 @@ pub(crate) fn draw_lines<DB: DrawingBackend>(
     let (x0, x1) = x_range.unwrap_or_else(|| {
         let (lo, hi) = padded_range(finite().chain(bar_ends()).map(|p| p.0), 0.02);
         // Point labels are written beside their points (left of even-numbered curves' points,
-        // right of odd ones'): leave room for them on the sides they use.
-        let room = |odd: bool| {
-            let used = point_labels.iter().any(|l| (l.series % 2 == 1) == odd);
-            if used {
-                0.08
-            } else {
-                0.0
-            }
+        // right of odd ones'): leave room for the longest on each side it is used, estimated
+        // from its length (characters about 0.55 of the font size wide) against the width of
+        // the plotting area (about 0.8 of the picture's).
+        let width = |odd: bool| {
+            point_labels
+                .iter()
+                .filter(|l| (l.series % 2 == 1) == odd)
+                .map(|l| l.text.chars().count() as f64 * 0.55 * f64::from(style::TICK) + 10.0)
+                .fold(0.0, f64::max)
         };
+        let (left, right) = (width(false), width(true));
+        let area = (0.8 * f64::from(labels.size.0) - left - right).max(1.0);
+        let room = |odd: bool| if odd { right / area } else { left / area };
         (lo - (hi - lo) * room(false), hi + (hi - lo) * room(true))
     });
     let (y0, y1) =

@@ -129,15 +129,26 @@ pub(super) fn series_name(dir: &Path, records: &[Record]) -> String {
 /// The short label of a run directory named after its penalty, as `scripts/results.sh` names
 /// them: `act-tau-0.05` → `τ = 0.05`, `pact-lambda-0.1` → `λ = 0.1`; `None` for other names.
 fn point_label(run: &str) -> Option<String> {
-    [("-tau-", "τ"), ("-lambda-", "λ")]
+    let named = [("-tau-", "τ"), ("-lambda-", "λ")]
         .iter()
-        .find_map(|(key, symbol)| {
-            let (_, value) = run.split_once(key)?;
-            value
-                .parse::<f64>()
-                .ok()
-                .map(|_| format!("{symbol} = {value}"))
-        })
+        .find_map(|(key, symbol)| Some((*symbol, run.split_once(key)?.1)));
+    // `pact demo`'s directories: METHOD-NETWORK-PENALTY, ACT's penalty τ, PACT's λ.
+    let by_method = || {
+        let (head, value) = run.rsplit_once('-')?;
+        let symbol = if head.starts_with("pact-") {
+            "λ"
+        } else if head.starts_with("act-") {
+            "τ"
+        } else {
+            return None;
+        };
+        Some((symbol, value))
+    };
+    let (symbol, value) = named.or_else(by_method)?;
+    value
+        .parse::<f64>()
+        .ok()
+        .map(|_| format!("{symbol} = {value}"))
 }
 
 /// The mean of `values` (0 for none).
@@ -204,6 +215,11 @@ mod tests {
         assert_eq!(point_label("pact-lambda-0.1").as_deref(), Some("λ = 0.1"));
         assert_eq!(point_label("pact-lambda-x"), None);
         assert_eq!(point_label("resnet"), None);
+        // `pact demo`'s run directories.
+        assert_eq!(point_label("act-resnet-0.3").as_deref(), Some("τ = 0.3"));
+        assert_eq!(point_label("pact-rnn-0.001").as_deref(), Some("λ = 0.001"));
+        assert_eq!(point_label("pact-resnet"), None);
+        assert_eq!(point_label("resnet-32"), None);
     }
 
     #[test]
