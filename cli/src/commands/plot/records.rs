@@ -129,9 +129,14 @@ pub(super) fn series_name(dir: &Path, records: &[Record]) -> String {
 /// The short label of a run directory named after its penalty, as `scripts/results.sh` names
 /// them: `act-tau-0.05` → `τ = 0.05`, `pact-lambda-0.1` → `λ = 0.1`; `None` for other names.
 fn point_label(run: &str) -> Option<String> {
-    let named = [("-tau-", "τ"), ("-lambda-", "λ")]
-        .iter()
-        .find_map(|(key, symbol)| Some((*symbol, run.split_once(key)?.1)));
+    let named = [
+        ("-tau-", "τ"),
+        ("-lambda-", "λ"),
+        ("tau=", "τ"),
+        ("lambda=", "λ"),
+    ]
+    .iter()
+    .find_map(|(key, symbol)| Some((*symbol, run.split_once(key)?.1)));
     // `pact demo`'s directories: METHOD-NETWORK-PENALTY, ACT's penalty τ, PACT's λ.
     let by_method = || {
         let (head, value) = run.rsplit_once('-')?;
@@ -215,7 +220,9 @@ mod tests {
         assert_eq!(point_label("pact-lambda-0.1").as_deref(), Some("λ = 0.1"));
         assert_eq!(point_label("pact-lambda-x"), None);
         assert_eq!(point_label("resnet"), None);
-        // `pact demo`'s run directories.
+        // `scripts/results.sh`'s and `pact demo`'s run directories.
+        assert_eq!(point_label("tau=0.03").as_deref(), Some("τ = 0.03"));
+        assert_eq!(point_label("lambda=0.5").as_deref(), Some("λ = 0.5"));
         assert_eq!(point_label("act-resnet-0.3").as_deref(), Some("τ = 0.3"));
         assert_eq!(point_label("pact-rnn-0.001").as_deref(), Some("λ = 0.001"));
         assert_eq!(point_label("pact-resnet"), None);
