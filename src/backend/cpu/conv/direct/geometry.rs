@@ -79,18 +79,12 @@ impl Geometry {
         self.out_row == self.p.w_out()
     }
 
-    /// Fills `dst` (`input_len()` elements) with the phase-split, zero-padded copy of one
-    /// image `x` (`[C_in, H, W]`).
-    pub fn fill_input(&self, x: &[f32], dst: &mut [f32]) {
-        dst.fill(0.0);
-        self.copy_input(x, dst);
-    }
-
-    /// Writes the image `x` into the positions of `dst` that [`Geometry::fill_input`] fills
-    /// from it, and nothing else: `dst` must already hold zeros everywhere else, as a buffer
-    /// does that was zeroed once and has since only been written by `copy_input` of this
-    /// geometry. The kernels' workers reuse one buffer for image after image this way, so
-    /// the padding is written once per buffer instead of once per image.
+    /// Makes `dst` (`input_len()` elements) the phase-split, zero-padded copy of one image `x`
+    /// (`[C_in, H, W]`), writing only the positions that hold `x`'s values: `dst` must
+    /// already hold zeros everywhere else, as a buffer does that was zeroed once and has since
+    /// only been written by `copy_input` of this geometry. The kernels' workers reuse one
+    /// buffer for image after image this way, so the padding is written once per buffer
+    /// instead of once per image.
     pub fn copy_input(&self, x: &[f32], dst: &mut [f32]) {
         if self.p.stride == 2 && self.p.w_in / 2 + self.p.padding / 2 < self.cols {
             return self.copy_input_stride2(x, dst);
@@ -223,8 +217,9 @@ mod tests {
         (14, 14, 2, 1),
     ];
 
-    /// A buffer reused image after image by `copy_input` holds what `fill_input` writes for
-    /// the last image, padding included, for every stride and padding the kernels take.
+    /// A buffer reused image after image by `copy_input` holds what a freshly zeroed one
+    /// holds after the last image, padding included, for every stride and padding the
+    /// kernels take.
     #[test]
     fn copy_input_into_a_used_buffer_equals_a_fresh_fill() {
         for &(h, w, s, pad) in CASES {
@@ -234,8 +229,8 @@ mod tests {
             for k in [1.0, 1000.0, -7.0] {
                 g.copy_input(&image(k), &mut reused);
             }
-            let mut fresh = vec![f32::NAN; g.input_len()];
-            g.fill_input(&image(-7.0), &mut fresh);
+            let mut fresh = vec![0.0; g.input_len()];
+            g.copy_input(&image(-7.0), &mut fresh);
             assert_eq!(reused, fresh, "{h}x{w} s{s} p{pad}");
         }
     }
@@ -257,8 +252,8 @@ mod tests {
             let p = params(h, w, s, pad);
             let g = Geometry::new(p);
             let x: Vec<f32> = (0..2 * h * w).map(|i| i as f32 + 1.0).collect();
-            let mut buf = vec![f32::NAN; g.input_len()];
-            g.fill_input(&x, &mut buf);
+            let mut buf = vec![0.0; g.input_len()];
+            g.copy_input(&x, &mut buf);
             let padded = |c: usize, r: isize, col: isize| -> f32 {
                 let (r, col) = (r - pad as isize, col - pad as isize);
                 if r < 0 || col < 0 || r >= h as isize || col >= w as isize {
