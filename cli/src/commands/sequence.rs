@@ -221,17 +221,9 @@ pub fn train(
         source: e,
     })?;
     let probe = training_batch(&data, c, 1)?;
-    if options.group.size() > 1 {
-        let data = distributed::check::describe_sequences(&probe);
-        distributed::check::agree_on_training(
-            &options.group,
-            c,
-            out,
-            options.resume,
-            device,
-            data,
-        )?;
-    }
+    distributed::check::agree_on_training(&options.group, c, out, options.resume, device, || {
+        distributed::check::describe_sequences(&probe)
+    })?;
     let network = PonderingConfig {
         cell: name.cell(),
         inputs: probe.input_size,

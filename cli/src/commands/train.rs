@@ -296,17 +296,9 @@ pub fn train_with(
         source: e,
     })?;
     let (_, train) = load_images(&c.data, Split::Train, c.seed)?;
-    if options.group.size() > 1 {
-        let data = distributed::check::describe_images(&train);
-        distributed::check::agree_on_training(
-            &options.group,
-            c,
-            out,
-            options.resume,
-            device,
-            data,
-        )?;
-    }
+    distributed::check::agree_on_training(&options.group, c, out, options.resume, device, || {
+        distributed::check::describe_images(&train)
+    })?;
     let [channels, height, width] = train.shape();
     if height % 4 != 0 || width % 4 != 0 {
         return Err(CliError::Usage(format!(

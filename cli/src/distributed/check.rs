@@ -73,18 +73,20 @@ impl StartCheck {
 
 /// The start check of a training run on `group` (nothing for one process): the settings `c`,
 /// the output directory, whether it resumes, the kind of device (without its index: ranks on
-/// one node use different devices) and `data`, a description of the training data.
+/// one node use different devices) and `data()`, a description of the training data, computed
+/// only when there are other ranks to compare it with.
 pub fn agree_on_training(
     group: &Arc<dyn Collective>,
     c: &impl Serialize,
     out: &std::path::Path,
     resume: bool,
     device: pact::Device,
-    data: String,
+    data: impl FnOnce() -> String,
 ) -> Result<()> {
     if group.size() < 2 {
         return Ok(());
     }
+    let data = data();
     let extra = [
         ("out", out.display().to_string()),
         ("resume", resume.to_string()),
