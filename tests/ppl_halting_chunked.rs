@@ -7,8 +7,8 @@ mod prob_common;
 use pact::dist::{Distribution, OneHotCategorical};
 use pact::nn::ParamStore;
 use pact::ppl::{
-    decode, full_depth, relax, run, ChunkedSteps, Ctx, CustomRelaxation, DecodeRule, HaltingRule,
-    HaltingRun, HaltingSite, Relaxation, StepDecision, Trace,
+    decode, full_depth, relax, run, run_chunked, ChunkedSteps, Ctx, CustomRelaxation, DecodeRule,
+    HaltingRule, HaltingRun, HaltingSite, Relaxation, StepDecision, Trace,
 };
 use pact::{DType, Device, Result, Rng, Tensor};
 use prob_common::{categorical_site, t64 as t};
@@ -318,4 +318,71 @@ fn a_chunked_block_of_one_step_runs_it_and_records_no_site() {
     let expected = Block::first(&t(&[1.0, 2.0, -1.0, 0.5], &[2, 2])).unwrap();
     close(&out, &expected.to_f64_vec(), "one step");
     assert!(trace.get("n").is_none());
+}
+
+/// On the CPU the chunks of a step run side by side on the worker threads: the outputs and
+/// steps are bit for bit those of one thread, for the halting site (under `decode` and a
+/// weighing rule) and for `run_chunked`, and the workers run under the caller's `no_grad`
+/// (the rows are variables here, so a worker that recorded a graph would return states that
+/// track).
+#[test]
+fn chunks_run_side_by_side_with_the_results_of_one_thread_and_no_graph() {
+    let rows = || -> Vec<Tensor> {
+        let x = inputs().to_f64_vec();
+        (0..B)
+            .map(|r| Tensor::var_from_f64(&x[r * 2..r * 2 + 2], [1, 2], CPU).unwrap())
+            .collect()
+    };
+    let outcome = |states: &[Tensor]| -> Vec<u64> {
+        assert!(
+            states.iter().all(|s| !s.tracks()),
+            "a state records a graph"
+        );
+        states
+            .iter()
+            .flat_map(|s| s.to_f64_vec())
+            .map(f64::to_bits)
+            .collect()
+    };
+    let on = |threads: usize, chunk: usize, handlers: &str| -> (Vec<u64>, Vec<usize>) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            pact::no_grad(|| {
+                let model = |ctx: &mut Ctx| {
+                    ctx.plate("batch", B, |ctx| {
+                        ctx.halting_chunked("n", &site(), rows(), &Block, chunk)
+                    })
+                };
+                let params = ParamStore::new(DType::F64, CPU);
+                let out = match handlers {
+                    "decode" => {
+                        let model = decode(DecodeRule::Threshold(0.5), model);
+                        run(&model, &params, &mut Rng::seed(3)).unwrap().0
+                    }
+                    "halves" => {
+                        run(&relax(halves(), model), &params, &mut Rng::seed(3))
+                            .unwrap()
+                            .0
+                    }
+                    _ => {
+                        let states = run_chunked(&Block, L, rows(), chunk).unwrap();
+                        return (outcome(&states), vec![L; B]);
+                    }
+                };
+                (outcome(&out.states), out.steps)
+            })
+        })
+    };
+    for handlers in ["decode", "halves", "run_chunked"] {
+        for chunk in [1, 2, 3] {
+            let one = on(1, chunk, handlers);
+            for threads in [2, 3] {
+                let what = format!("{handlers}, chunks of {chunk}, {threads} threads");
+                assert_eq!(on(threads, chunk, handlers), one, "{what}");
+            }
+        }
+    }
 }

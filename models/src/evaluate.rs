@@ -55,7 +55,7 @@ pub struct EvalReport {
 /// `batch_size`, by [`ResNet::run_in_mode`]: the network's model under the mode's handlers.
 /// Plain, ACT and deterministic PACT evaluation of a network with global halting heads runs
 /// the chunked model ([`ResNet::chunked_model`], chunks of [`EVAL_CHUNK`] examples: the
-/// activation memory is the batch's states plus one chunk's intermediates). A spatial network
+/// activation memory is the batch's states plus one chunk's intermediates per worker thread). A spatial network
 /// is counted per position: FLOPs by [`ResNet::spatial_flops`], units as the mean over
 /// positions.
 pub fn evaluate_images(

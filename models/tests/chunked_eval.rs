@@ -306,3 +306,46 @@ fn a_chunked_site_matches_the_reference_block_with_halting_spread_over_every_uni
         }
     }
 }
+
+/// On the CPU the chunks of a step run side by side, one per worker thread: the logits and
+/// units are bit for bit those of one thread, whatever the thread count.
+#[test]
+fn chunks_run_side_by_side_with_the_results_of_one_thread() {
+    let (net, store) = network_and_store(DType::F32, 3, 0.0, 9);
+    let x = images(21, DType::F32, 12);
+    center_heads(&net, &store, &x);
+    let on = |threads: usize, mode: &HaltingMode| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let out = pool
+            .install(|| pact::no_grad(|| net.run_in_mode(&x, mode, 4, &mut Rng::seed(0))))
+            .unwrap();
+        let steps: Vec<Vec<usize>> = out.stages.iter().map(|s| s.steps.clone()).collect();
+        (out.logits.to_f64_vec(), steps)
+    };
+    for mode in [HaltingMode::Plain, ACT, HaltingMode::PactDeterministic] {
+        let (logits, steps) = on(1, &mode);
+        if !matches!(mode, HaltingMode::Plain) {
+            assert!(
+                mixed(&steps),
+                "{}: halting is not mixed: {steps:?}",
+                mode.name()
+            );
+        }
+        for threads in [2, 3] {
+            let (l, s) = on(threads, &mode);
+            assert_eq!(s, steps, "{} on {threads} threads: units", mode.name());
+            let same = l
+                .iter()
+                .zip(&logits)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(
+                same,
+                "{} on {threads} threads: {l:?} vs {logits:?}",
+                mode.name()
+            );
+        }
+    }
+}

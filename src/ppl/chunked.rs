@@ -3,8 +3,10 @@
 //! [`Ctx::halting_chunked`] is [`Ctx::halting`] for evaluation without a graph: the rows'
 //! states are held one tensor per row (`[1, ..]` each), every step runs over chunks of the
 //! rows still running, and a residual step updates each state in place, so what is held at
-//! once is the states themselves plus one chunk's intermediates rather than the
-//! intermediates of the whole batch. A halted row simply stops being updated. The site runs
+//! once is the states themselves plus one chunk's intermediates per worker thread rather
+//! than the intermediates of the whole batch. On the CPU the chunks of a step run side by
+//! side, one per worker thread (each chunk's arithmetic is that of a sequential run, so the
+//! results do not depend on the thread count). A halted row simply stops being updated. The site runs
 //! online only (a [`HaltingRule`](super::HaltingRule) decides): `decode` halts each row at its first confident
 //! head (math §6) and holds only the current state of each row; a rule that weighs the steps
 //! (ACT's) also holds each running row's weighted sum `Σ_l w_l s_l`, and a halted row's state
@@ -108,7 +110,7 @@ impl Ctx {
         name: &str,
         site: &HaltingSite,
         states: Vec<Tensor>,
-        steps: &impl ChunkedSteps,
+        steps: &(impl ChunkedSteps + Sync),
         chunk: usize,
     ) -> Result<ChunkedHaltingOutput> {
         self.check_new(name)?;
@@ -168,15 +170,8 @@ impl Ctx {
             }
             let last = l + 1 == units;
             let reads_logits = !last && rule.needs_logits();
-            let mut logits = Vec::with_capacity(active.len());
-            for part in active.chunks(chunk) {
-                block.run_step(steps, l, part)?;
-                if reads_logits {
-                    let a = steps.halting_logits(l, &block.rows(name, part)?)?;
-                    check_logits(name, &a, part.len(), l)?;
-                    logits.extend(a.try_to_f64_vec()?);
-                }
-            }
+            let parts: Vec<&[usize]> = active.chunks(chunk).collect();
+            let logits = block.run_parts(name, steps, l, &parts, reads_logits)?;
             let mut running = Vec::with_capacity(active.len());
             if compacts {
                 let a = match reads_logits {
@@ -279,7 +274,7 @@ impl Ctx {
 /// # Ok::<(), pact::Error>(())
 /// ```
 pub fn run_chunked(
-    steps: &impl ChunkedSteps,
+    steps: &(impl ChunkedSteps + Sync),
     units: usize,
     states: Vec<Tensor>,
     chunk: usize,
@@ -290,14 +285,105 @@ pub fn run_chunked(
             "chunks need at least one row",
         ));
     }
-    let all: Vec<usize> = (0..states.len()).collect();
-    let mut block = RowStates::new(states);
-    for l in 0..units {
-        for part in all.chunks(chunk) {
-            block.run_step(steps, l, part)?;
-        }
+    let mut states = states;
+    let mut parts = Vec::with_capacity(states.len().div_ceil(chunk));
+    while !states.is_empty() {
+        let rest = states.split_off(chunk.min(states.len()));
+        parts.push(std::mem::replace(&mut states, rest));
     }
-    block.into_states("run_chunked")
+    let done = map_parts(parts, |rows| {
+        // The chunk's rows stay together through every step; a residual step adds its
+        // branch to them in place, as the halting site adds it to each row.
+        let mut x = Tensor::concat(&rows, 0)?;
+        let count = rows.len();
+        drop(rows);
+        for l in 0..units {
+            match steps.is_residual(l) {
+                true => {
+                    let branch = steps.apply(l, x.clone())?;
+                    check_step_output(l, &branch, count)?;
+                    let flat = branch.reshape([1, branch.elem_count()])?;
+                    x.add_scaled_row_in_place(&flat, 0, 1.0)?;
+                }
+                false => {
+                    x = steps.apply(l, x)?;
+                    check_step_output(l, &x, count)?;
+                }
+            }
+        }
+        (0..count)
+            .map(|k| x.narrow(0, k, 1))
+            .collect::<Result<Vec<_>>>()
+    })?;
+    Ok(done.into_iter().flatten().collect())
+}
+
+/// Runs `work` on every part, in order of the parts: side by side on the CPU's worker
+/// threads when there are several of each and every tensor is on the CPU (other devices order
+/// their own work), one after another otherwise. A part's work is the same arithmetic either
+/// way, and runs with the caller's graph setting ([`crate::no_grad`] is per thread).
+fn map_parts<O: Send>(
+    parts: Vec<Vec<Tensor>>,
+    work: impl Fn(Vec<Tensor>) -> Result<O> + Sync,
+) -> Result<Vec<O>> {
+    let on_cpu = parts
+        .iter()
+        .flatten()
+        .all(|t| t.device() == crate::Device::Cpu);
+    if parts.len() < 2 || rayon::current_num_threads() < 2 || !on_cpu {
+        return parts.into_iter().map(work).collect();
+    }
+    use rayon::prelude::*;
+    let grad = crate::autodiff::is_grad_enabled();
+    parts
+        .into_par_iter()
+        .map(|part| match grad {
+            true => work(part),
+            false => crate::no_grad(|| work(part)),
+        })
+        .collect()
+}
+
+/// An error unless step `l`'s output has `rows` rows.
+fn check_step_output(l: usize, out: &Tensor, rows: usize) -> Result<()> {
+    match out.dims().first() == Some(&rows) {
+        true => Ok(()),
+        false => Err(Error::invalid(
+            "halting_chunked",
+            format!(
+                "step {l} returned shape {} for a chunk of {rows} rows",
+                out.shape()
+            ),
+        )),
+    }
+}
+
+/// Runs step `l` on the states of one chunk of rows (each `[1, ..]`), returning their new
+/// states: updated in place for a residual step, the step's output rows otherwise.
+fn step_part(steps: &impl ChunkedSteps, l: usize, states: Vec<Tensor>) -> Result<Vec<Tensor>> {
+    let residual = steps.is_residual(l);
+    let rows = states.len();
+    let chunk = Tensor::concat(&states, 0)?;
+    let kept = match residual {
+        true => states,
+        false => {
+            drop(states);
+            Vec::new()
+        }
+    };
+    let out = steps.apply(l, chunk)?;
+    check_step_output(l, &out, rows)?;
+    match residual {
+        true => kept
+            .into_iter()
+            .enumerate()
+            .map(|(k, mut state)| {
+                state.add_scaled_row_in_place(&out, k, 1.0)?;
+                Ok(state)
+            })
+            .collect(),
+        false => (0..rows).map(|k| out.narrow(0, k, 1)).collect(),
+    }
 }
 
 /// The states of a block's rows, one tensor each.
@@ -318,48 +404,51 @@ impl RowStates {
             .ok_or_else(|| Error::site(name, format!("row {row} lost its state")))
     }
 
-    fn rows(&self, name: &str, rows: &[usize]) -> Result<Vec<&Tensor>> {
-        rows.iter().map(|&row| self.row(name, row)).collect()
-    }
-
-    /// Runs step `l` on the rows `part`, updating their states.
-    fn run_step(&mut self, steps: &impl ChunkedSteps, l: usize, part: &[usize]) -> Result<()> {
-        let residual = steps.is_residual(l);
-        let chunk = {
-            let states = part
-                .iter()
-                .map(|&row| {
-                    // A residual step updates the states it reads; any other step replaces
-                    // them, so their storage goes as soon as the chunk is gathered.
-                    let state = match residual {
-                        true => self.rows[row].clone(),
-                        false => self.rows[row].take(),
-                    };
-                    state.ok_or_else(|| {
-                        Error::invalid("halting_chunked", format!("row {row} lost its state"))
+    /// Runs step `l` on every part of `parts` (disjoint sets of rows), updating their states;
+    /// with `logits`, also returns the halting logits after the step of every row of every
+    /// part, in order. On the CPU with more than one worker thread the parts run side by
+    /// side, one part per task; each part's arithmetic is that of a sequential run.
+    fn run_parts(
+        &mut self,
+        name: &str,
+        steps: &(impl ChunkedSteps + Sync),
+        l: usize,
+        parts: &[&[usize]],
+        logits: bool,
+    ) -> Result<Vec<f64>> {
+        let taken = parts
+            .iter()
+            .map(|part| {
+                part.iter()
+                    .map(|&row| {
+                        self.rows[row].take().ok_or_else(|| {
+                            Error::invalid("halting_chunked", format!("row {row} lost its state"))
+                        })
                     })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Tensor::concat(&states, 0)?
-        };
-        let out = steps.apply(l, chunk)?;
-        if out.dims().first() != Some(&part.len()) {
-            return Err(Error::invalid(
-                "halting_chunked",
-                format!(
-                    "step {l} returned shape {} for a chunk of {} rows",
-                    out.shape(),
-                    part.len()
-                ),
-            ));
-        }
-        for (k, &row) in part.iter().enumerate() {
-            match (residual, self.rows[row].as_mut()) {
-                (true, Some(state)) => state.add_scaled_row_in_place(&out, k, 1.0)?,
-                _ => self.rows[row] = Some(out.narrow(0, k, 1)?),
+                    .collect::<Result<Vec<Tensor>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let done = map_parts(taken, |states| {
+            let states = step_part(steps, l, states)?;
+            let a = match logits {
+                true => {
+                    let refs: Vec<&Tensor> = states.iter().collect();
+                    let a = steps.halting_logits(l, &refs)?;
+                    check_logits(name, &a, states.len(), l)?;
+                    a.try_to_f64_vec()?
+                }
+                false => Vec::new(),
+            };
+            Ok((states, a))
+        })?;
+        let mut out = Vec::new();
+        for (part, (states, a)) in parts.iter().zip(done) {
+            for (&row, state) in part.iter().zip(states) {
+                self.rows[row] = Some(state);
             }
+            out.extend(a);
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Adds `w · s_row` to the row's weighted sum `sum`.

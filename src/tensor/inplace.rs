@@ -4,8 +4,9 @@
 //! Tensors are immutable to everyone who can see them, so these ops only write into a
 //! tensor's storage when nobody else can: this handle is its only owner, the storage is
 //! shared with no other tensor (no reshaped view of it is alive), it records no graph and it
-//! lives on the CPU. Otherwise they compute the same values out of place with the ordinary
-//! ops (and allocate like them). Either way the arithmetic is the ordinary ops' own: the
+//! lives on the CPU. Otherwise they compute the same values out of place: the scale and
+//! shift in one pass into fresh storage (on the CPU, without a graph), anything else with the
+//! ordinary ops (allocating like them). Either way the arithmetic is the ordinary ops' own: the
 //! result is bit for bit that of `x.mul(scale).add(shift).leaky_relu(slope)` and of
 //! `self.add(&src.narrow(0, row, 1)?.mul_scalar(α)?)`.
 //!
@@ -64,14 +65,36 @@ impl Tensor {
             if let Some(data) = self.unique_cpu_mut() {
                 match (data, sc, sh) {
                     (CpuStorage::F32(x), CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                        scale_shift_leaky(x, a, b, inner, slope)
+                        scale_shift_leaky(x, None, a, b, inner, slope)
                     }
                     (CpuStorage::F64(x), CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                        scale_shift_leaky(x, a, b, inner, slope)
+                        scale_shift_leaky(x, None, a, b, inner, slope)
                     }
                     _ => return Err(Error::invalid(NAME, "mixed dtypes")),
                 }
                 return Ok(self);
+            }
+            // Shared storage: the same values in one pass into fresh storage.
+            if let (false, Some(src)) = (self.tracks(), self.storage().as_cpu()) {
+                let storage = match (src, sc, sh) {
+                    (CpuStorage::F32(x), CpuStorage::F32(a), CpuStorage::F32(b)) => {
+                        let mut out = vec![0.0; x.len()];
+                        scale_shift_leaky(&mut out, Some(x), a, b, inner, slope);
+                        CpuStorage::F32(out)
+                    }
+                    (CpuStorage::F64(x), CpuStorage::F64(a), CpuStorage::F64(b)) => {
+                        let mut out = vec![0.0; x.len()];
+                        scale_shift_leaky(&mut out, Some(x), a, b, inner, slope);
+                        CpuStorage::F64(out)
+                    }
+                    _ => return Err(Error::invalid(NAME, "mixed dtypes")),
+                };
+                return Ok(Tensor::build(
+                    Storage::Cpu(storage),
+                    self.shape().clone(),
+                    None,
+                    false,
+                ));
             }
         }
         let mut shape = vec![1; self.rank()];
@@ -130,33 +153,49 @@ impl Tensor {
 /// least [`PAR_THRESHOLD`] elements): whole planes, about this many elements each.
 const WORK_UNIT: usize = 1 << 13;
 
-/// `x ← leaky(x · a[c] + b[c])` over planes of `inner` elements, channel `c` cycling; in
-/// parallel over groups of planes for large tensors (each element is computed the same way
-/// either way).
-fn scale_shift_leaky<T: Element>(x: &mut [T], a: &[T], b: &[T], inner: usize, slope: f64) {
+/// `x ← leaky(f · a[c] + b[c])` over planes of `inner` elements, channel `c` cycling, where
+/// `f` is `from` (of `x`'s length) or else `x` itself; in parallel over groups of planes for
+/// large tensors (each element is computed the same way either way).
+fn scale_shift_leaky<T: Element>(
+    x: &mut [T],
+    from: Option<&[T]>,
+    a: &[T],
+    b: &[T],
+    inner: usize,
+    slope: f64,
+) {
     let slope = T::from_f64_lossy(slope);
     let channels = a.len();
     if inner == 0 || channels == 0 {
         return;
     }
-    let planes = |first: usize, group: &mut [T]| {
+    let planes = |first: usize, group: &mut [T], from: Option<&[T]>| {
         for (p, plane) in group.chunks_mut(inner).enumerate() {
             let c = (first + p) % channels;
             let (a, b) = (a[c], b[c]);
-            for v in plane {
-                // The ordinary ops round after the product and after the sum, as here (no FMA).
-                let y = *v * a + b;
-                *v = y * leaky_gain(y, slope);
+            // The ordinary ops round after the product and after the sum, as here (no FMA).
+            let map = |v: T| {
+                let y = v * a + b;
+                y * leaky_gain(y, slope)
+            };
+            match from {
+                Some(f) => {
+                    let f = &f[p * inner..p * inner + plane.len()];
+                    plane.iter_mut().zip(f).for_each(|(v, &f)| *v = map(f));
+                }
+                None => plane.iter_mut().for_each(|v| *v = map(*v)),
             }
         }
     };
     if x.len() < PAR_THRESHOLD {
-        return planes(0, x);
+        return planes(0, x, from);
     }
     let per_group = (WORK_UNIT / inner).max(1);
-    x.par_chunks_mut(per_group * inner)
-        .enumerate()
-        .for_each(|(g, group)| planes(g * per_group, group));
+    let len = per_group * inner;
+    x.par_chunks_mut(len).enumerate().for_each(|(g, group)| {
+        let from = from.map(|f| &f[g * len..g * len + group.len()]);
+        planes(g * per_group, group, from)
+    });
 }
 
 /// `x ← x + α · s`, the product rounded before the sum as the ordinary ops do; in parallel

@@ -88,7 +88,7 @@ pub struct BenchArgs {
     pub checkpoint: Option<std::path::PathBuf>,
     /// Examples per chunk of the low-memory evaluation (plain, ACT and PACT's deterministic
     /// rule run each unit over chunks of the running examples, so that only one chunk's
-    /// intermediates are held beside the states).
+    /// intermediates per worker thread are held beside the states).
     #[arg(long, default_value_t = EVAL_CHUNK)]
     pub eval_chunk: usize,
     /// With `--checkpoint`: the data whose test split the timed batches are cut from (cycled

@@ -9,9 +9,9 @@ use crate::{Error, Result};
 use pact::ppl::{run_chunked, ChunkedSteps, Ctx};
 use pact::Tensor;
 
-/// Examples per chunk in evaluation: large enough that a chunk's convolutions keep every
-/// worker thread busy with GEMM-sized work, small enough that a chunk's intermediates are a
-/// small fraction of the batch's states.
+/// Examples per chunk in evaluation: large enough that a chunk's convolutions are long runs
+/// of kernel work, small enough that a chunk's intermediates (one chunk per worker thread
+/// runs at a time on the CPU) are a small fraction of the batch's states.
 pub const EVAL_CHUNK: usize = 16;
 
 /// A stage as a chunked halting site runs it, with its batch norms prepared.
@@ -53,7 +53,9 @@ impl ResNet {
     /// with the same sites (`stage{k}`, the labels `y` in the plate `batch`), computing what
     /// it computes up to floating-point rounding, over chunks of at most `chunk` images. At
     /// any time the per-image states of the batch (and, under ACT, the weighted sums of the
-    /// running images) plus one chunk's intermediates are held. Its halting sites run online
+    /// running images) plus one chunk's intermediates per worker thread are held (on the
+    /// CPU the chunks run side by side, one per thread, with the same results on any number
+    /// of threads). Its halting sites run online
     /// only (`full_depth`, `decode`, ACT's relaxation; see
     /// [`Ctx::halting_chunked`](pact::ppl::Ctx::halting_chunked)); run it without a graph
     /// ([`pact::no_grad`]). The prior of each site (the time penalty, here with `λ = 0`) only
