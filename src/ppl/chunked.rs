@@ -20,7 +20,9 @@ use super::halting::{
 use super::Ctx;
 use crate::{Error, Result, Tensor};
 
-/// The steps and halting heads of a block, as [`Ctx::halting_chunked`] runs them.
+/// The steps and halting heads of a block, as [`Ctx::halting_chunked`] runs them. Those
+/// functions take steps that are also `Sync`: on the CPU they run the chunks of a step side
+/// by side, one per worker thread.
 pub trait ChunkedSteps {
     /// Whether step `l` is residual, `s ← s + branch(s)` with `s`'s shape: then
     /// [`ChunkedSteps::apply`] returns the branch and the states are updated in place.
