@@ -7,8 +7,9 @@ mod prob_common;
 use pact::dist::{Distribution, OneHotCategorical};
 use pact::nn::ParamStore;
 use pact::ppl::{
-    decode, full_depth, relax, run, run_chunked, ChunkedSteps, Ctx, CustomRelaxation, DecodeRule,
-    HaltingRule, HaltingRun, HaltingSite, Relaxation, StepDecision, Trace,
+    decode, full_depth, map_side_by_side, relax, run, run_chunked, ChunkedSteps, Ctx,
+    CustomRelaxation, DecodeRule, HaltingRule, HaltingRun, HaltingSite, Relaxation, StepDecision,
+    Trace,
 };
 use pact::{DType, Device, Result, Rng, Tensor};
 use prob_common::{categorical_site, t64 as t};
@@ -384,5 +385,44 @@ fn chunks_run_side_by_side_with_the_results_of_one_thread_and_no_graph() {
                 assert_eq!(on(threads, chunk, handlers), one, "{what}");
             }
         }
+    }
+}
+
+/// `map_side_by_side` returns the results in the items' order on any thread count, gives the
+/// worker threads the caller's graph setting, and returns an error of the work.
+#[test]
+fn map_side_by_side_keeps_order_graph_setting_and_errors() {
+    let items = || -> Vec<Tensor> {
+        (0..9)
+            .map(|k| Tensor::var_from_f64(&[k as f64], [1], CPU).unwrap())
+            .collect()
+    };
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let double = |t: Tensor| t.mul_scalar(2.0);
+            let off = pact::no_grad(|| map_side_by_side(CPU, items(), double)).unwrap();
+            let values: Vec<f64> = off.iter().map(|t| t.to_f64_vec()[0]).collect();
+            assert_eq!(values, (0..9).map(|k| 2.0 * k as f64).collect::<Vec<_>>());
+            assert!(
+                off.iter().all(|t| !t.tracks()),
+                "{threads} threads, no_grad"
+            );
+            let on = map_side_by_side(CPU, items(), double).unwrap();
+            assert!(on.iter().all(|t| t.tracks()), "{threads} threads, graph");
+            let failing = map_side_by_side(CPU, items(), |t: Tensor| {
+                // The fifth item fails: a one-element tensor has no shape [2].
+                let fails = t.to_f64_vec()[0] == 4.0;
+                if fails {
+                    t.reshape([2])
+                } else {
+                    Ok(t)
+                }
+            });
+            assert!(failing.is_err(), "{threads} threads");
+        });
     }
 }

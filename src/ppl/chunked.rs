@@ -17,8 +17,9 @@ use super::halting::{
     batch_prior, check_all_halted, check_decision, check_logits, decision_weights, online_value,
     HaltingPlan, HaltingSite,
 };
+use super::side_by_side::map_side_by_side;
 use super::Ctx;
-use crate::{Error, Result, Tensor};
+use crate::{Device, Error, Result, Tensor};
 
 /// The steps and halting heads of a block, as [`Ctx::halting_chunked`] runs them. Those
 /// functions take steps that are also `Sync`: on the CPU they run the chunks of a step side
@@ -222,8 +223,17 @@ impl Ctx {
                         ),
                     ));
                 }
+                // Every running row's weighted sum, side by side on the CPU.
+                let taken: Vec<(usize, Option<Tensor>)> =
+                    active.iter().map(|&row| (row, sums[row].take())).collect();
+                let summed = map_side_by_side(device, taken, |(row, mut sum)| {
+                    block.accumulate(name, &mut sum, row, weights[row])?;
+                    Ok((row, sum))
+                })?;
+                for (row, sum) in summed {
+                    sums[row] = sum;
+                }
                 for &row in &active {
-                    block.accumulate(name, &mut sums[row], row, weights[row])?;
                     if decision.halts[row] {
                         n[row] = l + 1;
                         block.replace(row, sums[row].take());
@@ -320,30 +330,18 @@ pub fn run_chunked(
     Ok(done.into_iter().flatten().collect())
 }
 
-/// Runs `work` on every part, in order of the parts: side by side on the CPU's worker
-/// threads when there are several of each and every tensor is on the CPU (other devices order
-/// their own work), one after another otherwise. A part's work is the same arithmetic either
-/// way, and runs with the caller's graph setting ([`crate::no_grad`] is per thread).
+/// [`map_side_by_side`] over parts of rows: side by side when every row is on the CPU.
 fn map_parts<O: Send>(
     parts: Vec<Vec<Tensor>>,
     work: impl Fn(Vec<Tensor>) -> Result<O> + Sync,
 ) -> Result<Vec<O>> {
-    let on_cpu = parts
-        .iter()
-        .flatten()
-        .all(|t| t.device() == crate::Device::Cpu);
-    if parts.len() < 2 || rayon::current_num_threads() < 2 || !on_cpu {
-        return parts.into_iter().map(work).collect();
-    }
-    use rayon::prelude::*;
-    let grad = crate::autodiff::is_grad_enabled();
-    parts
-        .into_par_iter()
-        .map(|part| match grad {
-            true => work(part),
-            false => crate::no_grad(|| work(part)),
-        })
-        .collect()
+    map_side_by_side(rows_device(parts.iter().flatten()), parts, work)
+}
+
+/// The CPU when every one of `rows` is on it, else the device of one that is not.
+fn rows_device<'a>(mut rows: impl Iterator<Item = &'a Tensor>) -> Device {
+    rows.find(|t| t.device() != Device::Cpu)
+        .map_or(Device::Cpu, |t| t.device())
 }
 
 /// An error unless step `l`'s output has `rows` rows.

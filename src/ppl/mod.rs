@@ -75,6 +75,7 @@ mod handler;
 mod in_place;
 mod per_element;
 mod relax;
+mod side_by_side;
 mod site;
 mod trace;
 pub mod ve;
@@ -91,6 +92,7 @@ pub use halting::{
 pub use handler::{Handler, Select, SitePolicy};
 pub use per_element::PerElement;
 pub use relax::{relax, CustomRelaxation, Expectation, RelaxPolicy, Relaxation};
+pub use side_by_side::map_side_by_side;
 pub use site::{MarkovFrame, Message, PlateFrame, Site, SiteKind};
 pub use trace::{Trace, Values};
 pub use ve::{

@@ -6,7 +6,7 @@
 use super::model::{observe_labels, stage_site, ModelOutput, BATCH_PLATE};
 use super::{HaltingHead, ResNet, ResidualUnit, UnitNorms, LEAKY_SLOPE};
 use crate::{Error, Result};
-use pact::ppl::{run_chunked, ChunkedSteps, Ctx};
+use pact::ppl::{map_side_by_side, run_chunked, ChunkedSteps, Ctx};
 use pact::Tensor;
 
 /// Examples per chunk in evaluation: large enough that a chunk's convolutions are long runs
@@ -110,11 +110,12 @@ impl ResNet {
         let sites = self.stage_sites(0.0, x)?;
         Ok(move |ctx: &mut Ctx| {
             ctx.plate(BATCH_PLATE, batch, |ctx| {
-                let mut states = Vec::with_capacity(batch);
-                for start in (0..batch).step_by(chunk) {
+                let starts: Vec<usize> = (0..batch).step_by(chunk).collect();
+                let stems = map_side_by_side(x.device(), starts, |start| {
                     let len = chunk.min(batch - start);
-                    states.extend(split_rows(&self.stem(&x.narrow(0, start, len)?)?)?);
-                }
+                    split_rows(&self.stem(&x.narrow(0, start, len)?)?)
+                })?;
+                let mut states: Vec<Tensor> = stems.into_iter().flatten().collect();
                 let mut steps = Vec::with_capacity(self.stages.len());
                 for (k, (stage, site)) in self.stages.iter().zip(&sites).enumerate() {
                     let eval = EvalStage {
@@ -152,18 +153,22 @@ impl ResNet {
         })
     }
 
-    /// [`ResNet::head`] in evaluation mode over chunks of the per-image final states,
-    /// freeing each chunk's states as it goes.
+    /// [`ResNet::head`] in evaluation mode over chunks of the per-image final states (side by
+    /// side on the CPU), freeing each chunk's states as it goes.
     fn head_chunked(&self, mut states: Vec<Tensor>, chunk: usize) -> pact::Result<Tensor> {
         let (scale, shift) = self.final_bn.eval_scale_shift()?;
-        let mut pooled = Vec::with_capacity(states.len().div_ceil(chunk));
+        let device = scale.device();
+        let mut parts = Vec::with_capacity(states.len().div_ceil(chunk));
         while !states.is_empty() {
             let rest = states.split_off(chunk.min(states.len()));
-            let x = Tensor::concat(&states, 0)?;
-            states = rest;
-            let h = x.scale_shift_leaky_relu(&scale, &shift, LEAKY_SLOPE)?;
-            pooled.push(h.global_avg_pool2d()?);
+            parts.push(std::mem::replace(&mut states, rest));
         }
+        let pooled = map_side_by_side(device, parts, |rows| {
+            let x = Tensor::concat(&rows, 0)?;
+            drop(rows);
+            x.scale_shift_leaky_relu(&scale, &shift, LEAKY_SLOPE)?
+                .global_avg_pool2d()
+        })?;
         self.fc.forward(&Tensor::concat(&pooled, 0)?)
     }
 
