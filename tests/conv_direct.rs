@@ -159,6 +159,55 @@ fn forward_matches_the_generic_path() {
     }
 }
 
+/// The forward kernels with evaluation-mode batch norm and leaky ReLU applied as each image
+/// is copied (`forward_mapped_with`) give, on every path and shape, bit for bit the
+/// convolution of the map's values computed first (as `scale_shift_leaky_relu` rounds them).
+#[test]
+fn forward_with_a_mapped_input_equals_mapping_first() {
+    let mut rng = Rng::seed(7);
+    for p in shapes() {
+        let x = to_f32(&random(p.batch * p.c_in * p.h_in * p.w_in, &mut rng));
+        let w = to_f32(&random(p.c_out * p.c_in * p.k_h * p.k_w, &mut rng));
+        let scale = to_f32(&random(p.c_in, &mut rng));
+        let shift = to_f32(&random(p.c_in, &mut rng));
+        let slope = 0.1f32;
+        let plane = p.h_in * p.w_in;
+        let mapped: Vec<f32> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let c = (i / plane) % p.c_in;
+                let y = v * scale[c] + shift[c];
+                if y > 0.0 {
+                    y
+                } else {
+                    y * slope
+                }
+            })
+            .collect();
+        let map = direct::InputMap {
+            scale: &scale,
+            shift: &shift,
+            slope,
+        };
+        for isa in kernel_paths() {
+            let want = direct::forward_with(isa, &mapped, &w, p).unwrap();
+            let got = direct::forward_mapped_with(isa, &x, &w, p, Some(&map)).unwrap();
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{isa} {p:?}");
+        }
+        // A map with the wrong number of channels is not the kernels' to apply.
+        let short = direct::InputMap {
+            scale: &scale[..p.c_in - 1],
+            ..map
+        };
+        assert!(direct::forward_mapped(&x, &w, p, Some(&short)).is_none());
+    }
+}
+
 #[test]
 fn input_gradient_matches_the_generic_path() {
     let mut rng = Rng::seed(4);

@@ -1,6 +1,7 @@
 //! The in-place evaluation ops give the ordinary ops' values bit for bit, write in place
 //! only into storage nobody else sees, and stay differentiable where a graph is recorded.
 
+use pact::nn::ParamStore;
 use pact::{DType, Device, Rng, Tensor};
 
 fn data_ptr(t: &Tensor) -> usize {
@@ -111,4 +112,56 @@ fn add_scaled_row_in_place_adds_one_row_bit_for_bit() {
         let wide = Tensor::zeros([3, 11], dtype, Device::Cpu);
         assert!(shared.add_scaled_row_in_place(&wide, 0, 1.0).is_err());
     }
+}
+
+/// `scale_shift_leaky_relu_conv2d` is the batch norm and the convolution composed, bit for
+/// bit: in `f32` and `f64`, with the weight a variable under `no_grad` (as evaluation runs it),
+/// and with a graph recorded, where it stays differentiable.
+#[test]
+fn scale_shift_leaky_relu_conv2d_is_the_composed_ops_bit_for_bit() {
+    let mut rng = Rng::seed(5);
+    for dtype in [DType::F32, DType::F64] {
+        for (h, w, stride, padding) in [(8, 8, 1, 1), (7, 28, 1, 1), (16, 16, 2, 1), (9, 11, 1, 0)]
+        {
+            let x = Tensor::randn([3, 4, h, w], dtype, Device::Cpu, &mut rng).unwrap();
+            // A parameter: a variable of `dtype`, as the networks' weights are.
+            let store = ParamStore::new(dtype, Device::Cpu);
+            let value = Tensor::randn([5, 4, 3, 3], dtype, Device::Cpu, &mut rng).unwrap();
+            let weight = store.create("w", value).unwrap().tensor();
+            assert!(weight.tracks());
+            let scale = Tensor::randn([4], dtype, Device::Cpu, &mut rng).unwrap();
+            let shift = Tensor::randn([4], dtype, Device::Cpu, &mut rng).unwrap();
+            let composed = |x: &Tensor| {
+                reference(x, &scale, &shift, 0.1)
+                    .conv2d(&weight, None, stride, padding)
+                    .unwrap()
+            };
+            let what = format!("{dtype:?} {h}x{w} stride {stride} padding {padding}");
+            let (fused, expected) = pact::no_grad(|| {
+                let fused = x
+                    .scale_shift_leaky_relu_conv2d(&scale, &shift, 0.1, &weight, stride, padding)
+                    .unwrap();
+                (fused, composed(&x))
+            });
+            assert!(!fused.tracks(), "{what}");
+            assert_eq!(fused.to_f64_vec(), expected.to_f64_vec(), "{what}");
+            // With a graph: the composed ops, and a gradient for the weight.
+            let y = x
+                .scale_shift_leaky_relu_conv2d(&scale, &shift, 0.1, &weight, stride, padding)
+                .unwrap();
+            assert_eq!(y.to_f64_vec(), expected.to_f64_vec(), "{what}: graph");
+            let grads = y.sum_all().unwrap().backward().unwrap();
+            assert!(grads.get(&weight).is_some(), "{what}: no weight gradient");
+        }
+    }
+    let x = Tensor::zeros([1, 4, 5, 5], DType::F32, Device::Cpu);
+    let w = Tensor::zeros([2, 4, 3, 3], DType::F32, Device::Cpu);
+    let three = Tensor::ones([3], DType::F32, Device::Cpu);
+    let err = x
+        .scale_shift_leaky_relu_conv2d(&three, &three, 0.1, &w, 1, 1)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("scale_shift_leaky_relu_conv2d"),
+        "{err}"
+    );
 }

@@ -63,4 +63,43 @@ impl Conv2d {
             self.padding,
         )
     }
+
+    /// The convolution of `leaky_relu(x · scale[c] + shift[c])`: evaluation-mode batch norm
+    /// and its activation before it, applied as the convolution copies its input where it can
+    /// be ([`Tensor::scale_shift_leaky_relu_conv2d`]); bit for bit
+    /// `self.forward(&x.clone().scale_shift_leaky_relu(scale, shift, slope)?)`.
+    ///
+    /// ```
+    /// use pact::nn::{Conv2d, Conv2dConfig, ParamStore};
+    /// use pact::{DType, Device, Rng, Tensor};
+    /// let store = ParamStore::new(DType::F32, Device::Cpu);
+    /// let (c_in, c_out, kernel, stride, padding) = (2, 3, 3, 1, 1);
+    /// let config = Conv2dConfig { c_in, c_out, kernel, stride, padding, bias: true };
+    /// let mut rng = Rng::seed(0);
+    /// let conv = Conv2d::new(&store, config, 0.1, &mut rng)?;
+    /// let x = Tensor::randn([1, 2, 5, 5], DType::F32, Device::Cpu, &mut rng)?;
+    /// let scale = Tensor::from_f64_slice(&[0.5, 2.0], [2], DType::F32, Device::Cpu)?;
+    /// let shift = Tensor::from_f64_slice(&[0.1, -0.2], [2], DType::F32, Device::Cpu)?;
+    /// let (fused, composed) = pact::no_grad(|| -> pact::Result<_> {
+    ///     let normed = x.clone().scale_shift_leaky_relu(&scale, &shift, 0.1)?;
+    ///     Ok((conv.forward_scale_shift_leaky(&x, &scale, &shift, 0.1)?, conv.forward(&normed)?))
+    /// })?;
+    /// assert_eq!(fused.to_f64_vec(), composed.to_f64_vec());
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn forward_scale_shift_leaky(
+        &self,
+        x: &Tensor,
+        scale: &Tensor,
+        shift: &Tensor,
+        slope: f64,
+    ) -> Result<Tensor> {
+        let w = self.weight.tensor();
+        let y =
+            x.scale_shift_leaky_relu_conv2d(scale, shift, slope, &w, self.stride, self.padding)?;
+        match &self.bias {
+            Some(b) => y.add(&b.tensor().reshape([1, y.dims()[1], 1, 1])?),
+            None => Ok(y),
+        }
+    }
 }

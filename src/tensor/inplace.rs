@@ -20,10 +20,11 @@
 //! # Ok::<(), pact::Error>(())
 //! ```
 
+use crate::backend::cpu::conv::direct::{self, InputMap};
 use crate::backend::cpu::elementwise::{leaky_gain, PAR_THRESHOLD};
 use crate::backend::cpu::CpuStorage;
 use crate::backend::Storage;
-use crate::{Element, Error, Result, Tensor};
+use crate::{Element, Error, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -102,6 +103,67 @@ impl Tensor {
         self.mul(&scale.reshape(shape.clone())?)?
             .add(&shift.reshape(shape)?)?
             .leaky_relu(slope)
+    }
+
+    /// `conv2d(leaky_relu(x · scale[c] + shift[c]), weight)` without a bias, `x` being `self`
+    /// (`[B, C_in, H, W]`): evaluation-mode batch norm and its activation followed by a
+    /// convolution, bit for bit what `self.clone().scale_shift_leaky_relu(scale, shift,
+    /// slope)?.conv2d(weight, None, stride, padding)` computes. When those ops would record no
+    /// graph, in `f32` on the CPU where the direct convolution kernels run, the map is applied
+    /// as each image is copied for the kernels, so the normalised input is neither stored nor
+    /// passed over; otherwise it is those two ops.
+    ///
+    /// ```
+    /// use pact::{DType, Device, Rng, Tensor};
+    /// let mut rng = Rng::seed(0);
+    /// let x = Tensor::randn([2, 3, 8, 8], DType::F32, Device::Cpu, &mut rng)?;
+    /// let w = Tensor::randn([4, 3, 3, 3], DType::F32, Device::Cpu, &mut rng)?;
+    /// let scale = Tensor::from_f64_slice(&[0.5, 1.0, 2.0], [3], DType::F32, Device::Cpu)?;
+    /// let shift = Tensor::from_f64_slice(&[0.0, -0.1, 0.3], [3], DType::F32, Device::Cpu)?;
+    /// let fused = x.scale_shift_leaky_relu_conv2d(&scale, &shift, 0.1, &w, 1, 1)?;
+    /// let composed = x
+    ///     .clone()
+    ///     .scale_shift_leaky_relu(&scale, &shift, 0.1)?
+    ///     .conv2d(&w, None, 1, 1)?;
+    /// assert_eq!(fused.dims(), [2, 4, 8, 8]);
+    /// assert_eq!(fused.to_f64_vec(), composed.to_f64_vec());
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn scale_shift_leaky_relu_conv2d(
+        &self,
+        scale: &Tensor,
+        shift: &Tensor,
+        slope: f64,
+        weight: &Tensor,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Tensor> {
+        const NAME: &str = "scale_shift_leaky_relu_conv2d";
+        let p = self.conv2d_params(weight, stride, padding, NAME)?;
+        scale.expect_shape(&[p.c_in], NAME)?;
+        shift.expect_shape(&[p.c_in], NAME)?;
+        // The ordinary ops would record no graph: none is enabled, or no operand tracks.
+        let operands = [self, scale, shift, weight];
+        let no_graph = !crate::autodiff::is_grad_enabled() || !operands.iter().any(|t| t.tracks());
+        fn f32_of(t: &Tensor) -> Option<&[f32]> {
+            t.storage().as_cpu().and_then(|c| c.as_f32())
+        }
+        let slices = (f32_of(self), f32_of(weight), f32_of(scale), f32_of(shift));
+        if let (true, (Some(x), Some(w), Some(a), Some(b))) = (no_graph, slices) {
+            let map = InputMap {
+                scale: a,
+                shift: b,
+                slope: slope as f32,
+            };
+            if let Some(y) = direct::forward_mapped(x, w, p, Some(&map)) {
+                let shape = Shape::new([p.batch, p.c_out, p.h_out(), p.w_out()]);
+                let storage = Storage::Cpu(CpuStorage::F32(y));
+                return Ok(Tensor::build(storage, shape, None, false));
+            }
+        }
+        self.clone()
+            .scale_shift_leaky_relu(scale, shift, slope)?
+            .conv2d(weight, None, stride, padding)
     }
 
     /// `self += alpha · src[row]`, where `src[row]` is entry `row` of `src` along axis 0 and has

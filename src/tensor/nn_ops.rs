@@ -15,37 +15,7 @@ impl Tensor {
         padding: usize,
     ) -> Result<Tensor> {
         const NAME: &str = "conv2d";
-        self.check_compatible(weight, NAME)?;
-        let (x, w) = (self.dims(), weight.dims());
-        if x.len() != 4 || w.len() != 4 || x[1] != w[1] {
-            return Err(Error::ShapeMismatch {
-                op: NAME,
-                lhs: self.shape().clone(),
-                rhs: weight.shape().clone(),
-            });
-        }
-        if stride == 0 || x[2] + 2 * padding < w[2] || x[3] + 2 * padding < w[3] {
-            return Err(Error::invalid(
-                NAME,
-                format!(
-                    "kernel {}x{} with stride {stride} and padding {padding} does not fit input {}",
-                    w[2],
-                    w[3],
-                    self.shape()
-                ),
-            ));
-        }
-        let p = Conv2dParams {
-            batch: x[0],
-            c_in: x[1],
-            h_in: x[2],
-            w_in: x[3],
-            c_out: w[0],
-            k_h: w[2],
-            k_w: w[3],
-            stride,
-            padding,
-        };
+        let p = self.conv2d_params(weight, stride, padding, NAME)?;
         let out = Tensor::from_op(
             self.storage().conv2d(weight.storage(), p)?,
             Shape::new([p.batch, p.c_out, p.h_out(), p.w_out()]),
@@ -58,6 +28,48 @@ impl Tensor {
             }
             None => Ok(out),
         }
+    }
+
+    /// The convolution of `self` (`[B, C_in, H, W]`) by `weight` (`[C_out, C_in, K_h, K_w]`)
+    /// with `stride` and `padding`, or the error of `op` when they do not fit.
+    pub(crate) fn conv2d_params(
+        &self,
+        weight: &Tensor,
+        stride: usize,
+        padding: usize,
+        op: &'static str,
+    ) -> Result<Conv2dParams> {
+        self.check_compatible(weight, op)?;
+        let (x, w) = (self.dims(), weight.dims());
+        if x.len() != 4 || w.len() != 4 || x[1] != w[1] {
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: self.shape().clone(),
+                rhs: weight.shape().clone(),
+            });
+        }
+        if stride == 0 || x[2] + 2 * padding < w[2] || x[3] + 2 * padding < w[3] {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "kernel {}x{} with stride {stride} and padding {padding} does not fit input {}",
+                    w[2],
+                    w[3],
+                    self.shape()
+                ),
+            ));
+        }
+        Ok(Conv2dParams {
+            batch: x[0],
+            c_in: x[1],
+            h_in: x[2],
+            w_in: x[3],
+            c_out: w[0],
+            k_h: w[2],
+            k_w: w[3],
+            stride,
+            padding,
+        })
     }
 
     fn pool_params(

@@ -137,11 +137,12 @@ impl ResidualUnit {
         })
     }
 
-    /// Evaluation mode without a graph, on a chunk `x` that it consumes (and overwrites):
-    /// with an identity shortcut the residual branch only (the caller adds it to `x`'s
-    /// states), otherwise the whole unit. Batch norm and leaky ReLU are applied in place, and
-    /// each intermediate is dropped as soon as the next one is computed, so at most two
-    /// chunk-sized intermediates (a convolution's input and output) are alive at once.
+    /// Evaluation mode without a graph, on a chunk `x` that it consumes: with an identity
+    /// shortcut the residual branch only (the caller adds it to `x`'s states), otherwise the
+    /// whole unit. Each batch norm and its leaky ReLU are applied as the convolution after
+    /// them copies its input ([`Conv2d::forward_scale_shift_leaky`]), and each intermediate
+    /// is dropped as soon as the next one is computed, so at most two chunk-sized
+    /// intermediates (a convolution's input and output) are alive at once.
     pub fn forward_eval_chunk(&self, x: Tensor, norms: &UnitNorms) -> Result<Tensor> {
         let shortcut = if self.has_identity_shortcut() {
             None
@@ -150,14 +151,15 @@ impl ResidualUnit {
         };
         let (scale1, shift1) = &norms.bn1;
         let (scale2, shift2) = &norms.bn2;
-        let z = {
-            let y = x.scale_shift_leaky_relu(scale1, shift1, LEAKY_SLOPE)?;
-            self.conv1.forward(&y)?
-        };
-        let branch = {
-            let z = z.scale_shift_leaky_relu(scale2, shift2, LEAKY_SLOPE)?;
-            self.conv2.forward(&z)?
-        };
+        // Each batch norm and its activation are applied as the convolution after them copies
+        // its input (where the CPU kernels run), so neither is stored.
+        let z = self
+            .conv1
+            .forward_scale_shift_leaky(&x, scale1, shift1, LEAKY_SLOPE)?;
+        drop(x);
+        let branch = self
+            .conv2
+            .forward_scale_shift_leaky(&z, scale2, shift2, LEAKY_SLOPE)?;
         match shortcut {
             None => Ok(branch),
             Some(mut s) => {

@@ -7,6 +7,7 @@
 //! output pixels read 8 adjacent inputs for every tap. Stride 1 has a single phase, which is
 //! just the padded image.
 
+use crate::backend::cpu::elementwise::leaky_gain;
 use crate::backend::ops::Conv2dParams;
 
 /// Lanes of one vector (`f32` in a 256-bit register).
@@ -86,8 +87,28 @@ impl Geometry {
     /// buffer for image after image this way, so the padding is written once per buffer
     /// instead of once per image.
     pub fn copy_input(&self, x: &[f32], dst: &mut [f32]) {
+        self.copy_input_mapped(x, dst, None)
+    }
+
+    /// [`Geometry::copy_input`] of `map` applied to the image (`x` itself without one): the
+    /// padding stays zero, as it is in the padded copy of the mapped image.
+    pub fn copy_input_mapped(&self, x: &[f32], dst: &mut [f32], map: Option<&InputMap<'_>>) {
+        match map {
+            None => self.copy_input_with(x, dst, |_| |v| v),
+            Some(m) => self.copy_input_with(x, dst, |c| m.channel(c)),
+        }
+    }
+
+    /// [`Geometry::copy_input`] of `f(c)` applied to every element of channel `c`.
+    #[inline(always)]
+    fn copy_input_with<F: Fn(f32) -> f32>(
+        &self,
+        x: &[f32],
+        dst: &mut [f32],
+        f: impl Fn(usize) -> F,
+    ) {
         if self.p.stride == 2 && self.p.w_in / 2 + self.p.padding / 2 < self.cols {
-            return self.copy_input_stride2(x, dst);
+            return self.copy_input_stride2(x, dst, f);
         }
         let p = &self.p;
         let (s, pad) = (p.stride, p.padding);
@@ -108,13 +129,14 @@ impl Geometry {
                 }
                 let start = first * s + phase - pad;
                 let image_rows = plane.chunks_exact_mut(self.cols).skip(pad).take(p.h_in);
+                let f = f(c);
                 for (row, src) in image_rows.zip(channel.chunks_exact(p.w_in)) {
                     if s == 1 {
-                        copy_row(&mut row[first..last], &src[start..start + last - first]);
+                        copy_row(&mut row[first..last], &src[start..start + last - first], &f);
                     } else {
                         let picked = src[start..].iter().step_by(s);
                         for (v, &x) in row[first..last].iter_mut().zip(picked) {
-                            *v = x;
+                            *v = f(x);
                         }
                     }
                 }
@@ -125,7 +147,13 @@ impl Geometry {
     /// [`Geometry::copy_input`] for stride 2: both phases of a row in one pass over it, pairs
     /// of input columns split between them (padded column `q` goes to phase `q mod 2`, column
     /// `q / 2`), a loop the compiler vectorises.
-    fn copy_input_stride2(&self, x: &[f32], dst: &mut [f32]) {
+    #[inline(always)]
+    fn copy_input_stride2<F: Fn(f32) -> f32>(
+        &self,
+        x: &[f32],
+        dst: &mut [f32],
+        f: impl Fn(usize) -> F,
+    ) {
         let p = &self.p;
         let pad = p.padding;
         let (even, odd) = dst[..2 * self.phase_size].split_at_mut(self.phase_size);
@@ -141,6 +169,7 @@ impl Geometry {
                 .chunks_exact_mut(self.cols)
                 .zip(planes.1.chunks_exact_mut(self.cols));
             let image_rows = rows.skip(pad).take(p.h_in);
+            let f = f(c);
             for ((even_row, odd_row), src) in image_rows.zip(channel.chunks_exact(p.w_in)) {
                 // Input column 2k lands in padded column 2k + pad, 2k + 1 in the next one.
                 let (first, first_at, second, second_at) = if pad % 2 == 0 {
@@ -157,31 +186,57 @@ impl Geometry {
                     .zip(second.iter_mut())
                     .zip(src.chunks_exact(2))
                 {
-                    *a = pair[0];
-                    *b = pair[1];
+                    *a = f(pair[0]);
+                    *b = f(pair[1]);
                 }
                 if p.w_in % 2 == 1 {
-                    first[pairs] = src[p.w_in - 1];
+                    first[pairs] = f(src[p.w_in - 1]);
                 }
             }
         }
     }
 }
 
-/// `dst = src` (equal lengths) in blocks of 8 that compile to vector moves in place: rows are
-/// short (7 to 34 elements), too short for a call to `memcpy` each to pay off.
+/// `dst = f(src)` elementwise (equal lengths) in blocks of 8 that compile to vector code in
+/// place: rows are short (7 to 34 elements), too short for a call to `memcpy` each to pay
+/// off.
 #[inline(always)]
-pub fn copy_row(dst: &mut [f32], src: &[f32]) {
+pub fn copy_row(dst: &mut [f32], src: &[f32], f: impl Fn(f32) -> f32) {
     debug_assert_eq!(dst.len(), src.len());
     let mut to = dst.chunks_exact_mut(LANES);
     let mut from = src.chunks_exact(LANES);
     for (d, s) in to.by_ref().zip(from.by_ref()) {
         let block: &[f32; LANES] = s.try_into().expect("chunks of LANES");
         let d: &mut [f32; LANES] = d.try_into().expect("chunks of LANES");
-        *d = *block;
+        *d = block.map(&f);
     }
     for (d, &s) in to.into_remainder().iter_mut().zip(from.remainder()) {
-        *d = s;
+        *d = f(s);
+    }
+}
+
+/// A per-channel map applied to a convolution's input as it is copied: evaluation-mode batch
+/// norm and its leaky ReLU, `leaky(x · scale[c] + shift[c])`, rounded as the separate ops
+/// round it (the product, then the sum; no FMA).
+#[derive(Clone, Copy, Debug)]
+pub struct InputMap<'a> {
+    /// Per input channel.
+    pub scale: &'a [f32],
+    /// Per input channel.
+    pub shift: &'a [f32],
+    /// Leaky ReLU's slope for negative values.
+    pub slope: f32,
+}
+
+impl InputMap<'_> {
+    /// The map of channel `c`.
+    #[inline(always)]
+    pub fn channel(&self, c: usize) -> impl Fn(f32) -> f32 {
+        let (a, b, slope) = (self.scale[c], self.shift[c], self.slope);
+        move |v| {
+            let y = v * a + b;
+            y * leaky_gain(y, slope)
+        }
     }
 }
 
@@ -240,7 +295,7 @@ mod tests {
         for n in 0..40 {
             let src: Vec<f32> = (0..n).map(|i| i as f32 + 0.5).collect();
             let mut dst = vec![0.0; n];
-            copy_row(&mut dst, &src);
+            copy_row(&mut dst, &src, |v| v);
             assert_eq!(dst, src);
         }
     }

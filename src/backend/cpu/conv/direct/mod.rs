@@ -22,6 +22,7 @@ pub mod kernels;
 
 use crate::backend::cpu::isa::{self, Isa};
 use crate::backend::ops::Conv2dParams;
+pub use geometry::InputMap;
 
 /// Images per weight-gradient chunk: the partial sums of each chunk are added in order.
 pub const WGRAD_CHUNK: usize = 8;
@@ -88,17 +89,41 @@ pub fn backward_weight(x: &[f32], dy: &[f32], p: Conv2dParams) -> Option<Vec<f32
 /// [`forward`] by the kernels of `isa` (whatever `PACT_CPU` and `PACT_CONV` say), or `None`
 /// when `isa` has none on this CPU or they do not cover `p`.
 pub fn forward_with(isa: Isa, x: &[f32], w: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
-    if !has_kernels(isa) || !covers(&p) {
+    forward_mapped_with(isa, x, w, p, None)
+}
+
+/// Forward convolution of `map` applied to `x` (evaluation-mode batch norm and leaky ReLU
+/// applied as each image is copied for the kernels; `x` itself without a map), or `None`
+/// when the direct kernels do not apply: bit for bit the map's ops followed by [`forward`].
+pub fn forward_mapped(
+    x: &[f32],
+    w: &[f32],
+    p: Conv2dParams,
+    map: Option<&InputMap<'_>>,
+) -> Option<Vec<f32>> {
+    forward_mapped_with(active()?, x, w, p, map)
+}
+
+/// [`forward_mapped`] by the kernels of `isa`, as [`forward_with`].
+pub fn forward_mapped_with(
+    isa: Isa,
+    x: &[f32],
+    w: &[f32],
+    p: Conv2dParams,
+    map: Option<&InputMap<'_>>,
+) -> Option<Vec<f32>> {
+    let mapped = map.is_none_or(|m| m.scale.len() == p.c_in && m.shift.len() == p.c_in);
+    if !has_kernels(isa) || !covers(&p) || !mapped {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
     {
         let k = kernels::Kernels::of(isa)?;
-        Some(run::forward(k, x, w, p))
+        Some(run::forward(k, x, w, p, map))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (x, w);
+        let _ = (x, w, map);
         None
     }
 }

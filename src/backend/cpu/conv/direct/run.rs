@@ -1,7 +1,7 @@
 //! Drivers of the direct kernels: weight packing, the per-image loops over tiles, and the
 //! parallel split over images (and channel groups when the batch is small).
 
-use super::geometry::Geometry;
+use super::geometry::{Geometry, InputMap};
 use super::kernels::{ForwardTile, Kernels, WeightGradTile, WGRAD_TAPS};
 use super::WGRAD_CHUNK;
 use crate::backend::ops::Conv2dParams;
@@ -32,8 +32,15 @@ struct Scratch {
     dummy: Vec<f32>,
 }
 
-/// Forward convolution by the direct kernels `k` (the caller has checked that they apply).
-pub fn forward(k: &Kernels, x: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
+/// Forward convolution of `map` applied to `x` (`x` itself without one) by the direct kernels
+/// `k` (the caller has checked that they apply).
+pub fn forward(
+    k: &Kernels,
+    x: &[f32],
+    w: &[f32],
+    p: Conv2dParams,
+    map: Option<&InputMap<'_>>,
+) -> Vec<f32> {
     let g = Geometry::new(p);
     let packed = pack_forward_weights(w, &p, k.fwd_channels);
     let plane = p.h_out() * p.w_out();
@@ -77,7 +84,7 @@ pub fn forward(k: &Kernels, x: &[f32], w: &[f32], p: Conv2dParams) -> Vec<f32> {
             |s, (item, dst)| {
                 let (b, group) = (item / groups, item % groups);
                 // `s.input` starts zeroed and only ever gets images of this geometry.
-                g.copy_input(&x[b * in_size..(b + 1) * in_size], &mut s.input);
+                g.copy_input_mapped(&x[b * in_size..(b + 1) * in_size], &mut s.input, map);
                 let first_tile = group * tiles_per_group;
                 let channels = first_tile * k.fwd_channels
                     ..p.c_out.min((first_tile + tiles_per_group) * k.fwd_channels);
@@ -247,7 +254,7 @@ pub fn backward_input(k: &Kernels, dy: &[f32], w: &[f32], p: Conv2dParams) -> Ve
         stride: 1,
         padding: p.k_h - 1 - p.padding,
     };
-    forward(k, dy, &flipped, transposed)
+    forward(k, dy, &flipped, transposed, None)
 }
 
 /// Weight gradient of a 3×3 convolution by the kernels `k`, summed over fixed chunks of images

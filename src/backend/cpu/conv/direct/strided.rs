@@ -136,7 +136,7 @@ fn fill_padded(grad: &[f32], g: &Geometry, dst: &mut [f32]) {
             .chunks_exact_mut(g.cols)
             .zip(channel.chunks_exact(width))
         {
-            copy_row(&mut row[..width], src);
+            copy_row(&mut row[..width], src, |v| v);
         }
     }
 }
