@@ -159,9 +159,15 @@ fn forward_matches_the_generic_path() {
     }
 }
 
+/// Elements of the convolution's output.
+fn want_len(p: &Conv2dParams) -> usize {
+    p.batch * p.c_out * p.h_out() * p.w_out()
+}
+
 /// The forward kernels with evaluation-mode batch norm and leaky ReLU applied as each image
 /// is copied (`forward_mapped_with`) give, on every path and shape, bit for bit the
-/// convolution of the map's values computed first (as `scale_shift_leaky_relu` rounds them).
+/// convolution of the map's values computed first (as `scale_shift_leaky_relu` rounds them),
+/// and added to an output (`forward_accumulate_with`) that output plus the convolution.
 #[test]
 fn forward_with_a_mapped_input_equals_mapping_first() {
     let mut rng = Rng::seed(7);
@@ -199,12 +205,31 @@ fn forward_with_a_mapped_input_equals_mapping_first() {
                 .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{isa} {p:?}");
         }
+        // Added to an output's values as the kernels store the sums: `y + conv` bit for bit,
+        // with and without the map.
+        let y0 = to_f32(&random(want_len(&p), &mut rng));
+        for isa in kernel_paths() {
+            for (m, input) in [(None, &x), (Some(&map), &mapped)] {
+                let conv = direct::forward_with(isa, input, &w, p).unwrap();
+                let mut y = y0.clone();
+                assert!(direct::forward_accumulate_with(isa, &x, &w, p, m, &mut y));
+                let same = y
+                    .iter()
+                    .zip(y0.iter().zip(&conv))
+                    .all(|(a, (b, c))| a.to_bits() == (b + c).to_bits());
+                assert!(same, "accumulate {isa} {p:?} map {}", m.is_some());
+            }
+        }
         // A map with the wrong number of channels is not the kernels' to apply.
         let short = direct::InputMap {
             scale: &scale[..p.c_in - 1],
             ..map
         };
         assert!(direct::forward_mapped(&x, &w, p, Some(&short)).is_none());
+        let mut y = y0.clone();
+        assert!(!direct::forward_accumulate(&x, &w, p, Some(&short), &mut y));
+        assert!(!direct::forward_accumulate(&x, &w, p, None, &mut y[1..]));
+        assert_eq!(y, y0, "a refused accumulation left the output as it was");
     }
 }
 

@@ -2,6 +2,7 @@
 //! only into storage nobody else sees, and stay differentiable where a graph is recorded.
 
 use pact::nn::ParamStore;
+use pact::tensor::ScaleShiftLeaky;
 use pact::{DType, Device, Rng, Tensor};
 
 fn data_ptr(t: &Tensor) -> usize {
@@ -164,4 +165,65 @@ fn scale_shift_leaky_relu_conv2d_is_the_composed_ops_bit_for_bit() {
         err.to_string().contains("scale_shift_leaky_relu_conv2d"),
         "{err}"
     );
+}
+
+/// `add_conv2d_in_place` is `self + conv2d(map(input))` bit for bit, written into `self`'s
+/// storage when it may be (widths that are whole vectors and not, stride 1 and 2, with and
+/// without the batch-norm map), out of place for shared storage, and with the ordinary,
+/// differentiable ops where a graph is recorded.
+#[test]
+fn add_conv2d_in_place_is_the_composed_ops_bit_for_bit_and_in_place() {
+    let mut rng = Rng::seed(3);
+    let store = ParamStore::new(DType::F32, Device::Cpu);
+    let cases = [(8, 8, 1, 1), (7, 28, 1, 1), (16, 16, 2, 1), (9, 11, 1, 0)];
+    for (k, (h, w, stride, padding)) in cases.into_iter().enumerate() {
+        let input = Tensor::randn([3, 4, h, w], DType::F32, Device::Cpu, &mut rng).unwrap();
+        let value = Tensor::randn([5, 4, 3, 3], DType::F32, Device::Cpu, &mut rng).unwrap();
+        let weight = store.create(&format!("w{k}"), value).unwrap().tensor();
+        let scale = Tensor::randn([4], DType::F32, Device::Cpu, &mut rng).unwrap();
+        let shift = Tensor::randn([4], DType::F32, Device::Cpu, &mut rng).unwrap();
+        let normed = reference(&input, &scale, &shift, 0.1);
+        let maps = [
+            (None, input.clone()),
+            (
+                Some(ScaleShiftLeaky {
+                    scale: &scale,
+                    shift: &shift,
+                    slope: 0.1,
+                }),
+                normed,
+            ),
+        ];
+        for (map, mapped) in maps {
+            let what = format!("{h}x{w} stride {stride} map {}", map.is_some());
+            let out = mapped.conv2d(&weight, None, stride, padding).unwrap();
+            let x = Tensor::randn(out.shape().clone(), DType::F32, Device::Cpu, &mut rng).unwrap();
+            let expected = x.add(&out).unwrap().to_f64_vec();
+            pact::no_grad(|| {
+                let mut own = x.mul_scalar(1.0).unwrap();
+                let ptr = data_ptr(&own);
+                own.add_conv2d_in_place(&input, map, &weight, stride, padding)
+                    .unwrap();
+                if pact::backend::cpu::conv::direct::enabled() {
+                    assert_eq!(data_ptr(&own), ptr, "{what}: not in place");
+                }
+                assert_eq!(own.to_f64_vec(), expected, "{what}");
+                // Shared with `x`: `x` keeps its values.
+                let before = x.to_f64_vec();
+                let mut shared = x.clone();
+                shared
+                    .add_conv2d_in_place(&input, map, &weight, stride, padding)
+                    .unwrap();
+                assert_eq!(shared.to_f64_vec(), expected, "{what}: shared");
+                assert_eq!(x.to_f64_vec(), before, "{what}: shared");
+            });
+            // With a graph: the ordinary ops, and a gradient for the weight.
+            let mut y = x.mul_scalar(1.0).unwrap();
+            y.add_conv2d_in_place(&input, map, &weight, stride, padding)
+                .unwrap();
+            assert_eq!(y.to_f64_vec(), expected, "{what}: graph");
+            let grads = y.sum_all().unwrap().backward().unwrap();
+            assert!(grads.get(&weight).is_some(), "{what}: no weight gradient");
+        }
+    }
 }

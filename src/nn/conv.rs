@@ -1,6 +1,7 @@
 //! 2-D convolution layer.
 
 use super::{init, Param, ParamStore};
+use crate::tensor::ScaleShiftLeaky;
 use crate::{Result, Rng, Tensor};
 
 /// A 2-D convolution over NCHW inputs with an OIHW weight (PyTorch layout), He-initialised.
@@ -62,6 +63,40 @@ impl Conv2d {
             self.stride,
             self.padding,
         )
+    }
+
+    /// `y += self.forward(map(x))`, `y` of the output's shape and `map` evaluation-mode batch
+    /// norm with leaky ReLU (none: `x` itself): in place where it may be
+    /// ([`Tensor::add_conv2d_in_place`]; a bias, if any, is added after), bit for bit
+    /// `y.add(&self.forward(&map(x))?)` for a convolution without a bias.
+    ///
+    /// ```
+    /// use pact::nn::{Conv2d, Conv2dConfig, ParamStore};
+    /// use pact::{DType, Device, Rng, Tensor};
+    /// let store = ParamStore::new(DType::F32, Device::Cpu);
+    /// let (c_in, c_out, kernel, stride, padding) = (2, 2, 3, 1, 1);
+    /// let config = Conv2dConfig { c_in, c_out, kernel, stride, padding, bias: false };
+    /// let mut rng = Rng::seed(0);
+    /// let conv = Conv2d::new(&store, config, 0.0, &mut rng)?;
+    /// let x = Tensor::randn([1, 2, 5, 5], DType::F32, Device::Cpu, &mut rng)?;
+    /// let mut y = x.mul_scalar(1.0)?;
+    /// pact::no_grad(|| conv.add_forward_in_place(&mut y, &x, None))?;
+    /// let expected = pact::no_grad(|| x.add(&conv.forward(&x)?))?;
+    /// assert_eq!(y.to_f64_vec(), expected.to_f64_vec());
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn add_forward_in_place(
+        &self,
+        y: &mut Tensor,
+        x: &Tensor,
+        map: Option<ScaleShiftLeaky<'_>>,
+    ) -> Result<()> {
+        let w = self.weight.tensor();
+        y.add_conv2d_in_place(x, map, &w, self.stride, self.padding)?;
+        if let Some(b) = &self.bias {
+            *y = y.add(&b.tensor().reshape([1, y.dims()[1], 1, 1])?)?;
+        }
+        Ok(())
     }
 
     /// The convolution of `leaky_relu(x · scale[c] + shift[c])`: evaluation-mode batch norm

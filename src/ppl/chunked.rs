@@ -37,6 +37,18 @@ pub trait ChunkedSteps {
     /// The halting logits `[c]` after step `l` (`l < L − 1`) of the given states (each
     /// `[1, ..]`).
     fn halting_logits(&self, l: usize, states: &[&Tensor]) -> Result<Tensor>;
+
+    /// Runs residual step `l` on a chunk of states `[c, ..]` that it updates,
+    /// `chunk ← chunk + branch(chunk)`, the branch being [`ChunkedSteps::apply`]'s. The
+    /// default computes the branch and adds it in place; a step may do it with less memory
+    /// traffic (the ResNet adds its last convolution's sums as the kernels store them) but
+    /// must give the same values. [`run_chunked`] runs residual steps this way.
+    fn apply_residual(&self, l: usize, chunk: &mut Tensor) -> Result<()> {
+        let rows = chunk.dims().first().copied().unwrap_or(0);
+        let branch = self.apply(l, chunk.clone())?;
+        check_step_output(l, &branch, rows)?;
+        chunk.add_scaled_row_in_place(&branch.reshape([1, branch.elem_count()])?, 0, 1.0)
+    }
 }
 
 /// What [`Ctx::halting_chunked`] returns.
@@ -312,10 +324,8 @@ pub fn run_chunked(
         for l in 0..units {
             match steps.is_residual(l) {
                 true => {
-                    let branch = steps.apply(l, x.clone())?;
-                    check_step_output(l, &branch, count)?;
-                    let flat = branch.reshape([1, branch.elem_count()])?;
-                    x.add_scaled_row_in_place(&flat, 0, 1.0)?;
+                    steps.apply_residual(l, &mut x)?;
+                    check_step_output(l, &x, count)?;
                 }
                 false => {
                     x = steps.apply(l, x)?;

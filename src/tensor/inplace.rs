@@ -145,9 +145,6 @@ impl Tensor {
         // The ordinary ops would record no graph: none is enabled, or no operand tracks.
         let operands = [self, scale, shift, weight];
         let no_graph = !crate::autodiff::is_grad_enabled() || !operands.iter().any(|t| t.tracks());
-        fn f32_of(t: &Tensor) -> Option<&[f32]> {
-            t.storage().as_cpu().and_then(|c| c.as_f32())
-        }
         let slices = (f32_of(self), f32_of(weight), f32_of(scale), f32_of(shift));
         if let (true, (Some(x), Some(w), Some(a), Some(b))) = (no_graph, slices) {
             let map = InputMap {
@@ -164,6 +161,82 @@ impl Tensor {
         self.clone()
             .scale_shift_leaky_relu(scale, shift, slope)?
             .conv2d(weight, None, stride, padding)
+    }
+
+    /// `self += conv2d(map(input), weight)` without a bias, `self` of the convolution's output
+    /// shape and `map` evaluation-mode batch norm with leaky ReLU (none: `input` itself): a
+    /// residual unit's last convolution added to its states. Bit for bit
+    /// `self.add(&map(input).conv2d(weight, None, stride, padding)?)`, `map` computed by
+    /// [`Tensor::scale_shift_leaky_relu`]. When those ops would record no graph and `self` may
+    /// be written (see the module docs), in `f32` with the direct convolution kernels, the map
+    /// is applied as the kernels copy the input and each sum is added to `self` as they store
+    /// it: no intermediate tensor and no pass of its own. Otherwise `self` is replaced by that
+    /// sum computed with the ordinary ops.
+    ///
+    /// ```
+    /// use pact::tensor::ScaleShiftLeaky;
+    /// use pact::{DType, Device, Rng, Tensor};
+    /// let mut rng = Rng::seed(0);
+    /// let z = Tensor::randn([2, 3, 8, 8], DType::F32, Device::Cpu, &mut rng)?;
+    /// let w = Tensor::randn([4, 3, 3, 3], DType::F32, Device::Cpu, &mut rng)?;
+    /// let x = Tensor::randn([2, 4, 8, 8], DType::F32, Device::Cpu, &mut rng)?;
+    /// let scale = Tensor::from_f64_slice(&[0.5, 1.0, 2.0], [3], DType::F32, Device::Cpu)?;
+    /// let shift = Tensor::from_f64_slice(&[0.0, -0.1, 0.3], [3], DType::F32, Device::Cpu)?;
+    /// let normed = z.clone().scale_shift_leaky_relu(&scale, &shift, 0.1)?;
+    /// let expected = x.add(&normed.conv2d(&w, None, 1, 1)?)?;
+    /// let mut states = x.mul_scalar(1.0)?;
+    /// let map = ScaleShiftLeaky { scale: &scale, shift: &shift, slope: 0.1 };
+    /// states.add_conv2d_in_place(&z, Some(map), &w, 1, 1)?;
+    /// assert_eq!(states.to_f64_vec(), expected.to_f64_vec());
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn add_conv2d_in_place(
+        &mut self,
+        input: &Tensor,
+        map: Option<ScaleShiftLeaky<'_>>,
+        weight: &Tensor,
+        stride: usize,
+        padding: usize,
+    ) -> Result<()> {
+        const NAME: &str = "add_conv2d_in_place";
+        let p = input.conv2d_params(weight, stride, padding, NAME)?;
+        self.expect_shape(&[p.batch, p.c_out, p.h_out(), p.w_out()], NAME)?;
+        self.check_compatible(input, NAME)?;
+        if let Some(m) = &map {
+            m.scale.expect_shape(&[p.c_in], NAME)?;
+            m.shift.expect_shape(&[p.c_in], NAME)?;
+        }
+        let mut operands = vec![input, weight];
+        operands.extend(map.iter().flat_map(|m| [m.scale, m.shift]));
+        let no_graph = !crate::autodiff::is_grad_enabled() || !operands.iter().any(|t| t.tracks());
+        let slices = (f32_of(input), f32_of(weight));
+        let map_slices = map
+            .as_ref()
+            .map(|m| (f32_of(m.scale), f32_of(m.shift), m.slope));
+        let kernel_map = match map_slices {
+            None => Some(None),
+            Some((Some(scale), Some(shift), slope)) => Some(Some(InputMap {
+                scale,
+                shift,
+                slope: slope as f32,
+            })),
+            Some(_) => None,
+        };
+        if let (true, (Some(x), Some(w)), Some(kernel_map)) = (no_graph, slices, kernel_map) {
+            if let Some(CpuStorage::F32(y)) = self.unique_cpu_mut() {
+                if direct::forward_accumulate(x, w, p, kernel_map.as_ref(), y) {
+                    return Ok(());
+                }
+            }
+        }
+        let x = match map {
+            Some(m) => input
+                .clone()
+                .scale_shift_leaky_relu(m.scale, m.shift, m.slope)?,
+            None => input.clone(),
+        };
+        *self = self.add(&x.conv2d(weight, None, stride, padding)?)?;
+        Ok(())
     }
 
     /// `self += alpha · src[row]`, where `src[row]` is entry `row` of `src` along axis 0 and has
@@ -209,6 +282,24 @@ impl Tensor {
         *self = self.add(&term)?;
         Ok(())
     }
+}
+
+/// Evaluation-mode batch norm and its leaky ReLU as one map of a convolution's input
+/// channels, `leaky_relu(x · scale[c] + shift[c], slope)` (see
+/// [`Tensor::add_conv2d_in_place`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ScaleShiftLeaky<'a> {
+    /// Per input channel, `[C_in]`.
+    pub scale: &'a Tensor,
+    /// Per input channel, `[C_in]`.
+    pub shift: &'a Tensor,
+    /// Leaky ReLU's slope for negative values.
+    pub slope: f64,
+}
+
+/// The elements of a CPU `f32` tensor.
+fn f32_of(t: &Tensor) -> Option<&[f32]> {
+    t.storage().as_cpu().and_then(|c| c.as_f32())
 }
 
 /// Elements per work unit of the in-place kernels when they run in parallel (tensors of at

@@ -7,6 +7,7 @@
 
 pub mod elementwise;
 pub mod inplace;
+pub use inplace::ScaleShiftLeaky;
 pub mod layout;
 pub mod linalg;
 pub mod nn_ops;

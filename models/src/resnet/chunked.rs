@@ -30,6 +30,10 @@ impl ChunkedSteps for EvalStage<'_> {
         self.units[l].forward_eval_chunk(chunk, &self.norms[l])
     }
 
+    fn apply_residual(&self, l: usize, chunk: &mut Tensor) -> pact::Result<()> {
+        self.units[l].add_eval_branch(chunk, &self.norms[l])
+    }
+
     fn halting_logits(&self, l: usize, states: &[&Tensor]) -> pact::Result<Tensor> {
         let head = self.heads.get(l).ok_or_else(|| {
             pact::Error::invalid("halting_logits", format!("no halting head after unit {l}"))

@@ -1,6 +1,7 @@
 //! The pre-activation residual unit of the SACT reference CIFAR model.
 
 use pact::nn::{BatchNorm, Conv2d, Conv2dConfig, ParamStore};
+use pact::tensor::ScaleShiftLeaky;
 use pact::{Result, Rng, Tensor};
 
 /// Slope of the leaky ReLUs throughout the ResNets (as in the SACT reference code).
@@ -135,6 +136,25 @@ impl ResidualUnit {
             bn1: self.bn1.eval_scale_shift()?,
             bn2: self.bn2.eval_scale_shift()?,
         })
+    }
+
+    /// Evaluation mode without a graph, for a unit with an identity shortcut: `x ← x +
+    /// branch(x)` in place, the values of [`ResidualUnit::forward_eval_chunk`]'s branch added
+    /// to `x`, with each batch norm applied as the convolution after it copies its input and
+    /// the last convolution's sums added to `x` as the kernels store them
+    /// ([`Tensor::add_conv2d_in_place`]): one intermediate, no pass of its own.
+    pub fn add_eval_branch(&self, x: &mut Tensor, norms: &UnitNorms) -> Result<()> {
+        let (scale1, shift1) = &norms.bn1;
+        let (scale2, shift2) = &norms.bn2;
+        let z = self
+            .conv1
+            .forward_scale_shift_leaky(x, scale1, shift1, LEAKY_SLOPE)?;
+        let map = ScaleShiftLeaky {
+            scale: scale2,
+            shift: shift2,
+            slope: LEAKY_SLOPE,
+        };
+        self.conv2.add_forward_in_place(x, &z, Some(map))
     }
 
     /// Evaluation mode without a graph, on a chunk `x` that it consumes: with an identity

@@ -22,7 +22,8 @@ pub const WGRAD_TAPS: usize = 9;
 /// What a forward tile reads and writes, apart from the positions of its vectors.
 ///
 /// `outs[c] + out_off[v]` receives `Σ_ci Σ_tap w[ci][tap][c] · input[ci·chan_stride + tap +
-/// in_off[v] .. +8]`, where `weights` is packed `[C_in][taps][channels]`.
+/// in_off[v] .. +8]`, where `weights` is packed `[C_in][taps][channels]` (added to what it
+/// holds, in one rounding, when `accumulate`).
 pub struct ForwardTile<'a> {
     /// The phase buffer of one image.
     pub input: *const f32,
@@ -36,6 +37,8 @@ pub struct ForwardTile<'a> {
     pub weights: *const f32,
     /// One output plane per channel of the tile (`Kernels::fwd_channels` of them).
     pub outs: &'a [*mut f32],
+    /// Whether the sums are added to the output planes' values instead of replacing them.
+    pub accumulate: bool,
 }
 
 /// What a weight-gradient tile sums over: for image `k`, channel `c` of the tile and vector
@@ -178,7 +181,12 @@ unsafe fn forward_body<const CO: usize, const NV: usize>(
     }
     for c in 0..CO {
         for v in 0..NV {
-            _mm256_storeu_ps(outs[c].add(out_off[v]), acc[c][v]);
+            let at = outs[c].add(out_off[v]);
+            let sum = match t.accumulate {
+                true => _mm256_add_ps(_mm256_loadu_ps(at), acc[c][v]),
+                false => acc[c][v],
+            };
+            _mm256_storeu_ps(at, sum);
         }
     }
 }

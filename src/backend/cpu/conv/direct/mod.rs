@@ -128,6 +128,42 @@ pub fn forward_mapped_with(
     }
 }
 
+/// `y += conv(map(x), w)` (`y` of the output's shape; `x` itself without a map), each sum
+/// added in one rounding as `y + conv(map(x), w)` rounds it, by the direct kernels; `false`,
+/// and `y` untouched, when they do not apply.
+pub fn forward_accumulate(
+    x: &[f32],
+    w: &[f32],
+    p: Conv2dParams,
+    map: Option<&InputMap<'_>>,
+    y: &mut [f32],
+) -> bool {
+    active().is_some_and(|isa| forward_accumulate_with(isa, x, w, p, map, y))
+}
+
+/// [`forward_accumulate`] by the kernels of `isa`, as [`forward_with`].
+pub fn forward_accumulate_with(
+    isa: Isa,
+    x: &[f32],
+    w: &[f32],
+    p: Conv2dParams,
+    map: Option<&InputMap<'_>>,
+    y: &mut [f32],
+) -> bool {
+    let fits = y.len() == p.batch * p.c_out * p.h_out() * p.w_out();
+    let mapped = map.is_none_or(|m| m.scale.len() == p.c_in && m.shift.len() == p.c_in);
+    if !has_kernels(isa) || !covers(&p) || !fits || !mapped {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(k) = kernels::Kernels::of(isa) {
+        run::forward_accumulate(k, x, w, p, map, y);
+        return true;
+    }
+    let _ = (x, w);
+    false
+}
+
 /// [`backward_input`] by the kernels of `isa`, as [`forward_with`].
 pub fn backward_input_with(isa: Isa, dy: &[f32], w: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
     if !has_kernels(isa) || !covers(&p) {

@@ -6,6 +6,7 @@ use super::kernels::{ForwardTile, Kernels, WeightGradTile, WGRAD_TAPS};
 use super::WGRAD_CHUNK;
 use crate::backend::ops::Conv2dParams;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Packs `w` (`[C_out, C_in, taps]`) as `[tiles][C_in][taps][channels]` for tiles of
 /// `channels` output channels, zero beyond `C_out`.
@@ -41,6 +42,50 @@ pub fn forward(
     p: Conv2dParams,
     map: Option<&InputMap<'_>>,
 ) -> Vec<f32> {
+    let len = p.batch * p.c_out * p.h_out() * p.w_out();
+    // Every output element is written, so the vector starts uninitialised (no memset).
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    forward_into(k, x, w, p, map, &mut out.spare_capacity_mut()[..len], false);
+    // SAFETY: `forward_into` wrote all `len` elements (every channel plane of every image).
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// `y += conv(map(x), w)` for `y` of the convolution's output shape, by the direct kernels
+/// `k` (the caller has checked that they apply): each sum is added to `y`'s value in one
+/// rounding, as `y + conv(map(x), w)` rounds it.
+pub fn forward_accumulate(
+    k: &Kernels,
+    x: &[f32],
+    w: &[f32],
+    p: Conv2dParams,
+    map: Option<&InputMap<'_>>,
+    y: &mut [f32],
+) {
+    assert_eq!(
+        y.len(),
+        p.batch * p.c_out * p.h_out() * p.w_out(),
+        "output size"
+    );
+    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, and every element of `y` is initialised
+    // and stays so (`forward_into` only writes values).
+    let dst = unsafe {
+        std::slice::from_raw_parts_mut(y.as_mut_ptr().cast::<MaybeUninit<f32>>(), y.len())
+    };
+    forward_into(k, x, w, p, map, dst, true);
+}
+
+/// The forward convolution of `map(x)` into `dst` (`[B, C_out, H_out, W_out]`): written, or
+/// added to its (initialised) values when `accumulate`.
+fn forward_into(
+    k: &Kernels,
+    x: &[f32],
+    w: &[f32],
+    p: Conv2dParams,
+    map: Option<&InputMap<'_>>,
+    dst: &mut [MaybeUninit<f32>],
+    accumulate: bool,
+) {
     let g = Geometry::new(p);
     let packed = pack_forward_weights(w, &p, k.fwd_channels);
     let plane = p.h_out() * p.w_out();
@@ -65,11 +110,7 @@ pub fn forward(
         tiles_per_group * k.fwd_channels
     };
     let scratch_plane = p.h_out() * g.out_row;
-    // Every output element is written below, so the vector starts uninitialised (no memset).
-    let len = p.batch * p.c_out * plane;
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    out.spare_capacity_mut()[..len]
-        .par_chunks_mut(group_channels * plane)
+    dst.par_chunks_mut(group_channels * plane)
         .enumerate()
         .for_each_init(
             || Scratch {
@@ -102,6 +143,7 @@ pub fn forward(
                             dst.as_mut_ptr().cast(),
                             dst.len(),
                             &mut s.dummy,
+                            accumulate,
                         );
                     }
                 } else {
@@ -117,35 +159,41 @@ pub fn forward(
                             s.out.as_mut_ptr(),
                             s.out.len(),
                             &mut s.dummy,
+                            false,
                         );
                     }
-                    copy_out_rows(&s.out, dst, g.out_row, p.w_out());
+                    copy_out_rows(&s.out, dst, g.out_row, p.w_out(), accumulate);
                 }
             },
         );
-    // SAFETY: the loop above wrote all `len` elements (every channel plane of every image).
-    unsafe { out.set_len(len) };
-    out
 }
 
 /// Copies planes of row width `from_row` into planes of row width `to_row` (the first
-/// `to_row` columns of every row).
+/// `to_row` columns of every row), or adds them to `dst`'s (initialised) values when
+/// `accumulate`.
 fn copy_out_rows(
     src: &[f32],
-    dst: &mut [std::mem::MaybeUninit<f32>],
+    dst: &mut [MaybeUninit<f32>],
     from_row: usize,
     to_row: usize,
+    accumulate: bool,
 ) {
     for (d, s) in dst.chunks_exact_mut(to_row).zip(src.chunks_exact(from_row)) {
         for (out, &v) in d.iter_mut().zip(&s[..to_row]) {
-            out.write(v);
+            // SAFETY: with `accumulate` the caller's `dst` is initialised.
+            let sum = match accumulate {
+                true => (unsafe { out.assume_init_read() }) + v,
+                false => v,
+            };
+            out.write(sum);
         }
     }
 }
 
 /// Output channels `channels` of one image into `dst` (channel `channels.start` first, planes
 /// of `h_out × g.out_row`) by the kernels `k`, summing over `taps` (offsets into `input`,
-/// with `packed` weights for them); `dummy` takes the rows of a tile beyond `C_out`.
+/// with `packed` weights for them), added to `dst`'s values when `accumulate`; `dummy` takes
+/// the rows of a tile beyond `C_out`.
 ///
 /// # Safety
 /// `dst` is valid for writes of `dst_len` elements, and `dst_len` covers those planes
@@ -161,6 +209,7 @@ pub(super) unsafe fn image_forward(
     dst: *mut f32,
     dst_len: usize,
     dummy: &mut [f32],
+    accumulate: bool,
 ) {
     let p = &g.p;
     let out_plane = p.h_out() * g.out_row;
@@ -194,6 +243,7 @@ pub(super) unsafe fn image_forward(
                 taps,
                 weights: packed[tile * tile_len..(tile + 1) * tile_len].as_ptr(),
                 outs,
+                accumulate,
             }
         })
         .collect();

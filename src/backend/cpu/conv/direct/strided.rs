@@ -114,6 +114,7 @@ pub fn backward_input(k: &Kernels, dy: &[f32], w: &[f32], p: Conv2dParams) -> Ve
                         sub.as_mut_ptr(),
                         sub.len(),
                         dummy,
+                        false,
                     );
                 }
                 interleave(sub, phase, &g, &p, dst);
