@@ -6,9 +6,10 @@
 //! once is the states themselves plus one chunk's intermediates per worker thread rather
 //! than the intermediates of the whole batch. On the CPU the chunks of a step run side by
 //! side, one per worker thread (each chunk's arithmetic is that of a sequential run, so the
-//! results do not depend on the thread count). A halted row simply stops being updated. The site runs
-//! online only (a [`HaltingRule`](super::HaltingRule) decides): `decode` halts each row at its first confident
-//! head (math §6) and holds only the current state of each row; a rule that weighs the steps
+//! results do not depend on the thread count). A halted row simply stops being updated. The
+//! site runs online only (a [`HaltingRule`](super::HaltingRule) decides): `decode` halts
+//! each row at its first confident head (math §6) and holds only the current state of each
+//! row; a rule that weighs the steps
 //! (ACT's) also holds each running row's weighted sum `Σ_l w_l s_l`, and a halted row's state
 //! is replaced by that sum. The decisions and the value recorded are those of
 //! [`Ctx::halting`] under the same handlers, up to floating-point rounding.
