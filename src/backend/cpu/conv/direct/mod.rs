@@ -92,6 +92,13 @@ pub fn forward_with(isa: Isa, x: &[f32], w: &[f32], p: Conv2dParams) -> Option<V
     forward_mapped_with(isa, x, w, p, None)
 }
 
+/// Whether `isa`'s kernels run on this CPU and cover `p`, with `map` (if any) giving a scale
+/// and a shift for every input channel.
+fn applies(isa: Isa, p: &Conv2dParams, map: Option<&InputMap<'_>>) -> bool {
+    let mapped = map.is_none_or(|m| m.scale.len() == p.c_in && m.shift.len() == p.c_in);
+    has_kernels(isa) && covers(p) && mapped
+}
+
 /// Forward convolution of `map` applied to `x` (evaluation-mode batch norm and leaky ReLU
 /// applied as each image is copied for the kernels; `x` itself without a map), or `None`
 /// when the direct kernels do not apply: bit for bit the map's ops followed by [`forward`].
@@ -112,8 +119,7 @@ pub fn forward_mapped_with(
     p: Conv2dParams,
     map: Option<&InputMap<'_>>,
 ) -> Option<Vec<f32>> {
-    let mapped = map.is_none_or(|m| m.scale.len() == p.c_in && m.shift.len() == p.c_in);
-    if !has_kernels(isa) || !covers(&p) || !mapped {
+    if !applies(isa, &p, map) {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
@@ -150,9 +156,7 @@ pub fn forward_accumulate_with(
     map: Option<&InputMap<'_>>,
     y: &mut [f32],
 ) -> bool {
-    let fits = y.len() == p.batch * p.c_out * p.h_out() * p.w_out();
-    let mapped = map.is_none_or(|m| m.scale.len() == p.c_in && m.shift.len() == p.c_in);
-    if !has_kernels(isa) || !covers(&p) || !fits || !mapped {
+    if !applies(isa, &p, map) || y.len() != p.batch * p.c_out * p.h_out() * p.w_out() {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
