@@ -42,7 +42,12 @@ fn chunked_pact_holds_one_state_per_example_and_act_two() {
         // Every unit runs: the heads' logits are about −3.
         halting_bias: Some(-3.0),
     };
-    let net = ResNet::new(&ParamStore::new(DType::F32, Device::Cpu), config, &mut rng).unwrap();
+    let net = ResNet::new(
+        &ParamStore::new(DType::F32, Device::Cpu),
+        config.clone(),
+        &mut rng,
+    )
+    .unwrap();
     let x = Tensor::randn([B, 3, SIZE, SIZE], DType::F32, Device::Cpu, &mut rng).unwrap();
     let act_mode = HaltingMode::Act { eps: ACT_EPSILON };
     // The largest state: the first stage's, at full resolution.
@@ -70,6 +75,28 @@ fn chunked_pact_holds_one_state_per_example_and_act_two() {
         assert!(act <= 2 * states + transients + SMALL, "ACT {act} bytes");
         // So PACT / ACT ≤ (S + T) / 2S: one half plus half the chunk's share of the batch.
         assert!(pact < act, "{pact} vs {act}");
+    }
+
+    // Every example halts at the first unit: ACT's weighted sum replaces each state as it is
+    // made, so ACT holds what PACT holds, not a sum beside every state.
+    let early = ResNet::new(
+        &ParamStore::new(DType::F32, Device::Cpu),
+        ResNetConfig {
+            halting_bias: Some(30.0),
+            ..config
+        },
+        &mut rng,
+    )
+    .unwrap();
+    for chunk in [4, EVAL_CHUNK] {
+        let act = peak_of(&early, &x, &act_mode, chunk);
+        let transients = 2 * chunk * example * side_by_side(chunk);
+        // One sum beside its state per worker thread, at most.
+        let sums = rayon::current_num_threads() * example;
+        assert!(
+            act <= states + transients + sums + SMALL,
+            "ACT halting at once, chunk {chunk}: {act} bytes"
+        );
     }
 
     // evaluate_images runs the chunked path: the same bound, measured on real images.

@@ -236,22 +236,25 @@ impl Ctx {
                         ),
                     ));
                 }
-                // Every running row's weighted sum, side by side on the CPU.
-                let taken: Vec<(usize, Option<Tensor>)> =
-                    active.iter().map(|&row| (row, sums[row].take())).collect();
-                let summed = map_side_by_side(device, taken, |(row, mut sum)| {
-                    block.accumulate(name, &mut sum, row, weights[row])?;
-                    Ok((row, sum))
+                // Every running row's weighted sum, side by side on the CPU; a row that halts
+                // gives up its state as soon as its sum is made, as one after another would.
+                let taken = active
+                    .iter()
+                    .map(|&row| Ok((row, sums[row].take(), block.take(name, row)?)))
+                    .collect::<Result<Vec<_>>>()?;
+                let summed = map_side_by_side(device, taken, |(row, sum, state)| {
+                    let sum = accumulate(sum, &state, weights[row])?;
+                    Ok(match decision.halts[row] {
+                        true => (row, None, sum),
+                        false => (row, Some(sum), state),
+                    })
                 })?;
-                for (row, sum) in summed {
+                for (row, sum, state) in summed {
                     sums[row] = sum;
-                }
-                for &row in &active {
-                    if decision.halts[row] {
-                        n[row] = l + 1;
-                        block.replace(row, sums[row].take());
-                    } else {
-                        running.push(row);
+                    block.replace(row, Some(state));
+                    match decision.halts[row] {
+                        true => n[row] = l + 1,
+                        false => running.push(row),
                     }
                 }
             }
@@ -355,6 +358,18 @@ fn rows_device<'a>(mut rows: impl Iterator<Item = &'a Tensor>) -> Device {
         .map_or(Device::Cpu, |t| t.device())
 }
 
+/// A row's weighted sum with `w · state` added: `sum + w · state`, in place where it may be,
+/// or `w · state` for the first term.
+fn accumulate(sum: Option<Tensor>, state: &Tensor, w: f64) -> Result<Tensor> {
+    match sum {
+        Some(mut acc) => {
+            acc.add_scaled_row_in_place(state, 0, w)?;
+            Ok(acc)
+        }
+        None => state.mul_scalar(w),
+    }
+}
+
 /// An error unless step `l`'s output has `rows` rows.
 fn check_step_output(l: usize, out: &Tensor, rows: usize) -> Result<()> {
     match out.dims().first() == Some(&rows) {
@@ -409,12 +424,6 @@ impl RowStates {
         }
     }
 
-    fn row(&self, name: &str, row: usize) -> Result<&Tensor> {
-        self.rows[row]
-            .as_ref()
-            .ok_or_else(|| Error::site(name, format!("row {row} lost its state")))
-    }
-
     /// Runs step `l` on every part of `parts` (disjoint sets of rows), updating their states;
     /// with `logits`, also returns the halting logits after the step of every row of every
     /// part, in order. On the CPU with more than one worker thread the parts run side by
@@ -462,20 +471,14 @@ impl RowStates {
         Ok(out)
     }
 
-    /// Adds `w · s_row` to the row's weighted sum `sum`.
-    fn accumulate(&self, name: &str, sum: &mut Option<Tensor>, row: usize, w: f64) -> Result<()> {
-        let state = self.row(name, row)?;
-        *sum = Some(match sum.take() {
-            Some(mut acc) => {
-                acc.add_scaled_row_in_place(state, 0, w)?;
-                acc
-            }
-            None => state.mul_scalar(w)?,
-        });
-        Ok(())
+    /// Takes a row's state out (it goes back with [`RowStates::replace`]).
+    fn take(&mut self, name: &str, row: usize) -> Result<Tensor> {
+        self.rows[row]
+            .take()
+            .ok_or_else(|| Error::site(name, format!("row {row} lost its state")))
     }
 
-    /// Replaces a row's state (by its weighted sum once it halted).
+    /// Puts a row's state back, or replaces it (by its weighted sum once it halted).
     fn replace(&mut self, row: usize, state: Option<Tensor>) {
         self.rows[row] = state;
     }
