@@ -21,7 +21,7 @@
 //! ```
 
 use crate::backend::cpu::conv::direct::{self, InputMap};
-use crate::backend::cpu::elementwise::{leaky_gain, PAR_THRESHOLD};
+use crate::backend::cpu::elementwise::{self, PAR_THRESHOLD};
 use crate::backend::cpu::CpuStorage;
 use crate::backend::Storage;
 use crate::{Element, Error, Result, Shape, Tensor};
@@ -326,11 +326,8 @@ fn scale_shift_leaky<T: Element>(
         for (p, plane) in group.chunks_mut(inner).enumerate() {
             let c = (first + p) % channels;
             let (a, b) = (a[c], b[c]);
-            // The ordinary ops round after the product and after the sum, as here (no FMA).
-            let map = |v: T| {
-                let y = v * a + b;
-                y * leaky_gain(y, slope)
-            };
+            // Rounded as the ordinary ops round it.
+            let map = |v: T| elementwise::scale_shift_leaky(v, a, b, slope);
             match from {
                 Some(f) => {
                     let f = &f[p * inner..p * inner + plane.len()];

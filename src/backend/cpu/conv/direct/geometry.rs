@@ -7,7 +7,7 @@
 //! output pixels read 8 adjacent inputs for every tap. Stride 1 has a single phase, which is
 //! just the padded image.
 
-use crate::backend::cpu::elementwise::leaky_gain;
+use crate::backend::cpu::elementwise::scale_shift_leaky;
 use crate::backend::ops::Conv2dParams;
 
 /// Lanes of one vector (`f32` in a 256-bit register).
@@ -233,10 +233,7 @@ impl InputMap<'_> {
     #[inline(always)]
     pub fn channel(&self, c: usize) -> impl Fn(f32) -> f32 {
         let (a, b, slope) = (self.scale[c], self.shift[c], self.slope);
-        move |v| {
-            let y = v * a + b;
-            y * leaky_gain(y, slope)
-        }
+        move |v| scale_shift_leaky(v, a, b, slope)
     }
 }
 
