@@ -142,16 +142,14 @@ impl Tensor {
         let p = self.conv2d_params(weight, stride, padding, NAME)?;
         scale.expect_shape(&[p.c_in], NAME)?;
         shift.expect_shape(&[p.c_in], NAME)?;
-        // The ordinary ops would record no graph: none is enabled, or no operand tracks.
-        let operands = [self, scale, shift, weight];
-        let no_graph = !crate::autodiff::is_grad_enabled() || !operands.iter().any(|t| t.tracks());
-        let slices = (f32_of(self), f32_of(weight), f32_of(scale), f32_of(shift));
-        if let (true, (Some(x), Some(w), Some(a), Some(b))) = (no_graph, slices) {
-            let map = InputMap {
-                scale: a,
-                shift: b,
-                slope: slope as f32,
-            };
+        let map = ScaleShiftLeaky {
+            scale,
+            shift,
+            slope,
+        };
+        let no_graph = records_no_graph(&[self, scale, shift, weight]);
+        let slices = (f32_of(self), f32_of(weight), map.kernel_map());
+        if let (true, (Some(x), Some(w), Some(map))) = (no_graph, slices) {
             if let Some(y) = direct::forward_mapped(x, w, p, Some(&map)) {
                 let shape = Shape::new([p.batch, p.c_out, p.h_out(), p.w_out()]);
                 let storage = Storage::Cpu(CpuStorage::F32(y));
@@ -208,34 +206,27 @@ impl Tensor {
         }
         let mut operands = vec![input, weight];
         operands.extend(map.iter().flat_map(|m| [m.scale, m.shift]));
-        let no_graph = !crate::autodiff::is_grad_enabled() || !operands.iter().any(|t| t.tracks());
-        let slices = (f32_of(input), f32_of(weight));
-        let map_slices = map
-            .as_ref()
-            .map(|m| (f32_of(m.scale), f32_of(m.shift), m.slope));
-        let kernel_map = match map_slices {
+        // The kernels' map: none, or the map's `f32` scale and shift on the CPU.
+        let kernel_map = match &map {
             None => Some(None),
-            Some((Some(scale), Some(shift), slope)) => Some(Some(InputMap {
-                scale,
-                shift,
-                slope: slope as f32,
-            })),
-            Some(_) => None,
+            Some(m) => m.kernel_map().map(Some),
         };
-        if let (true, (Some(x), Some(w)), Some(kernel_map)) = (no_graph, slices, kernel_map) {
+        let slices = (f32_of(input), f32_of(weight), kernel_map);
+        if let (true, (Some(x), Some(w), Some(kernel_map))) = (records_no_graph(&operands), slices)
+        {
             if let Some(CpuStorage::F32(y)) = self.unique_cpu_mut() {
                 if direct::forward_accumulate(x, w, p, kernel_map.as_ref(), y) {
                     return Ok(());
                 }
             }
         }
-        let x = match map {
-            Some(m) => input
-                .clone()
-                .scale_shift_leaky_relu(m.scale, m.shift, m.slope)?,
-            None => input.clone(),
+        let conv = match map {
+            Some(m) => input.scale_shift_leaky_relu_conv2d(
+                m.scale, m.shift, m.slope, weight, stride, padding,
+            )?,
+            None => input.conv2d(weight, None, stride, padding)?,
         };
-        *self = self.add(&x.conv2d(weight, None, stride, padding)?)?;
+        *self = self.add(&conv)?;
         Ok(())
     }
 
@@ -295,6 +286,23 @@ pub struct ScaleShiftLeaky<'a> {
     pub shift: &'a Tensor,
     /// Leaky ReLU's slope for negative values.
     pub slope: f64,
+}
+
+impl<'a> ScaleShiftLeaky<'a> {
+    /// The map for the convolution kernels: its scale and shift as `f32` on the CPU.
+    fn kernel_map(&self) -> Option<InputMap<'a>> {
+        Some(InputMap {
+            scale: f32_of(self.scale)?,
+            shift: f32_of(self.shift)?,
+            slope: self.slope as f32,
+        })
+    }
+}
+
+/// Whether the ordinary ops on `operands` would record no graph: none is enabled, or no
+/// operand tracks one.
+fn records_no_graph(operands: &[&Tensor]) -> bool {
+    !crate::autodiff::is_grad_enabled() || !operands.iter().any(|t| t.tracks())
 }
 
 /// The elements of a CPU `f32` tensor.
