@@ -93,10 +93,16 @@ impl Conv2d {
     ) -> Result<()> {
         let w = self.weight.tensor();
         y.add_conv2d_in_place(x, map, &w, self.stride, self.padding)?;
-        if let Some(b) = &self.bias {
-            *y = y.add(&b.tensor().reshape([1, y.dims()[1], 1, 1])?)?;
-        }
+        *y = self.add_bias(y.clone())?;
         Ok(())
+    }
+
+    /// `y` plus the bias per output channel, if there is one.
+    fn add_bias(&self, y: Tensor) -> Result<Tensor> {
+        match &self.bias {
+            Some(b) => y.add(&b.tensor().reshape([1, y.dims()[1], 1, 1])?),
+            None => Ok(y),
+        }
     }
 
     /// The convolution of `leaky_relu(x · scale[c] + shift[c])`: evaluation-mode batch norm
@@ -132,9 +138,6 @@ impl Conv2d {
         let w = self.weight.tensor();
         let y =
             x.scale_shift_leaky_relu_conv2d(scale, shift, slope, &w, self.stride, self.padding)?;
-        match &self.bias {
-            Some(b) => y.add(&b.tensor().reshape([1, y.dims()[1], 1, 1])?),
-            None => Ok(y),
-        }
+        self.add_bias(y)
     }
 }
