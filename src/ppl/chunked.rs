@@ -2,7 +2,8 @@
 //!
 //! [`Ctx::halting_chunked`] is [`Ctx::halting`] for evaluation without a graph: the rows'
 //! states are held one tensor per row (`[1, ..]` each), every step runs over chunks of the
-//! rows still running, and a residual step updates each state in place, so what is held at
+//! rows still running, and a residual step adds its branch to a chunk's states in place
+//! (the chunk gathered from the rows and split into them again), so what is held at
 //! once is the states themselves plus one chunk's intermediates per worker thread rather
 //! than the intermediates of the whole batch. On the CPU the chunks of a step run side by
 //! side, one per worker thread (each chunk's arithmetic is that of a sequential run, so the
@@ -43,7 +44,8 @@ pub trait ChunkedSteps {
     /// `chunk ← chunk + branch(chunk)`, the branch being [`ChunkedSteps::apply`]'s. The
     /// default computes the branch and adds it in place; a step may do it with less memory
     /// traffic (the ResNet adds its last convolution's sums as the kernels store them) but
-    /// must give the same values. [`run_chunked`] runs residual steps this way.
+    /// must give the same values. [`Ctx::halting_chunked`] and [`run_chunked`] run residual
+    /// steps this way.
     fn apply_residual(&self, l: usize, chunk: &mut Tensor) -> Result<()> {
         let rows = chunk.dims().first().copied().unwrap_or(0);
         let branch = self.apply(l, chunk.clone())?;
@@ -275,7 +277,7 @@ impl Ctx {
 /// Runs the first `units` steps of `steps` on every row of `states` (one `[1, ..]` tensor per
 /// row), over chunks of at most `chunk` rows, with no halting: a block without a halting site
 /// (a network without heads, a block of one step), evaluated like [`Ctx::halting_chunked`]
-/// with residual steps updating the states in place. Call it without a graph.
+/// with residual steps adding their branch to the chunk in place. Call it without a graph.
 ///
 /// ```
 /// use pact::ppl::{run_chunked, ChunkedSteps};
@@ -320,26 +322,14 @@ pub fn run_chunked(
         parts.push(std::mem::replace(&mut states, rest));
     }
     let done = map_parts(parts, |rows| {
-        // The chunk's rows stay together through every step; a residual step adds its
-        // branch to them in place, as the halting site adds it to each row.
+        // The chunk's rows stay together through every step.
         let mut x = Tensor::concat(&rows, 0)?;
         let count = rows.len();
         drop(rows);
         for l in 0..units {
-            match steps.is_residual(l) {
-                true => {
-                    steps.apply_residual(l, &mut x)?;
-                    check_step_output(l, &x, count)?;
-                }
-                false => {
-                    x = steps.apply(l, x)?;
-                    check_step_output(l, &x, count)?;
-                }
-            }
+            x = step_chunk(steps, l, x, count)?;
         }
-        (0..count)
-            .map(|k| x.narrow(0, k, 1))
-            .collect::<Result<Vec<_>>>()
+        split_rows(&x)
     })?;
     Ok(done.into_iter().flatten().collect())
 }
@@ -385,31 +375,34 @@ fn check_step_output(l: usize, out: &Tensor, rows: usize) -> Result<()> {
 }
 
 /// Runs step `l` on the states of one chunk of rows (each `[1, ..]`), returning their new
-/// states: updated in place for a residual step, the step's output rows otherwise.
+/// states: the chunk gathered, run by [`step_chunk`], and split into rows again.
 fn step_part(steps: &impl ChunkedSteps, l: usize, states: Vec<Tensor>) -> Result<Vec<Tensor>> {
-    let residual = steps.is_residual(l);
     let rows = states.len();
     let chunk = Tensor::concat(&states, 0)?;
-    let kept = match residual {
-        true => states,
-        false => {
-            drop(states);
-            Vec::new()
+    drop(states);
+    split_rows(&step_chunk(steps, l, chunk, rows)?)
+}
+
+/// Runs step `l` on a chunk of `rows` states `[rows, ..]`: a residual step added to it in
+/// place ([`ChunkedSteps::apply_residual`]), any other step's output replacing it.
+fn step_chunk(steps: &impl ChunkedSteps, l: usize, chunk: Tensor, rows: usize) -> Result<Tensor> {
+    let chunk = match steps.is_residual(l) {
+        true => {
+            let mut chunk = chunk;
+            steps.apply_residual(l, &mut chunk)?;
+            chunk
         }
+        false => steps.apply(l, chunk)?,
     };
-    let out = steps.apply(l, chunk)?;
-    check_step_output(l, &out, rows)?;
-    match residual {
-        true => kept
-            .into_iter()
-            .enumerate()
-            .map(|(k, mut state)| {
-                state.add_scaled_row_in_place(&out, k, 1.0)?;
-                Ok(state)
-            })
-            .collect(),
-        false => (0..rows).map(|k| out.narrow(0, k, 1)).collect(),
-    }
+    check_step_output(l, &chunk, rows)?;
+    Ok(chunk)
+}
+
+/// The rows of `chunk` (`[c, ..]`) as `c` tensors `[1, ..]`.
+fn split_rows(chunk: &Tensor) -> Result<Vec<Tensor>> {
+    (0..chunk.dims()[0])
+        .map(|k| chunk.narrow(0, k, 1))
+        .collect()
 }
 
 /// The states of a block's rows, one tensor each.
@@ -438,16 +431,8 @@ impl RowStates {
     ) -> Result<Vec<f64>> {
         let taken = parts
             .iter()
-            .map(|part| {
-                part.iter()
-                    .map(|&row| {
-                        self.rows[row].take().ok_or_else(|| {
-                            Error::invalid("halting_chunked", format!("row {row} lost its state"))
-                        })
-                    })
-                    .collect::<Result<Vec<Tensor>>>()
-            })
-            .collect::<Result<Vec<_>>>()?;
+            .map(|part| part.iter().map(|&row| self.take(name, row)).collect())
+            .collect::<Result<Vec<Vec<Tensor>>>>()?;
         let done = map_parts(taken, |states| {
             let states = step_part(steps, l, states)?;
             let a = match logits {
