@@ -398,3 +398,57 @@ fn fused_batch_norm_leaky_relu_equals_the_two_ops_exactly() {
         }
     }
 }
+
+#[test]
+fn batch_norm_does_not_depend_on_the_thread_count() {
+    // Large enough for the parallel paths: the per-channel sums are taken over fixed blocks
+    // of examples and the blocks added in order, whatever the number of threads.
+    let mut g = Gen::new(11);
+    let shape = vec![37usize, 6, 17, 19];
+    let c = shape[1];
+    let len: usize = shape.iter().product();
+    let x = g.vec(len, -2.0, 3.0);
+    let dy = g.vec(len, -1.0, 1.0);
+    let gamma = g.vec(c, 0.5, 1.5);
+    let beta = g.vec(c, -0.5, 0.5);
+    for dtype in [DType::F32, DType::F64] {
+        for slope in [None, Some(0.1)] {
+            let run = || {
+                let xt = Tensor::from_f64_slice(&x, shape.clone(), dtype, DEV)
+                    .unwrap()
+                    .to_var();
+                let gt = Tensor::from_f64_slice(&gamma, [c], dtype, DEV)
+                    .unwrap()
+                    .to_var();
+                let bt = Tensor::from_f64_slice(&beta, [c], dtype, DEV)
+                    .unwrap()
+                    .to_var();
+                let dyt = Tensor::from_f64_slice(&dy, shape.clone(), dtype, DEV).unwrap();
+                let (y, mean, var) = match slope {
+                    Some(s) => xt.batch_norm_train_leaky_relu(&gt, &bt, 1e-3, s).unwrap(),
+                    None => xt.batch_norm_train(&gt, &bt, 1e-3).unwrap(),
+                };
+                let grads = y.mul(&dyt).unwrap().sum_all().unwrap().backward().unwrap();
+                let get = |t: &Tensor| grads.get(t).unwrap().to_f64_vec();
+                [
+                    y.to_f64_vec(),
+                    mean.to_f64_vec(),
+                    var.to_f64_vec(),
+                    get(&xt),
+                    get(&gt),
+                    get(&bt),
+                ]
+            };
+            let on = |threads: usize| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(run)
+            };
+            let one = on(1);
+            assert_eq!(one, on(2), "{dtype:?} {slope:?}");
+            assert_eq!(one, on(3), "{dtype:?} {slope:?}");
+        }
+    }
+}

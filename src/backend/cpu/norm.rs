@@ -4,7 +4,8 @@
 //! Each kernel reads its inputs as few times as it can: the forward pass once for the
 //! statistics and once for the output, the backward pass once for the two per-channel sums
 //! and once for the input gradient. Per-channel sums use vectorisable lane sums within each
-//! row and `f64` across rows.
+//! row and `f64` across rows, taken over fixed blocks of whole examples (contiguous memory,
+//! the same totals on any number of threads).
 
 use super::elementwise::{leaky_gain, PAR_THRESHOLD};
 use super::fill::{build_chunks, lane_sums2};
@@ -17,28 +18,47 @@ fn row<T>(x: &[T], d: NormDims, o: usize, c: usize) -> &[T] {
     &x[start..start + d.inner]
 }
 
-/// Per channel `c`, the `f64` totals over all its rows of `f(c, row_of_a, row_of_b)`, in
-/// parallel over channels for large inputs.
+/// Blocks of examples that [`channel_sums`] sums separately before adding the blocks' totals
+/// in order: enough for every thread to read whole examples (contiguous memory) instead of
+/// one channel's rows strided across the batch, and fixed by the shape alone, so that the
+/// totals are the same on any number of threads.
+const SUM_BLOCKS: usize = 32;
+
+/// Per channel `c`, the `f64` totals over all its rows of `f(c, row_of_a, row_of_b)`: each
+/// block of examples in parallel for large inputs (see [`SUM_BLOCKS`]), the blocks' totals
+/// added in order.
 fn channel_sums<T: Element>(
     a: &[T],
     b: &[T],
     d: NormDims,
     f: impl Fn(usize, &[T], &[T]) -> (T, T) + Sync,
 ) -> Vec<(f64, f64)> {
-    let per_channel = |c: usize| {
-        let mut acc = (0.0, 0.0);
-        for o in 0..d.outer {
-            let (p, q) = f(c, row(a, d, o, c), row(b, d, o, c));
-            acc.0 += p.to_f64_exact();
-            acc.1 += q.to_f64_exact();
+    let per_block = d.outer.div_ceil(SUM_BLOCKS).max(1);
+    let block_sums = |block: usize| {
+        let mut acc = vec![(0.0, 0.0); d.channels];
+        for o in block * per_block..d.outer.min((block + 1) * per_block) {
+            for (c, total) in acc.iter_mut().enumerate() {
+                let (p, q) = f(c, row(a, d, o, c), row(b, d, o, c));
+                total.0 += p.to_f64_exact();
+                total.1 += q.to_f64_exact();
+            }
         }
         acc
     };
-    if a.len() >= PAR_THRESHOLD {
-        (0..d.channels).into_par_iter().map(per_channel).collect()
+    let blocks = d.outer.div_ceil(per_block);
+    let partials: Vec<Vec<(f64, f64)>> = if a.len() >= PAR_THRESHOLD {
+        (0..blocks).into_par_iter().map(block_sums).collect()
     } else {
-        (0..d.channels).map(per_channel).collect()
+        (0..blocks).map(block_sums).collect()
+    };
+    let mut totals = vec![(0.0, 0.0); d.channels];
+    for partial in partials {
+        for (total, (p, q)) in totals.iter_mut().zip(partial) {
+            total.0 += p;
+            total.1 += q;
+        }
     }
+    totals
 }
 
 /// `dst[r] = f(c, src[r])` over the rows `r` (of `inner` elements, channel `c = r mod C`)
