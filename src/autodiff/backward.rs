@@ -231,6 +231,7 @@ fn input_gradients(op: &Op, out: &Tensor, g: &Tensor) -> Result<Vec<(Tensor, Ten
                 ),
             ])
         }
+        Op::BatchNormConv2d(node) => node.gradients(g),
         Op::Custom(xs, custom) => {
             let grads = custom.backward(xs, out, g)?;
             if grads.len() != xs.len() {

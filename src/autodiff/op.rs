@@ -39,6 +39,9 @@ pub(crate) enum Op {
         /// `(eps, slope)` when a leaky ReLU with that slope was fused onto the output.
         leaky: Option<(f64, f64)>,
     },
+    /// Training-mode batch norm with leaky ReLU feeding a 3×3 convolution, the normalised
+    /// activations never stored.
+    BatchNormConv2d(Box<crate::tensor::norm_conv::BatchNormConv2d>),
     Cast(Tensor),
     /// A copy to another device (the gradient goes back to the input's device).
     ToDevice(Tensor),
@@ -75,6 +78,7 @@ impl Op {
                 invstd,
                 ..
             } => vec![x, gamma, beta, mean, invstd],
+            Op::BatchNormConv2d(node) => node.into_tensors(),
         }
     }
 
@@ -100,6 +104,7 @@ impl Op {
             Op::Where(_, a, b) => vec![a, b],
             Op::Concat(xs, _) | Op::Custom(xs, _) => xs.iter().collect(),
             Op::BatchNorm { x, gamma, beta, .. } => vec![x, gamma, beta],
+            Op::BatchNormConv2d(node) => vec![&node.x, &node.gamma, &node.beta, &node.weight],
         }
     }
 }

@@ -2,7 +2,7 @@
 //! data-parallel run ([`crate::collective`]).
 
 use super::batch_norm_sync::SyncBatchNorm;
-use super::{Param, ParamStore};
+use super::{Conv2d, Param, ParamStore};
 use crate::collective::{replicas, Collective};
 use crate::{Result, Tensor};
 use std::sync::Arc;
@@ -76,6 +76,41 @@ impl BatchNorm {
         } else {
             self.forward_eval(x)?.leaky_relu(slope)
         }
+    }
+
+    /// `conv.forward(&self.forward_leaky_relu(x, training, slope)?)`: the same values and
+    /// gradients, and the same running averages. In training (outside a group of replicas)
+    /// it is the single op [`Tensor::batch_norm_train_leaky_relu_conv2d`], which on the CPU
+    /// never stores the normalised activations.
+    ///
+    /// ```
+    /// use pact::nn::{BatchNorm, Conv2d, Conv2dConfig, ParamStore};
+    /// use pact::{DType, Device, Rng, Tensor};
+    /// let store = ParamStore::new(DType::F32, Device::Cpu);
+    /// let mut rng = Rng::seed(0);
+    /// let bn = BatchNorm::new(&store.pp("bn"), 3, 1e-3, 0.1)?;
+    /// let config = Conv2dConfig { c_in: 3, c_out: 4, kernel: 3, stride: 1, padding: 1, bias: false };
+    /// let conv = Conv2d::new(&store.pp("conv"), config, 0.1, &mut rng)?;
+    /// let x = Tensor::randn([2, 3, 8, 8], DType::F32, Device::Cpu, &mut rng)?;
+    /// let y = bn.forward_leaky_relu_conv2d(&x, true, 0.1, &conv)?;
+    /// assert_eq!(y.dims(), [2, 4, 8, 8]);
+    /// # Ok::<(), pact::Error>(())
+    /// ```
+    pub fn forward_leaky_relu_conv2d(
+        &self,
+        x: &Tensor,
+        training: bool,
+        slope: f64,
+        conv: &Conv2d,
+    ) -> Result<Tensor> {
+        if !training || replicas().is_some() {
+            return conv.forward(&self.forward_leaky_relu(x, training, slope)?);
+        }
+        let (gamma, beta) = (self.weight.tensor(), self.bias.tensor());
+        let (y, mean, var) =
+            conv.forward_after_batch_norm_train(x, (&gamma, &beta, self.eps), slope)?;
+        self.update_running(x, &mean, &var)?;
+        Ok(y)
     }
 
     /// Training-mode normalisation with the statistics of the global batch of `group` (see

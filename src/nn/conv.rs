@@ -98,6 +98,28 @@ impl Conv2d {
     }
 
     /// `y` plus the bias per output channel, if there is one.
+    /// Training-mode batch norm of `x` (batch statistics `γ`, `β`, `eps`) with leaky ReLU
+    /// (`slope`), then this convolution, as the single op
+    /// [`Tensor::batch_norm_train_leaky_relu_conv2d`]: `(output, mean, var)`.
+    pub(super) fn forward_after_batch_norm_train(
+        &self,
+        x: &Tensor,
+        (gamma, beta, eps): (&Tensor, &Tensor, f64),
+        slope: f64,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let w = self.weight.tensor();
+        let (y, mean, var) = x.batch_norm_train_leaky_relu_conv2d(
+            gamma,
+            beta,
+            eps,
+            slope,
+            &w,
+            self.stride,
+            self.padding,
+        )?;
+        Ok((self.add_bias(y)?, mean, var))
+    }
+
     fn add_bias(&self, y: Tensor) -> Result<Tensor> {
         match &self.bias {
             Some(b) => y.add(&b.tensor().reshape([1, y.dims()[1], 1, 1])?),

@@ -11,6 +11,7 @@ pub use inplace::ScaleShiftLeaky;
 pub mod layout;
 pub mod linalg;
 pub mod nn_ops;
+pub(crate) mod norm_conv;
 pub mod random;
 pub mod reduce;
 pub mod special;

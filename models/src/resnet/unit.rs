@@ -114,10 +114,14 @@ impl ResidualUnit {
         mask: Option<&Tensor>,
         training: bool,
     ) -> Result<Tensor> {
-        let y = self.bn1.forward_leaky_relu(x, training, LEAKY_SLOPE)?;
-        let y = self.conv1.forward(&y)?;
-        let y = self.bn2.forward_leaky_relu(&y, training, LEAKY_SLOPE)?;
-        let mut y = self.conv2.forward(&y)?;
+        // Each batch norm and its activation go into the convolution after them as one op
+        // (in training on the CPU, the normalised activations are never stored).
+        let y = self
+            .bn1
+            .forward_leaky_relu_conv2d(x, training, LEAKY_SLOPE, &self.conv1)?;
+        let mut y = self
+            .bn2
+            .forward_leaky_relu_conv2d(&y, training, LEAKY_SLOPE, &self.conv2)?;
         if let Some(m) = mask {
             y = y.mul(m)?;
         }

@@ -84,7 +84,12 @@ fn map_rows<T: Element>(
 /// Per channel, the scale `invstd·γ` and offset `β − mean·scale` of the normalisation, as
 /// the forward pass computes them (the backward pass of the fused activation recomputes
 /// `x·scale + offset` and must get the same signs).
-fn affine_of<T: Element>(gamma: &[T], beta: &[T], mean: &[T], invstd: &[T]) -> Vec<(T, T)> {
+pub(crate) fn affine_of<T: Element>(
+    gamma: &[T],
+    beta: &[T],
+    mean: &[T],
+    invstd: &[T],
+) -> Vec<(T, T)> {
     (0..gamma.len())
         .map(|c| {
             let scale = invstd[c] * gamma[c];
@@ -93,16 +98,9 @@ fn affine_of<T: Element>(gamma: &[T], beta: &[T], mean: &[T], invstd: &[T]) -> V
         .collect()
 }
 
-/// Returns `(y, mean, invstd)`; with `slope`, `y` is passed through a leaky ReLU with that
-/// slope in the same pass.
-pub fn batch_norm<T: Element>(
-    x: &[T],
-    gamma: &[T],
-    beta: &[T],
-    d: NormDims,
-    eps: f64,
-    slope: Option<f64>,
-) -> (Vec<T>, Vec<T>, Vec<T>) {
+/// Per channel, the batch `(mean, invstd)` of `x` with `invstd = 1 / √(var + eps)` (the
+/// biased variance), in one pass.
+pub fn batch_norm_stats<T: Element>(x: &[T], d: NormDims, eps: f64) -> (Vec<T>, Vec<T>) {
     let count = (d.outer * d.inner).max(1) as f64;
     // One pass: sums of `x − k` and `(x − k)²` with `k` the channel's first value, which
     // keeps the variance accurate however far the mean is from zero.
@@ -128,6 +126,20 @@ pub fn batch_norm<T: Element>(
         means.push(T::from_f64_lossy(shift(c).to_f64_exact() + m));
         invstd.push(T::from_f64_lossy(1.0 / (var + eps).sqrt()));
     }
+    (means, invstd)
+}
+
+/// Returns `(y, mean, invstd)`; with `slope`, `y` is passed through a leaky ReLU with that
+/// slope in the same pass.
+pub fn batch_norm<T: Element>(
+    x: &[T],
+    gamma: &[T],
+    beta: &[T],
+    d: NormDims,
+    eps: f64,
+    slope: Option<f64>,
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let (means, invstd) = batch_norm_stats(x, d, eps);
     let affine = affine_of(gamma, beta, &means, &invstd);
     let y = match slope {
         None => map_rows((x, x), d, |c, src, _, dst| {

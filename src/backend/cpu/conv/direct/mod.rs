@@ -189,17 +189,41 @@ pub fn backward_input_with(isa: Isa, dy: &[f32], w: &[f32], p: Conv2dParams) -> 
 
 /// [`backward_weight`] by the kernels of `isa`, as [`forward_with`].
 pub fn backward_weight_with(isa: Isa, x: &[f32], dy: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
-    if !has_kernels(isa) || !covers(&p) || p.k_h != 3 || p.k_w != 3 {
+    backward_weight_mapped_with(isa, x, dy, p, None)
+}
+
+/// Weight gradient of a 3×3 convolution of `map` applied to `x` (training-mode batch norm and
+/// leaky ReLU applied as each image is copied for the kernels; `x` itself without a map), or
+/// `None` when the direct kernels do not apply: bit for bit [`backward_weight`] of the mapped
+/// input.
+pub fn backward_weight_mapped(
+    x: &[f32],
+    dy: &[f32],
+    p: Conv2dParams,
+    map: Option<&InputMap<'_>>,
+) -> Option<Vec<f32>> {
+    backward_weight_mapped_with(active()?, x, dy, p, map)
+}
+
+/// [`backward_weight_mapped`] by the kernels of `isa`, as [`forward_with`].
+pub fn backward_weight_mapped_with(
+    isa: Isa,
+    x: &[f32],
+    dy: &[f32],
+    p: Conv2dParams,
+    map: Option<&InputMap<'_>>,
+) -> Option<Vec<f32>> {
+    if !applies(isa, &p, map) || p.k_h != 3 || p.k_w != 3 {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
     {
         let k = kernels::Kernels::of(isa)?;
-        Some(run::backward_weight(k, x, dy, p))
+        Some(run::backward_weight(k, x, dy, p, map))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (x, dy);
+        let _ = (x, dy, map);
         None
     }
 }

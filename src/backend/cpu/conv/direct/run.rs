@@ -307,9 +307,15 @@ pub fn backward_input(k: &Kernels, dy: &[f32], w: &[f32], p: Conv2dParams) -> Ve
     forward(k, dy, &flipped, transposed, None)
 }
 
-/// Weight gradient of a 3×3 convolution by the kernels `k`, summed over fixed chunks of images
-/// in order.
-pub fn backward_weight(k: &Kernels, x: &[f32], dy: &[f32], p: Conv2dParams) -> Vec<f32> {
+/// Weight gradient of a 3×3 convolution of `map(x)` (`x` itself without a map) by the kernels
+/// `k`, summed over fixed chunks of images in order.
+pub fn backward_weight(
+    k: &Kernels,
+    x: &[f32],
+    dy: &[f32],
+    p: Conv2dParams,
+    map: Option<&InputMap<'_>>,
+) -> Vec<f32> {
     let g = Geometry::new(p);
     let taps: [usize; WGRAD_TAPS] = std::array::from_fn(|t| g.taps[t]);
     let w_size = p.c_out * p.c_in * WGRAD_TAPS;
@@ -323,7 +329,7 @@ pub fn backward_weight(k: &Kernels, x: &[f32], dy: &[f32], p: Conv2dParams) -> V
             let mut inputs = vec![0.0; images.len() * g.input_len()];
             for (buf, b) in inputs.chunks_exact_mut(g.input_len()).zip(images.clone()) {
                 // `inputs` starts zeroed.
-                g.copy_input(&x[b * in_size..(b + 1) * in_size], buf);
+                g.copy_input_mapped(&x[b * in_size..(b + 1) * in_size], buf, map);
             }
             let grads_padded;
             let grads: &[f32] = if g.writes_in_place() {
