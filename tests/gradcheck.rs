@@ -580,6 +580,30 @@ fn batch_norm_with_fused_leaky_relu_in_x_gamma_and_beta() {
     }
 }
 
+/// In `f64` the fused op is the two ops; its `f32` path (the direct kernels, the normalised
+/// activations never stored) equals them bit for bit, gradients included (`tests/norm_conv.rs`).
+#[test]
+fn batch_norm_leaky_relu_and_convolution_as_one_op() {
+    let mut g = Gen::new(15);
+    for (shape, c_out, stride) in [([2, 3, 4, 5], 2, 1), ([3, 2, 4, 4], 3, 2)] {
+        let c = shape[1];
+        let x = input(g.vec(numel(&shape), -2.0, 2.0), &shape);
+        let gamma = input(g.vec(c, 0.5, 1.5), &[c]);
+        let beta = input(g.vec(c, 0.2, 0.6), &[c]);
+        let w = input(g.vec(c_out * c * 9, -1.0, 1.0), &[c_out, c, 3, 3]);
+        check_grad(
+            |v| {
+                let (y, _, _) = v[0].batch_norm_train_leaky_relu_conv2d(
+                    &v[1], &v[2], 1e-3, 0.1, &v[3], stride, 1,
+                )?;
+                Ok(y)
+            },
+            &[x, gamma, beta, w],
+        )
+        .unwrap_or_else(|e| panic!("batch_norm + leaky_relu + conv2d {shape:?}: {e}"));
+    }
+}
+
 #[test]
 fn softmax_family_and_cross_entropy() {
     let mut g = Gen::new(13);
