@@ -164,6 +164,25 @@ fn want_len(p: &Conv2dParams) -> usize {
     p.batch * p.c_out * p.h_out() * p.w_out()
 }
 
+/// `leaky(x · scale[c] + shift[c])` for every element of `x` (`[B, C_in, H, W]` of `p`),
+/// rounded as `scale_shift_leaky_relu` rounds it: the input that the mapped kernels must
+/// convolve.
+fn map_first(x: &[f32], p: &Conv2dParams, scale: &[f32], shift: &[f32], slope: f32) -> Vec<f32> {
+    let plane = p.h_in * p.w_in;
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = (i / plane) % p.c_in;
+            let y = v * scale[c] + shift[c];
+            if y > 0.0 {
+                y
+            } else {
+                y * slope
+            }
+        })
+        .collect()
+}
+
 /// The forward kernels with evaluation-mode batch norm and leaky ReLU applied as each image
 /// is copied (`forward_mapped_with`) give, on every path and shape, bit for bit the
 /// convolution of the map's values computed first (as `scale_shift_leaky_relu` rounds them),
@@ -177,20 +196,7 @@ fn forward_with_a_mapped_input_equals_mapping_first() {
         let scale = to_f32(&random(p.c_in, &mut rng));
         let shift = to_f32(&random(p.c_in, &mut rng));
         let slope = 0.1f32;
-        let plane = p.h_in * p.w_in;
-        let mapped: Vec<f32> = x
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let c = (i / plane) % p.c_in;
-                let y = v * scale[c] + shift[c];
-                if y > 0.0 {
-                    y
-                } else {
-                    y * slope
-                }
-            })
-            .collect();
+        let mapped = map_first(&x, &p, &scale, &shift, slope);
         let map = direct::InputMap {
             scale: &scale,
             shift: &shift,
@@ -306,20 +312,7 @@ fn weight_gradient_of_a_mapped_input_equals_mapping_first() {
         let scale = to_f32(&random(p.c_in, &mut rng));
         let shift = to_f32(&random(p.c_in, &mut rng));
         let slope = 0.1f32;
-        let plane = p.h_in * p.w_in;
-        let mapped: Vec<f32> = x
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let c = (i / plane) % p.c_in;
-                let y = v * scale[c] + shift[c];
-                if y > 0.0 {
-                    y
-                } else {
-                    y * slope
-                }
-            })
-            .collect();
+        let mapped = map_first(&x, &p, &scale, &shift, slope);
         let map = direct::InputMap {
             scale: &scale,
             shift: &shift,

@@ -350,6 +350,52 @@ fn unary_maps_match_the_reference_across_chunk_boundaries() {
     }
 }
 
+/// How a batch norm is computed in [`batch_norm_run`].
+#[derive(Clone, Copy, Debug)]
+enum Norm {
+    Plain,
+    /// With a leaky ReLU of slope 0.1: fused, or as two ops.
+    Leaky {
+        fused: bool,
+    },
+}
+
+/// `[y, mean, var, dx, dγ, dβ]` of a training-mode batch norm of `x` (shaped `shape`, `γ`,
+/// `β` per channel) for the output gradient `dy`.
+fn batch_norm_run(
+    (x, dy, gamma, beta): (&[f64], &[f64], &[f64], &[f64]),
+    shape: &[usize],
+    dtype: DType,
+    how: Norm,
+) -> [Vec<f64>; 6] {
+    let c = shape[1];
+    let var = |v: &[f64], s: &[usize]| {
+        Tensor::from_f64_slice(v, s.to_vec(), dtype, DEV)
+            .unwrap()
+            .to_var()
+    };
+    let (xt, gt, bt) = (var(x, shape), var(gamma, &[c]), var(beta, &[c]));
+    let dyt = Tensor::from_f64_slice(dy, shape.to_vec(), dtype, DEV).unwrap();
+    let (y, mean, var) = match how {
+        Norm::Plain => xt.batch_norm_train(&gt, &bt, 1e-3).unwrap(),
+        Norm::Leaky { fused: true } => xt.batch_norm_train_leaky_relu(&gt, &bt, 1e-3, 0.1).unwrap(),
+        Norm::Leaky { fused: false } => {
+            let (y, m, v) = xt.batch_norm_train(&gt, &bt, 1e-3).unwrap();
+            (y.leaky_relu(0.1).unwrap(), m, v)
+        }
+    };
+    let grads = y.mul(&dyt).unwrap().sum_all().unwrap().backward().unwrap();
+    let get = |t: &Tensor| grads.get(t).unwrap().to_f64_vec();
+    [
+        y.to_f64_vec(),
+        mean.to_f64_vec(),
+        var.to_f64_vec(),
+        get(&xt),
+        get(&gt),
+        get(&bt),
+    ]
+}
+
 #[test]
 fn fused_batch_norm_leaky_relu_equals_the_two_ops_exactly() {
     let mut g = Gen::new(7);
@@ -366,33 +412,13 @@ fn fused_batch_norm_leaky_relu_equals_the_two_ops_exactly() {
         let gamma = g.vec(c, 0.5, 1.5);
         let beta = g.vec(c, -0.5, 0.5);
         for dtype in [DType::F32, DType::F64] {
-            let run = |fused: bool| {
-                let xt = Tensor::from_f64_slice(&x, shape.clone(), dtype, DEV)
-                    .unwrap()
-                    .to_var();
-                let gt = Tensor::from_f64_slice(&gamma, [c], dtype, DEV)
-                    .unwrap()
-                    .to_var();
-                let bt = Tensor::from_f64_slice(&beta, [c], dtype, DEV)
-                    .unwrap()
-                    .to_var();
-                let dyt = Tensor::from_f64_slice(&dy, shape.clone(), dtype, DEV).unwrap();
-                let (y, mean, var) = if fused {
-                    xt.batch_norm_train_leaky_relu(&gt, &bt, 1e-3, 0.1).unwrap()
-                } else {
-                    let (y, m, v) = xt.batch_norm_train(&gt, &bt, 1e-3).unwrap();
-                    (y.leaky_relu(0.1).unwrap(), m, v)
-                };
-                let grads = y.mul(&dyt).unwrap().sum_all().unwrap().backward().unwrap();
-                let get = |t: &Tensor| grads.get(t).unwrap().to_f64_vec();
-                [
-                    y.to_f64_vec(),
-                    mean.to_f64_vec(),
-                    var.to_f64_vec(),
-                    get(&xt),
-                    get(&gt),
-                    get(&bt),
-                ]
+            let run = |fused| {
+                batch_norm_run(
+                    (&x, &dy, &gamma, &beta),
+                    &shape,
+                    dtype,
+                    Norm::Leaky { fused },
+                )
             };
             assert_eq!(run(true), run(false), "{shape:?} {dtype:?}");
         }
@@ -412,43 +438,17 @@ fn batch_norm_does_not_depend_on_the_thread_count() {
     let gamma = g.vec(c, 0.5, 1.5);
     let beta = g.vec(c, -0.5, 0.5);
     for dtype in [DType::F32, DType::F64] {
-        for slope in [None, Some(0.1)] {
-            let run = || {
-                let xt = Tensor::from_f64_slice(&x, shape.clone(), dtype, DEV)
-                    .unwrap()
-                    .to_var();
-                let gt = Tensor::from_f64_slice(&gamma, [c], dtype, DEV)
-                    .unwrap()
-                    .to_var();
-                let bt = Tensor::from_f64_slice(&beta, [c], dtype, DEV)
-                    .unwrap()
-                    .to_var();
-                let dyt = Tensor::from_f64_slice(&dy, shape.clone(), dtype, DEV).unwrap();
-                let (y, mean, var) = match slope {
-                    Some(s) => xt.batch_norm_train_leaky_relu(&gt, &bt, 1e-3, s).unwrap(),
-                    None => xt.batch_norm_train(&gt, &bt, 1e-3).unwrap(),
-                };
-                let grads = y.mul(&dyt).unwrap().sum_all().unwrap().backward().unwrap();
-                let get = |t: &Tensor| grads.get(t).unwrap().to_f64_vec();
-                [
-                    y.to_f64_vec(),
-                    mean.to_f64_vec(),
-                    var.to_f64_vec(),
-                    get(&xt),
-                    get(&gt),
-                    get(&bt),
-                ]
-            };
+        for how in [Norm::Plain, Norm::Leaky { fused: true }] {
             let on = |threads: usize| {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
                     .build()
                     .unwrap()
-                    .install(run)
+                    .install(|| batch_norm_run((&x, &dy, &gamma, &beta), &shape, dtype, how))
             };
             let one = on(1);
-            assert_eq!(one, on(2), "{dtype:?} {slope:?}");
-            assert_eq!(one, on(3), "{dtype:?} {slope:?}");
+            assert_eq!(one, on(2), "{dtype:?} {how:?}");
+            assert_eq!(one, on(3), "{dtype:?} {how:?}");
         }
     }
 }
