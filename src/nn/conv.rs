@@ -97,7 +97,6 @@ impl Conv2d {
         Ok(())
     }
 
-    /// `y` plus the bias per output channel, if there is one.
     /// Training-mode batch norm of `x` (batch statistics `γ`, `β`, `eps`) with leaky ReLU
     /// (`slope`), then this convolution, as the single op
     /// [`Tensor::batch_norm_train_leaky_relu_conv2d`]: `(output, mean, var)`.
@@ -120,6 +119,7 @@ impl Conv2d {
         Ok((self.add_bias(y)?, mean, var))
     }
 
+    /// `y` plus the bias per output channel, if there is one.
     fn add_bias(&self, y: Tensor) -> Result<Tensor> {
         match &self.bias {
             Some(b) => y.add(&b.tensor().reshape([1, y.dims()[1], 1, 1])?),

@@ -301,12 +301,12 @@ impl<'a> ScaleShiftLeaky<'a> {
 
 /// Whether the ordinary ops on `operands` would record no graph: none is enabled, or no
 /// operand tracks one.
-fn records_no_graph(operands: &[&Tensor]) -> bool {
+pub(super) fn records_no_graph(operands: &[&Tensor]) -> bool {
     !crate::autodiff::is_grad_enabled() || !operands.iter().any(|t| t.tracks())
 }
 
 /// The elements of a CPU `f32` tensor.
-fn f32_of(t: &Tensor) -> Option<&[f32]> {
+pub(super) fn f32_of(t: &Tensor) -> Option<&[f32]> {
     t.storage().as_cpu().and_then(|c| c.as_f32())
 }
 

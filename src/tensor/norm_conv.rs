@@ -5,13 +5,14 @@
 //! input a second time. Only the batch statistics are a pass of their own; the pass that
 //! writes the activations, and the tensor itself, are gone from the step.
 
+use super::inplace::{f32_of, records_no_graph};
 use crate::autodiff::Op;
 use crate::backend::cpu::conv::direct::{self, InputMap};
 use crate::backend::cpu::norm;
-use crate::backend::cpu::{elementwise, CpuStorage};
+use crate::backend::cpu::CpuStorage;
 use crate::backend::ops::{Conv2dParams, NormDims};
 use crate::backend::Storage;
-use crate::{Result, Shape, Tensor};
+use crate::{Error, Result, Shape, Tensor};
 
 /// What the fused op keeps for its gradients: its inputs and the batch statistics, and the
 /// per-channel map `leaky(x · scale + shift)` that both of its convolutions apply.
@@ -25,7 +26,6 @@ pub(crate) struct BatchNormConv2d {
     invstd: Tensor,
     scale: Vec<f32>,
     shift: Vec<f32>,
-    dims: NormDims,
     eps: f64,
     slope: f64,
     p: Conv2dParams,
@@ -93,11 +93,7 @@ impl Tensor {
     ) -> Option<Result<(Tensor, Tensor, Tensor)>> {
         const NAME: &str = "batch_norm_train_leaky_relu_conv2d";
         let p = self.conv2d_params(weight, stride, padding, NAME).ok()?;
-        let dims = NormDims {
-            outer: p.batch,
-            channels: p.c_in,
-            inner: p.h_in * p.w_in,
-        };
+        let dims = norm_dims(&p);
         let fits = gamma.dims() == [p.c_in] && beta.dims() == [p.c_in];
         if !fits || dims.outer * dims.inner == 0 || p.k_h != 3 || p.k_w != 3 {
             return None;
@@ -117,66 +113,60 @@ impl Tensor {
             slope: slope as f32,
         };
         let out = direct::forward_mapped(x, w, p, Some(&map))?;
-        Some(self.record_norm_conv(
-            out,
-            (mean, invstd),
-            (scale, shift),
-            (gamma, beta, weight),
-            p,
+        let node = BatchNormConv2d {
+            x: self.clone(),
+            gamma: gamma.clone(),
+            beta: beta.clone(),
+            weight: weight.clone(),
+            mean: cpu_tensor(mean, [p.c_in]),
+            invstd: cpu_tensor(invstd, [p.c_in]),
+            scale,
+            shift,
             eps,
             slope,
-        ))
-    }
-
-    /// The fused op's output tensor and statistics, with its node when a graph is recorded.
-    #[allow(clippy::too_many_arguments)]
-    fn record_norm_conv(
-        &self,
-        out: Vec<f32>,
-        (mean, invstd): (Vec<f32>, Vec<f32>),
-        (scale, shift): (Vec<f32>, Vec<f32>),
-        (gamma, beta, weight): (&Tensor, &Tensor, &Tensor),
-        p: Conv2dParams,
-        eps: f64,
-        slope: f64,
-    ) -> Result<(Tensor, Tensor, Tensor)> {
-        let cpu = |v: Vec<f32>| Storage::Cpu(CpuStorage::F32(v));
-        let channels = Shape::new([p.c_in]);
-        let mean = Tensor::build(cpu(mean), channels.clone(), None, false);
-        let invstd = Tensor::build(cpu(invstd), channels, None, false);
-        // The variance as `batch_norm_train` derives it from `invstd`.
-        let var = invstd.square()?.recip()?.add_scalar(-eps)?;
-        let shape = Shape::new([p.batch, p.c_out, p.h_out(), p.w_out()]);
-        let operands = [self, gamma, beta, weight];
-        let records = crate::autodiff::is_grad_enabled() && operands.iter().any(|t| t.tracks());
-        let out = if records {
-            let node = BatchNormConv2d {
-                x: self.clone(),
-                gamma: gamma.clone(),
-                beta: beta.clone(),
-                weight: weight.clone(),
-                mean: mean.clone(),
-                invstd,
-                scale,
-                shift,
-                dims: NormDims {
-                    outer: p.batch,
-                    channels: p.c_in,
-                    inner: p.h_in * p.w_in,
-                },
-                eps,
-                slope,
-                p,
-            };
-            Tensor::from_op(cpu(out), shape, Op::BatchNormConv2d(Box::new(node)))
-        } else {
-            Tensor::build(cpu(out), shape, None, false)
+            p,
         };
-        Ok((out, mean, var))
+        Some(node.output(out))
     }
 }
 
+/// The batch norm's view of the convolution's input `[B, C_in, H, W]`.
+fn norm_dims(p: &Conv2dParams) -> NormDims {
+    NormDims {
+        outer: p.batch,
+        channels: p.c_in,
+        inner: p.h_in * p.w_in,
+    }
+}
+
+/// A CPU `f32` tensor of `values`, recording no graph.
+fn cpu_tensor<const N: usize>(values: Vec<f32>, dims: [usize; N]) -> Tensor {
+    Tensor::build(
+        Storage::Cpu(CpuStorage::F32(values)),
+        Shape::new(dims),
+        None,
+        false,
+    )
+}
+
 impl BatchNormConv2d {
+    /// `(output, mean, var)` of the op whose convolution gave `out`, the node recorded as the
+    /// output's op when the two ops would record a graph.
+    fn output(self, out: Vec<f32>) -> Result<(Tensor, Tensor, Tensor)> {
+        let mean = self.mean.clone();
+        // The variance as `batch_norm_train` derives it from `invstd`.
+        let var = self.invstd.square()?.recip()?.add_scalar(-self.eps)?;
+        let p = self.p;
+        let shape = Shape::new([p.batch, p.c_out, p.h_out(), p.w_out()]);
+        let storage = Storage::Cpu(CpuStorage::F32(out));
+        let out = if records_no_graph(&[&self.x, &self.gamma, &self.beta, &self.weight]) {
+            Tensor::build(storage, shape, None, false)
+        } else {
+            Tensor::from_op(storage, shape, Op::BatchNormConv2d(Box::new(self)))
+        };
+        Ok((out, mean, var))
+    }
+
     /// The tensors the node holds, for dropping the graph without recursion.
     pub(crate) fn into_tensors(self) -> Vec<Tensor> {
         vec![
@@ -202,7 +192,7 @@ impl BatchNormConv2d {
             &gz,
             (self.gamma.storage(), self.beta.storage()),
             (self.mean.storage(), self.invstd.storage()),
-            self.dims,
+            norm_dims(&self.p),
             (self.eps, self.slope),
         )?;
         let build = |s, t: &Tensor| Tensor::build(s, t.shape().clone(), None, false);
@@ -214,35 +204,25 @@ impl BatchNormConv2d {
         ])
     }
 
-    /// The weight gradient of the convolution of the mapped input: by the direct kernels,
-    /// mapping each image as they copy it, or (should they not apply) of the mapped input
-    /// written out.
+    /// The weight gradient of the convolution of the mapped input, by the direct kernels
+    /// mapping each image as they copy it. The node exists only where those kernels ran the
+    /// forward pass on these CPU `f32` operands (`PACT_CPU` and `PACT_CONV` are read once), so
+    /// they apply here too; an error says so should they not.
     fn weight_gradient(&self, g: &Tensor) -> Result<Storage> {
         let map = InputMap {
             scale: &self.scale,
             shift: &self.shift,
             slope: self.slope as f32,
         };
-        let x = f32_of(&self.x).expect("the fused op is recorded for CPU f32 inputs only");
-        if let Some(dy) = f32_of(g) {
-            if let Some(gw) = direct::backward_weight_mapped(x, dy, self.p, Some(&map)) {
-                return Ok(Storage::Cpu(CpuStorage::F32(gw)));
-            }
-        }
-        let inner = self.dims.inner;
-        let y: Vec<f32> = x
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let c = (i / inner) % self.dims.channels;
-                elementwise::scale_shift_leaky(v, self.scale[c], self.shift[c], map.slope)
-            })
-            .collect();
-        Storage::Cpu(CpuStorage::F32(y)).conv2d_backward_weight(g.storage(), self.p)
+        let (x, dy) = (f32_of(&self.x), f32_of(g));
+        let gw = x
+            .zip(dy)
+            .and_then(|(x, dy)| direct::backward_weight_mapped(x, dy, self.p, Some(&map)))
+            .ok_or_else(|| {
+                Error::Autodiff(
+                    "batch_norm_train_leaky_relu_conv2d: the direct kernels that ran its forward pass do not take its weight gradient".into(),
+                )
+            })?;
+        Ok(Storage::Cpu(CpuStorage::F32(gw)))
     }
-}
-
-/// The elements of a CPU `f32` tensor.
-fn f32_of(t: &Tensor) -> Option<&[f32]> {
-    t.storage().as_cpu().and_then(|c| c.as_f32())
 }

@@ -219,10 +219,10 @@ pub fn leaky_gain<T: Float>(x: T, slope: T) -> T {
     }
 }
 
-/// `leaky_relu(x · a + b)`, evaluation-mode batch norm of one element with its activation,
-/// rounded as the separate ops round it (after the product and after the sum, no FMA): the
-/// in-place pass and the convolutions' mapped input copy both compute it here, so they agree
-/// bit for bit.
+/// `leaky_relu(x · a + b)`, batch norm of one element with its activation, rounded as the
+/// separate ops round it (after the product and after the sum, no FMA): the training pass
+/// ([`super::norm::batch_norm`]), the evaluation in-place pass and the convolutions' mapped
+/// input copy all compute it here, so they agree bit for bit.
 #[inline(always)]
 pub fn scale_shift_leaky<T: Float>(x: T, a: T, b: T, slope: T) -> T {
     let y = x * a + b;

@@ -7,7 +7,7 @@
 //! row and `f64` across rows, taken over fixed blocks of whole examples (contiguous memory,
 //! the same totals on any number of threads).
 
-use super::elementwise::{leaky_gain, PAR_THRESHOLD};
+use super::elementwise::{leaky_gain, scale_shift_leaky, PAR_THRESHOLD};
 use super::fill::{build_chunks, lane_sums2};
 use crate::backend::ops::NormDims;
 use crate::Element;
@@ -153,8 +153,7 @@ pub fn batch_norm<T: Element>(
             map_rows((x, x), d, |c, src, _, dst| {
                 let (s, b) = affine[c];
                 for (o, &v) in dst.iter_mut().zip(src) {
-                    let z = v * s + b;
-                    o.write(z * leaky_gain(z, a));
+                    o.write(scale_shift_leaky(v, s, b, a));
                 }
             })
         }

@@ -215,9 +215,10 @@ pub fn copy_row(dst: &mut [f32], src: &[f32], f: impl Fn(f32) -> f32) {
     }
 }
 
-/// A per-channel map applied to a convolution's input as it is copied: evaluation-mode batch
-/// norm and its leaky ReLU, `leaky(x · scale[c] + shift[c])`, rounded as the separate ops
-/// round it (the product, then the sum; no FMA).
+/// A per-channel map applied to a convolution's input as it is copied: batch norm (with the
+/// running statistics in evaluation, the batch's in training) and its leaky ReLU,
+/// `leaky(x · scale[c] + shift[c])`, rounded as the separate ops round it (the product, then
+/// the sum; no FMA).
 #[derive(Clone, Copy, Debug)]
 pub struct InputMap<'a> {
     /// Per input channel.

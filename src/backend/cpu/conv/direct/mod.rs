@@ -99,8 +99,8 @@ fn applies(isa: Isa, p: &Conv2dParams, map: Option<&InputMap<'_>>) -> bool {
     has_kernels(isa) && covers(p) && mapped
 }
 
-/// Forward convolution of `map` applied to `x` (evaluation-mode batch norm and leaky ReLU
-/// applied as each image is copied for the kernels; `x` itself without a map), or `None`
+/// Forward convolution of `map` applied to `x` (batch norm and leaky ReLU applied as each
+/// image is copied for the kernels; `x` itself without a map), or `None`
 /// when the direct kernels do not apply: bit for bit the map's ops followed by [`forward`].
 pub fn forward_mapped(
     x: &[f32],
