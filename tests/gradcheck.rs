@@ -604,6 +604,25 @@ fn batch_norm_leaky_relu_and_convolution_as_one_op() {
     }
 }
 
+/// The weighted sum of a block's states (one fused op on the CPU for weights `[B, L]`), in the
+/// states and the weights, for states of rank 1 to 4.
+#[test]
+fn weighted_states_in_the_states_and_the_weights() {
+    let mut g = Gen::new(16);
+    for shape in [vec![3], vec![2, 5], vec![3, 2, 2, 3]] {
+        let steps = 3;
+        let mut inputs: Vec<Input> = (0..steps)
+            .map(|_| input(g.vec(numel(&shape), -2.0, 2.0), &shape))
+            .collect();
+        inputs.push(input(g.vec(shape[0] * steps, 0.0, 1.0), &[shape[0], steps]));
+        check_grad(
+            |v| pact::ppl::weighted_states(&v[..steps], &v[steps]),
+            &inputs,
+        )
+        .unwrap_or_else(|e| panic!("weighted_states {shape:?}: {e}"));
+    }
+}
+
 #[test]
 fn softmax_family_and_cross_entropy() {
     let mut g = Gen::new(13);

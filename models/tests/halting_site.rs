@@ -105,6 +105,11 @@ fn act_relaxation_runs_online_and_equals_direct_act_and_the_act_block() {
             stopped_early += 1;
         }
         assert_eq!(heads.get(), deepest.min(units - 1), "heads run");
+        // Under a graph the online run sums the states in one op at the end; without one it
+        // keeps a running sum: the same output, bit for bit.
+        let ((unrecorded, _), _) = pact::no_grad(|| run(&p, &params, &mut Rng::seed(0))).unwrap();
+        assert!(output.tracks() && !unrecorded.tracks());
+        assert_eq!(unrecorded.to_f64_vec(), output.to_f64_vec());
         early += steps.iter().filter(|&&n| n < units).count();
     }
     assert!(early >= 10, "rows halting early: {early}");

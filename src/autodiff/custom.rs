@@ -48,11 +48,9 @@ impl Tensor {
     /// Applies a [`CustomOp`], recording it for differentiation.
     pub fn apply_custom(op: Arc<dyn CustomOp>, inputs: &[Tensor]) -> Result<Tensor> {
         let out = crate::no_grad(|| op.forward(inputs))?;
-        let storage = out.storage().clone();
-        Ok(Tensor::from_op(
-            storage,
-            out.shape().clone(),
-            Op::Custom(inputs.to_vec(), op),
-        ))
+        let node = Op::Custom(inputs.to_vec(), op);
+        let records = crate::autodiff::is_grad_enabled() && inputs.iter().any(|t| t.tracks());
+        // The output's storage is shared, not copied.
+        Ok(out.share_storage(out.shape().clone(), records.then_some(node), false))
     }
 }

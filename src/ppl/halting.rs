@@ -476,6 +476,11 @@ pub fn full_depth<T>(model: impl Fn(&mut Ctx) -> Result<T>) -> impl Fn(&mut Ctx)
 /// # Ok::<(), pact::Error>(())
 /// ```
 pub fn weighted_states(states: &[Tensor], weights: &Tensor) -> Result<Tensor> {
+    // On the CPU, weights `[B, L]` for states `[B, ..]` (a dense run's value): one op with
+    // the same values and gradients, which neither writes nor keeps the `L` products.
+    if let Some(fused) = Tensor::fused_weighted_states(states, weights) {
+        return fused;
+    }
     weighted_sum("weighted_states", states, weights, |s, w| {
         // [.., B] → [.., B, 1, …, 1]: one trailing 1 per axis of the state after the batch.
         let mut dims = w.dims().to_vec();
@@ -731,6 +736,9 @@ impl OnlineRun<'_> {
         let (mut finished, mut order) = (Vec::new(), Vec::with_capacity(rows));
         let mut columns: Vec<Tensor> = Vec::new();
         let mut output: Option<Tensor> = None;
+        // Under a graph (decided at the first step), the states whose weighted sum is the
+        // output; else the sum runs along.
+        let (mut graph, mut states) = (false, Vec::new());
         let mut s = input.clone();
         for l in 0..self.units {
             if active.is_empty() {
@@ -773,13 +781,22 @@ impl OnlineRun<'_> {
                 }
             } else {
                 let w = decision_weights(self.name, self.rule, &decision, rows)?;
-                let mut dims = vec![rows];
-                dims.extend(std::iter::repeat_n(1, s.rank().saturating_sub(1)));
-                let term = s.mul(&w.reshape(dims)?)?;
-                output = Some(match output {
-                    Some(o) => o.add(&term)?,
-                    None => term,
-                });
+                if l == 0 {
+                    graph = crate::autodiff::is_grad_enabled() && (s.tracks() || w.tracks());
+                }
+                if graph {
+                    // The graph keeps every state anyway: one weighted sum at the end.
+                    states.push(s.clone());
+                } else {
+                    // Without a graph only the running sum and the current state are held.
+                    let mut dims = vec![rows];
+                    dims.extend(std::iter::repeat_n(1, s.rank().saturating_sub(1)));
+                    let term = s.mul(&w.reshape(dims)?)?;
+                    output = Some(match output {
+                        Some(o) => o.add(&term)?,
+                        None => term,
+                    });
+                }
                 columns.push(w);
                 for (row, &h) in decision.halts.iter().enumerate() {
                     if h && n[row] == 0 {
@@ -796,6 +813,10 @@ impl OnlineRun<'_> {
         let value = online_value(compacts, &n, &columns, self.units, dtype, device)?;
         let output = if compacts {
             in_input_order(finished, &order)?
+        } else if graph {
+            // The same products and sums in the same order as the running sum, in one op
+            // that keeps none of them (`weighted_states`).
+            weighted_states(&states, &Tensor::stack(&columns, 1)?)?
         } else {
             output.ok_or_else(|| Error::site(self.name, "no step ran"))?
         };

@@ -15,6 +15,7 @@ pub(crate) mod norm_conv;
 pub mod random;
 pub mod reduce;
 pub mod special;
+pub(crate) mod weighted;
 
 use crate::autodiff::{self, Op};
 use crate::backend::Storage;

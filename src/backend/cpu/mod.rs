@@ -13,6 +13,7 @@ pub mod matmul;
 pub mod norm;
 pub mod pool;
 pub mod reduce;
+pub mod weighted;
 
 use super::ops::*;
 use super::{BackendStorage, Device};
