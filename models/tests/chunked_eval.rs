@@ -314,19 +314,33 @@ fn chunks_run_side_by_side_with_the_results_of_one_thread() {
     let (net, store) = network_and_store(DType::F32, 3, 0.0, 9);
     let x = images(21, DType::F32, 12);
     center_heads(&net, &store, &x);
-    let on = |threads: usize, mode: &HaltingMode| {
+    let on_chunks = |threads: usize, mode: &HaltingMode, chunk: usize| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap();
         let out = pool
-            .install(|| pact::no_grad(|| net.run_in_mode(&x, mode, 4, &mut Rng::seed(0))))
+            .install(|| pact::no_grad(|| net.run_in_mode(&x, mode, chunk, &mut Rng::seed(0))))
             .unwrap();
         let steps: Vec<Vec<usize>> = out.stages.iter().map(|s| s.steps.clone()).collect();
         (out.logits.to_f64_vec(), steps)
     };
+    let on = |threads: usize, mode: &HaltingMode| on_chunks(threads, mode, 4);
     for mode in [HaltingMode::Plain, ACT, HaltingMode::PactDeterministic] {
         let (logits, steps) = on(1, &mode);
+        // Nor on the chunk size: each image's arithmetic is the same in any chunk (under
+        // ACT the chunks stay together from unit to unit and shrink as images halt).
+        for chunk in [1, 7, 32] {
+            let (l, s) = on_chunks(2, &mode, chunk);
+            assert_eq!(s, steps, "{} in chunks of {chunk}: units", mode.name());
+            assert!(
+                l.iter()
+                    .zip(&logits)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{} in chunks of {chunk}: {l:?} vs {logits:?}",
+                mode.name()
+            );
+        }
         if !matches!(mode, HaltingMode::Plain) {
             assert!(
                 mixed(&steps),

@@ -465,6 +465,10 @@ pub fn full_depth<T>(model: impl Fn(&mut Ctx) -> Result<T>) -> impl Fn(&mut Ctx)
 /// axis runs over the states and whose other axes broadcast against the states' leading
 /// axes (`[B, L]`, or `[K, B, L]` for `K` enumerated values, which gives `[K, B, ..]`).
 ///
+/// On the CPU, weights `[B, L]` for states of one shape and dtype make it one op (one pass,
+/// no products kept for the backward pass) with the values and gradients of the products and
+/// sums, bit for bit; other shapes and devices compose those ops.
+///
 /// ```
 /// use pact::ppl::weighted_states;
 /// use pact::{DType, Device, Tensor};

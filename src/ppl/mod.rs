@@ -66,6 +66,7 @@
 //! ```
 
 pub mod chunked;
+mod chunked_weighing;
 mod condition;
 mod ctx;
 mod decode;
