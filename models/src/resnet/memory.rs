@@ -20,13 +20,14 @@ impl TrainingMemory {
     }
 }
 
-/// Tensors of a unit's output shape that a training step keeps per unit: batch norm inputs
-/// and outputs, activations, convolution outputs and the residual sum, with the halting
-/// head's share. Measured with [`pact::memory::peak_bytes`] over PACT ResNets of 1–5 units
-/// per stage it is about 7.5, so the estimate errs high by about a fifth, room for what the
-/// allocator keeps beside the tensors (`models/tests/memory_estimate.rs` checks it against
-/// the measured peak).
-const KEPT_PER_UNIT: u64 = 9;
+/// Tensors of a unit's output shape that a training step keeps per unit: batch norm inputs,
+/// convolution outputs, the residual sum and the gradients in flight, with the halting
+/// block's share (batch norm's normalised activations and the weighted sum's products are
+/// not kept: both are fused into the ops after them). Measured with
+/// [`pact::memory::peak_bytes`] over PACT ResNets of 1–5 units per stage it is 4.1–5.8, so
+/// the estimate errs high, room for what the allocator keeps beside the tensors
+/// (`models/tests/memory_estimate.rs` checks it against the measured peak).
+const KEPT_PER_UNIT: u64 = 6;
 
 impl ResNetConfig {
     /// The number of trainable parameters (batch-norm running statistics excluded).
