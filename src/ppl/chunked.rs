@@ -10,11 +10,11 @@
 //! results do not depend on the thread count). A halted row simply stops being updated. The
 //! site runs online only (a [`HaltingRule`](super::HaltingRule) decides): `decode` halts
 //! each row at its first confident head (math §6) and holds only the current state of each
-//! row; a rule that weighs the steps
-//! (ACT's) also holds each running row's weighted sum `Σ_l w_l s_l`, and a halted row's state
-//! is replaced by that sum. Under such a rule the running rows stay together in their chunks
-//! from step to step (no gathering and splitting per step), their sums beside them; a chunk
-//! gives up the rows that halt, and the chunks are formed again when fewer would do. The decisions and the value recorded are those of
+//! row; a rule that weighs the steps (ACT's) also holds each running row's weighted sum
+//! `Σ_l w_l s_l`, and a halted row's state is replaced by that sum. Under such a rule the
+//! running rows stay together in their chunks from step to step (no gathering and splitting
+//! per step), their sums beside them; a chunk gives up the rows that halt, and the chunks are
+//! formed again when fewer would do. The decisions and the value recorded are those of
 //! [`Ctx::halting`] under the same handlers, up to floating-point rounding.
 
 use super::chunked_weighing::Packs;

@@ -27,11 +27,12 @@ impl Tensor {
             && states
                 .iter()
                 .all(|s| s.shape() == first.shape() && s.dtype() == weights.dtype());
-        let mut inputs = states.to_vec();
-        inputs.push(weights.clone());
-        if !fits || cpu_slices(&inputs).is_none() {
+        if !fits {
             return None;
         }
+        let mut inputs = states.to_vec();
+        inputs.push(weights.clone());
+        cpu_slices(&inputs)?;
         Some(WeightedStates.forward(&inputs).map(|out| {
             let records = crate::autodiff::is_grad_enabled() && inputs.iter().any(|t| t.tracks());
             let node = Op::Custom(inputs, Arc::new(WeightedStates));
