@@ -10,14 +10,11 @@
 //! results do not depend on the thread count). A halted row simply stops being updated. The
 //! site runs online only (a [`HaltingRule`](super::HaltingRule) decides): `decode` halts
 //! each row at its first confident head (math §6) and holds only the current state of each
-//! row; a rule that weighs the steps (ACT's) also holds each running row's weighted sum
-//! `Σ_l w_l s_l`, and a halted row's state is replaced by that sum. Under such a rule the
-//! running rows stay together in their chunks from step to step (no gathering and splitting
-//! per step), their sums beside them; a chunk gives up the rows that halt, and the chunks are
-//! formed again when fewer would do. The decisions and the value recorded are those of
+//! row; a rule that weighs the steps
+//! (ACT's) also holds each running row's weighted sum `Σ_l w_l s_l`, and a halted row's state
+//! is replaced by that sum. The decisions and the value recorded are those of
 //! [`Ctx::halting`] under the same handlers, up to floating-point rounding.
 
-use super::chunked_weighing::Packs;
 use super::halting::{
     batch_prior, check_all_halted, check_decision, check_logits, decision_weights, online_value,
     HaltingPlan, HaltingSite,
@@ -42,17 +39,6 @@ pub trait ChunkedSteps {
     /// The halting logits `[c]` after step `l` (`l < L − 1`) of the given states (each
     /// `[1, ..]`).
     fn halting_logits(&self, l: usize, states: &[&Tensor]) -> Result<Tensor>;
-
-    /// The halting logits `[c]` after step `l` (`l < L − 1`) of a chunk of states `[c, ..]`.
-    /// The default splits the chunk into its rows for [`ChunkedSteps::halting_logits`]; a
-    /// step may compute them from the chunk directly (the ResNet pools it whole) but must
-    /// give the same values. [`Ctx::halting_chunked`] calls it under a rule that weighs the
-    /// steps (ACT's), whose running rows stay together in chunks.
-    fn halting_logits_chunk(&self, l: usize, chunk: &Tensor) -> Result<Tensor> {
-        let rows = split_rows(chunk)?;
-        let refs: Vec<&Tensor> = rows.iter().collect();
-        self.halting_logits(l, &refs)
-    }
 
     /// Runs residual step `l` on a chunk of states `[c, ..]` that it updates,
     /// `chunk ← chunk + branch(chunk)`, the branch being [`ChunkedSteps::apply`]'s. The
@@ -193,26 +179,17 @@ impl Ctx {
         let mut run = rule.start(rows)?;
         let compacts = rule.compacts();
         let mut n = vec![0usize; rows];
+        let mut sums: Vec<Option<Tensor>> = vec![None; rows];
         let mut columns: Vec<Tensor> = Vec::new();
         let mut active = all.clone();
-        // A rule that weighs the steps keeps the running rows together in packs.
-        let mut packs = match compacts {
-            true => None,
-            false => Some(Packs::new(block.take_all(name)?, &all, chunk, device)?),
-        };
         for l in 0..units {
             if active.is_empty() {
                 break;
             }
             let last = l + 1 == units;
             let reads_logits = !last && rule.needs_logits();
-            let logits = match &mut packs {
-                Some(packs) => packs.step(name, steps, l, reads_logits)?,
-                None => {
-                    let parts: Vec<&[usize]> = active.chunks(chunk).collect();
-                    block.run_parts(name, steps, l, &parts, reads_logits)?
-                }
-            };
+            let parts: Vec<&[usize]> = active.chunks(chunk).collect();
+            let logits = block.run_parts(name, steps, l, &parts, reads_logits)?;
             let mut running = Vec::with_capacity(active.len());
             if compacts {
                 let a = match reads_logits {
@@ -261,16 +238,27 @@ impl Ctx {
                         ),
                     ));
                 }
-                // Every running row's weighted sum, pack by pack; a row that halts leaves its
-                // pack with its sum, which replaces its state.
-                let packs = packs
-                    .as_mut()
-                    .ok_or_else(|| Error::site(name, "a weighing rule without packs"))?;
-                for (row, sum) in packs.weigh(&weights, &decision.halts)? {
-                    block.replace(row, Some(sum));
-                    n[row] = l + 1;
+                // Every running row's weighted sum, side by side on the CPU; a row that halts
+                // gives up its state as soon as its sum is made, as one after another would.
+                let taken = active
+                    .iter()
+                    .map(|&row| Ok((row, sums[row].take(), block.take(name, row)?)))
+                    .collect::<Result<Vec<_>>>()?;
+                let summed = map_side_by_side(device, taken, |(row, sum, state)| {
+                    let sum = accumulate(sum, &state, weights[row])?;
+                    Ok(match decision.halts[row] {
+                        true => (row, None, sum),
+                        false => (row, Some(sum), state),
+                    })
+                })?;
+                for (row, sum, state) in summed {
+                    sums[row] = sum;
+                    block.replace(row, Some(state));
+                    match decision.halts[row] {
+                        true => n[row] = l + 1,
+                        false => running.push(row),
+                    }
                 }
-                running = packs.rows();
             }
             active = running;
         }
@@ -360,6 +348,18 @@ fn rows_device<'a>(mut rows: impl Iterator<Item = &'a Tensor>) -> Device {
         .map_or(Device::Cpu, |t| t.device())
 }
 
+/// A row's weighted sum with `w · state` added: `sum + w · state`, in place where it may be,
+/// or `w · state` for the first term.
+fn accumulate(sum: Option<Tensor>, state: &Tensor, w: f64) -> Result<Tensor> {
+    match sum {
+        Some(mut acc) => {
+            acc.add_scaled_row_in_place(state, 0, w)?;
+            Ok(acc)
+        }
+        None => state.mul_scalar(w),
+    }
+}
+
 /// An error unless step `l`'s output has `rows` rows.
 fn check_step_output(l: usize, out: &Tensor, rows: usize) -> Result<()> {
     match out.dims().first() == Some(&rows) {
@@ -385,12 +385,7 @@ fn step_part(steps: &impl ChunkedSteps, l: usize, states: Vec<Tensor>) -> Result
 
 /// Runs step `l` on a chunk of `rows` states `[rows, ..]`: a residual step added to it in
 /// place ([`ChunkedSteps::apply_residual`]), any other step's output replacing it.
-pub(super) fn step_chunk(
-    steps: &impl ChunkedSteps,
-    l: usize,
-    chunk: Tensor,
-    rows: usize,
-) -> Result<Tensor> {
+fn step_chunk(steps: &impl ChunkedSteps, l: usize, chunk: Tensor, rows: usize) -> Result<Tensor> {
     let chunk = match steps.is_residual(l) {
         true => {
             let mut chunk = chunk;
@@ -404,7 +399,7 @@ pub(super) fn step_chunk(
 }
 
 /// The rows of `chunk` (`[c, ..]`) as `c` tensors `[1, ..]`.
-pub(super) fn split_rows(chunk: &Tensor) -> Result<Vec<Tensor>> {
+fn split_rows(chunk: &Tensor) -> Result<Vec<Tensor>> {
     (0..chunk.dims()[0])
         .map(|k| chunk.narrow(0, k, 1))
         .collect()
@@ -459,13 +454,6 @@ impl RowStates {
             out.extend(a);
         }
         Ok(out)
-    }
-
-    /// Takes every row's state out.
-    fn take_all(&mut self, name: &str) -> Result<Vec<Tensor>> {
-        (0..self.rows.len())
-            .map(|row| self.take(name, row))
-            .collect()
     }
 
     /// Takes a row's state out (it goes back with [`RowStates::replace`]).

@@ -66,7 +66,6 @@
 //! ```
 
 pub mod chunked;
-mod chunked_weighing;
 mod condition;
 mod ctx;
 mod decode;

@@ -273,58 +273,6 @@ impl Tensor {
         *self = self.add(&term)?;
         Ok(())
     }
-
-    /// `self[k] += alphas[k] · src[k]` for every entry `k` along axis 0, `self` and `src` of
-    /// one shape `[c, ..]` and `alphas` of length `c`: each row computed as
-    /// [`Tensor::add_scaled_row_in_place`] computes a `[1, ..]` tensor's. Writes into `self`'s
-    /// storage when it may, else replaces `self` by the sum computed with the ordinary ops.
-    pub(crate) fn add_scaled_rows_in_place(&mut self, src: &Tensor, alphas: &[f64]) -> Result<()> {
-        const NAME: &str = "add_scaled_rows_in_place";
-        self.check_compatible(src, NAME)?;
-        if self.shape() != src.shape() || self.dims().first() != Some(&alphas.len()) {
-            return Err(Error::invalid(
-                NAME,
-                format!(
-                    "{} and {} with {} weights",
-                    self.shape(),
-                    src.shape(),
-                    alphas.len()
-                ),
-            ));
-        }
-        let row = self.elem_count() / alphas.len().max(1);
-        if row == 0 {
-            return Ok(());
-        }
-        if !src.tracks() {
-            if let Some(source) = src.storage().as_cpu() {
-                if let Some(data) = self.unique_cpu_mut() {
-                    match (data, source) {
-                        (CpuStorage::F32(x), CpuStorage::F32(s)) => {
-                            add_scaled_rows(x, s, row, alphas)
-                        }
-                        (CpuStorage::F64(x), CpuStorage::F64(s)) => {
-                            add_scaled_rows(x, s, row, alphas)
-                        }
-                        _ => return Err(Error::invalid(NAME, "mixed dtypes")),
-                    }
-                    return Ok(());
-                }
-            }
-        }
-        let mut dims = vec![1; self.rank()];
-        dims[0] = alphas.len();
-        let column = Tensor::from_f64_slice(alphas, dims, self.dtype(), self.device())?;
-        *self = self.add(&src.mul(&column)?)?;
-        Ok(())
-    }
-}
-
-/// [`add_scaled`] on each row of `row` elements with its own factor.
-fn add_scaled_rows<T: Element>(x: &mut [T], s: &[T], row: usize, alphas: &[f64]) {
-    for ((x, s), &alpha) in x.chunks_mut(row).zip(s.chunks(row)).zip(alphas) {
-        add_scaled(x, s, alpha);
-    }
 }
 
 /// Evaluation-mode batch norm and its leaky ReLU as one map of a convolution's input

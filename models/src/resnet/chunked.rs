@@ -21,15 +21,6 @@ struct EvalStage<'a> {
     heads: &'a [HaltingHead],
 }
 
-impl EvalStage<'_> {
-    /// The halting head after unit `l`.
-    fn head(&self, l: usize) -> pact::Result<&HaltingHead> {
-        self.heads.get(l).ok_or_else(|| {
-            pact::Error::invalid("halting_logits", format!("no halting head after unit {l}"))
-        })
-    }
-}
-
 impl ChunkedSteps for EvalStage<'_> {
     fn is_residual(&self, l: usize) -> bool {
         self.units[l].has_identity_shortcut()
@@ -44,18 +35,14 @@ impl ChunkedSteps for EvalStage<'_> {
     }
 
     fn halting_logits(&self, l: usize, states: &[&Tensor]) -> pact::Result<Tensor> {
-        let head = self.head(l)?;
+        let head = self.heads.get(l).ok_or_else(|| {
+            pact::Error::invalid("halting_logits", format!("no halting head after unit {l}"))
+        })?;
         let pooled = states
             .iter()
             .map(|s| s.global_avg_pool2d())
             .collect::<pact::Result<Vec<_>>>()?;
         head.logit_pooled(&Tensor::concat(&pooled, 0)?, false)
-    }
-
-    fn halting_logits_chunk(&self, l: usize, chunk: &Tensor) -> pact::Result<Tensor> {
-        // Pooling is per image: the chunk pooled whole gives its rows' values.
-        self.head(l)?
-            .logit_pooled(&chunk.global_avg_pool2d()?, false)
     }
 }
 
