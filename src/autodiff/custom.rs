@@ -48,9 +48,10 @@ impl Tensor {
     /// Applies a [`CustomOp`], recording it for differentiation.
     pub fn apply_custom(op: Arc<dyn CustomOp>, inputs: &[Tensor]) -> Result<Tensor> {
         let out = crate::no_grad(|| op.forward(inputs))?;
-        let node = Op::Custom(inputs.to_vec(), op);
-        let records = crate::autodiff::is_grad_enabled() && inputs.iter().any(|t| t.tracks());
         // The output's storage is shared, not copied.
-        Ok(out.share_storage(out.shape().clone(), records.then_some(node), false))
+        Ok(Tensor::from_op_sharing(
+            &out,
+            Op::Custom(inputs.to_vec(), op),
+        ))
     }
 }

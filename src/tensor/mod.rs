@@ -77,16 +77,22 @@ impl Drop for Inner {
 #[derive(Clone)]
 pub struct Tensor(pub(crate) Arc<Inner>);
 
+/// `op` if gradients are enabled and any of its inputs is tracked, else nothing to record.
+fn recorded(op: Op) -> Option<Op> {
+    (autodiff::is_grad_enabled() && op.inputs().iter().any(|t| t.tracks())).then_some(op)
+}
+
 impl Tensor {
     /// Builds a tensor from computed storage, recording `op` if gradients are enabled and
     /// any of its inputs is tracked.
     pub(crate) fn from_op(storage: Storage, shape: Shape, op: Op) -> Tensor {
-        let op = if autodiff::is_grad_enabled() && op.inputs().iter().any(|t| t.tracks()) {
-            Some(op)
-        } else {
-            None
-        };
-        Tensor::build(storage, shape, op, false)
+        Tensor::build(storage, shape, recorded(op), false)
+    }
+
+    /// `out`'s values as the output of `op`, sharing its storage (no copy), with `op`
+    /// recorded as [`Tensor::from_op`] records it.
+    pub(crate) fn from_op_sharing(out: &Tensor, op: Op) -> Tensor {
+        out.share_storage(out.shape().clone(), recorded(op), false)
     }
 
     pub(crate) fn build(

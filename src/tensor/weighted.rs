@@ -4,7 +4,7 @@
 //! product per row instead of writing `g · s_l` out first. Values and gradients are those of
 //! the composed ops, bit for bit (see [`crate::backend::cpu::weighted`]).
 
-use crate::autodiff::{CustomOp, Op};
+use crate::autodiff::CustomOp;
 use crate::backend::cpu::{weighted, CpuStorage};
 use crate::backend::Storage;
 use crate::{Element, Error, Result, Tensor};
@@ -33,11 +33,7 @@ impl Tensor {
         let mut inputs = states.to_vec();
         inputs.push(weights.clone());
         cpu_slices(&inputs)?;
-        Some(WeightedStates.forward(&inputs).map(|out| {
-            let records = crate::autodiff::is_grad_enabled() && inputs.iter().any(|t| t.tracks());
-            let node = Op::Custom(inputs, Arc::new(WeightedStates));
-            out.share_storage(out.shape().clone(), records.then_some(node), false)
-        }))
+        Some(Tensor::apply_custom(Arc::new(WeightedStates), &inputs))
     }
 }
 
