@@ -183,6 +183,39 @@ fn map_first(x: &[f32], p: &Conv2dParams, scale: &[f32], shift: &[f32], slope: f
         .collect()
 }
 
+/// A random per-channel map `leaky(x · scale[c] + shift[c])` (slope 0.1) of an input `x`,
+/// and the values it gives (`map_first`).
+struct MappedInput {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+    mapped: Vec<f32>,
+}
+
+impl MappedInput {
+    const SLOPE: f32 = 0.1;
+
+    /// Draws the scale, then the shift, for `x` of shape `[B, C_in, H, W]` of `p`.
+    fn draw(x: &[f32], p: &Conv2dParams, rng: &mut Rng) -> Self {
+        let scale = to_f32(&random(p.c_in, rng));
+        let shift = to_f32(&random(p.c_in, rng));
+        let mapped = map_first(x, p, &scale, &shift, Self::SLOPE);
+        MappedInput {
+            scale,
+            shift,
+            mapped,
+        }
+    }
+
+    /// The map for the kernels.
+    fn map(&self) -> direct::InputMap<'_> {
+        direct::InputMap {
+            scale: &self.scale,
+            shift: &self.shift,
+            slope: Self::SLOPE,
+        }
+    }
+}
+
 /// The forward kernels with evaluation-mode batch norm and leaky ReLU applied as each image
 /// is copied (`forward_mapped_with`) give, on every path and shape, bit for bit the
 /// convolution of the map's values computed first (as `scale_shift_leaky_relu` rounds them),
@@ -193,17 +226,10 @@ fn forward_with_a_mapped_input_equals_mapping_first() {
     for p in shapes() {
         let x = to_f32(&random(p.batch * p.c_in * p.h_in * p.w_in, &mut rng));
         let w = to_f32(&random(p.c_out * p.c_in * p.k_h * p.k_w, &mut rng));
-        let scale = to_f32(&random(p.c_in, &mut rng));
-        let shift = to_f32(&random(p.c_in, &mut rng));
-        let slope = 0.1f32;
-        let mapped = map_first(&x, &p, &scale, &shift, slope);
-        let map = direct::InputMap {
-            scale: &scale,
-            shift: &shift,
-            slope,
-        };
+        let drawn = MappedInput::draw(&x, &p, &mut rng);
+        let (mapped, map) = (&drawn.mapped, drawn.map());
         for isa in kernel_paths() {
-            let want = direct::forward_with(isa, &mapped, &w, p).unwrap();
+            let want = direct::forward_with(isa, mapped, &w, p).unwrap();
             let got = direct::forward_mapped_with(isa, &x, &w, p, Some(&map)).unwrap();
             let same = got
                 .iter()
@@ -215,7 +241,7 @@ fn forward_with_a_mapped_input_equals_mapping_first() {
         // with and without the map.
         let y0 = to_f32(&random(want_len(&p), &mut rng));
         for isa in kernel_paths() {
-            for (m, input) in [(None, &x), (Some(&map), &mapped)] {
+            for (m, input) in [(None, &x), (Some(&map), mapped)] {
                 let conv = direct::forward_with(isa, input, &w, p).unwrap();
                 let mut y = y0.clone();
                 assert!(direct::forward_accumulate_with(isa, &x, &w, p, m, &mut y));
@@ -228,7 +254,7 @@ fn forward_with_a_mapped_input_equals_mapping_first() {
         }
         // A map with the wrong number of channels is not the kernels' to apply.
         let short = direct::InputMap {
-            scale: &scale[..p.c_in - 1],
+            scale: &drawn.scale[..p.c_in - 1],
             ..map
         };
         assert!(direct::forward_mapped(&x, &w, p, Some(&short)).is_none());
@@ -309,17 +335,10 @@ fn weight_gradient_of_a_mapped_input_equals_mapping_first() {
     for p in shapes() {
         let x = to_f32(&random(p.batch * p.c_in * p.h_in * p.w_in, &mut rng));
         let dy = to_f32(&random(want_len(&p), &mut rng));
-        let scale = to_f32(&random(p.c_in, &mut rng));
-        let shift = to_f32(&random(p.c_in, &mut rng));
-        let slope = 0.1f32;
-        let mapped = map_first(&x, &p, &scale, &shift, slope);
-        let map = direct::InputMap {
-            scale: &scale,
-            shift: &shift,
-            slope,
-        };
+        let drawn = MappedInput::draw(&x, &p, &mut rng);
+        let (mapped, map) = (&drawn.mapped, drawn.map());
         for isa in kernel_paths() {
-            let want = direct::backward_weight_with(isa, &mapped, &dy, p);
+            let want = direct::backward_weight_with(isa, mapped, &dy, p);
             let got = direct::backward_weight_mapped_with(isa, &x, &dy, p, Some(&map));
             assert_eq!(got.is_some(), p.k_h == 3, "{isa} {p:?}");
             assert_eq!(
@@ -329,7 +348,7 @@ fn weight_gradient_of_a_mapped_input_equals_mapping_first() {
             );
         }
         let short = direct::InputMap {
-            scale: &scale[..p.c_in - 1],
+            scale: &drawn.scale[..p.c_in - 1],
             ..map
         };
         assert!(direct::backward_weight_mapped(&x, &dy, p, Some(&short)).is_none());
