@@ -58,7 +58,7 @@ import json, sys
 t, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 for k in ("train_img_per_s", "eval_img_per_s"):
     print(f"{k}: pact {p[k]} / pytorch {t[k]} = {p[k] / t[k]:.2f}x")
-print(f"isa: pact {p.get('isa')} / pytorch {t.get('isa', '?')}")
+print(f"isa: pact {p.get('isa')} / pytorch {t.get('isa', '?')} on {p.get('cpu', '?')}")
 print(f"peak_rss_mb: pact {p['peak_rss_mb']} / pytorch {t['peak_rss_mb']} = {p['peak_rss_mb'] / t['peak_rss_mb']:.2f}x")
 PY
     pairs+=("$torch_json" "$pact_json")

@@ -117,6 +117,11 @@ fn bench_reports_the_instruction_set_and_refuses_an_invalid_one() {
         (&generic["isa"], &generic["conv"]),
         (&"generic".into(), &"im2col".into())
     );
+    // The CPU it ran on, named whatever the path: the same string on every run.
+    let cpu = generic["cpu"].as_str().expect("a \"cpu\" string");
+    assert_eq!(cpu, pact::backend::cpu::isa::cpu_description());
+    #[cfg(target_arch = "x86_64")]
+    assert!(cpu.contains("(family "), "{cpu}");
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         let avx2 = json(&bench_on("avx2"));

@@ -209,6 +209,7 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
         "peer": "pact",
         "mode": mode,
         "isa": isa.name(),
+        "cpu": pact::backend::cpu::isa::cpu_description(),
         "conv": conv,
         "units": units,
         "batch": args.batch,
@@ -230,6 +231,7 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
         );
         println!("batch      {}", args.batch);
         println!("device     {device}");
+        println!("cpu        {}", pact::backend::cpu::isa::cpu_description());
         println!("cpu path   {isa}, {conv} convolutions");
         println!("threads    {}", rayon::current_num_threads());
         println!("train      {train:.1} images/s");

@@ -130,9 +130,103 @@ pub fn current() -> Isa {
     }
 }
 
+/// This CPU as it names itself (CPUID's brand string) with its family and model numbers, e.g.
+/// `AMD EPYC (family 25, model 1)`, for benchmark records: a virtual machine may report a
+/// brand string that hides the generation, the numbers do not (a Zen 3 EPYC is family 25
+/// model 1, a Zen 4 EPYC family 25 model 17). `unknown` off x86-64.
+///
+/// ```
+/// let cpu = pact::backend::cpu::isa::cpu_description();
+/// println!("timed on {cpu}");
+/// # #[cfg(target_arch = "x86_64")]
+/// assert!(cpu.contains("(family "));
+/// ```
+pub fn cpu_description() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // `__cpuid` is a safe function since Rust 1.87 and `unsafe` before (the crate builds
+        // from 1.85): CPUID exists on every x86-64 CPU, and the leaves read here are ones it
+        // reports.
+        #[allow(unused_unsafe)]
+        fn cpuid(leaf: u32) -> std::arch::x86_64::CpuidResult {
+            // SAFETY: CPUID is part of x86-64.
+            unsafe { std::arch::x86_64::__cpuid(leaf) }
+        }
+        let signature = cpuid(1).eax;
+        // The brand string's leaves 0x8000_0002..=4, where the highest extended leaf (leaf
+        // 0x8000_0000) says they exist.
+        let brand: Vec<u8> = if cpuid(0x8000_0000).eax >= 0x8000_0004 {
+            (0x8000_0002..=0x8000_0004u32)
+                .flat_map(|leaf| {
+                    let r = cpuid(leaf);
+                    [r.eax, r.ebx, r.ecx, r.edx].map(u32::to_le_bytes)
+                })
+                .flatten()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let brand = String::from_utf8_lossy(&brand);
+        let brand = brand.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+        let (family, model) = family_and_model(signature);
+        let name = if brand.is_empty() { "x86-64" } else { brand };
+        format!("{name} (family {family}, model {model})")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "unknown".to_string()
+    }
+}
+
+/// The display family and model of a CPUID leaf-1 signature (`EAX`): the extended family is
+/// added to base family 15, and the extended model prefixed to the model of families 6
+/// and 15, as Intel's and AMD's manuals define them.
+///
+/// ```
+/// use pact::backend::cpu::isa::family_and_model;
+/// assert_eq!(family_and_model(0x00A0_0F11), (25, 1)); // an EPYC of the Zen 3 generation
+/// ```
+pub fn family_and_model(signature: u32) -> (u32, u32) {
+    let base_family = (signature >> 8) & 0xf;
+    let base_model = (signature >> 4) & 0xf;
+    let family = match base_family {
+        0xf => base_family + ((signature >> 20) & 0xff),
+        f => f,
+    };
+    let model = match base_family {
+        0x6 | 0xf => base_model | (((signature >> 16) & 0xf) << 4),
+        _ => base_model,
+    };
+    (family, model)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpuid_signatures_decode_to_the_manuals_family_and_model() {
+        // Zen 3 (EPYC 7003), Zen 4 (EPYC 9004), Skylake-SP, a family-6 model below 16.
+        assert_eq!(family_and_model(0x00A0_0F11), (25, 1));
+        assert_eq!(family_and_model(0x00A1_0F11), (25, 17));
+        assert_eq!(family_and_model(0x0005_0654), (6, 85));
+        assert_eq!(family_and_model(0x0000_0665), (6, 6));
+        // Extended fields are ignored for a base family other than 6 and 15.
+        assert_eq!(family_and_model(0x0FF0_0521), (5, 2));
+    }
+
+    #[test]
+    fn the_cpu_describes_itself() {
+        let cpu = cpu_description();
+        assert!(!cpu.is_empty());
+        if cfg!(target_arch = "x86_64") {
+            assert!(
+                cpu.contains("(family ") && cpu.contains(", model "),
+                "{cpu}"
+            );
+            assert!(!cpu.contains('\0'), "{cpu:?}");
+        }
+    }
 
     #[test]
     fn names_round_trip() {
