@@ -43,6 +43,7 @@ enum Command {
 }
 
 fn main() {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     // Training and evaluation reuse the same large buffers every step: keep freed memory
     // instead of faulting fresh pages in again (see the function's docs).
@@ -65,5 +66,18 @@ fn main() {
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Lets output to a pipe whose reader has gone (`pact bench | head -1`) end the process
+/// quietly, as it ends other command-line tools. Rust starts programs with SIGPIPE ignored,
+/// so such a write fails instead and `println!` panics with a backtrace. Checkpoints are
+/// written atomically, so a training run stopped this way loses none.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: sets the default action of one signal, before this program starts any thread
+    // or installs any handler of its own.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
