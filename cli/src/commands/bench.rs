@@ -197,9 +197,10 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
 
     let activation_mb = (pact::memory::peak_bytes() - base) as f64 / (1 << 20) as f64;
     let mode = format!("{:?}", args.mode).to_lowercase();
-    // The CPU kernels' instruction set (detected or `PACT_CPU`) and whether the convolutions
-    // ran the direct kernels or im2col + GEMM.
+    // The CPU kernels' instruction set (detected or `PACT_CPU`), the CPU that ran them, and
+    // whether the convolutions ran the direct kernels or im2col + GEMM.
     let isa = pact::backend::cpu::isa::selected()?;
+    let cpu = pact::backend::cpu::isa::cpu_description();
     let conv = if pact::backend::cpu::conv::direct::enabled() {
         "direct"
     } else {
@@ -209,7 +210,7 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
         "peer": "pact",
         "mode": mode,
         "isa": isa.name(),
-        "cpu": pact::backend::cpu::isa::cpu_description(),
+        "cpu": &cpu,
         "conv": conv,
         "units": units,
         "batch": args.batch,
@@ -231,7 +232,7 @@ pub fn run(args: BenchArgs, device: Device) -> Result<()> {
         );
         println!("batch      {}", args.batch);
         println!("device     {device}");
-        println!("cpu        {}", pact::backend::cpu::isa::cpu_description());
+        println!("cpu        {cpu}");
         println!("cpu path   {isa}, {conv} convolutions");
         println!("threads    {}", rayon::current_num_threads());
         println!("train      {train:.1} images/s");
