@@ -8,6 +8,9 @@
 //! - [`AVX2`]: 16 vector registers: forward tiles of 4 channels × 2 vectors (8
 //!   accumulators, 2 inputs and a broadcast weight), weight-gradient tiles of 2 channels
 //!   taking the 9 taps in passes of 6 and 3 (12 accumulators, 2 gradients and an input).
+//!   Where the output channels are a multiple of 8, its weight gradient runs
+//!   `wgrad_lanes` instead (channels in the lanes, no horizontal sums: 1.3× faster
+//!   on ResNet-32's layers on a Zen 3), which sums in an order of its own.
 //!
 //! Every function here is `unsafe`: it reads and writes through raw offsets that the
 //! caller's [`super::geometry::Geometry`] guarantees, and runs instructions the caller has
@@ -69,6 +72,9 @@ pub struct Kernels {
     pub fwd_vectors: usize,
     /// Output channels per weight-gradient tile.
     pub wgrad_channels: usize,
+    /// Whether the weight gradient runs `wgrad_lanes` (output channels in the
+    /// lanes) on the shapes it covers, instead of `weight_grad_tile`.
+    pub wgrad_lanes: bool,
     /// One forward tile at `fwd_vectors` vectors (`in_off` and `out_off` of that length) or
     /// at fewer (the remainder of the vectors, in one tile).
     ///
@@ -101,7 +107,8 @@ impl Kernels {
 macro_rules! isa_kernels {
     (
         $name:ident, $isa:expr, $features:literal,
-        fwd = $co:literal x $nv:literal, wgrad = $wg:literal x [$($pass:literal),+]
+        fwd = $co:literal x $nv:literal, wgrad = $wg:literal x [$($pass:literal),+],
+        wgrad_lanes = $lanes:literal
     ) => {
         #[doc = concat!("The kernels compiled for `", $features, "`.")]
         pub static $name: Kernels = {
@@ -137,6 +144,7 @@ macro_rules! isa_kernels {
                 fwd_channels: $co,
                 fwd_vectors: $nv,
                 wgrad_channels: $wg,
+                wgrad_lanes: $lanes,
                 forward_tile,
                 weight_grad_tile,
             }
@@ -144,8 +152,14 @@ macro_rules! isa_kernels {
     };
 }
 
-isa_kernels!(AVX512, Isa::Avx512, "avx2,fma,avx512f,avx512vl", fwd = 4 x 4, wgrad = 2 x [9]);
-isa_kernels!(AVX2, Isa::Avx2, "avx2,fma", fwd = 4 x 2, wgrad = 2 x [6, 3]);
+isa_kernels!(
+    AVX512, Isa::Avx512, "avx2,fma,avx512f,avx512vl",
+    fwd = 4 x 4, wgrad = 2 x [9], wgrad_lanes = false
+);
+isa_kernels!(
+    AVX2, Isa::Avx2, "avx2,fma",
+    fwd = 4 x 2, wgrad = 2 x [6, 3], wgrad_lanes = true
+);
 
 /// One forward tile: `CO` output channels × `NV` output vectors (see [`ForwardTile`]).
 ///

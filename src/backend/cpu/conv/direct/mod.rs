@@ -7,8 +7,9 @@
 //! for the instruction set's register count). The input gradient of a stride-1
 //! convolution is the same forward kernel run on the output gradient with the flipped,
 //! transposed weight, and of a stride-2 one four parity phases of it (`strided`); the weight
-//! gradient has a kernel of its own and sums over fixed chunks of images in order, so it does
-//! not depend on the thread count.
+//! gradient has a kernel of its own (on AVX2, one with output channels in the lanes,
+//! `wgrad_lanes`, where they are a multiple of 8) and sums over fixed chunks of images in
+//! order, so it does not depend on the thread count.
 //!
 //! Which kernels run is the process's [`Isa`] (detected, or forced by `PACT_CPU`); shapes the
 //! kernels do not cover, `f64`, the generic path, or the `PACT_CONV=im2col` environment
@@ -68,6 +69,9 @@ fn covers(p: &Conv2dParams) -> bool {
 mod run;
 #[cfg(target_arch = "x86_64")]
 mod strided;
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::needless_range_loop)]
+mod wgrad_lanes;
 
 /// Forward convolution (`x` `[B, C_in, H, W]`, `w` `[C_out, C_in, K_h, K_w]`), or `None` when
 /// the direct kernels do not apply.

@@ -3,7 +3,7 @@
 
 use super::geometry::{Geometry, InputMap};
 use super::kernels::{ForwardTile, Kernels, WeightGradTile, WGRAD_TAPS};
-use super::WGRAD_CHUNK;
+use super::{wgrad_lanes, WGRAD_CHUNK};
 use crate::backend::ops::Conv2dParams;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -308,7 +308,8 @@ pub fn backward_input(k: &Kernels, dy: &[f32], w: &[f32], p: Conv2dParams) -> Ve
 }
 
 /// Weight gradient of a 3×3 convolution of `map(x)` (`x` itself without a map) by the kernels
-/// `k`, summed over fixed chunks of images in order.
+/// `k` (or by `wgrad_lanes` where `k` says so and it covers `p`), summed over fixed chunks of
+/// images in order.
 pub fn backward_weight(
     k: &Kernels,
     x: &[f32],
@@ -316,6 +317,9 @@ pub fn backward_weight(
     p: Conv2dParams,
     map: Option<&InputMap<'_>>,
 ) -> Vec<f32> {
+    if k.wgrad_lanes && wgrad_lanes::covers(&p) {
+        return wgrad_lanes::backward_weight(x, dy, p, map);
+    }
     let g = Geometry::new(p);
     let taps: [usize; WGRAD_TAPS] = std::array::from_fn(|t| g.taps[t]);
     let w_size = p.c_out * p.c_in * WGRAD_TAPS;
