@@ -326,71 +326,81 @@ pub fn backward_weight(
     let in_size = p.c_in * p.h_in * p.w_in;
     let plane = p.h_out() * p.w_out();
     let grad_plane = p.h_out() * g.out_row;
-    let partials: Vec<Vec<f32>> = (0..p.batch.div_ceil(WGRAD_CHUNK))
-        .into_par_iter()
-        .map(|chunk| {
-            let images = chunk * WGRAD_CHUNK..p.batch.min((chunk + 1) * WGRAD_CHUNK);
-            let mut inputs = vec![0.0; images.len() * g.input_len()];
-            for (buf, b) in inputs.chunks_exact_mut(g.input_len()).zip(images.clone()) {
-                // `inputs` starts zeroed.
-                g.copy_input_mapped(&x[b * in_size..(b + 1) * in_size], buf, map);
+    sum_over_chunks(p.batch, w_size, |images| {
+        let mut inputs = vec![0.0; images.len() * g.input_len()];
+        for (buf, b) in inputs.chunks_exact_mut(g.input_len()).zip(images.clone()) {
+            // `inputs` starts zeroed.
+            g.copy_input_mapped(&x[b * in_size..(b + 1) * in_size], buf, map);
+        }
+        let grads_padded;
+        let grads: &[f32] = if g.writes_in_place() {
+            &dy[images.start * p.c_out * plane..images.end * p.c_out * plane]
+        } else {
+            let mut padded = vec![0.0; images.len() * p.c_out * grad_plane];
+            let src = &dy[images.start * p.c_out * plane..images.end * p.c_out * plane];
+            for (d, s) in padded
+                .chunks_exact_mut(g.out_row)
+                .zip(src.chunks_exact(p.w_out()))
+            {
+                d[..p.w_out()].copy_from_slice(s);
             }
-            let grads_padded;
-            let grads: &[f32] = if g.writes_in_place() {
-                &dy[images.start * p.c_out * plane..images.end * p.c_out * plane]
+            grads_padded = padded;
+            &grads_padded
+        };
+        let mut part = vec![0.0; w_size];
+        let input_bases: Vec<*const f32> = inputs
+            .chunks_exact(g.input_len())
+            .map(|buf| buf.as_ptr())
+            .collect();
+        let mut grad_bases: Vec<*const f32> = vec![std::ptr::null(); images.len()];
+        let mut sums = vec![[0.0; WGRAD_TAPS]; k.wgrad_channels];
+        let mut co = 0;
+        while co < p.c_out {
+            let width = if p.c_out - co >= k.wgrad_channels {
+                k.wgrad_channels
             } else {
-                let mut padded = vec![0.0; images.len() * p.c_out * grad_plane];
-                let src = &dy[images.start * p.c_out * plane..images.end * p.c_out * plane];
-                for (d, s) in padded
-                    .chunks_exact_mut(g.out_row)
-                    .zip(src.chunks_exact(p.w_out()))
-                {
-                    d[..p.w_out()].copy_from_slice(s);
-                }
-                grads_padded = padded;
-                &grads_padded
+                1
             };
-            let mut part = vec![0.0; w_size];
-            let input_bases: Vec<*const f32> = inputs
-                .chunks_exact(g.input_len())
-                .map(|buf| buf.as_ptr())
-                .collect();
-            let mut grad_bases: Vec<*const f32> = vec![std::ptr::null(); images.len()];
-            let mut sums = vec![[0.0; WGRAD_TAPS]; k.wgrad_channels];
-            let mut co = 0;
-            while co < p.c_out {
-                let width = if p.c_out - co >= k.wgrad_channels {
-                    k.wgrad_channels
-                } else {
-                    1
-                };
-                for (b, base) in grad_bases.iter_mut().enumerate() {
-                    *base = grads[(b * p.c_out + co) * grad_plane..].as_ptr();
-                }
-                for ci in 0..p.c_in {
-                    let tile = WeightGradTile {
-                        inputs: &input_bases,
-                        in_off: ci * g.chan_stride,
-                        grads: &grad_bases,
-                        grad_plane,
-                        taps: &taps,
-                        vectors: &g.vectors,
-                    };
-                    // SAFETY: the geometry keeps every tap of every vector inside each
-                    // image's input buffer and every gradient vector inside its plane; the
-                    // caller checked the CPU.
-                    unsafe { (k.weight_grad_tile)(&tile, &mut sums[..width]) };
-                    for (c, row) in sums[..width].iter().enumerate() {
-                        let at = ((co + c) * p.c_in + ci) * WGRAD_TAPS;
-                        part[at..at + WGRAD_TAPS].copy_from_slice(row);
-                    }
-                }
-                co += width;
+            for (b, base) in grad_bases.iter_mut().enumerate() {
+                *base = grads[(b * p.c_out + co) * grad_plane..].as_ptr();
             }
-            part
-        })
+            for ci in 0..p.c_in {
+                let tile = WeightGradTile {
+                    inputs: &input_bases,
+                    in_off: ci * g.chan_stride,
+                    grads: &grad_bases,
+                    grad_plane,
+                    taps: &taps,
+                    vectors: &g.vectors,
+                };
+                // SAFETY: the geometry keeps every tap of every vector inside each
+                // image's input buffer and every gradient vector inside its plane; the
+                // caller checked the CPU.
+                unsafe { (k.weight_grad_tile)(&tile, &mut sums[..width]) };
+                for (c, row) in sums[..width].iter().enumerate() {
+                    let at = ((co + c) * p.c_in + ci) * WGRAD_TAPS;
+                    part[at..at + WGRAD_TAPS].copy_from_slice(row);
+                }
+            }
+            co += width;
+        }
+        part
+    })
+}
+
+/// The weight gradient's sum over a batch of `batch` images: `chunk` gives the `len` partial
+/// sums of one fixed chunk of [`WGRAD_CHUNK`] images (the chunks run in parallel), and the
+/// chunks' sums are added in order, so the total does not depend on the thread count.
+pub(super) fn sum_over_chunks(
+    batch: usize,
+    len: usize,
+    chunk: impl Fn(std::ops::Range<usize>) -> Vec<f32> + Sync,
+) -> Vec<f32> {
+    let partials: Vec<Vec<f32>> = (0..batch.div_ceil(WGRAD_CHUNK))
+        .into_par_iter()
+        .map(|n| chunk(n * WGRAD_CHUNK..batch.min((n + 1) * WGRAD_CHUNK)))
         .collect();
-    let mut total = vec![0.0; w_size];
+    let mut total = vec![0.0; len];
     for part in partials {
         for (t, v) in total.iter_mut().zip(part) {
             *t += v;

@@ -20,9 +20,8 @@
 
 use super::geometry::{Geometry, InputMap, LANES};
 use super::kernels::WGRAD_TAPS;
-use super::WGRAD_CHUNK;
+use super::run::sum_over_chunks;
 use crate::backend::ops::Conv2dParams;
-use rayon::prelude::*;
 use std::arch::x86_64::*;
 
 /// Bytes of transposed output gradient one block of pixels covers (16 KiB: the block's
@@ -201,70 +200,58 @@ pub fn backward_weight(
         .step_by(2 * LANES)
         .map(|co| (co, if p.c_out - co >= 2 * LANES { 2 } else { 1 }))
         .collect();
-    let partials: Vec<Vec<f32>> = (0..p.batch.div_ceil(WGRAD_CHUNK))
-        .into_par_iter()
-        .map(|chunk| {
-            let images = chunk * WGRAD_CHUNK..p.batch.min((chunk + 1) * WGRAD_CHUNK);
-            let mut input = vec![0.0; g.input_len()];
-            let mut grads = vec![0.0; pixels.len() * p.c_out];
-            // Per tile and input channel, `[tap][channel]`: channel `co + c` of input channel
-            // `ci` at `(co · C_in + ci · width) · 9 + tap · width + c`, `width` the tile's.
-            let mut sums = vec![0.0; w_size];
-            for b in images {
-                // `input` starts zeroed and only ever gets this geometry's copies.
-                g.copy_input_mapped(&x[b * in_size..(b + 1) * in_size], &mut input, map);
-                // SAFETY: the caller checked the CPU; `grads` holds `H_out · W_vec · C_out`
-                // values and `C_out` is a multiple of 8 (`covers`).
-                unsafe {
-                    transpose_avx2(
-                        &dy[b * grad_size..(b + 1) * grad_size],
-                        &g,
-                        grads.as_mut_ptr(),
-                    )
-                };
-                for (n, block_pixels) in pixels.chunks(block).enumerate() {
-                    for &(co, channel_vectors) in &tiles {
-                        let width = channel_vectors * LANES;
-                        for ci in 0..p.c_in {
-                            let tile = LanesTile {
-                                input: input[ci * g.chan_stride..].as_ptr(),
-                                taps: &taps,
-                                pixels: block_pixels,
-                                grads: grads[n * block * p.c_out + co..].as_ptr(),
-                                grad_stride: p.c_out,
-                                channel_vectors,
-                                sums: sums[(co * p.c_in + ci * width) * WGRAD_TAPS..].as_mut_ptr(),
-                            };
-                            // SAFETY: the geometry keeps every tap of every pixel inside the
-                            // input buffer (as for the vectors of the other kernels); the
-                            // block's pixels and the tile's channels are inside `grads`, its
-                            // `9 · width` sums inside `sums`; the caller checked the CPU.
-                            unsafe { tile_avx2(&tile) };
-                        }
+    sum_over_chunks(p.batch, w_size, |images| {
+        let mut input = vec![0.0; g.input_len()];
+        let mut grads = vec![0.0; pixels.len() * p.c_out];
+        // Per tile and input channel, `[tap][channel]`: channel `co + c` of input channel
+        // `ci` at `(co · C_in + ci · width) · 9 + tap · width + c`, `width` the tile's.
+        let mut sums = vec![0.0; w_size];
+        for b in images {
+            // `input` starts zeroed and only ever gets this geometry's copies.
+            g.copy_input_mapped(&x[b * in_size..(b + 1) * in_size], &mut input, map);
+            // SAFETY: the caller checked the CPU; `grads` holds `H_out · W_vec · C_out`
+            // values and `C_out` is a multiple of 8 (`covers`).
+            unsafe {
+                transpose_avx2(
+                    &dy[b * grad_size..(b + 1) * grad_size],
+                    &g,
+                    grads.as_mut_ptr(),
+                )
+            };
+            for (n, block_pixels) in pixels.chunks(block).enumerate() {
+                for &(co, channel_vectors) in &tiles {
+                    let width = channel_vectors * LANES;
+                    for ci in 0..p.c_in {
+                        let tile = LanesTile {
+                            input: input[ci * g.chan_stride..].as_ptr(),
+                            taps: &taps,
+                            pixels: block_pixels,
+                            grads: grads[n * block * p.c_out + co..].as_ptr(),
+                            grad_stride: p.c_out,
+                            channel_vectors,
+                            sums: sums[(co * p.c_in + ci * width) * WGRAD_TAPS..].as_mut_ptr(),
+                        };
+                        // SAFETY: the geometry keeps every tap of every pixel inside the
+                        // input buffer (as for the vectors of the other kernels); the
+                        // block's pixels and the tile's channels are inside `grads`, its
+                        // `9 · width` sums inside `sums`; the caller checked the CPU.
+                        unsafe { tile_avx2(&tile) };
                     }
                 }
             }
-            let mut part = vec![0.0; w_size];
-            for &(co, channel_vectors) in &tiles {
-                let width = channel_vectors * LANES;
-                for ci in 0..p.c_in {
-                    let tile = &sums[(co * p.c_in + ci * width) * WGRAD_TAPS..];
-                    for tap in 0..WGRAD_TAPS {
-                        for c in 0..width {
-                            part[((co + c) * p.c_in + ci) * WGRAD_TAPS + tap] =
-                                tile[tap * width + c];
-                        }
-                    }
-                }
-            }
-            part
-        })
-        .collect();
-    let mut total = vec![0.0; w_size];
-    for part in partials {
-        for (t, v) in total.iter_mut().zip(part) {
-            *t += v;
         }
-    }
-    total
+        let mut part = vec![0.0; w_size];
+        for &(co, channel_vectors) in &tiles {
+            let width = channel_vectors * LANES;
+            for ci in 0..p.c_in {
+                let tile = &sums[(co * p.c_in + ci * width) * WGRAD_TAPS..];
+                for tap in 0..WGRAD_TAPS {
+                    for c in 0..width {
+                        part[((co + c) * p.c_in + ci) * WGRAD_TAPS + tap] = tile[tap * width + c];
+                    }
+                }
+            }
+        }
+        part
+    })
 }
