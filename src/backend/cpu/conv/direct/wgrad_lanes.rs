@@ -177,7 +177,7 @@ unsafe fn transpose8(r: [__m256; LANES]) -> [__m256; LANES] {
 ///
 /// The caller has checked that the CPU has AVX2 and FMA, that the kernel is 3×3 and that
 /// [`covers`] holds.
-pub fn backward_weight(
+pub(super) fn backward_weight(
     x: &[f32],
     dy: &[f32],
     p: Conv2dParams,
