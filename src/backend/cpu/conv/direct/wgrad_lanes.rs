@@ -106,10 +106,11 @@ unsafe fn tile_avx2(t: &LanesTile<'_>) {
 }
 
 /// Transposes one image's output gradient `src` (`[C_out][H_out][W_out]`) to `dst`
-/// (`[H_out][W_vec][C_out]`, pixels beyond `W_out` zero), in 8 × 8 blocks.
+/// (`[H_out][W_out][C_out]`), in 8 × 8 blocks (a row's last block narrower where `W_out` is
+/// not a multiple of 8).
 ///
 /// # Safety
-/// The CPU has AVX2; `src` holds the image's gradient, `dst` `H_out · W_vec · C_out` values,
+/// The CPU has AVX2; `src` holds the image's gradient, `dst` `H_out · W_out · C_out` values,
 /// and `C_out` is a multiple of 8.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn transpose_avx2(src: &[f32], g: &Geometry, dst: *mut f32) {
@@ -129,8 +130,8 @@ unsafe fn transpose_avx2(src: &[f32], g: &Geometry, dst: *mut f32) {
                         _mm256_loadu_ps(padded.as_ptr())
                     }
                 });
-                for (j, column) in transpose8(rows).iter().enumerate() {
-                    _mm256_storeu_ps(dst.add((y * g.w_vec + x0 + j) * c_out + co), *column);
+                for (j, column) in transpose8(rows).iter().enumerate().take(valid) {
+                    _mm256_storeu_ps(dst.add((y * w_out + x0 + j) * c_out + co), *column);
                 }
             }
         }
@@ -188,11 +189,15 @@ pub(super) fn backward_weight(
     let w_size = p.c_out * p.c_in * WGRAD_TAPS;
     let in_size = p.c_in * p.h_in * p.w_in;
     let grad_size = p.c_out * p.h_out() * p.w_out();
-    // The input offset of every pixel, row after row (`W_vec` of them per row).
+    // The input offset of every output pixel, row after row. A row's vectors start 8
+    // pixels apart, so the first `W_out` offsets of its vectors are the row's pixels.
     let pixels: Vec<usize> = g
         .vectors
-        .iter()
-        .flat_map(|&(i, _)| (0..LANES).map(move |j| i + j))
+        .chunks(g.w_vec / LANES)
+        .flat_map(|row| {
+            let first = row[0].0;
+            (first..first + p.w_out()).collect::<Vec<_>>()
+        })
         .collect();
     let block = (BLOCK_BYTES / (p.c_out * std::mem::size_of::<f32>())).max(1);
     // Tiles of 16 channels, and one of 8 for the rest: (first channel, channel vectors).
@@ -209,7 +214,7 @@ pub(super) fn backward_weight(
         for b in images {
             // `input` starts zeroed and only ever gets this geometry's copies.
             g.copy_input_mapped(&x[b * in_size..(b + 1) * in_size], &mut input, map);
-            // SAFETY: the caller checked the CPU; `grads` holds `H_out · W_vec · C_out`
+            // SAFETY: the caller checked the CPU; `grads` holds `H_out · W_out · C_out`
             // values and `C_out` is a multiple of 8 (`covers`).
             unsafe {
                 transpose_avx2(
