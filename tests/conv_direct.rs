@@ -6,10 +6,12 @@
 //! must also agree with each other exactly: every output sums its terms in the same order
 //! whatever the tile. The weight gradients agree exactly where the AVX2 path's kernel with
 //! output channels in the lanes does not apply (channel counts that are not multiples of 8);
-//! where it does, it sums in an order of its own, which the last tests check bit for bit.
+//! where it does, it sums in an order of its own, which
+//! `avx2_weight_gradient_sums_in_its_documented_order` checks bit for bit.
 //!
 //! The conversions go through `direct::*_with`, so every path runs whatever `PACT_CPU` says;
-//! `.ci/run` also runs this file under each `PACT_CPU`, which the last test checks is obeyed.
+//! `.ci/run` also runs this file under each `PACT_CPU`, which `pact_cpu_chooses_the_path`
+//! checks is obeyed.
 
 use pact::backend::cpu::conv::{self, direct};
 use pact::backend::cpu::isa::{self, Isa};
