@@ -1,8 +1,9 @@
 //! Convolution throughput on ResNet-32's layer shapes against the machine's measured peak.
 //!
 //! `cargo bench --bench conv` prints, for every shape at batch 128, the best of `REPS` runs of
-//! the forward pass, the input gradient and the weight gradient, both by the direct kernels
-//! and by im2col + GEMM, in GFLOP/s and as a share of the peak FP32 FLOP/s that an FMA loop
+//! the forward pass, the input gradient and the weight gradient (and the weight gradient by
+//! the `avx2` path's kernel with channels in the lanes, which an AVX-512 CPU does not run
+//! otherwise), both by the direct kernels and by im2col + GEMM, in GFLOP/s and as a share of the peak FP32 FLOP/s that an FMA loop
 //! reaches on the same threads (measured first). Threads: the rayon pool
 //! (`RAYON_NUM_THREADS`, default all cores). Best-of-N keeps the figures usable on a machine
 //! that is not idle; the machine load is printed with them. The "% of peak, CPU time" column
@@ -181,7 +182,7 @@ fn main() {
         let w = random(c_out * c_in * 9);
         let dy = random(batch * c_out * p.h_out() * p.w_out());
         let flops = p.flops() as f64;
-        let passes: [Pass; 3] = [
+        let passes: [Pass; 4] = [
             (
                 "forward",
                 Box::new(|| direct::forward(&x, &w, p)),
@@ -195,6 +196,13 @@ fn main() {
             (
                 "weight grad",
                 Box::new(|| direct::backward_weight(&x, &dy, p)),
+                Box::new(|| conv::im2col_backward_weight(&x, &dy, p)),
+            ),
+            // The `avx2` path's weight-gradient kernel (channels in the lanes) on any path:
+            // the same as the row above there, a comparison on an AVX-512 CPU.
+            (
+                "weight grad, lanes",
+                Box::new(|| direct::backward_weight_in_lanes(&x, &dy, p)),
                 Box::new(|| conv::im2col_backward_weight(&x, &dy, p)),
             ),
         ];

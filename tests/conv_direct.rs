@@ -486,9 +486,24 @@ fn avx2_weight_gradient_sums_in_its_documented_order() {
         let want = bits(weight_gradient_in_lanes_order(&x, &dy, &p));
         let got = direct::backward_weight_with(Isa::Avx2, &x, &dy, p).expect("covered");
         assert_eq!(bits(got), want, "{p:?}");
+        // The same kernel called by name, as `cargo bench --bench conv` does on any path.
+        let named = direct::backward_weight_in_lanes(&x, &dy, p).expect("covered");
+        assert_eq!(bits(named), want, "in lanes {p:?}");
         let drawn = MappedInput::draw(&x, &p, &mut rng);
         let want = bits(weight_gradient_in_lanes_order(&drawn.mapped, &dy, &p));
         let got = direct::backward_weight_mapped_with(Isa::Avx2, &x, &dy, p, Some(&drawn.map()));
         assert_eq!(bits(got.expect("covered")), want, "mapped {p:?}");
+    }
+    // Where the kernel does not apply: 6 output channels, a 5×5 kernel.
+    for p in [
+        params(1, 2, 8, 8, 6, 3, 1, 1),
+        params(1, 2, 8, 8, 8, 5, 1, 2),
+    ] {
+        let x = vec![1.0; p.batch * p.c_in * p.h_in * p.w_in];
+        let dy = vec![1.0; want_len(&p)];
+        assert!(
+            direct::backward_weight_in_lanes(&x, &dy, p).is_none(),
+            "{p:?}"
+        );
     }
 }

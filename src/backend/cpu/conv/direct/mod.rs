@@ -196,6 +196,41 @@ pub fn backward_weight_with(isa: Isa, x: &[f32], dy: &[f32], p: Conv2dParams) ->
     backward_weight_mapped_with(isa, x, dy, p, None)
 }
 
+/// Weight gradient of a 3×3 convolution by the kernel with output channels in the vector
+/// lanes (the `avx2` path's weight gradient), whatever path this process runs, or `None`
+/// where that kernel does not apply: a CPU without AVX2 and FMA, a kernel other than 3×3,
+/// output channels that are not a multiple of 8. For tests and benchmarks: `cargo bench
+/// --bench conv` times it beside the process's own weight gradient, so an AVX-512 CPU can
+/// compare its path's kernel with this one.
+///
+/// ```
+/// use pact::backend::cpu::conv::direct;
+/// use pact::backend::Conv2dParams;
+///
+/// let p = Conv2dParams {
+///     batch: 2, c_in: 3, h_in: 8, w_in: 8, c_out: 8,
+///     k_h: 3, k_w: 3, stride: 1, padding: 1,
+/// };
+/// let x = vec![0.5f32; 2 * 3 * 8 * 8];
+/// let dy = vec![1.0f32; 2 * 8 * 8 * 8];
+/// if let Some(dw) = direct::backward_weight_in_lanes(&x, &dy, p) {
+///     assert_eq!(dw.len(), 8 * 3 * 9);
+///     // The centre tap sees every pixel: 2 images × 64 pixels × 0.5.
+///     assert_eq!(dw[4], 64.0);
+/// }
+/// ```
+pub fn backward_weight_in_lanes(x: &[f32], dy: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
+    if !applies(Isa::Avx2, &p, None) || p.k_h != 3 || p.k_w != 3 {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if wgrad_lanes::covers(&p) {
+        return Some(wgrad_lanes::backward_weight(x, dy, p, None));
+    }
+    let _ = (x, dy);
+    None
+}
+
 /// Weight gradient of a 3×3 convolution of `map` applied to `x` (training-mode batch norm and
 /// leaky ReLU applied as each image is copied for the kernels; `x` itself without a map), or
 /// `None` when the direct kernels do not apply: bit for bit [`backward_weight`] of the mapped
