@@ -3,8 +3,8 @@
 //! `cargo bench --bench conv` prints, for every shape at batch 128, the best of `REPS` runs of
 //! the forward pass, the input gradient and the weight gradient (and the weight gradient by
 //! the `avx2` path's kernel with channels in the lanes, which an AVX-512 CPU does not run
-//! otherwise), both by the direct kernels and by im2col + GEMM, in GFLOP/s and as a share of the peak FP32 FLOP/s that an FMA loop
-//! reaches on the same threads (measured first). Threads: the rayon pool
+//! otherwise), both by the direct kernels and by im2col + GEMM, in GFLOP/s and as a share of
+//! the peak FP32 FLOP/s that an FMA loop reaches on the same threads (measured first). Threads: the rayon pool
 //! (`RAYON_NUM_THREADS`, default all cores). Best-of-N keeps the figures usable on a machine
 //! that is not idle; the machine load is printed with them. The "% of peak, CPU time" column
 //! divides FLOPs by the CPU time every thread of the process spent (Linux `schedstat`) and

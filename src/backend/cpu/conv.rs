@@ -256,39 +256,29 @@ pub fn im2col_backward_weight<T: Element>(x: &[T], dy: &[T], p: Conv2dParams) ->
     let threads = threads_for(&p);
     // Fixed chunks of images, their partial sums added in order: the result does not depend
     // on the thread count.
-    let per = direct::WGRAD_CHUNK;
-    let partials: Vec<Vec<T>> = (0..p.batch.div_ceil(per))
-        .into_par_iter()
-        .map(|chunk| {
-            // dWᵀ (C_in·K_h·K_w × C_out): the long image dimension is the shared one.
-            let mut dw_t = vec![T::zero(); w_size];
-            let mut cols = vec![T::zero(); if is_pointwise(&p) { 0 } else { ckk * plane }];
-            for b in chunk * per..((chunk + 1) * per).min(p.batch) {
-                let image = &x[b * in_size..(b + 1) * in_size];
-                let g = &dy[b * p.c_out * plane..(b + 1) * p.c_out * plane];
-                let c: &[T] = if is_pointwise(&p) {
-                    image
-                } else {
-                    im2col(image, &p, &mut cols);
-                    &cols
-                };
-                gemm_into(
-                    &mut dw_t,
-                    true,
-                    MatRef::new(c, ckk, plane, false),
-                    MatRef::new(g, plane, p.c_out, true),
-                    threads,
-                );
-            }
-            dw_t
-        })
-        .collect();
-    let mut total_t = vec![T::zero(); w_size];
-    for part in partials {
-        for (t, v) in total_t.iter_mut().zip(part) {
-            *t += v;
+    let total_t = direct::sum_over_chunks(p.batch, w_size, |images| {
+        // dWᵀ (C_in·K_h·K_w × C_out): the long image dimension is the shared one.
+        let mut dw_t = vec![T::zero(); w_size];
+        let mut cols = vec![T::zero(); if is_pointwise(&p) { 0 } else { ckk * plane }];
+        for b in images {
+            let image = &x[b * in_size..(b + 1) * in_size];
+            let g = &dy[b * p.c_out * plane..(b + 1) * p.c_out * plane];
+            let c: &[T] = if is_pointwise(&p) {
+                image
+            } else {
+                im2col(image, &p, &mut cols);
+                &cols
+            };
+            gemm_into(
+                &mut dw_t,
+                true,
+                MatRef::new(c, ckk, plane, false),
+                MatRef::new(g, plane, p.c_out, true),
+                threads,
+            );
         }
-    }
+        dw_t
+    });
     // Back to C_out × (C_in·K_h·K_w).
     let mut total = vec![T::zero(); w_size];
     for (r, row) in total_t.chunks(p.c_out).enumerate() {

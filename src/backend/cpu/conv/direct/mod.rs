@@ -23,10 +23,34 @@ pub mod kernels;
 
 use crate::backend::cpu::isa::{self, Isa};
 use crate::backend::ops::Conv2dParams;
+use crate::Element;
 pub use geometry::InputMap;
+use rayon::prelude::*;
 
 /// Images per weight-gradient chunk: the partial sums of each chunk are added in order.
 pub const WGRAD_CHUNK: usize = 8;
+
+/// A weight gradient's sum over a batch of `batch` images: `chunk` gives the `len` partial
+/// sums of one fixed chunk of [`WGRAD_CHUNK`] images (the chunks run in parallel), and the
+/// chunks' sums are added in order, so the total does not depend on the thread count. The
+/// direct kernels and im2col + GEMM both sum this way.
+pub(crate) fn sum_over_chunks<T: Element>(
+    batch: usize,
+    len: usize,
+    chunk: impl Fn(std::ops::Range<usize>) -> Vec<T> + Sync,
+) -> Vec<T> {
+    let partials: Vec<Vec<T>> = (0..batch.div_ceil(WGRAD_CHUNK))
+        .into_par_iter()
+        .map(|n| chunk(n * WGRAD_CHUNK..batch.min((n + 1) * WGRAD_CHUNK)))
+        .collect();
+    let mut total = vec![T::zero(); len];
+    for part in partials {
+        for (t, v) in total.iter_mut().zip(part) {
+            *t += v;
+        }
+    }
+    total
+}
 
 /// Whether the direct kernels run in this process: its [`Isa`] has them and `PACT_CONV` is
 /// not `im2col` (read once).

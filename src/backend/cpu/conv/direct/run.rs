@@ -3,7 +3,7 @@
 
 use super::geometry::{Geometry, InputMap};
 use super::kernels::{ForwardTile, Kernels, WeightGradTile, WGRAD_TAPS};
-use super::{wgrad_lanes, WGRAD_CHUNK};
+use super::{sum_over_chunks, wgrad_lanes};
 use crate::backend::ops::Conv2dParams;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -386,25 +386,4 @@ pub fn backward_weight(
         }
         part
     })
-}
-
-/// The weight gradient's sum over a batch of `batch` images: `chunk` gives the `len` partial
-/// sums of one fixed chunk of [`WGRAD_CHUNK`] images (the chunks run in parallel), and the
-/// chunks' sums are added in order, so the total does not depend on the thread count.
-pub(super) fn sum_over_chunks(
-    batch: usize,
-    len: usize,
-    chunk: impl Fn(std::ops::Range<usize>) -> Vec<f32> + Sync,
-) -> Vec<f32> {
-    let partials: Vec<Vec<f32>> = (0..batch.div_ceil(WGRAD_CHUNK))
-        .into_par_iter()
-        .map(|n| chunk(n * WGRAD_CHUNK..batch.min((n + 1) * WGRAD_CHUNK)))
-        .collect();
-    let mut total = vec![0.0; len];
-    for part in partials {
-        for (t, v) in total.iter_mut().zip(part) {
-            *t += v;
-        }
-    }
-    total
 }

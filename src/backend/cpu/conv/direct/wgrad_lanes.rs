@@ -20,7 +20,7 @@
 
 use super::geometry::{Geometry, InputMap, LANES};
 use super::kernels::WGRAD_TAPS;
-use super::run::sum_over_chunks;
+use super::sum_over_chunks;
 use crate::backend::ops::Conv2dParams;
 use std::arch::x86_64::*;
 
@@ -194,10 +194,7 @@ pub(super) fn backward_weight(
     let pixels: Vec<usize> = g
         .vectors
         .chunks(g.w_vec / LANES)
-        .flat_map(|row| {
-            let first = row[0].0;
-            (first..first + p.w_out()).collect::<Vec<_>>()
-        })
+        .flat_map(|row| row[0].0..row[0].0 + p.w_out())
         .collect();
     let block = (BLOCK_BYTES / (p.c_out * std::mem::size_of::<f32>())).max(1);
     // Tiles of 16 channels, and one of 8 for the rest: (first channel, channel vectors).
