@@ -127,6 +127,12 @@ fn applies(isa: Isa, p: &Conv2dParams, map: Option<&InputMap<'_>>) -> bool {
     has_kernels(isa) && covers(p) && mapped
 }
 
+/// Whether the weight-gradient kernels of `isa` apply: as [`applies`], and a 3×3 kernel (the
+/// only one they have taps for).
+fn applies_to_weight_grad(isa: Isa, p: &Conv2dParams, map: Option<&InputMap<'_>>) -> bool {
+    applies(isa, p, map) && p.k_h == 3 && p.k_w == 3
+}
+
 /// Forward convolution of `map` applied to `x` (batch norm and leaky ReLU applied as each
 /// image is copied for the kernels; `x` itself without a map), or `None`
 /// when the direct kernels do not apply: bit for bit the map's ops followed by [`forward`].
@@ -244,7 +250,7 @@ pub fn backward_weight_with(isa: Isa, x: &[f32], dy: &[f32], p: Conv2dParams) ->
 /// }
 /// ```
 pub fn backward_weight_in_lanes(x: &[f32], dy: &[f32], p: Conv2dParams) -> Option<Vec<f32>> {
-    if !applies(Isa::Avx2, &p, None) || p.k_h != 3 || p.k_w != 3 {
+    if !applies_to_weight_grad(Isa::Avx2, &p, None) {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
@@ -276,7 +282,7 @@ pub fn backward_weight_mapped_with(
     p: Conv2dParams,
     map: Option<&InputMap<'_>>,
 ) -> Option<Vec<f32>> {
-    if !applies(isa, &p, map) || p.k_h != 3 || p.k_w != 3 {
+    if !applies_to_weight_grad(isa, &p, map) {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
